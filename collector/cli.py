@@ -1,0 +1,182 @@
+"""``gasoline``: serve the daemon, and look at what it holds from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from collector.config import load_config
+from collector.daemon import VERSION, Daemon
+from collector.errors import CollectorError
+from collector.render import render_status, render_trace, render_traces
+
+__all__ = ["main"]
+
+_DEFAULT_URL = "http://127.0.0.1:7890"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args))
+    except CollectorError as exc:
+        print(f"gasoline: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gasoline",
+        description="Local OpenTelemetry collector bridge: receives OTLP traces and logs, "
+        "plain logs and browser events, and shows what happened, in what order, and why.",
+    )
+    parser.add_argument("--version", action="version", version=f"gasoline {VERSION}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the daemon (OTLP gRPC :4317, OTLP HTTP :4318, API :7890)",
+        description="Run the daemon in the foreground until Ctrl-C. Uses the embedded "
+        "defaults, merged with ~/.gasoline/config.yaml or --config. Port 0 picks a free "
+        "port; the bound ports are printed.",
+    )
+    serve.add_argument("--config", type=Path, metavar="FILE", help="config file (YAML)")
+    serve.add_argument("--grpc-port", type=int, metavar="N", help="OTLP/gRPC port (4317)")
+    serve.add_argument("--http-port", type=int, metavar="N", help="OTLP/HTTP port (4318)")
+    serve.add_argument("--api-port", type=int, metavar="N", help="native API port (7890)")
+    serve.set_defaults(run=_serve)
+
+    url_help = f"daemon API URL (default: $GASOLINE_URL or {_DEFAULT_URL})"
+    status = commands.add_parser(
+        "status", help="show the daemon's ports, counts, drops and memory",
+        description="Show the running daemon's receivers, ports, stored counts, drops, "
+        "evictions and memory.",
+    )
+    status.add_argument("--url", help=url_help)
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    status.set_defaults(run=_status)
+
+    traces = commands.add_parser(
+        "traces", help="list the newest traces",
+        description="List the newest traces: id, duration, span and error counts, root span.",
+    )
+    traces.add_argument("--url", help=url_help)
+    traces.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    traces.add_argument("--json", action="store_true", help="print the raw JSON")
+    traces.set_defaults(run=_traces)
+
+    trace = commands.add_parser(
+        "trace", help="show one trace as a span tree with timings",
+        description="Show a trace as a tree: service, span name, duration, a bar for where "
+        "it sits in time, errors marked; then the trace's log records and events.",
+    )
+    trace.add_argument("trace_id", metavar="TRACE_ID", help="32 hex digits")
+    trace.add_argument("--url", help=url_help)
+    trace.add_argument("--json", action="store_true", help="print the raw JSON")
+    trace.set_defaults(run=_trace)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    ports = {
+        key: value
+        for key, value in (("grpc", args.grpc_port), ("http", args.http_port), ("api", args.api_port))
+        if value is not None
+    }
+    for key, value in ports.items():
+        if not 0 <= value <= 65535:
+            print(f"gasoline: --{key}-port {value} is not a port (0-65535)", file=sys.stderr)
+            return 2
+    config = load_config(args.config, ports=ports)
+    return asyncio.run(_run_daemon(Daemon(config)))
+
+
+async def _run_daemon(daemon: Daemon) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await daemon.start()
+    host = daemon.config.service.api.endpoint.host
+    labels = {"grpc": "OTLP/gRPC ", "http": "OTLP/HTTP ", "api": "API       "}
+    print(f"gasoline {VERSION} serving (config: {daemon.config.source})")
+    for key, port in daemon.ports.items():
+        scheme = "" if key == "grpc" else "http://"
+        print(f"  {labels[key]} {scheme}{_host(daemon, key, host)}:{port}")
+    print("ready; Ctrl-C to stop", flush=True)
+    await stop.wait()
+    print("stopping", flush=True)
+    await daemon.stop()
+    return 0
+
+
+def _host(daemon: Daemon, key: str, default: str) -> str:
+    for receiver in daemon.receivers:
+        for label, endpoint in receiver.endpoints():
+            if label.endswith(f".{key}.endpoint"):
+                return endpoint.host
+    return default
+
+
+def _get(args: argparse.Namespace, path: str) -> Any:
+    base = (args.url or os.environ.get("GASOLINE_URL") or _DEFAULT_URL).rstrip("/")
+    url = base + path
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.load(exc).get("error", exc.reason)
+        except (ValueError, AttributeError):
+            message = exc.reason
+        raise CollectorError(f"{message} (HTTP {exc.code} from {url})") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CollectorError(
+            f"cannot reach the daemon at {base} ({reason}); start it with `gasoline serve`, "
+            "or point --url / GASOLINE_URL at it"
+        ) from None
+
+
+def _status(args: argparse.Namespace) -> int:
+    status = _get(args, "/daemon/status")
+    print(json.dumps(status, indent=2) if args.json else render_status(status))
+    return 0
+
+
+def _traces(args: argparse.Namespace) -> int:
+    answer = _get(args, f"/v1/traces?limit={args.limit}")
+    print(json.dumps(answer, indent=2) if args.json else render_traces(answer["traces"]))
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    trace_id = urllib.parse.quote(args.trace_id.strip(), safe="")
+    doc = _get(args, f"/v1/traces/{trace_id}")
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        width = shutil.get_terminal_size((120, 40)).columns
+        print(render_trace(doc, width=width, color=sys.stdout.isatty()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""What a component is, and which components exist.
+
+Receivers push into a ``Sink``; exporters read a ``StoreView``. The registry names each
+component's class by import path, so ``collector`` never imports ``receivers`` or
+``exporters`` statically and adding a component is a module plus one entry here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from collector.model import DropReason, Record, SpanBatch
+
+if TYPE_CHECKING:
+    from collector.config import Config, Endpoint
+
+__all__ = [
+    "API_SERVER",
+    "NATIVE_INTAKE_ROUTES",
+    "PROCESSORS",
+    "RECEIVERS",
+    "Receiver",
+    "Sink",
+    "build_receiver",
+    "check_components",
+    "resolve",
+]
+
+RECEIVERS: dict[str, str] = {
+    "otlp": "receivers.otlp:OtlpReceiver",
+}
+PROCESSORS: tuple[str, ...] = ("redaction",)
+# The daemon's own HTTP server and the native event intake it mounts.
+API_SERVER = "exporters.http_api:HttpApi"
+NATIVE_INTAKE_ROUTES = "receivers.native:routes"
+
+
+class Sink(Protocol):
+    """Where receivers put what they decoded. No method blocks."""
+
+    def offer_spans(self, batch: SpanBatch) -> int:
+        """Accept the whole batch and return its size, or raise ``QueueFullError``.
+        The caller must not touch ``batch`` afterwards."""
+        ...
+
+    def offer_records(self, records: Sequence[Record]) -> int:
+        """Accept all records, set each one's ``id``, and return how many; or raise
+        ``QueueFullError``."""
+        ...
+
+    def offer_metrics(self, data_points: int) -> int:
+        """Count accepted metric data points (they are not stored yet)."""
+        ...
+
+    def count_dropped(self, signal: str, reason: DropReason, count: int) -> None:
+        """Count items a receiver refused, e.g. spans with malformed ids."""
+        ...
+
+
+class Receiver(Protocol):
+    """Brings data in. Built from its config dataclass: ``cls(config, name=...)``."""
+
+    name: str
+
+    def endpoints(self) -> list[tuple[str, Endpoint]]:
+        """(label, endpoint) pairs this receiver will bind, for the port-clash check."""
+        ...
+
+    def bound(self) -> dict[str, int]:
+        """Label -> the port actually bound; empty until started."""
+        ...
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per-part request and error counts, for ``/daemon/status``."""
+        ...
+
+    async def start(self, sink: Sink) -> None:
+        """Return once bound; raise ``ReceiverStartError`` otherwise."""
+        ...
+
+    async def stop(self) -> None:
+        """Idempotent and safe without ``start()``; stops accepting and cancels own tasks."""
+        ...
+
+
+def resolve(path: str) -> Any:
+    """Import ``module:attribute``."""
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def _receiver_class(name: str) -> Any:
+    return resolve(RECEIVERS[name])
+
+
+def build_receiver(name: str, raw: Any) -> Receiver:
+    """Build receiver ``name`` from its raw config section (already checked by the loader)."""
+    from collector.config import load_section
+
+    cls = _receiver_class(name)
+    errors: list[str] = []
+    config = load_section(cls.config_class, raw, f"receivers.{name}", errors)
+    assert config is not None and not errors, errors
+    receiver: Receiver = cls(config, name=name)
+    return receiver
+
+
+def check_components(config: Config, errors: list[str]) -> None:
+    """Type every enabled component's section and refuse two components on one port."""
+    from collector.config import load_section
+
+    claimed: dict[tuple[str, int], str] = {}
+
+    def claim(label: str, endpoint: Endpoint) -> None:
+        if endpoint.port == 0:
+            return
+        key = (endpoint.host, endpoint.port)
+        if key in claimed:
+            errors.append(f"{label}: port {endpoint.port} is already used by {claimed[key]}")
+        else:
+            claimed[key] = label
+
+    claim("service.api.endpoint", config.service.api.endpoint)
+    for name in config.enabled_receivers():
+        cls = _receiver_class(name)
+        before = len(errors)
+        path = f"receivers.{name}"
+        section = load_section(cls.config_class, config.receivers.get(name), path, errors)
+        if section is None or len(errors) > before:
+            continue
+        for label, endpoint in cls(section, name=name).endpoints():
+            claim(label, endpoint)

@@ -1,0 +1,134 @@
+"""The daemon: pipeline, stores, receivers and the API server, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import time
+from typing import Any
+
+from collector.component import (
+    API_SERVER,
+    NATIVE_INTAKE_ROUTES,
+    Receiver,
+    build_receiver,
+    resolve,
+)
+from collector.config import Config
+from collector.pipeline import Pipeline
+from collector.redact import Redactor
+from collector.store import Store
+
+__all__ = ["VERSION", "Daemon"]
+
+VERSION = "0.1.0"
+_SWEEP_INTERVAL_S = 5.0
+
+
+class Daemon:
+    """Everything ``gasoline serve`` runs. ``start()`` returns once every port is bound."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = Store(config.service.store)
+        redactor = Redactor(config.redaction) if config.redaction is not None else None
+        self.pipeline = Pipeline(self.store, queue=config.service.queue, redactor=redactor)
+        self.receivers: list[Receiver] = [
+            build_receiver(name, config.receivers.get(name)) for name in config.enabled_receivers()
+        ]
+        routes = resolve(NATIVE_INTAKE_ROUTES)(
+            self.pipeline, max_batch_events=config.service.api.max_batch_events
+        )
+        self.api = resolve(API_SERVER)(
+            config.service.api, store=self.store, status=self.status, extra_routes=routes
+        )
+        self._started_at = time.time()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Bound ports by name (grpc, http, api)."""
+        ports = {k: v for r in self.receivers for k, v in r.bound().items()}
+        if self.api.port is not None:
+            ports["api"] = self.api.port
+        return ports
+
+    async def start(self) -> None:
+        """Bind everything or nothing: on failure, what started is stopped again."""
+        await self.pipeline.start()
+        try:
+            for receiver in self.receivers:
+                await receiver.start(self.pipeline)
+            await self.api.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self._started_at = time.time()
+        self._sweeper = asyncio.create_task(self._sweep(), name="gasoline-ttl-sweeper")
+
+    async def stop(self) -> None:
+        """Stop intake first, then store what is queued. Idempotent."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.api.stop()
+        for receiver in self.receivers:
+            await receiver.stop()
+        await self.pipeline.stop()
+
+    async def _sweep(self) -> None:
+        """Expire data past its TTL even when nothing new arrives."""
+        while True:
+            await asyncio.sleep(_SWEEP_INTERVAL_S)
+            self.store.evict_expired(time.time_ns())
+
+    def status(self) -> dict[str, Any]:
+        spans = self.store.spans
+        records = self.store.records
+        limits = self.config.service.store
+        return {
+            "status": "ok",
+            "version": VERSION,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self._started_at, 1),
+            "config": self.config.source,
+            "ports": self.ports,
+            "receivers": {
+                name: {"status": "running" if r.bound() else "stopped", "counts": counts}
+                for r in self.receivers
+                for name, counts in r.stats().items()
+            },
+            "pipeline": self.pipeline.stats(),
+            "store": {
+                "spans": spans.span_count,
+                "traces": spans.trace_count,
+                "records": len(records),
+                "limits": {
+                    "max_spans": limits.max_spans,
+                    "max_traces": limits.max_traces,
+                    "max_spans_per_trace": limits.max_spans_per_trace,
+                    "max_records": limits.max_records,
+                    "ttl_s": float(limits.ttl),
+                },
+                "evicted": {
+                    "spans": {k.value: v for k, v in spans.evicted_spans.items()},
+                    "traces": {k.value: v for k, v in spans.evicted_traces.items()},
+                    "records": {k.value: v for k, v in records.evicted.items()},
+                },
+                "dropped": {"spans": {k.value: v for k, v in spans.dropped.items()}},
+            },
+            "memory": {"rss_bytes": rss_bytes()},
+        }
+
+
+def rss_bytes() -> int:
+    """Current resident set size (Linux), else the peak as the OS reports it."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -1,0 +1,188 @@
+"""The bounded queue between receivers and the stores, and the stages after it.
+
+Receivers call ``offer_*`` from their request handlers; nothing blocks. When the queue
+holds ``max_items`` items the pipeline sheds load (``when_full: drop_newest``): the
+offer raises ``QueueFullError`` and the receiver answers with a retryable error, so
+the sender keeps the data. One consumer task then redacts, correlates and stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from collector.config import QueueConfig
+from collector.errors import QueueFullError
+from collector.model import DropReason, Record, SpanBatch
+from collector.redact import Redactor
+from collector.store import Store
+
+__all__ = ["Pipeline"]
+
+_log = logging.getLogger("gasoline.pipeline")
+
+_Item = SpanBatch | list[Record]
+_MAX_CORRELATIONS = 100_000
+
+
+class Pipeline:
+    """Implements ``collector.component.Sink`` over a ``Store``."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        queue: QueueConfig,
+        redactor: Redactor | None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.store = store
+        self._max_items = queue.max_items
+        self._redactor = redactor
+        self._clock = clock
+        self._queue: deque[_Item] = deque()
+        self._queued_items = 0
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._correlated: dict[str, bytes] = {}
+        self._next_record_id = 1
+        self.accepted: Counter[str] = Counter()
+        self.dropped: Counter[tuple[str, DropReason]] = Counter()
+        self.redacted_record_values = 0
+
+    # -- Sink -------------------------------------------------------------------------
+
+    def offer_spans(self, batch: SpanBatch) -> int:
+        self._admit("spans", len(batch))
+        self._queue.append(batch)
+        self._queued(len(batch))
+        self.accepted["spans"] += len(batch)
+        return len(batch)
+
+    def offer_records(self, records: Sequence[Record]) -> int:
+        """Also gives each record its id, so the caller can report it."""
+        self._admit("records", len(records))
+        for record in records:
+            record.id = self._next_record_id
+            self._next_record_id += 1
+        self._queue.append(list(records))
+        self._queued(len(records))
+        self.accepted["records"] += len(records)
+        return len(records)
+
+    def offer_metrics(self, data_points: int) -> int:
+        self.accepted["metric_points"] += data_points
+        return data_points
+
+    def count_dropped(self, signal: str, reason: DropReason, count: int) -> None:
+        if count:
+            self.dropped[(signal, reason)] += count
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._closed = False
+            self._task = asyncio.create_task(self._run(), name="gasoline-pipeline")
+
+    async def stop(self) -> None:
+        """Stop accepting, store what is queued, stop the consumer. Idempotent."""
+        self._closed = True
+        if self._task is None:
+            return
+        await self.drained()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def drained(self) -> None:
+        """Return once everything offered so far is in the store."""
+        await self._idle.wait()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queued_items
+
+    @property
+    def queue_capacity(self) -> int:
+        return self._max_items
+
+    # -- internals --------------------------------------------------------------------
+
+    def _admit(self, signal: str, count: int) -> None:
+        if self._closed:
+            self.dropped[(signal, DropReason.SHUTTING_DOWN)] += count
+            raise QueueFullError("gasoline is shutting down", retry_after_s=5)
+        if self._queued_items + count > self._max_items:
+            self.dropped[(signal, DropReason.QUEUE_FULL)] += count
+            raise QueueFullError(
+                f"ingest queue is full ({self._queued_items} of {self._max_items} items queued)"
+            )
+
+    def _queued(self, count: int) -> None:
+        self._queued_items += count
+        self._idle.clear()
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                item = self._queue.popleft()
+                size = len(item)
+                try:
+                    self._process(item)
+                except Exception:  # a task boundary: count, log once, keep consuming
+                    _log.exception("pipeline: failed to store a batch of %d items", size)
+                    signal = "spans" if isinstance(item, SpanBatch) else "records"
+                    self.dropped[(signal, DropReason.INVALID)] += size
+                self._queued_items -= size
+                if self._queue:
+                    await asyncio.sleep(0)  # let receivers run between batches
+            self._idle.set()
+
+    def _process(self, item: _Item) -> None:
+        now = self._clock()
+        if isinstance(item, SpanBatch):
+            if self._redactor is not None:
+                item.detail.redact_with(self._redactor.redact_mapping)
+            self.store.spans.add(item, now)
+            return
+        for record in item:
+            if self._redactor is not None and record.attributes:
+                self.redacted_record_values += self._redactor.redact_mapping(record.attributes)
+            self._correlate(record)
+        self.store.records.add(item, now)
+
+    def _correlate(self, record: Record) -> None:
+        """Link a record that carries only a correlation id to the trace that id was seen on."""
+        cid = record.correlation_id
+        if not cid:
+            return
+        if record.trace_id is None:
+            record.trace_id = self._correlated.get(cid)
+        elif cid not in self._correlated:
+            if len(self._correlated) >= _MAX_CORRELATIONS:
+                del self._correlated[next(iter(self._correlated))]
+            self._correlated[cid] = record.trace_id
+
+    def stats(self) -> dict[str, Any]:
+        dropped: dict[str, dict[str, int]] = {}
+        for (signal, reason), count in self.dropped.items():
+            dropped.setdefault(signal, {})[reason.value] = count
+        return {
+            "queue": {"depth": self._queued_items, "capacity": self._max_items},
+            "accepted": dict(self.accepted),
+            "dropped": dropped,
+            "redacted_record_values": self.redacted_record_values,
+        }

@@ -1,0 +1,122 @@
+"""Terminal views of API answers: a span tree with a waterfall, and the daemon status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["render_status", "render_trace", "render_traces"]
+
+_RED = "\x1b[31m"
+_DIM = "\x1b[2m"
+_BOLD = "\x1b[1m"
+_RESET = "\x1b[0m"
+
+
+def render_trace(doc: dict[str, Any], *, width: int = 120, color: bool = False) -> str:
+    """A tree (indentation by depth, service, name, duration), a bar showing where each
+    span sits in the trace's time, errors marked; then the trace's log records."""
+    paint = _painter(color)
+    start = int(doc.get("start_ns") or 0)
+    total_ns = max(1, int(float(doc.get("duration_ms") or 0) * 1e6))
+    bar_width = max(10, min(40, width // 4))
+    label_width = max(20, width - bar_width - 14)
+    lines = [
+        paint(_BOLD, f"trace {doc['trace_id']}")
+        + f"  {len(doc.get('services', {}))} service(s), {doc['span_count']} span(s), "
+        f"{doc['error_count']} error(s), {_ms(doc['duration_ms'])}"
+    ]
+    if doc.get("orphan_count"):
+        lines.append(
+            paint(_DIM, f"{doc['orphan_count']} span(s) whose parent has not arrived are marked ~")
+        )
+
+    def walk(span: dict[str, Any], prefix: str, last: bool, depth: int) -> None:
+        branch = "" if depth == 0 else ("└─ " if last else "├─ ")
+        error = span["status"] == "ERROR"
+        mark = "✗ " if error else ("~ " if span.get("orphan") else "")
+        label = f"{prefix}{branch}{mark}{span['service']}  {span['name']}"
+        if len(label) > label_width:
+            label = label[: label_width - 1] + "…"
+        offset = (int(span["start_ns"]) - start) / total_ns
+        length = span["duration_ms"] * 1e6 / total_ns
+        bar = _bar(offset, length, bar_width)
+        line = f"{label:<{label_width}} {_ms(span['duration_ms']):>10} |{bar}|"
+        lines.append(paint(_RED, line) if error else line)
+        if error and span.get("status_message"):
+            lines.append(paint(_RED, f"{prefix}{'   ' if depth else ''}   {span['status_message']}"))
+        children = span.get("children", [])
+        child_prefix = prefix + ("" if depth == 0 else ("   " if last else "│  "))
+        for i, child in enumerate(children):
+            walk(child, child_prefix, i == len(children) - 1, depth + 1)
+
+    for root in doc.get("spans", []):
+        walk(root, "", True, 0)
+    records = doc.get("records", [])
+    if records:
+        lines.append("")
+        lines.append(paint(_BOLD, f"{len(records)} log record(s) and event(s)"))
+        for r in records:
+            line = f"{r['time']}  {r['level']:<8} {r['service'] or r['source']}: {r['message']}"
+            lines.append(paint(_RED, line) if r["level"] in ("error", "critical") else line)
+    return "\n".join(lines)
+
+
+def render_traces(traces: list[dict[str, Any]]) -> str:
+    if not traces:
+        return "no traces stored yet"
+    lines = [f"{'TRACE ID':<32}  {'DURATION':>10}  {'SPANS':>5}  {'ERR':>3}  ROOT"]
+    for t in traces:
+        lines.append(
+            f"{t['trace_id']}  {_ms(t['duration_ms']):>10}  {t['span_count']:>5}  "
+            f"{t['error_count']:>3}  {t['root_service']}: {t['root']}"
+        )
+    return "\n".join(lines)
+
+
+def render_status(status: dict[str, Any]) -> str:
+    store = status["store"]
+    pipeline = status["pipeline"]
+    ports = ", ".join(f"{k} {v}" for k, v in status["ports"].items())
+    lines = [
+        f"gasoline {status['version']}  pid {status['pid']}  up {status['uptime_s']} s",
+        f"ports:     {ports}",
+        f"config:    {status['config']}",
+        f"stored:    {store['spans']} spans in {store['traces']} traces, {store['records']} records",
+        f"queue:     {pipeline['queue']['depth']} of {pipeline['queue']['capacity']}",
+        f"accepted:  {_counts(pipeline['accepted'])}",
+        f"dropped:   {_nested(pipeline['dropped'])}",
+        f"evicted:   {_nested(store['evicted'])}",
+        f"memory:    {status['memory']['rss_bytes'] / 2**20:.1f} MiB RSS",
+    ]
+    for name, receiver in status["receivers"].items():
+        lines.append(f"receiver {name}: {receiver['status']}  {_counts(receiver['counts'])}")
+    return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
+def _nested(groups: dict[str, dict[str, int]]) -> str:
+    parts = [f"{group} {_counts(c)}" for group, c in groups.items() if c]
+    return "; ".join(parts) or "none"
+
+
+def _bar(offset: float, length: float, width: int) -> str:
+    begin = min(width - 1, max(0, int(offset * width)))
+    cells = max(1, round(length * width))
+    cells = min(cells, width - begin)
+    return " " * begin + "█" * cells + " " * (width - begin - cells)
+
+
+def _ms(value: float) -> str:
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    return f"{value:.1f} ms" if value >= 1 else f"{value * 1000:.0f} µs"
+
+
+def _painter(color: bool) -> Any:
+    def paint(code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if color else text
+
+    return paint

@@ -1,0 +1,27 @@
+"""The in-memory stores: spans by trace, and records (logs, native events)."""
+
+from __future__ import annotations
+
+from collector.config import StoreConfig
+from collector.store.records import RecordStore
+from collector.store.spans import SpanStore, StoredSpan
+
+__all__ = ["RecordStore", "SpanStore", "Store", "StoredSpan"]
+
+
+class Store:
+    """Both stores, built from one ``StoreConfig``."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        ttl_ns = int(config.ttl * 1e9)
+        self.spans = SpanStore(
+            max_spans=config.max_spans,
+            max_traces=config.max_traces,
+            max_spans_per_trace=config.max_spans_per_trace,
+            ttl_ns=ttl_ns,
+        )
+        self.records = RecordStore(max_records=config.max_records, ttl_ns=ttl_ns)
+
+    def evict_expired(self, now_ns: int) -> None:
+        self.spans.evict(now_ns)
+        self.records.evict(now_ns)

@@ -1,0 +1,256 @@
+"""Trace-keyed span store, columnar and bounded.
+
+Each accepted ``SpanBatch`` becomes one ``_Chunk``: ids concatenated into ``bytes``,
+times in ``array('q')``, names and services as indexes into a small per-chunk table,
+and the receiver's encoded detail kept for on-demand decoding. A dict maps each trace
+id to an ``array('Q')`` of span references (chunk sequence << 24 | index), so looking a
+trace up never scans. Chunks leave oldest-first; since a trace's references are
+appended in chunk order, evicting a chunk removes a prefix of each affected array.
+Trees are assembled at query time, so late and out-of-order spans simply attach.
+"""
+
+from __future__ import annotations
+
+import array
+import bisect
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from collector.model import DropReason, SpanBatch, SpanDetail, SpanDetailSource
+
+__all__ = ["SpanStore", "StoredSpan"]
+
+_SHIFT = 24
+_INDEX_MASK = (1 << _SHIFT) - 1
+
+
+class _Chunk:
+    __slots__ = (
+        "all_kept",
+        "detail",
+        "ends",
+        "kinds",
+        "max_start",
+        "n",
+        "name_index",
+        "names",
+        "parent_ids",
+        "received_ns",
+        "seq",
+        "service_index",
+        "services",
+        "span_ids",
+        "starts",
+        "statuses",
+        "trace_ids",
+    )
+
+    def __init__(self, seq: int, batch: SpanBatch, received_ns: int) -> None:
+        self.seq = seq
+        self.received_ns = received_ns
+        self.n = len(batch)
+        self.trace_ids = b"".join(batch.trace_ids)
+        self.span_ids = b"".join(batch.span_ids)
+        self.parent_ids = b"".join(batch.parent_ids)
+        self.names, self.name_index = _intern(batch.names)
+        self.services, self.service_index = _intern(batch.services)
+        self.kinds = bytes(batch.kinds)
+        self.statuses = bytes(batch.statuses)
+        self.starts = batch.starts
+        self.ends = batch.ends
+        self.max_start = max(batch.starts) if self.n else 0
+        self.detail = batch.detail
+        self.all_kept = True
+
+    def span(self, i: int) -> StoredSpan:
+        return StoredSpan(
+            trace_id=self.trace_ids[i * 16 : i * 16 + 16],
+            span_id=self.span_ids[i * 8 : i * 8 + 8],
+            parent_id=self.parent_ids[i * 8 : i * 8 + 8],
+            name=self.names[self.name_index[i]],
+            service=self.services[self.service_index[i]],
+            kind=self.kinds[i],
+            status=self.statuses[i],
+            start_ns=self.starts[i],
+            end_ns=self.ends[i],
+            _detail=self.detail,
+            _index=i,
+        )
+
+
+def _intern(values: list[str]) -> tuple[list[str], array.array[int]]:
+    table: dict[str, int] = {}
+    index = array.array("I", [table.setdefault(v, len(table)) for v in values])
+    return list(table), index
+
+
+@dataclass(slots=True)
+class StoredSpan:
+    """One span as the store holds it; ``detail()`` decodes attributes and events."""
+
+    trace_id: bytes
+    span_id: bytes
+    parent_id: bytes
+    name: str
+    service: str
+    kind: int
+    status: int
+    start_ns: int
+    end_ns: int
+    _detail: SpanDetailSource
+    _index: int
+
+    @property
+    def duration_ns(self) -> int:
+        return max(0, self.end_ns - self.start_ns)
+
+    @property
+    def is_root(self) -> bool:
+        return not any(self.parent_id)
+
+    def detail(self) -> SpanDetail:
+        return self._detail.span_detail(self._index)
+
+
+class SpanStore:
+    """Holds at most ``max_spans`` spans in ``max_traces`` traces, none older than ``ttl_ns``.
+
+    Not thread-safe: used from the daemon's event loop only.
+    """
+
+    def __init__(
+        self, *, max_spans: int, max_traces: int, max_spans_per_trace: int, ttl_ns: int
+    ) -> None:
+        self.max_spans = max_spans
+        self.max_traces = max_traces
+        self.max_spans_per_trace = max_spans_per_trace
+        self.ttl_ns = ttl_ns
+        self._chunks: deque[_Chunk] = deque()
+        self._by_seq: dict[int, _Chunk] = {}
+        self._traces: dict[bytes, array.array[int]] = {}
+        self._next_seq = 0
+        self.span_count = 0
+        self.evicted_spans: Counter[DropReason] = Counter()
+        self.evicted_traces: Counter[DropReason] = Counter()
+        self.dropped: Counter[DropReason] = Counter()
+
+    @property
+    def trace_count(self) -> int:
+        return len(self._traces)
+
+    def add(self, batch: SpanBatch, now_ns: int) -> int:
+        """Store a batch and evict what the limits require; return how many spans were kept.
+
+        Spans beyond ``max_spans_per_trace`` for their trace are dropped and counted.
+        """
+        if not len(batch):
+            return 0
+        seq = self._next_seq
+        self._next_seq += 1
+        base = seq << _SHIFT
+        traces = self._traces
+        limit = self.max_spans_per_trace
+        kept = 0
+        for i, trace_id in enumerate(batch.trace_ids):
+            refs = traces.get(trace_id)
+            if refs is None:
+                traces[trace_id] = array.array("Q", (base | i,))
+            elif len(refs) < limit:
+                refs.append(base | i)
+            else:
+                continue
+            kept += 1
+        if kept < len(batch):
+            self.dropped[DropReason.TRACE_TOO_LARGE] += len(batch) - kept
+        chunk = _Chunk(seq, batch, now_ns)
+        chunk.all_kept = kept == len(batch)
+        self._chunks.append(chunk)
+        self._by_seq[seq] = chunk
+        self.span_count += kept
+        self.evict(now_ns)
+        return kept
+
+    def evict(self, now_ns: int) -> None:
+        """Drop oldest chunks while over a limit or past the TTL."""
+        expire_before = now_ns - self.ttl_ns
+        while self._chunks:
+            oldest = self._chunks[0]
+            if self.span_count > self.max_spans:
+                reason = DropReason.EVICTED_SPAN_LIMIT
+            elif len(self._traces) > self.max_traces:
+                reason = DropReason.EVICTED_TRACE_LIMIT
+            elif oldest.received_ns < expire_before:
+                reason = DropReason.EXPIRED
+            else:
+                return
+            self._evict_oldest(reason)
+
+    def _evict_oldest(self, reason: DropReason) -> None:
+        chunk = self._chunks.popleft()
+        del self._by_seq[chunk.seq]
+        seq = chunk.seq
+        seen: set[bytes] = set()
+        removed = 0
+        tids = chunk.trace_ids
+        for i in range(chunk.n):
+            trace_id = tids[i * 16 : i * 16 + 16]
+            if trace_id in seen:
+                continue
+            seen.add(trace_id)
+            refs = self._traces.get(trace_id)
+            if refs is None:
+                continue
+            k = 0
+            while k < len(refs) and refs[k] >> _SHIFT == seq:
+                k += 1
+            removed += k
+            if k == len(refs):
+                del self._traces[trace_id]
+                self.evicted_traces[reason] += 1
+            elif k:
+                del refs[:k]
+        self.span_count -= removed
+        self.evicted_spans[reason] += removed
+
+    def trace(self, trace_id: bytes) -> list[StoredSpan]:
+        """All stored spans of one trace, in arrival order; empty if unknown."""
+        refs = self._traces.get(trace_id)
+        if refs is None:
+            return []
+        by_seq = self._by_seq
+        return [by_seq[ref >> _SHIFT].span(ref & _INDEX_MASK) for ref in refs]
+
+    def has_trace(self, trace_id: bytes) -> bool:
+        return trace_id in self._traces
+
+    def trace_ids(self) -> Iterator[bytes]:
+        """Trace ids, oldest first seen first."""
+        return iter(self._traces)
+
+    def iter_newest_first(self, *, not_after_ns: int | None = None) -> Iterator[StoredSpan]:
+        """Every stored span, newest chunk first (spans starting after ``not_after_ns``
+        skipped); callers stop early once they have enough."""
+        traces = self._traces
+        for chunk in reversed(self._chunks):
+            seq = chunk.seq
+            for i in range(chunk.n - 1, -1, -1):
+                if not_after_ns is not None and chunk.starts[i] > not_after_ns:
+                    continue
+                if not chunk.all_kept:
+                    refs = traces.get(chunk.trace_ids[i * 16 : i * 16 + 16])
+                    if refs is None or not _holds(refs, (seq << _SHIFT) | i):
+                        continue
+                yield chunk.span(i)
+
+    def clear(self) -> None:
+        self._chunks.clear()
+        self._by_seq.clear()
+        self._traces.clear()
+        self.span_count = 0
+
+
+def _holds(refs: array.array[int], ref: int) -> bool:
+    """Whether a trace's sorted reference array holds ``ref``."""
+    i = bisect.bisect_left(refs, ref)
+    return i < len(refs) and refs[i] == ref

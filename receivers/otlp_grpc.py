@@ -1,0 +1,116 @@
+"""OTLP/gRPC receiver: the Trace, Logs and Metrics ``Export`` services on :4317.
+
+Handlers take the request bytes as they arrived (no generated servicer, no second
+parse) and hand them to the shared codec.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+
+from collector.component import Sink
+from collector.config import Endpoint
+from collector.errors import CollectorError, ReceiverStartError
+from receivers import otlp_codec
+from receivers.wire_errors import grpc_code
+
+__all__ = ["OtlpGrpcConfig", "OtlpGrpcReceiver"]
+
+_SERVICES = {
+    "traces": "opentelemetry.proto.collector.trace.v1.TraceService",
+    "logs": "opentelemetry.proto.collector.logs.v1.LogsService",
+    "metrics": "opentelemetry.proto.collector.metrics.v1.MetricsService",
+}
+
+
+@dataclass(slots=True)
+class OtlpGrpcConfig:
+    endpoint: Endpoint = Endpoint("127.0.0.1", 4317)
+    max_recv_msg_size_mib: int = 4
+
+    def validate(self, path: str) -> list[str]:
+        if self.max_recv_msg_size_mib <= 0:
+            return [f"{path}.max_recv_msg_size_mib: must be greater than 0"]
+        return []
+
+
+class OtlpGrpcReceiver:
+    """A grpc.aio server exposing the three OTLP Export RPCs."""
+
+    def __init__(
+        self, config: OtlpGrpcConfig, *, name: str = "otlp/grpc",
+        path: str = "receivers.otlp.protocols.grpc",
+    ) -> None:
+        self.config = config
+        self.name = name
+        self.path = path
+        self.counts: Counter[str] = Counter()
+        self._server: grpc.aio.Server | None = None
+        self._port: int | None = None
+        self._sink: Sink | None = None
+
+    def endpoints(self) -> list[tuple[str, Endpoint]]:
+        return [(f"{self.path}.endpoint", self.config.endpoint)]
+
+    def bound(self) -> dict[str, int]:
+        return {"grpc": self._port} if self._port is not None else {}
+
+    async def start(self, sink: Sink) -> None:
+        if self._server is not None:
+            return
+        self._sink = sink
+        limit = self.config.max_recv_msg_size_mib * 1024 * 1024
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.so_reuseport", 0),  # a second daemon on the port must fail, not share
+            ]
+        )
+        server.add_generic_rpc_handlers(
+            [
+                grpc.method_handlers_generic_handler(
+                    service, {"Export": grpc.unary_unary_rpc_method_handler(self._handler(signal))}
+                )
+                for signal, service in _SERVICES.items()
+            ]
+        )
+        endpoint = self.config.endpoint
+        try:
+            port = server.add_insecure_port(f"{endpoint.host}:{endpoint.port}")
+        except RuntimeError as exc:
+            port = 0
+            reason = str(exc)
+        else:
+            reason = "address already in use or not available"
+        if not port:
+            await server.stop(None)
+            raise ReceiverStartError(f"{self.name}: cannot bind {endpoint}: {reason}")
+        await server.start()
+        self._server = server
+        self._port = port
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        self._port = None
+        if server is not None:
+            await server.stop(grace=1.0)
+
+    def _handler(
+        self, signal: str
+    ) -> Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]:
+        async def export(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            self.counts["requests"] += 1
+            try:
+                rejected, message = otlp_codec.deliver(self._sink, signal, request)
+            except CollectorError as exc:
+                code = grpc_code(exc)
+                self.counts[code.name.lower()] += 1
+                await context.abort(code, f"{self.name}: {exc}")
+            self.counts["accepted_requests"] += 1
+            return otlp_codec.encode_response(signal, rejected, message, as_json=False)
+
+        return export
