@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
 
     url_help = f"daemon API URL (default: $GASOLINE_URL or {_DEFAULT_URL})"
     status = commands.add_parser(
-        "status", help="show the daemon's ports, counts, drops and memory",
+        "status",
+        help="show the daemon's ports, counts, drops and memory",
         description="Show the running daemon's receivers, ports, stored counts, drops, "
         "evictions and memory.",
     )
@@ -74,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     status.set_defaults(run=_status)
 
     traces = commands.add_parser(
-        "traces", help="list the newest traces",
+        "traces",
+        help="list the newest traces",
         description="List the newest traces: id, duration, span and error counts, root span.",
     )
     traces.add_argument("--url", help=url_help)
@@ -83,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     traces.set_defaults(run=_traces)
 
     trace = commands.add_parser(
-        "trace", help="show one trace as a span tree with timings",
+        "trace",
+        help="show one trace as a span tree with timings",
         description="Show a trace as a tree: service, span name, duration, a bar for where "
         "it sits in time, errors marked; then the trace's log records and events.",
     )
@@ -97,7 +100,11 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     ports = {
         key: value
-        for key, value in (("grpc", args.grpc_port), ("http", args.http_port), ("api", args.api_port))
+        for key, value in (
+            ("grpc", args.grpc_port),
+            ("http", args.http_port),
+            ("api", args.api_port),
+        )
         if value is not None
     }
     for key, value in ports.items():

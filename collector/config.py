@@ -224,17 +224,20 @@ def load_section(cls: type[T], data: Any, path: str, errors: list[str]) -> T | N
             allowed = ", ".join(sorted(known)) or "none"
             errors.append(f"{_join(path, str(key))}: unknown key (allowed: {allowed})")
     kwargs: dict[str, Any] = {}
-    before = len(errors)
+    failed = False
     for name in known:
         if name in data:
-            kwargs[name] = _convert(hints[name], data[name], _join(path, name), errors)
-    if len(errors) > before:
-        return None
+            before = len(errors)
+            value = _convert(hints[name], data[name], _join(path, name), errors)
+            if len(errors) == before:
+                kwargs[name] = value
+            else:
+                failed = True  # keep the default so the other fields are still checked
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if validate is not None:
         errors.extend(validate(path))
-    return obj
+    return None if failed else obj
 
 
 def load_config(

@@ -1,11 +1,11 @@
 """One exception tree for the whole collector.
 
-    CollectorError
-     +-- ConfigError          a config file or flag is wrong; names every bad key
-     +-- ReceiverStartError   a receiver could not bind or open its source
-     +-- DecodeError          a request body is not what its content type promises
-     +-- QueueFullError       the pipeline accepted nothing; the sender should retry
-     +-- ExportError          a forwarder failed; ``retryable`` says whether to retry
+CollectorError
+ +-- ConfigError          a config file or flag is wrong; names every bad key
+ +-- ReceiverStartError   a receiver could not bind or open its source
+ +-- DecodeError          a request body is not what its content type promises
+ +-- QueueFullError       the pipeline accepted nothing; the sender should retry
+ +-- ExportError          a forwarder failed; ``retryable`` says whether to retry
 """
 
 from __future__ import annotations

@@ -43,7 +43,9 @@ def render_trace(doc: dict[str, Any], *, width: int = 120, color: bool = False) 
         line = f"{label:<{label_width}} {_ms(span['duration_ms']):>10} |{bar}|"
         lines.append(paint(_RED, line) if error else line)
         if error and span.get("status_message"):
-            lines.append(paint(_RED, f"{prefix}{'   ' if depth else ''}   {span['status_message']}"))
+            lines.append(
+                paint(_RED, f"{prefix}{'   ' if depth else ''}   {span['status_message']}")
+            )
         children = span.get("children", [])
         child_prefix = prefix + ("" if depth == 0 else ("   " if last else "│  "))
         for i, child in enumerate(children):
@@ -81,7 +83,8 @@ def render_status(status: dict[str, Any]) -> str:
         f"gasoline {status['version']}  pid {status['pid']}  up {status['uptime_s']} s",
         f"ports:     {ports}",
         f"config:    {status['config']}",
-        f"stored:    {store['spans']} spans in {store['traces']} traces, {store['records']} records",
+        f"stored:    {store['spans']} spans in {store['traces']} traces, "
+        f"{store['records']} records",
         f"queue:     {pipeline['queue']['depth']} of {pipeline['queue']['capacity']}",
         f"accepted:  {_counts(pipeline['accepted'])}",
         f"dropped:   {_nested(pipeline['dropped'])}",

@@ -152,8 +152,18 @@ def _time_ns(name: str, text: str | None) -> int | None:
 
 
 _TIMELINE_PARAMS = frozenset(
-    {"trace_id", "correlation_id", "source", "service", "level", "since", "until", "text",
-     "limit", "cursor"}
+    {
+        "trace_id",
+        "correlation_id",
+        "source",
+        "service",
+        "level",
+        "since",
+        "until",
+        "text",
+        "limit",
+        "cursor",
+    }
 )
 
 

@@ -21,7 +21,9 @@ _BASE_HEADERS = ("content-type", "content-encoding", "traceparent", "tracestate"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def cors_middleware(config: CorsConfig, *, where: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+def cors_middleware(
+    config: CorsConfig, *, where: str
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Middleware answering preflights and tagging responses for allowed origins.
 
     ``where`` names the config key, so a refused origin's message says what to change.
@@ -30,7 +32,9 @@ def cors_middleware(config: CorsConfig, *, where: str) -> Callable[..., Awaitabl
         re.compile("^" + ".*".join(re.escape(part) for part in origin.split("*")) + "$")
         for origin in config.allowed_origins
     ]
-    allowed_headers = ", ".join(dict.fromkeys([*_BASE_HEADERS, *(h.lower() for h in config.allowed_headers)]))
+    allowed_headers = ", ".join(
+        dict.fromkeys([*_BASE_HEADERS, *(h.lower() for h in config.allowed_headers)])
+    )
 
     def allowed(origin: str) -> bool:
         return any(p.match(origin) for p in patterns)

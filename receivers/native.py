@@ -23,11 +23,20 @@ from receivers.wire_errors import http_status, retry_after
 __all__ = ["normalize_level", "parse_event", "routes"]
 
 _LEVEL_ALIASES = {
-    "debug": "debug", "trace": "debug", "verbose": "debug",
-    "info": "info", "log": "info", "notice": "info",
-    "warn": "warn", "warning": "warn",
-    "error": "error", "err": "error",
-    "critical": "critical", "fatal": "critical", "crit": "critical", "panic": "critical",
+    "debug": "debug",
+    "trace": "debug",
+    "verbose": "debug",
+    "info": "info",
+    "log": "info",
+    "notice": "info",
+    "warn": "warn",
+    "warning": "warn",
+    "error": "error",
+    "err": "error",
+    "critical": "critical",
+    "fatal": "critical",
+    "crit": "critical",
+    "panic": "critical",
 }
 _MAX_SOURCE_LEN = 64
 
@@ -168,7 +177,9 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
         if not isinstance(events, list):
             raise _Reject(400, 'body must be {"events": [...]} or a list of events')
         if len(events) > max_batch_events:
-            raise _Reject(413, f"{len(events)} events in one batch; the limit is {max_batch_events}")
+            raise _Reject(
+                413, f"{len(events)} events in one batch; the limit is {max_batch_events}"
+            )
         records = parse(events, [f"events[{i}]" for i in range(len(events))]) if events else []
         return web.json_response(
             {"status": "ok", "count": len(records), "event_ids": [str(r.id) for r in records]}

@@ -372,7 +372,9 @@ def decode_metrics(body: bytes, *, is_json: bool = False) -> int:
 # -- delivery -------------------------------------------------------------------------
 
 
-def deliver(sink: Sink | None, signal: str, body: bytes, *, is_json: bool = False) -> tuple[int, str]:
+def deliver(
+    sink: Sink | None, signal: str, body: bytes, *, is_json: bool = False
+) -> tuple[int, str]:
     """Decode an Export request for ``signal`` and offer it to ``sink``.
 
     Returns (rejected items, error message) for the partial-success answer. Raises
@@ -532,5 +534,3 @@ def _hex_to_base64(value: str) -> str:
     except ValueError:
         raw = b"\xff"  # one byte: wrong length for any id, so the item is rejected
     return base64.b64encode(raw).decode()
-
-

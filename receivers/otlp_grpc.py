@@ -42,7 +42,10 @@ class OtlpGrpcReceiver:
     """A grpc.aio server exposing the three OTLP Export RPCs."""
 
     def __init__(
-        self, config: OtlpGrpcConfig, *, name: str = "otlp/grpc",
+        self,
+        config: OtlpGrpcConfig,
+        *,
+        name: str = "otlp/grpc",
         path: str = "receivers.otlp.protocols.grpc",
     ) -> None:
         self.config = config

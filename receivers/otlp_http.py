@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -47,7 +47,10 @@ class OtlpHttpReceiver:
     """Serves the three OTLP/HTTP export paths; one aiohttp site on its endpoint."""
 
     def __init__(
-        self, config: OtlpHttpConfig, *, name: str = "otlp/http",
+        self,
+        config: OtlpHttpConfig,
+        *,
+        name: str = "otlp/http",
         path: str = "receivers.otlp.protocols.http",
     ) -> None:
         self.config = config
@@ -72,7 +75,11 @@ class OtlpHttpReceiver:
             client_max_size=self.config.max_request_body_size,
             middlewares=[cors_middleware(self.config.cors, where=f"{self.path}.cors")],
         )
-        for path, signal in (("/v1/traces", "traces"), ("/v1/logs", "logs"), ("/v1/metrics", "metrics")):
+        for path, signal in (
+            ("/v1/traces", "traces"),
+            ("/v1/logs", "logs"),
+            ("/v1/metrics", "metrics"),
+        ):
             app.router.add_post(path, self._handler(signal))
         runner = web.AppRunner(app, auto_decompress=False, access_log=None)
         await runner.setup()
@@ -93,7 +100,7 @@ class OtlpHttpReceiver:
         if runner is not None:
             await runner.cleanup()
 
-    def _handler(self, signal: str) -> Callable[[web.Request], object]:
+    def _handler(self, signal: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
             self.counts["requests"] += 1
             media_type = request.content_type
@@ -107,7 +114,8 @@ class OtlpHttpReceiver:
             encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
             if encoding not in ("identity", "gzip", "deflate", ""):
                 return self._error(
-                    415, f"unsupported content encoding {encoding!r}: send gzip, deflate or none",
+                    415,
+                    f"unsupported content encoding {encoding!r}: send gzip, deflate or none",
                     as_json=as_json,
                 )
             limit = self.config.max_request_body_size

@@ -45,8 +45,12 @@ def retry_after(exc: CollectorError) -> int | None:
 
 def encode_status(http_code: int, message: str, *, as_json: bool) -> bytes:
     """A ``google.rpc.Status`` body, the error payload OTLP/HTTP specifies."""
-    code = {400: _RPC_INVALID_ARGUMENT, 413: _RPC_RESOURCE_EXHAUSTED, 415: _RPC_INVALID_ARGUMENT,
-            503: _RPC_UNAVAILABLE}.get(http_code, _RPC_INTERNAL)
+    code = {
+        400: _RPC_INVALID_ARGUMENT,
+        413: _RPC_RESOURCE_EXHAUSTED,
+        415: _RPC_INVALID_ARGUMENT,
+        503: _RPC_UNAVAILABLE,
+    }.get(http_code, _RPC_INTERNAL)
     if as_json:
         return json.dumps({"code": code, "message": message}).encode()
     text = message.encode()

@@ -1,0 +1,75 @@
+"""Shared fixtures: a daemon on 127.0.0.1 with every port 0, and ways to wait on it."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from collector.config import Config, load_config
+from collector.daemon import Daemon
+
+PORTS_0 = {"grpc": 0, "http": 0, "api": 0}
+
+
+def make_config(tmp_path: Path, text: str = "") -> Config:
+    """A config from YAML text over the embedded defaults, every port 0 unless set.
+
+    Always passes a file, so a developer's ~/.gasoline/config.yaml never leaks in.
+    """
+    path = tmp_path / "gasoline.yaml"
+    path.write_text(textwrap.dedent(text) or "{}\n")
+    return load_config(path, ports={k: v for k, v in PORTS_0.items() if f"{k}:" not in text})
+
+
+class Running:
+    """A started daemon plus the URLs a client needs."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        ports = daemon.ports
+        self.grpc = f"127.0.0.1:{ports['grpc']}" if "grpc" in ports else ""
+        self.http = f"http://127.0.0.1:{ports['http']}" if "http" in ports else ""
+        self.api = f"http://127.0.0.1:{ports['api']}"
+
+    async def settled(self) -> None:
+        """Everything the daemon has acknowledged so far is queryable."""
+        await self.daemon.pipeline.drained()
+
+    async def get_json(self, path: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+        async with aiohttp.ClientSession() as http, http.get(self.api + path) as resp:
+            return resp.status, await resp.json()
+
+
+@pytest.fixture
+async def start_daemon(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    started: list[Daemon] = []
+
+    async def start(text: str = "") -> Running:
+        daemon = Daemon(make_config(tmp_path, text))
+        await daemon.start()
+        started.append(daemon)
+        return Running(daemon)
+
+    yield start
+    for daemon in started:
+        await daemon.stop()
+
+
+@pytest.fixture
+async def gasoline(start_daemon: Callable[..., object]) -> Running:
+    """A daemon on the embedded defaults, all ports 0."""
+    running = await start_daemon()  # type: ignore[misc]
+    assert isinstance(running, Running)
+    return running
+
+
+async def wait_for(predicate: Callable[[], bool], *, timeout: float = 5.0) -> None:
+    """Await a condition that really is asynchronous; the timeout only guards failure."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)

@@ -1,0 +1,144 @@
+"""The `gasoline` command as a user runs it: a real daemon process and the CLI against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_otlp_http import otlp_json, span
+
+GASOLINE = str(Path(sys.executable).parent / "gasoline")
+TRACE = "5b8efff798038103d269b633813fc60c"
+
+
+def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GASOLINE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(home), "GASOLINE_URL": ""},
+    )
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[dict[str, str]]:
+    proc = subprocess.Popen(
+        [GASOLINE, "serve", "--grpc-port", "0", "--http-port", "0", "--api-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert proc.stdout is not None
+    urls: dict[str, str] = {}
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if match := re.match(r"\s+(OTLP/gRPC|OTLP/HTTP|API)\s+(\S+)", line):
+            urls[match.group(1)] = match.group(2)
+        if line.startswith("ready"):
+            break
+    assert set(urls) == {"OTLP/gRPC", "OTLP/HTTP", "API"}, "".join(lines)
+    try:
+        yield urls
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0, out
+        assert "stopping" in out
+
+
+def _post(url: str, payload: object) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["status"], ["trace"], ["traces"]])
+def test_help_for_every_command(command: list[str], tmp_path: Path) -> None:
+    result = run(*command, "--help", home=tmp_path)
+    assert result.returncode == 0 and "usage: gasoline" in result.stdout
+
+
+def test_trace_renders_a_tree_with_timings_and_errors(
+    served: dict[str, str], tmp_path: Path
+) -> None:
+    spans = [
+        span("eee19b7ec3c1b174", "GET /checkout"),
+        span(
+            "eee19b7ec3c1b175",
+            "SELECT orders",
+            parent="eee19b7ec3c1b174",
+            status={"code": 2, "message": "deadlock detected"},
+        ),
+        span("eee19b7ec3c1b176", "render", parent="eee19b7ec3c1b174"),
+    ]
+    _post(served["OTLP/HTTP"] + "/v1/traces", otlp_json(spans))
+    _post(
+        served["API"] + "/events",
+        {"events": [{"message": "payment failed", "level": "error", "trace_id": TRACE}]},
+    )
+    # The answer above means accepted; storing is asynchronous, so retry the read briefly.
+    for _ in range(100):
+        result = run("trace", TRACE, "--url", served["API"], home=tmp_path)
+        if result.returncode == 0 and "payment failed" in result.stdout:
+            break
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"trace {TRACE}") and "3 span(s), 1 error(s)" in lines[0]
+    assert any(re.match(r"checkout  GET /checkout\s+5\.0 ms \|█+\|", line) for line in lines)
+    assert any(re.match(r"├─ ✗ checkout  SELECT orders", line) for line in lines)
+    assert any("deadlock detected" in line for line in lines)
+    assert any(re.match(r"└─ checkout  render", line) for line in lines)
+    assert any(re.search(r"error\s+custom: payment failed", line) for line in lines)
+
+    result = run("status", "--url", served["API"], home=tmp_path)
+    assert result.returncode == 0 and "3 spans in 1 traces" in result.stdout
+    result = run("traces", "--url", served["API"], home=tmp_path)
+    assert TRACE in result.stdout and "GET /checkout" in result.stdout
+    result = run("trace", TRACE, "--json", "--url", served["API"], home=tmp_path)
+    assert json.loads(result.stdout)["span_count"] == 3
+
+
+def test_unknown_trace_and_bad_id_are_clear(served: dict[str, str], tmp_path: Path) -> None:
+    result = run("trace", "0" * 31 + "1", "--url", served["API"], home=tmp_path)
+    assert result.returncode == 1 and "is not in the store" in result.stderr
+    result = run("trace", "nope", "--url", served["API"], home=tmp_path)
+    assert result.returncode == 1 and "is not a trace id" in result.stderr
+
+
+def test_daemon_down_says_how_to_start_it(tmp_path: Path) -> None:
+    result = run("status", "--url", "http://127.0.0.1:9", home=tmp_path)
+    assert result.returncode == 1
+    assert "cannot reach the daemon at http://127.0.0.1:9" in result.stderr
+    assert "gasoline serve" in result.stderr
+
+
+def test_bad_config_fails_before_binding_and_names_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("service:\n  store:\n    ttl: sometimes\n")
+    result = run("serve", "--config", str(config), home=tmp_path)
+    assert result.returncode == 1
+    assert "service.store.ttl: 'sometimes' is not a duration" in result.stderr
+    result = run("serve", "--api-port", "70000", home=tmp_path)
+    assert result.returncode == 2 and "--api-port 70000 is not a port" in result.stderr
+
+
+def test_home_config_file_is_used(tmp_path: Path) -> None:
+    (tmp_path / ".gasoline").mkdir()
+    (tmp_path / ".gasoline" / "config.yaml").write_text("service: {store: {max_spans: nope}}\n")
+    result = run("serve", home=tmp_path)
+    assert result.returncode == 1
+    assert "service.store.max_spans: expected an integer, got 'nope'" in result.stderr

@@ -1,0 +1,188 @@
+"""The native API on :7890: event intake, trace lookup, timeline filters, status."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import Running
+from tests.test_otlp_http import otlp_json, post, span
+
+TRACE = "5b8efff798038103d269b633813fc60c"
+
+
+async def post_json(url: str, payload: Any) -> tuple[int, dict[str, Any], Any]:
+    status, raw, headers = await post(url, json.dumps(payload).encode())
+    return status, json.loads(raw), headers
+
+
+async def test_single_and_batch_events_are_stored_with_ids(gasoline: Running) -> None:
+    status, answer, _ = await post_json(
+        f"{gasoline.api}/event",
+        {
+            "timestamp": 1704067200000,
+            "level": "info",
+            "source": "browser",
+            "message": "click",
+            "tags": ["page:/cart"],
+            "metadata": {"selector": "#pay"},
+        },
+    )
+    assert status == 200 and answer["status"] == "ok" and answer["event_id"]
+    status, answer, _ = await post_json(
+        f"{gasoline.api}/v1/events",
+        {"events": [{"message": "a", "level": "warning"}, {"message": "b", "level": "ERROR"}]},
+    )
+    assert status == 200 and answer["count"] == 2 and len(answer["event_ids"]) == 2
+    await gasoline.settled()
+    _, timeline = await gasoline.get_json("/buffers/timeline?source=browser")
+    [click] = timeline["events"]
+    assert click["message"] == "click" and click["timestamp"] == 1704067200000
+    assert click["tags"] == ["page:/cart"] and click["metadata"] == {"selector": "#pay"}
+    _, timeline = await gasoline.get_json("/buffers/timeline?level=warn")
+    assert [(e["message"], e["level"]) for e in timeline["events"]] == [
+        ("a", "warn"),
+        ("b", "error"),
+    ]
+
+
+async def test_events_link_to_traces_by_traceparent_ids_or_correlation(gasoline: Running) -> None:
+    await post(
+        f"{gasoline.http}/v1/traces",
+        json.dumps(otlp_json([span("eee19b7ec3c1b174", "POST /pay")])).encode(),
+    )
+    events = [
+        {
+            "message": "fetch /pay",
+            "source": "browser",
+            "metadata": {
+                "traceparent": f"00-{TRACE}-eee19b7ec3c1b174-01",
+                "correlation_id": "req-9",
+            },
+        },
+        {"message": "by ids", "trace_id": TRACE, "span_id": "eee19b7ec3c1b174"},
+        {"message": "only the request id", "correlation_id": "req-9"},
+    ]
+    status, _, _ = await post_json(f"{gasoline.api}/events", {"events": events})
+    assert status == 200
+    await gasoline.settled()
+    _, doc = await gasoline.get_json(f"/v1/traces/{TRACE}")
+    assert [r["message"] for r in doc["records"]] == ["fetch /pay", "by ids", "only the request id"]
+    _, timeline = await gasoline.get_json("/buffers/timeline?correlation_id=req-9")
+    messages = [e["message"] for e in timeline["events"]]
+    assert "checkout: POST /pay" in messages and "only the request id" in messages
+
+
+BAD_EVENTS = [
+    ({"events": [{"message": "ok"}, {"message": 5}]}, "events[1].message: expected a string"),
+    ({"events": [{"level": "loud"}]}, "events[0].level: 'loud' is not a level"),
+    ({"events": [{"timestamp": "yesterday"}]}, "events[0].timestamp: 'yesterday' is not a time"),
+    ({"events": [{"trace_id": "abc"}]}, "events[0].trace_id: 'abc' is not an id"),
+    ({"events": [{"traceparent": "00-zz-yy-01"}]}, "events[0].traceparent"),
+    ({"events": [{"tags": "x"}]}, "events[0].tags: expected a list of strings"),
+    ({"events": "nope"}, 'body must be {"events": [...]}'),
+    ({"events": [[1]]}, "events[0]: expected an object"),
+]
+
+
+@pytest.mark.parametrize(("payload", "message"), BAD_EVENTS, ids=[m for _, m in BAD_EVENTS])
+async def test_bad_events_get_400_naming_the_field(
+    gasoline: Running, payload: Any, message: str
+) -> None:
+    status, answer, _ = await post_json(f"{gasoline.api}/events", payload)
+    assert status == 400 and message in answer["error"]
+    _, status_doc = await gasoline.get_json("/daemon/status")
+    assert status_doc["store"]["records"] == 0
+
+
+async def test_batches_over_the_limit_get_413(gasoline: Running) -> None:
+    status, answer, _ = await post_json(
+        f"{gasoline.api}/events", {"events": [{"message": "x"}] * 10_001}
+    )
+    assert status == 413 and "limit is 10000" in answer["error"]
+    status, raw, _ = await post(f"{gasoline.api}/events", b"{broken")
+    assert status == 400 and "not valid JSON" in json.loads(raw)["error"]
+
+
+async def test_trace_lookup_errors(gasoline: Running) -> None:
+    status, answer = await gasoline.get_json("/v1/traces/xyz")
+    assert status == 400 and "32 hex digits" in answer["error"]
+    status, answer = await gasoline.get_json(f"/v1/traces/{os.urandom(16).hex()}")
+    assert status == 404 and "not in the store" in answer["error"]
+
+
+async def test_timeline_rejects_unknown_parameters_and_bad_values(gasoline: Running) -> None:
+    for query, message in (
+        ("?colour=red", "unknown parameter 'colour'"),
+        ("?level=loud", "level: 'loud' must be one of"),
+        ("?limit=0", "limit: '0' must be an integer from 1 to 1000"),
+        ("?since=someday", "since: 'someday' is not a time"),
+        ("?cursor=zzz", "cursor:"),
+    ):
+        status, answer = await gasoline.get_json(f"/buffers/timeline{query}")
+        assert status == 400 and message in answer["error"], query
+
+
+async def test_timeline_filters_by_service_time_and_text(gasoline: Running) -> None:
+    events = [
+        {"message": "login ok", "timestamp": 1000, "service": "auth"},
+        {"message": "login failed", "timestamp": 2000, "service": "auth", "level": "error"},
+        {"message": "cart loaded", "timestamp": 3000, "tags": ["service:cart"]},
+    ]
+    await post_json(f"{gasoline.api}/events", {"events": events})
+    await gasoline.settled()
+    _, answer = await gasoline.get_json("/buffers/timeline?service=auth&text=LOGIN")
+    assert [e["message"] for e in answer["events"]] == ["login ok", "login failed"]
+    assert answer["metadata"]["total_count"] == 2 and "query_time_ms" in answer["metadata"]
+    _, answer = await gasoline.get_json("/buffers/timeline?since=1500&until=2500")
+    assert [e["message"] for e in answer["events"]] == ["login failed"]
+    _, answer = await gasoline.get_json("/buffers/timeline?service=cart")
+    assert [e["message"] for e in answer["events"]] == ["cart loaded"]
+
+
+async def test_health_and_status_report_ports_counts_and_memory(gasoline: Running) -> None:
+    status, health = await gasoline.get_json("/health")
+    assert status == 200 and health == {"status": "ok"}
+    _, doc = await gasoline.get_json("/daemon/status")
+    assert set(doc["ports"]) == {"grpc", "http", "api"}
+    assert doc["ports"]["api"] == int(gasoline.api.rsplit(":", 1)[1])
+    assert doc["receivers"]["otlp/grpc"]["status"] == "running"
+    assert doc["memory"]["rss_bytes"] > 10_000_000
+    assert doc["store"]["limits"]["max_spans"] == 1_000_000
+
+
+async def test_secret_metadata_is_redacted_before_storage(gasoline: Running) -> None:
+    await post_json(
+        f"{gasoline.api}/event",
+        {
+            "message": "login",
+            "metadata": {
+                "Authorization": "Bearer abc",
+                "headers": {"Cookie": "sid=1"},
+                "user": "ann",
+            },
+        },
+    )
+    await gasoline.settled()
+    _, answer = await gasoline.get_json("/buffers/timeline")
+    assert answer["events"][0]["metadata"] == {
+        "Authorization": "[REDACTED]",
+        "headers": {"Cookie": "[REDACTED]"},
+        "user": "ann",
+    }
+
+
+async def test_api_cors_for_the_extension_page(gasoline: Running) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.options(
+            f"{gasoline.api}/events",
+            headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+        ) as resp,
+    ):
+        assert resp.status == 204
+        assert resp.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
