@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,6 +13,10 @@ import pytest
 
 from collector.config import Config, load_config
 from collector.daemon import Daemon
+
+# Every event loop the tests create runs in debug mode (un-awaited coroutines, slow
+# callbacks, unclosed resources are reported); pytest turns warnings into errors.
+os.environ["PYTHONASYNCIODEBUG"] = "1"
 
 PORTS_0 = {"grpc": 0, "http": 0, "api": 0}
 
