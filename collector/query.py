@@ -15,6 +15,7 @@ from typing import Any
 
 from collector.model import LEVELS, Record, SpanKind, StatusCode
 from collector.store import Store, StoredSpan
+from collector.trace_tree import Node, TraceTree, build_tree
 
 __all__ = [
     "TimelineFilter",
@@ -23,6 +24,7 @@ __all__ = [
     "timeline",
     "trace_document",
     "trace_summaries",
+    "trace_tree",
 ]
 
 _LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
@@ -35,73 +37,29 @@ def iso_time(time_ns: int) -> str:
 # -- trace trees ----------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Node:
-    span: StoredSpan
-    children: list[_Node]
-    orphan: bool = False
-
-
-def _forest(spans: list[StoredSpan]) -> list[_Node]:
-    """Roots (true roots, then orphans whose parent has not arrived), children by start.
-
-    Duplicate span ids (an exporter's retry) keep the first copy; spans caught in a
-    parent cycle are cut loose and shown as orphans rather than lost.
-    """
-    nodes: dict[bytes, _Node] = {}
-    for span in spans:
-        nodes.setdefault(span.span_id, _Node(span, []))
-    roots: list[_Node] = []
-    for node in nodes.values():
-        parent = None if node.span.is_root else nodes.get(node.span.parent_id)
-        if parent is None or parent is node:
-            node.orphan = not node.span.is_root
-            roots.append(node)
-        else:
-            parent.children.append(node)
-    reached = _walk(roots)
-    if len(reached) < len(nodes):
-        for node in nodes.values():
-            if id(node) not in reached:
-                node.orphan = True
-                if node.span.parent_id in nodes:
-                    nodes[node.span.parent_id].children.remove(node)
-                roots.append(node)
-                reached |= _walk([node])
-    for node in nodes.values():
-        node.children.sort(key=lambda n: n.span.start_ns)
-    roots.sort(key=lambda n: (n.orphan, n.span.start_ns))
-    return roots
-
-
-def _walk(roots: list[_Node]) -> set[int]:
-    seen: set[int] = set()
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.extend(node.children)
-    return seen
-
-
-def trace_document(store: Store, trace_id: bytes, *, detail: bool = True) -> dict[str, Any] | None:
-    """The trace as a tree of spans with its log records and events; None if unknown."""
+def trace_tree(store: Store, trace_id: bytes) -> TraceTree | None:
+    """The assembled tree of one trace with its records; None if nothing is stored."""
     spans = store.spans.trace(trace_id)
     records = store.records.by_trace(trace_id)
     if not spans and not records:
         return None
-    roots = _forest(spans)
+    return build_tree(trace_id, spans, records)
+
+
+def trace_document(store: Store, trace_id: bytes, *, detail: bool = True) -> dict[str, Any] | None:
+    """The trace as a tree of spans with its log records and events; None if unknown."""
+    tree = trace_tree(store, trace_id)
+    if tree is None:
+        return None
     services: dict[str, dict[str, Any]] = {}
 
-    def render(node: _Node) -> dict[str, Any]:
+    def render(node: Node) -> dict[str, Any]:
         span = node.span
         doc = _span_fields(span)
         if node.orphan:
             doc["orphan"] = True
         if detail:
-            d = span.detail()
+            d = node.detail()
             services.setdefault(span.service, d.resource)
             doc["status_message"] = d.status_message
             doc["attributes"] = d.attributes
@@ -116,19 +74,19 @@ def trace_document(store: Store, trace_id: bytes, *, detail: bool = True) -> dic
         doc["children"] = [render(child) for child in node.children]
         return doc
 
-    start = min((s.start_ns for s in spans), default=0)
-    end = max((s.end_ns for s in spans), default=0)
+    has_spans = bool(tree.nodes)
+    start, end = tree.start_ns, tree.end_ns
     return {
         "trace_id": trace_id.hex(),
-        "span_count": len({s.span_id for s in spans}),
-        "error_count": sum(1 for s in spans if s.status == StatusCode.ERROR),
-        "orphan_count": sum(1 for r in roots if r.orphan),
-        "start_time": iso_time(start) if spans else None,
+        "span_count": len(tree.nodes),
+        "error_count": sum(1 for n in tree.nodes.values() if n.is_error),
+        "orphan_count": tree.orphan_count,
+        "start_time": iso_time(start) if has_spans else None,
         "start_ns": start,
-        "duration_ms": (end - start) / 1e6 if spans else 0.0,
-        "spans": [render(root) for root in roots],
+        "duration_ms": (end - start) / 1e6 if has_spans else 0.0,
+        "spans": [render(root) for root in tree.roots],
         "services": services,
-        "records": [record_event(r) for r in sorted(records, key=lambda r: r.time_ns)],
+        "records": [record_event(r) for r in tree.records],
     }
 
 
@@ -164,19 +122,17 @@ def trace_summaries(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:
     """The newest traces, one line each: root, services, duration, counts."""
     out: list[dict[str, Any]] = []
     for trace_id in reversed(list(store.spans.trace_ids())[-limit:]):
-        spans = store.spans.trace(trace_id)
-        roots = _forest(spans)
-        root = roots[0].span if roots else spans[0]
-        start = min(s.start_ns for s in spans)
-        end = max(s.end_ns for s in spans)
+        tree = build_tree(trace_id, store.spans.trace(trace_id), [])
+        root = tree.roots[0].span
+        spans = [n.span for n in tree.nodes.values()]
         out.append(
             {
                 "trace_id": trace_id.hex(),
                 "root": root.name,
                 "root_service": root.service,
                 "services": sorted({s.service for s in spans}),
-                "start_time": iso_time(start),
-                "duration_ms": (end - start) / 1e6,
+                "start_time": iso_time(tree.start_ns),
+                "duration_ms": (tree.end_ns - tree.start_ns) / 1e6,
                 "span_count": len(spans),
                 "error_count": sum(1 for s in spans if s.status == StatusCode.ERROR),
             }

@@ -1,0 +1,123 @@
+"""A trace's spans assembled into a tree, with each span's details decoded at most once.
+
+Built at query time from whatever has arrived, so late and out-of-order spans simply
+attach. Duplicate span ids (an exporter's retry) keep the first copy; spans whose
+parent has not arrived are orphan roots; spans caught in a parent cycle are cut loose
+as orphans rather than lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from collector.model import Record, SpanDetail, SpanKind, StatusCode
+from collector.store import StoredSpan
+
+__all__ = ["Node", "TraceTree", "build_tree"]
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    span: StoredSpan
+    children: list[Node] = field(default_factory=list)
+    parent: Node | None = None
+    orphan: bool = False
+    depth: int = 0
+    _detail: SpanDetail | None = None
+
+    def detail(self) -> SpanDetail:
+        if self._detail is None:
+            self._detail = self.span.detail()
+        return self._detail
+
+    @property
+    def is_error(self) -> bool:
+        return self.span.status == StatusCode.ERROR
+
+    @property
+    def kind(self) -> SpanKind:
+        try:
+            return SpanKind(self.span.kind)
+        except ValueError:
+            return SpanKind.UNSPECIFIED
+
+    def path_from_root(self) -> list[Node]:
+        path = []
+        node: Node | None = self
+        while node is not None:
+            path.append(node)
+            node = node.parent
+        path.reverse()
+        return path
+
+
+@dataclass(slots=True)
+class TraceTree:
+    trace_id: bytes
+    roots: list[Node]
+    nodes: dict[bytes, Node]
+    records: list[Record]
+
+    def walk(self) -> Iterator[Node]:
+        """Every node, depth first, children in start order."""
+        stack = list(reversed(self.roots))
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
+    @property
+    def start_ns(self) -> int:
+        return min((n.span.start_ns for n in self.nodes.values()), default=0)
+
+    @property
+    def end_ns(self) -> int:
+        return max((n.span.end_ns for n in self.nodes.values()), default=0)
+
+    @property
+    def orphan_count(self) -> int:
+        return sum(1 for r in self.roots if r.orphan)
+
+
+def build_tree(trace_id: bytes, spans: list[StoredSpan], records: list[Record]) -> TraceTree:
+    nodes: dict[bytes, Node] = {}
+    for span in spans:
+        if span.span_id not in nodes:
+            nodes[span.span_id] = Node(span)
+    roots: list[Node] = []
+    for node in nodes.values():
+        parent = None if node.span.is_root else nodes.get(node.span.parent_id)
+        if parent is None or parent is node:
+            node.orphan = not node.span.is_root
+            roots.append(node)
+        else:
+            node.parent = parent
+            parent.children.append(node)
+    reached = _set_depths(roots)
+    if len(reached) < len(nodes):
+        for node in nodes.values():
+            if id(node) not in reached:
+                if node.parent is not None:
+                    node.parent.children.remove(node)
+                    node.parent = None
+                node.orphan = True
+                roots.append(node)
+                reached |= _set_depths([node])
+    for node in nodes.values():
+        node.children.sort(key=lambda n: n.span.start_ns)
+    roots.sort(key=lambda n: (n.orphan, n.span.start_ns))
+    return TraceTree(trace_id, roots, nodes, sorted(records, key=lambda r: r.time_ns))
+
+
+def _set_depths(roots: list[Node]) -> set[int]:
+    seen: set[int] = set()
+    stack = [(root, 0) for root in roots]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        node.depth = depth
+        stack.extend((child, depth + 1) for child in node.children)
+    return seen
