@@ -24,12 +24,17 @@ class Node:
     parent: Node | None = None
     orphan: bool = False
     depth: int = 0
+    records: list[Record] = field(default_factory=list)
     _detail: SpanDetail | None = None
 
     def detail(self) -> SpanDetail:
         if self._detail is None:
             self._detail = self.span.detail()
         return self._detail
+
+    @property
+    def error_logs(self) -> list[Record]:
+        return [r for r in self.records if r.level in ("error", "critical")]
 
     @property
     def is_error(self) -> bool:
@@ -107,7 +112,12 @@ def build_tree(trace_id: bytes, spans: list[StoredSpan], records: list[Record]) 
     for node in nodes.values():
         node.children.sort(key=lambda n: n.span.start_ns)
     roots.sort(key=lambda n: (n.orphan, n.span.start_ns))
-    return TraceTree(trace_id, roots, nodes, sorted(records, key=lambda r: r.time_ns))
+    records = sorted(records, key=lambda r: r.time_ns)
+    for record in records:
+        owner = nodes.get(record.span_id) if record.span_id is not None else None
+        if owner is not None:
+            owner.records.append(record)
+    return TraceTree(trace_id, roots, nodes, records)
 
 
 def _set_depths(roots: list[Node]) -> set[int]:

@@ -1,0 +1,1 @@
+"""Analysis over assembled traces: root cause, critical path, latency, clock skew."""

@@ -1,0 +1,118 @@
+"""Where a trace's time went: self time, the critical path, and a breakdown by layer.
+
+Self time is a span's duration minus the union of its children's intervals (clipped to
+the span), so parallel children are not counted twice. Layers: ``browser`` (self time
+of browser spans), ``network`` (a CLIENT span's self time when its callee reported a
+SERVER span: the wire and the queues), ``database`` (spans with ``db.system``),
+``external`` (CLIENT calls to peers that sent no spans), ``server`` (the rest).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from collector.analysis.signals import is_browser, is_database
+from collector.model import SpanKind
+from collector.trace_tree import Node, TraceTree
+
+__all__ = ["LAYERS", "aligned", "critical_path", "latency_breakdown", "layer_of", "self_time_ns"]
+
+LAYERS = ("browser", "network", "server", "database", "external")
+
+
+def aligned(child: Node) -> tuple[int, int]:
+    """The child's interval on its parent's clock.
+
+    Another service's clock may be skewed; a child from another service that does not
+    fit inside its parent is centred in it, as symmetric network time would place it.
+    """
+    start, end = child.span.start_ns, child.span.end_ns
+    parent = child.parent
+    if parent is None or parent.span.service == child.span.service:
+        return start, end
+    p_start, p_end = parent.span.start_ns, parent.span.end_ns
+    if p_start <= start and end <= p_end:
+        return start, end
+    mid = (p_start + p_end) // 2
+    half = (end - start) // 2
+    return mid - half, mid - half + (end - start)
+
+
+def self_time_ns(node: Node) -> int:
+    start, end = node.span.start_ns, node.span.end_ns
+    if end <= start:
+        return 0
+    covered = 0
+    cursor = start
+    for c_start, c_end in sorted(aligned(child) for child in node.children):
+        c_start = max(c_start, cursor)
+        c_end = min(c_end, end)
+        if c_end > c_start:
+            covered += c_end - c_start
+            cursor = c_end
+    return end - start - covered
+
+
+def layer_of(node: Node) -> str:
+    if is_database(node):
+        return "database"
+    if node.kind == SpanKind.CLIENT:
+        if any(c.kind == SpanKind.SERVER for c in node.children):
+            return "network"
+        if not node.children:
+            return "external"
+    if is_browser(node):
+        return "browser"
+    return "server"
+
+
+def latency_breakdown(tree: TraceTree) -> dict[str, Any]:
+    """Milliseconds per layer and per service; the layers add up to the spans' self time."""
+    layers: dict[str, float] = dict.fromkeys(LAYERS, 0.0)
+    by_service: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(LAYERS, 0.0))
+    for node in tree.nodes.values():
+        ms = self_time_ns(node) / 1e6
+        layer = layer_of(node)
+        layers[layer] += ms
+        by_service[node.span.service][layer] += ms
+    total_ms = (tree.end_ns - tree.start_ns) / 1e6 if tree.nodes else 0.0
+    return {
+        "total_ms": round(total_ms, 3),
+        **{f"{layer}_ms": round(v, 3) for layer, v in layers.items()},
+        "by_service": {
+            service: {f"{layer}_ms": round(v, 3) for layer, v in values.items() if v}
+            for service, values in sorted(by_service.items())
+        },
+    }
+
+
+def critical_path(tree: TraceTree) -> list[Node]:
+    """The chain of spans that determined the end of the trace, from the root down.
+
+    From a span, follow the child that finished last; then, walking back in time, each
+    earlier child that finished before the previous one started. Those spans' self time
+    is what made the request as slow as it was.
+    """
+    if not tree.roots:
+        return []
+    root = max(
+        (r for r in tree.roots if not r.orphan),
+        default=tree.roots[0],
+        key=lambda r: r.span.end_ns - r.span.start_ns,
+    )
+    path: list[Node] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        path.append(node)
+        boundary = node.span.end_ns
+        chosen: list[Node] = []
+        for child, (start, end) in sorted(
+            ((c, aligned(c)) for c in node.children), key=lambda ca: ca[1][1], reverse=True
+        ):
+            if not chosen or end <= boundary:
+                chosen.append(child)
+                boundary = start
+        stack.extend(chosen)  # earliest-ending popped last, so the path reads in time order
+    return path
