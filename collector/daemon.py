@@ -9,6 +9,7 @@ import resource
 import time
 from typing import Any
 
+from collector.analysis.skew import skew_report
 from collector.component import (
     API_SERVER,
     NATIVE_INTAKE_ROUTES,
@@ -18,6 +19,7 @@ from collector.component import (
 )
 from collector.config import Config
 from collector.pipeline import Pipeline
+from collector.query import recent_trees
 from collector.redact import Redactor
 from collector.store import Store
 
@@ -25,6 +27,7 @@ __all__ = ["VERSION", "Daemon"]
 
 VERSION = "0.1.0"
 _SWEEP_INTERVAL_S = 5.0
+_SKEW_TRACES = 200  # clock skew is estimated over the newest traces
 
 
 class Daemon:
@@ -121,6 +124,9 @@ class Daemon:
                 },
                 "dropped": {"spans": {k.value: v for k, v in spans.dropped.items()}},
             },
+            "clock_skew": skew_report(
+                recent_trees(self.store, limit=_SKEW_TRACES, with_records=False)
+            ),
             "memory": {"rss_bytes": rss_bytes()},
         }
 

@@ -19,6 +19,7 @@ from collector.trace_tree import Node, TraceTree, build_tree
 
 __all__ = [
     "TimelineFilter",
+    "recent_trees",
     "record_event",
     "span_event",
     "timeline",
@@ -118,16 +119,23 @@ def _status_name(status: int) -> str:
         return "UNSET"
 
 
+def recent_trees(store: Store, *, limit: int, with_records: bool = True) -> list[TraceTree]:
+    """The newest ``limit`` traces that have spans, assembled."""
+    return [
+        build_tree(t, store.spans.trace(t), store.records.by_trace(t) if with_records else [])
+        for t in store.spans.newest_trace_ids(limit)
+    ]
+
+
 def trace_summaries(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:
     """The newest traces, one line each: root, services, duration, counts."""
     out: list[dict[str, Any]] = []
-    for trace_id in reversed(list(store.spans.trace_ids())[-limit:]):
-        tree = build_tree(trace_id, store.spans.trace(trace_id), [])
+    for tree in recent_trees(store, limit=limit, with_records=False):
         root = tree.roots[0].span
         spans = [n.span for n in tree.nodes.values()]
         out.append(
             {
-                "trace_id": trace_id.hex(),
+                "trace_id": tree.trace_id.hex(),
                 "root": root.name,
                 "root_service": root.service,
                 "services": sorted({s.service for s in spans}),

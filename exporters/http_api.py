@@ -7,6 +7,7 @@ Errors are JSON ``{"status": "error", "error": "..."}`` with a 4xx code.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -14,10 +15,18 @@ from typing import Any
 
 from aiohttp import web
 
+from collector.analysis.causality import analyze_causality
 from collector.config import ApiConfig
 from collector.errors import ReceiverStartError
 from collector.model import LEVELS, parse_hex_id
-from collector.query import TimelineFilter, parse_cursor, timeline, trace_document, trace_summaries
+from collector.query import (
+    TimelineFilter,
+    parse_cursor,
+    timeline,
+    trace_document,
+    trace_summaries,
+    trace_tree,
+)
 from collector.store import Store
 from receivers.cors import cors_middleware
 
@@ -63,6 +72,7 @@ class HttpApi:
                 web.get("/daemon/status", self._daemon_status),
                 web.get("/v1/traces", self._traces),
                 web.get("/v1/traces/{trace_id}", self._trace),
+                web.get("/v1/traces/{trace_id}/causality", self._causality),
                 web.get("/buffers/timeline", self._timeline),
                 *self._extra_routes,
             ]
@@ -98,14 +108,18 @@ class HttpApi:
         return web.json_response({"traces": trace_summaries(self._store, limit=limit)})
 
     async def _trace(self, request: web.Request) -> web.Response:
-        text = request.match_info["trace_id"].strip().lower()
-        trace_id = parse_hex_id(text, 16)
-        if trace_id is None:
-            return _error(400, f"{text!r} is not a trace id (32 hex digits, not all zero)")
+        trace_id = _trace_id(request)
         document = trace_document(self._store, trace_id, detail=request.query.get("detail") != "0")
         if document is None:
-            return _error(404, f"trace {text} is not in the store (never received, or evicted)")
+            raise _not_stored(trace_id)
         return web.json_response(document)
+
+    async def _causality(self, request: web.Request) -> web.Response:
+        trace_id = _trace_id(request)
+        tree = trace_tree(self._store, trace_id)
+        if tree is None:
+            raise _not_stored(trace_id)
+        return web.json_response(analyze_causality(tree))
 
     async def _timeline(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -120,6 +134,34 @@ class HttpApi:
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"status": "error", "error": message}, status=status)
+
+
+def _trace_id(request: web.Request) -> bytes:
+    text = request.match_info["trace_id"].strip().lower()
+    trace_id = parse_hex_id(text, 16)
+    if trace_id is None:
+        raise web.HTTPBadRequest(
+            text=json.dumps(
+                {
+                    "status": "error",
+                    "error": f"{text!r} is not a trace id (32 hex digits, not all zero)",
+                }
+            ),
+            content_type="application/json",
+        )
+    return trace_id
+
+
+def _not_stored(trace_id: bytes) -> web.HTTPNotFound:
+    return web.HTTPNotFound(
+        text=json.dumps(
+            {
+                "status": "error",
+                "error": f"trace {trace_id.hex()} is not in the store (never received, or evicted)",
+            }
+        ),
+        content_type="application/json",
+    )
 
 
 def _limit(query: Mapping[str, str], *, default: int) -> int:

@@ -309,3 +309,24 @@ async def test_slow_request_dominated_by_sequential_db_calls(gasoline: Running) 
     assert b["database_ms"] == 419.0  # 19 + 40 * 10
     assert b["server_ms"] == 81.0
     assert "No failure" in answer["summary"]
+
+
+async def test_causality_endpoint_and_skew_in_daemon_status(gasoline: Running) -> None:
+    s = Scenario()
+    s.skew_ms = {"api": 350.0}
+    fetch = s.span("browser", "fetch GET /api/me", 0, 60, kind=CLIENT,
+                   attrs=http_client("GET", "http://localhost:8000/api/me", 500), error="")
+    server = s.span("api", "GET /api/me", 5, 55, parent=fetch, kind=SERVER,
+                    attrs=http_server("GET", "/api/me", 500), error="")
+    s.span("api", "SELECT user", 10, 50, parent=server, kind=CLIENT, attrs=db("SELECT user"),
+           error="deadlock detected")
+    trace_id = await s.send(gasoline)
+    status, answer = await gasoline.get_json(f"/v1/traces/{trace_id}/causality")
+    assert status == 200 and answer["root_cause"]["message"] == "deadlock detected"
+    status, missing = await gasoline.get_json(f"/v1/traces/{'1' * 32}/causality")
+    assert status == 404 and "not in the store" in missing["error"]
+    _, daemon = await gasoline.get_json("/daemon/status")
+    skew = daemon["clock_skew"]
+    assert skew["samples_collected"] == 1 and skew["median_skew_ms"] == 350.0
+    assert skew["status"] == "detected" and "ahead of" in skew["recommendation"]
+    assert set(skew) >= {"p95_skew_ms", "p99_skew_ms", "std_dev_ms"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import itertools
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -224,9 +225,9 @@ class SpanStore:
     def has_trace(self, trace_id: bytes) -> bool:
         return trace_id in self._traces
 
-    def trace_ids(self) -> Iterator[bytes]:
-        """Trace ids, oldest first seen first."""
-        return iter(self._traces)
+    def newest_trace_ids(self, limit: int) -> list[bytes]:
+        """Up to ``limit`` trace ids, the most recently first seen first."""
+        return list(itertools.islice(reversed(self._traces), limit))
 
     def iter_newest_first(self, *, not_after_ns: int | None = None) -> Iterator[StoredSpan]:
         """Every stored span, newest chunk first (spans starting after ``not_after_ns``
