@@ -584,7 +584,9 @@ def _store_breakdown(store: Any) -> dict[str, float]:
         add("kinds/statuses", chunk.statuses)
         add("chunk objects", chunk)
         detail = chunk.detail
-        add("detail: request bytes (_raw)", detail._raw)
+        add("detail: request bytes (zlib)", detail._packed)
+        if detail._plain is not None:
+            add("detail: decompressed cache", detail._plain)
         add("detail: span byte ranges", detail._ranges)
         add("detail: owners", detail._owners)
         add("detail: groups (resource bytes)", detail._groups)

@@ -28,6 +28,9 @@ _log = logging.getLogger("gasoline.pipeline")
 
 _Item = SpanBatch | list[Record]
 _MAX_CORRELATIONS = 100_000
+# The consumer drains the queue in slices of this much loop time, so a backlog is stored
+# quickly without starving the receivers.
+_SLICE_S = 0.02
 
 
 class Pipeline:
@@ -137,6 +140,7 @@ class Pipeline:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
+            slice_end = time.perf_counter() + _SLICE_S
             while self._queue:
                 item = self._queue.popleft()
                 size = len(item)
@@ -147,8 +151,9 @@ class Pipeline:
                     signal = "spans" if isinstance(item, SpanBatch) else "records"
                     self.dropped[(signal, DropReason.INVALID)] += size
                 self._queued_items -= size
-                if self._queue:
-                    await asyncio.sleep(0)  # let receivers run between batches
+                if self._queue and time.perf_counter() > slice_end:
+                    await asyncio.sleep(0)  # let receivers run, then carry on draining
+                    slice_end = time.perf_counter() + _SLICE_S
             self._idle.set()
 
     def _process(self, item: _Item) -> None:

@@ -9,24 +9,34 @@ from collector.config import RedactionConfig
 
 __all__ = ["Redactor"]
 
+_MAX_REMEMBERED_KEYS = 10_000
+
 
 class Redactor:
     """Decides which attribute keys hold secrets and replaces their values."""
 
-    __slots__ = ("_key", "replacement")
+    __slots__ = ("_decisions", "_key", "replacement")
 
     def __init__(self, config: RedactionConfig) -> None:
         self._key = re.compile("|".join(f"(?:{p})" for p in config.key_patterns), re.IGNORECASE)
         self.replacement = config.replacement
+        self._decisions: dict[str, bool] = {}
 
     def is_secret_key(self, key: str) -> bool:
-        return self._key.search(key) is not None
+        """Attribute keys repeat endlessly, so each decision is remembered (boundedly)."""
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._key.search(key) is not None
+            if len(self._decisions) >= _MAX_REMEMBERED_KEYS:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
 
     def redact_mapping(self, attributes: dict[str, Any]) -> int:
         """Replace secret values in place, descending into nested mappings; return the count."""
         count = 0
         for key, value in attributes.items():
-            if self._key.search(key) is not None:
+            if self.is_secret_key(key):
                 attributes[key] = self.replacement
                 count += 1
             elif isinstance(value, dict):

@@ -13,6 +13,8 @@ import array
 import base64
 import json
 import time
+import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -142,9 +144,14 @@ def decode_traces(body: bytes, *, is_json: bool = False) -> DecodedTraces:
 
 
 class _EncodedSpans:
-    """The request's bytes plus each kept span's byte range; implements SpanDetailSource."""
+    """The request's bytes, zlib-compressed, plus each kept span's byte range in them.
 
-    __slots__ = ("_groups", "_owners", "_ranges", "_raw", "_redact")
+    Implements SpanDetailSource. Compression keeps a stored span near 40 bytes of encoded
+    detail instead of ~350; the few most recently read requests stay decompressed, since
+    reads cluster (one trace's spans, a page of a timeline).
+    """
+
+    __slots__ = ("_groups", "_owners", "_packed", "_plain", "_ranges", "_redact", "_resources")
 
     def __init__(
         self,
@@ -163,18 +170,38 @@ class _EncodedSpans:
         for position in kept:
             self._ranges.append(ranges[2 * position])
             self._ranges.append(ranges[2 * position + 1])
-        self._raw = raw
+        self._packed = zlib.compress(raw, 1)
+        self._plain: bytes | None = None
         self._owners = owners
         self._groups = groups
+        self._resources: dict[int, dict[str, Any]] = {}
         self._redact: Callable[[dict[str, Any]], int] | None = None
 
     def redact_with(self, redact: Callable[[dict[str, Any]], int]) -> None:
         self._redact = redact
+        self._resources.clear()
+
+    def _bytes(self) -> bytes:
+        if self._plain is None:
+            self._plain = zlib.decompress(self._packed)
+            _recently_read.append(self)
+            if len(_recently_read) > _DECOMPRESSED_REQUESTS:
+                _recently_read.popleft()._plain = None
+        return self._plain
+
+    def _resource(self, group: int) -> dict[str, Any]:
+        resource = self._resources.get(group)
+        if resource is None:
+            resource = attributes_to_dict(Resource.FromString(self._groups[group][0]).attributes)
+            if self._redact is not None:
+                self._redact(resource)
+            self._resources[group] = resource
+        return dict(resource)
 
     def span_detail(self, index: int) -> SpanDetail:
-        span = Span.FromString(self._raw[self._ranges[2 * index] : self._ranges[2 * index + 1]])
-        resource_bytes, scope = self._groups[self._owners[index]]
-        resource = attributes_to_dict(Resource.FromString(resource_bytes).attributes)
+        start, end = self._ranges[2 * index], self._ranges[2 * index + 1]
+        span = Span.FromString(self._bytes()[start:end])
+        group = self._owners[index]
         attributes = attributes_to_dict(span.attributes)
         events = [
             SpanEvent(e.name, e.time_unix_nano, attributes_to_dict(e.attributes))
@@ -189,7 +216,7 @@ class _EncodedSpans:
             for link in span.links
         ]
         if self._redact is not None:
-            for mapping in (attributes, resource, *(e.attributes for e in events)):
+            for mapping in (attributes, *(e.attributes for e in events)):
                 self._redact(mapping)
             for link in links:
                 self._redact(link["attributes"])
@@ -198,10 +225,15 @@ class _EncodedSpans:
             events=events,
             links=links,
             status_message=span.status.message,
-            resource=resource,
-            scope=scope,
+            resource=self._resource(group),
+            scope=self._groups[group][1],
             trace_state=span.trace_state,
         )
+
+
+# Requests whose bytes are currently kept decompressed, oldest first.
+_DECOMPRESSED_REQUESTS = 16
+_recently_read: deque[_EncodedSpans] = deque()
 
 
 def _span_ranges(raw: bytes) -> array.array[int]:
