@@ -78,6 +78,7 @@ def render_traces(traces: list[dict[str, Any]]) -> str:
 def render_status(status: dict[str, Any]) -> str:
     store = status["store"]
     pipeline = status["pipeline"]
+    skew = status["clock_skew"]
     ports = ", ".join(f"{k} {v}" for k, v in status["ports"].items())
     lines = [
         f"gasoline {status['version']}  pid {status['pid']}  up {status['uptime_s']} s",
@@ -90,6 +91,8 @@ def render_status(status: dict[str, Any]) -> str:
         f"dropped:   {_nested(pipeline['dropped'])}",
         f"evicted:   {_nested(store['evicted'])}",
         f"memory:    {status['memory']['rss_bytes'] / 2**20:.1f} MiB RSS",
+        f"clock skew: {skew['status']} ({skew['samples_collected']} samples, "
+        f"median {skew['median_skew_ms']} ms)",
     ]
     for name, receiver in status["receivers"].items():
         lines.append(f"receiver {name}: {receiver['status']}  {_counts(receiver['counts'])}")
