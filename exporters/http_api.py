@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -18,10 +17,10 @@ from aiohttp import web
 from collector.analysis.causality import analyze_causality
 from collector.config import ApiConfig
 from collector.errors import ReceiverStartError
-from collector.model import LEVELS, parse_hex_id
+from collector.model import parse_hex_id
 from collector.query import (
     TimelineFilter,
-    parse_cursor,
+    build_filter,
     timeline,
     trace_document,
     trace_summaries,
@@ -31,8 +30,6 @@ from collector.store import Store
 from receivers.cors import cors_middleware
 
 __all__ = ["HttpApi"]
-
-_MAX_LIMIT = 1000
 
 
 class _BadQuery(Exception):
@@ -165,79 +162,15 @@ def _not_stored(trace_id: bytes) -> web.HTTPNotFound:
 
 
 def _limit(query: Mapping[str, str], *, default: int) -> int:
-    text = query.get("limit")
-    if text is None:
-        return default
     try:
-        limit = int(text)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= _MAX_LIMIT:
-        raise _BadQuery(f"limit: {text!r} must be an integer from 1 to {_MAX_LIMIT}")
-    return limit
-
-
-def _time_ns(name: str, text: str | None) -> int | None:
-    """Milliseconds since the epoch, or an ISO 8601 time."""
-    if text is None:
-        return None
-    try:
-        return int(float(text) * 1_000_000)
-    except ValueError:
-        pass
-    try:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1e9)
-    except ValueError:
-        raise _BadQuery(
-            f"{name}: {text!r} is not a time (milliseconds since the epoch or ISO 8601)"
-        ) from None
-
-
-_TIMELINE_PARAMS = frozenset(
-    {
-        "trace_id",
-        "correlation_id",
-        "source",
-        "service",
-        "level",
-        "since",
-        "until",
-        "text",
-        "limit",
-        "cursor",
-    }
-)
+        return build_filter({}, limit=query.get("limit"), default_limit=default).limit
+    except ValueError as exc:
+        raise _BadQuery(str(exc)) from None
 
 
 def _timeline_filter(query: Mapping[str, str]) -> TimelineFilter:
-    unknown = sorted(set(query) - _TIMELINE_PARAMS)
-    if unknown:
-        raise _BadQuery(
-            f"unknown parameter {unknown[0]!r} (allowed: {', '.join(sorted(_TIMELINE_PARAMS))})"
-        )
-    trace_id = None
-    if "trace_id" in query:
-        trace_id = parse_hex_id(query["trace_id"].strip().lower(), 16)
-        if trace_id is None:
-            raise _BadQuery(f"trace_id: {query['trace_id']!r} is not a trace id (32 hex digits)")
-    level = query.get("level")
-    if level is not None and level not in LEVELS:
-        raise _BadQuery(f"level: {level!r} must be one of {', '.join(LEVELS)}")
-    cursor = None
-    if "cursor" in query:
-        try:
-            cursor = parse_cursor(query["cursor"])
-        except ValueError as exc:
-            raise _BadQuery(f"cursor: {exc}") from None
-    return TimelineFilter(
-        trace_id=trace_id,
-        correlation_id=query.get("correlation_id"),
-        source=query.get("source"),
-        service=query.get("service"),
-        level=level,
-        since_ns=_time_ns("since", query.get("since")),
-        until_ns=_time_ns("until", query.get("until")),
-        text=query.get("text"),
-        limit=_limit(query, default=100),
-        cursor=cursor,
-    )
+    params = {k: v for k, v in query.items() if k not in ("limit", "cursor")}
+    try:
+        return build_filter(params, limit=query.get("limit"), cursor=query.get("cursor"))
+    except ValueError as exc:
+        raise _BadQuery(str(exc)) from None

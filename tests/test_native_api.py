@@ -117,7 +117,7 @@ async def test_trace_lookup_errors(gasoline: Running) -> None:
 
 async def test_timeline_rejects_unknown_parameters_and_bad_values(gasoline: Running) -> None:
     for query, message in (
-        ("?colour=red", "unknown parameter 'colour'"),
+        ("?colour=red", "unknown filter 'colour'"),
         ("?level=loud", "level: 'loud' must be one of"),
         ("?limit=0", "limit: '0' must be an integer from 1 to 1000"),
         ("?since=someday", "since: 'someday' is not a time"),

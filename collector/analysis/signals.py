@@ -14,11 +14,22 @@ from urllib.parse import urlsplit
 from collector.model import SpanKind
 from collector.trace_tree import Node
 
-__all__ = ["Failure", "failure_of", "http_status", "is_browser", "is_database", "peer_of"]
+__all__ = [
+    "Failure",
+    "failure_of",
+    "http_method",
+    "http_status",
+    "http_url",
+    "is_browser",
+    "is_database",
+    "peer_of",
+]
 
-_HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code")
+_HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code", "status")
+_HTTP_METHOD_KEYS = ("http.request.method", "http.method", "method")
 _PEER_KEYS = ("peer.service", "server.address", "net.peer.name", "db.name", "rpc.service")
-_URL_KEYS = ("url.full", "http.url")
+_URL_KEYS = ("url.full", "http.url", "url")
+_PATH_KEYS = ("http.route", "url.path", "http.target")
 
 
 @dataclass(slots=True)
@@ -39,6 +50,23 @@ def http_status(attributes: dict[str, Any]) -> int | None:
             return value
         if isinstance(value, str) and value.isdigit():
             return int(value)
+    return None
+
+
+def http_method(attributes: dict[str, Any]) -> str | None:
+    for key in _HTTP_METHOD_KEYS:
+        value = attributes.get(key)
+        if isinstance(value, str) and value:
+            return value.upper()
+    return None
+
+
+def http_url(attributes: dict[str, Any]) -> str | None:
+    """The full URL if known, else the route or path."""
+    for key in (*_URL_KEYS, *_PATH_KEYS):
+        value = attributes.get(key)
+        if isinstance(value, str) and value:
+            return value
     return None
 
 

@@ -229,13 +229,21 @@ class SpanStore:
         """Up to ``limit`` trace ids, the most recently first seen first."""
         return list(itertools.islice(reversed(self._traces), limit))
 
-    def iter_newest_first(self, *, not_after_ns: int | None = None) -> Iterator[StoredSpan]:
-        """Every stored span, newest chunk first (spans starting after ``not_after_ns``
-        skipped); callers stop early once they have enough."""
+    def iter_newest_first(
+        self, *, not_after_ns: int | None = None, status: int | None = None
+    ) -> Iterator[StoredSpan]:
+        """Every stored span, newest chunk first; callers stop early once they have enough.
+
+        Spans starting after ``not_after_ns``, or (if given) without ``status``, are
+        skipped on the columns, before any object is made for them.
+        """
         traces = self._traces
         for chunk in reversed(self._chunks):
             seq = chunk.seq
+            statuses = chunk.statuses
             for i in range(chunk.n - 1, -1, -1):
+                if status is not None and statuses[i] != status:
+                    continue
                 if not_after_ns is not None and chunk.starts[i] > not_after_ns:
                     continue
                 if not chunk.all_kept:

@@ -1,0 +1,477 @@
+"""The ``observe`` views: what happened, shaped for an agent's context window.
+
+Each view answers ``{<items>: [...], "metadata": {"total_count", "cursor_next"}}`` and
+is bounded: summaries first (a trace's topology and timings, repeated sibling calls
+folded into one line), full detail only for what is asked for by id.
+"""
+
+from __future__ import annotations
+
+import heapq
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from collector.analysis.signals import failure_of, http_method, http_status, http_url
+from collector.model import Record, SpanKind, StatusCode
+from collector.query import (
+    TimelineFilter,
+    iso_time,
+    recent_trees,
+    record_event,
+    timeline,
+    trace_summaries,
+    trace_tree,
+)
+from collector.store import Store, StoredSpan
+from collector.trace_tree import Node, TraceTree
+
+__all__ = ["VIEWS", "ViewError", "compact", "observe"]
+
+_MAX_TEXT = 500
+_MAX_METADATA_KEYS = 20
+_FOLD_AT = 4  # this many same-named sibling calls in a row fold into one line
+_MAX_TREE_LINES = 150
+_SERVICE_TRACES = 1000  # services and their call edges are derived from the newest traces
+
+
+class ViewError(ValueError):
+    """The request cannot be answered as asked; the message says what to change."""
+
+
+def compact(value: Any, *, depth: int = 0) -> Any:
+    """Drop empty fields, cut long strings and large mappings: answers stay small."""
+    if isinstance(value, str):
+        return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + f"… ({len(value)} chars)"
+    if isinstance(value, dict):
+        items = [
+            (k, compact(v, depth=depth + 1))
+            for k, v in value.items()
+            if v is not None and v != [] and v != {} and v != ""
+        ]
+        if depth > 0 and len(items) > _MAX_METADATA_KEYS:
+            extra = len(items) - _MAX_METADATA_KEYS
+            items = [*items[:_MAX_METADATA_KEYS], ("…", f"{extra} more keys")]
+        return dict(items)
+    if isinstance(value, list):
+        return [compact(v, depth=depth + 1) for v in value]
+    return value
+
+
+def _events_view(kinds: frozenset[str] | None) -> Callable[..., dict[str, Any]]:
+    def view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+        if kinds is not None:
+            f.kinds = kinds
+        answer = timeline(store, f)
+        answer["events"] = [compact(e) for e in answer["events"]]
+        return answer
+
+    return view
+
+
+def _traces_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+    offset = int(f.cursor[1]) if f.cursor else 0
+    wanted = offset + f.limit + 1
+    matched: list[dict[str, Any]] = []
+    for summary in trace_summaries(store, limit=max(wanted * 4, 200)):
+        if f.service is not None and f.service not in summary["services"]:
+            continue
+        if f.level in ("error", "critical") and not summary["error_count"]:
+            continue
+        if f.text is not None and f.text.lower() not in summary["root"].lower():
+            continue
+        matched.append(summary)
+    page = matched[offset : offset + f.limit]
+    more = len(matched) > offset + f.limit
+    return {
+        "traces": page,
+        "metadata": {
+            "total_count": len(matched),
+            "cursor_next": f"0:{offset + f.limit}" if more else None,
+        },
+    }
+
+
+def _trace_view(
+    store: Store, f: TimelineFilter, *, span_ids: list[str] | None = None, **_: Any
+) -> dict[str, Any]:
+    if f.trace_id is None:
+        raise ViewError(
+            "observe trace needs filter.trace_id (32 hex digits); "
+            "find one with what='traces' or what='errors'"
+        )
+    tree = trace_tree(store, f.trace_id)
+    if tree is None:
+        raise ViewError(
+            f"trace {f.trace_id.hex()} is not in the store (never received, or evicted)"
+        )
+    wanted = set(span_ids or ())
+    lines = _tree_lines(tree, wanted)
+    metadata: dict[str, Any] = {"total_count": len(tree.nodes), "cursor_next": None}
+    if len(lines) > _MAX_TREE_LINES:
+        metadata["truncated"] = f"showing {_MAX_TREE_LINES} of {len(lines)} lines"
+    records = [
+        compact(
+            {
+                "offset_ms": _offset(tree, r.time_ns),
+                "level": r.level,
+                "service": r.service,
+                "span_id": r.span_id.hex() if r.span_id else None,
+                "message": r.message,
+                "id": str(r.id),
+            }
+        )
+        for r in tree.records
+    ][: f.limit]
+    summary = {
+        "trace_id": tree.trace_id.hex(),
+        "start_time": iso_time(tree.start_ns) if tree.nodes else None,
+        "duration_ms": round((tree.end_ns - tree.start_ns) / 1e6, 3),
+        "span_count": len(tree.nodes),
+        "error_count": sum(1 for n in tree.nodes.values() if n.is_error),
+        "orphan_count": tree.orphan_count,
+        "services": sorted({n.span.service for n in tree.nodes.values()}),
+    }
+    return {
+        "trace": {**summary, "spans": lines[:_MAX_TREE_LINES], "records": records},
+        "metadata": metadata,
+    }
+
+
+def _tree_lines(tree: TraceTree, detail_for: set[str]) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+
+    def line(node: Node, depth: int) -> dict[str, Any]:
+        span = node.span
+        item: dict[str, Any] = {
+            "depth": depth,
+            "span_id": span.span_id.hex(),
+            "service": span.service,
+            "name": span.name,
+            "kind": _kind(span),
+            "offset_ms": _offset(tree, span.start_ns),
+            "duration_ms": round(span.duration_ns / 1e6, 3),
+        }
+        if node.orphan:
+            item["orphan"] = True
+        failure = failure_of(node) if node.is_error or node.records else None
+        if node.is_error:
+            item["status"] = "ERROR"
+        if failure is not None:
+            item["error"] = failure.message
+        code = http_status(node.detail().attributes) if span.kind in (2, 3) else None
+        if code is not None:
+            item["http_status"] = code
+        if span.span_id.hex() in detail_for:
+            d = node.detail()
+            item["attributes"] = d.attributes
+            item["events"] = [
+                {"name": e.name, "offset_ms": _offset(tree, e.time_ns), "attributes": e.attributes}
+                for e in d.events
+            ]
+            item["resource"] = d.resource
+        compacted: dict[str, Any] = compact(item)
+        return compacted
+
+    def walk(nodes: list[Node], depth: int) -> None:
+        i = 0
+        while i < len(nodes):
+            run = 1
+            while i + run < len(nodes) and (
+                nodes[i + run].span.service,
+                nodes[i + run].span.name,
+            ) == (nodes[i].span.service, nodes[i].span.name):
+                run += 1
+            group = nodes[i : i + run]
+            if (
+                run >= _FOLD_AT
+                and not any(n.is_error or n.children for n in group)
+                and not any(n.span.span_id.hex() in detail_for for n in group)
+            ):
+                durations = [n.span.duration_ns / 1e6 for n in group]
+                lines.append(
+                    {
+                        "depth": depth,
+                        "repeated": run,
+                        "service": group[0].span.service,
+                        "name": group[0].span.name,
+                        "kind": _kind(group[0].span),
+                        "offset_ms": _offset(tree, group[0].span.start_ns),
+                        "total_ms": round(sum(durations), 3),
+                        "avg_ms": round(sum(durations) / run, 3),
+                        "span_ids": [n.span.span_id.hex() for n in group[:3]],
+                    }
+                )
+            else:
+                for node in group:
+                    lines.append(line(node, depth))
+                    walk(node.children, depth + 1)
+            i += run
+
+    walk(tree.roots, 0)
+    return lines
+
+
+def _errors_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+    """Error spans (with their exception), error logs and events, newest first."""
+
+    def items() -> Iterator[tuple[int, str, dict[str, Any]]]:
+        spans = (
+            store.spans.trace(f.trace_id)
+            if f.trace_id is not None
+            else store.spans.iter_newest_first(status=StatusCode.ERROR)
+        )
+        for span in spans:
+            if span.status != StatusCode.ERROR or not f.keeps_span(span):
+                continue
+            detail = span.detail()
+            exceptions = [e.attributes for e in detail.events if e.name == "exception"]
+            item = {
+                "kind": "span",
+                "time": iso_time(span.start_ns),
+                "service": span.service,
+                "name": span.name,
+                "message": detail.status_message or None,
+                "exception": (
+                    {
+                        "type": exceptions[0].get("exception.type"),
+                        "message": exceptions[0].get("exception.message"),
+                    }
+                    if exceptions
+                    else None
+                ),
+                "trace_id": span.trace_id.hex(),
+                "span_id": span.span_id.hex(),
+            }
+            yield span.start_ns, f"span:{span.span_id.hex()}", item
+        records = (
+            store.records.by_trace(f.trace_id)
+            if f.trace_id is not None
+            else store.records.iter_newest_first()
+        )
+        for record in records:
+            if record.level in ("error", "critical") and f.keeps_record(record):
+                yield record.time_ns, f"{record.id:012d}", _record_item(record)
+
+    return _newest(items(), f)
+
+
+def _record_item(record: Record) -> dict[str, Any]:
+    event = record_event(record)
+    return {
+        k: event[k]
+        for k in (
+            "id",
+            "kind",
+            "time",
+            "source",
+            "level",
+            "service",
+            "message",
+            "trace_id",
+            "span_id",
+            "tags",
+            "metadata",
+        )
+    }
+
+
+def _newest(items: Iterator[tuple[int, str, dict[str, Any]]], f: TimelineFilter) -> dict[str, Any]:
+    """The newest ``limit`` items before the cursor, newest first."""
+    total = 0
+
+    def counted() -> Iterator[tuple[int, str, dict[str, Any]]]:
+        nonlocal total
+        for item in items:
+            total += 1
+            if f.cursor is None or (item[0], item[1]) < f.cursor:
+                yield item
+
+    page = heapq.nlargest(f.limit + 1, counted(), key=lambda it: (it[0], it[1]))
+    more = len(page) > f.limit
+    page = page[: f.limit]
+    return {
+        "events": [compact(item) for _, _, item in page],
+        "metadata": {
+            "total_count": total,
+            "cursor_next": f"{page[-1][0]}:{page[-1][1]}" if more else None,
+        },
+    }
+
+
+def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+    """HTTP calls in start order: browser fetches and backend client calls, with the
+    server span that answered each one (its share is the server, the rest the network)."""
+    trees = (
+        [t]
+        if f.trace_id is not None and (t := trace_tree(store, f.trace_id)) is not None
+        else recent_trees(store, limit=20)
+    )
+    rows: list[dict[str, Any]] = []
+    for tree in trees:
+        origin = tree.start_ns
+        for node in tree.nodes.values():
+            if node.kind != SpanKind.CLIENT or not f.keeps_span(node.span):
+                continue
+            attributes = node.detail().attributes
+            url = http_url(attributes)
+            if url is None:
+                continue
+            server = next((c for c in node.children if c.kind == SpanKind.SERVER), None)
+            rows.append(
+                compact(
+                    {
+                        "trace_id": tree.trace_id.hex(),
+                        "span_id": node.span.span_id.hex(),
+                        "service": node.span.service,
+                        "method": http_method(attributes),
+                        "url": url,
+                        "status": http_status(attributes),
+                        "start_offset_ms": round((node.span.start_ns - origin) / 1e6, 3),
+                        "duration_ms": round(node.span.duration_ns / 1e6, 3),
+                        "server": (
+                            {
+                                "service": server.span.service,
+                                "name": server.span.name,
+                                "duration_ms": round(server.span.duration_ns / 1e6, 3),
+                            }
+                            if server
+                            else None
+                        ),
+                        "error": node.is_error or None,
+                    }
+                )
+            )
+    for record in store.records.iter_newest_first():
+        if record.source == "browser" and http_url(record.attributes) and f.keeps_record(record):
+            rows.append(
+                compact(
+                    {
+                        "time": iso_time(record.time_ns),
+                        "source": "browser",
+                        "method": http_method(record.attributes),
+                        "url": http_url(record.attributes),
+                        "status": http_status(record.attributes),
+                        "duration_ms": record.attributes.get("duration_ms"),
+                        "trace_id": record.trace_id.hex() if record.trace_id else None,
+                    }
+                )
+            )
+    total = len(rows)
+    return {"requests": rows[: f.limit], "metadata": {"total_count": total, "cursor_next": None}}
+
+
+def _records_view(match: Callable[[Record], bool]) -> Callable[..., dict[str, Any]]:
+    def view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+        records = (
+            store.records.by_trace(f.trace_id)
+            if f.trace_id is not None
+            else store.records.iter_newest_first()
+        )
+        return _newest(
+            (
+                (r.time_ns, f"{r.id:012d}", _record_item(r))
+                for r in records
+                if match(r) and f.keeps_record(r)
+            ),
+            f,
+        )
+
+    return view
+
+
+def _is_action(record: Record) -> bool:
+    return record.source == "browser" and (
+        "action" in record.attributes or record.kind == "action" or "action" in record.tags
+    )
+
+
+def _is_websocket(record: Record) -> bool:
+    return record.source == "websocket" or record.attributes.get("type") == "websocket"
+
+
+def _services_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+    """Services seen in the newest traces, and who calls whom (CLIENT/parent -> child
+    across services), with counts, errors and server latency."""
+    spans: dict[str, list[float]] = defaultdict(list)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    edges: dict[tuple[str, str], list[float]] = defaultdict(list)
+    edge_errors: dict[tuple[str, str], int] = defaultdict(int)
+    for tree in recent_trees(store, limit=_SERVICE_TRACES, with_records=False):
+        for node in tree.nodes.values():
+            service = node.span.service
+            counts[service][0] += 1
+            counts[service][1] += node.is_error
+            if node.kind == SpanKind.SERVER:
+                spans[service].append(node.span.duration_ns / 1e6)
+            parent = node.parent
+            if parent is not None and parent.span.service != service:
+                edge = (parent.span.service, service)
+                edges[edge].append(node.span.duration_ns / 1e6)
+                edge_errors[edge] += node.is_error
+    services = [
+        compact(
+            {
+                "service": name,
+                "spans": n,
+                "errors": errors,
+                "server_p50_ms": _pct(spans[name], 0.5),
+                "server_p99_ms": _pct(spans[name], 0.99),
+            }
+        )
+        for name, (n, errors) in sorted(counts.items())
+        if f.service is None or f.service == name
+    ]
+    edge_list = [
+        {"from": a, "to": b, "calls": len(d), "errors": edge_errors[(a, b)], "p50_ms": _pct(d, 0.5)}
+        for (a, b), d in sorted(edges.items())
+        if f.service is None or f.service in (a, b)
+    ]
+    return {
+        "services": services,
+        "edges": edge_list,
+        "metadata": {"total_count": len(services), "cursor_next": None},
+    }
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if q == 0.5:
+        return round(statistics.median(values), 3)
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def _offset(tree: TraceTree, time_ns: int) -> float:
+    return round((time_ns - tree.start_ns) / 1e6, 3)
+
+
+def _kind(span: StoredSpan) -> str:
+    try:
+        return SpanKind(span.kind).name
+    except ValueError:
+        return "UNSPECIFIED"
+
+
+VIEWS: dict[str, Callable[..., dict[str, Any]]] = {
+    "timeline": _events_view(None),
+    "logs": _events_view(frozenset({"log", "event"})),
+    "traces": _traces_view,
+    "trace": _trace_view,
+    "errors": _errors_view,
+    "network_waterfall": _waterfall_view,
+    "actions": _records_view(_is_action),
+    "websocket_events": _records_view(_is_websocket),
+    "services": _services_view,
+}
+
+
+def observe(
+    store: Store, what: str, f: TimelineFilter, *, span_ids: list[str] | None = None
+) -> dict[str, Any]:
+    view = VIEWS.get(what)
+    if view is None:
+        raise ViewError(f"what: {what!r} is not a view (one of: {', '.join(VIEWS)})")
+    return view(store, f, span_ids=span_ids)
