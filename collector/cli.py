@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from collector.component import MCP_SERVER
 from collector.config import load_config
 from collector.daemon import VERSION, Daemon
 from collector.errors import CollectorError
@@ -62,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, metavar="N", help="OTLP/HTTP port (4318)")
     serve.add_argument("--api-port", type=int, metavar="N", help="native API port (7890)")
     serve.set_defaults(run=_serve)
+
+    mcp = commands.add_parser(
+        "mcp",
+        help="MCP server on stdio for an AI agent",
+        description="Serve the observe, analyze and configure tools over MCP on stdio, for "
+        'an agent\'s MCP config: {"command": "gasoline", "args": ["mcp"]}. If a daemon '
+        "answers at --url (or $GASOLINE_URL, or the configured API endpoint), its data is "
+        "served and any number of agents share it; otherwise this process runs the "
+        "receivers itself, on the configured ports. Logs go to stderr only.",
+    )
+    mcp.add_argument("--config", type=Path, metavar="FILE", help="config file (YAML)")
+    mcp.add_argument("--url", help="a running daemon's API URL to bridge to")
+    mcp.set_defaults(run=_mcp)
 
     url_help = f"daemon API URL (default: $GASOLINE_URL or {_DEFAULT_URL})"
     status = commands.add_parser(
@@ -131,6 +147,51 @@ async def _run_daemon(daemon: Daemon) -> int:
     await stop.wait()
     print("stopping", flush=True)
     await daemon.stop()
+    return 0
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gasoline: %(message)s")
+    config = load_config(args.config)
+    explicit = args.url or os.environ.get("GASOLINE_URL")
+    endpoint = config.service.api.endpoint
+    url = (explicit or f"http://{endpoint.host}:{endpoint.port}").rstrip("/")
+    if _is_daemon(url):
+        print(f"gasoline mcp: serving the daemon at {url}", file=sys.stderr)
+        return asyncio.run(_serve_mcp_bridged(url))
+    if explicit:
+        print(f"gasoline mcp: no Gasoline daemon answers at {url}", file=sys.stderr)
+        return 1
+    return asyncio.run(_serve_mcp_embedded(Daemon(config)))
+
+
+def _is_daemon(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/daemon/status", timeout=1) as response:
+            return "version" in json.load(response)
+    except (OSError, ValueError):
+        return False
+
+
+async def _serve_mcp_bridged(url: str) -> int:
+    mcp = importlib.import_module(MCP_SERVER)
+    tools = mcp.DaemonTools(url)
+    try:
+        await mcp.serve_stdio(mcp.build_server(tools, version=VERSION))
+    finally:
+        await tools.close()
+    return 0
+
+
+async def _serve_mcp_embedded(daemon: Daemon) -> int:
+    mcp = importlib.import_module(MCP_SERVER)
+    await daemon.start()
+    ports = ", ".join(f"{k} {v}" for k, v in daemon.ports.items())
+    print(f"gasoline mcp: no daemon running; receivers started here ({ports})", file=sys.stderr)
+    try:
+        await mcp.serve_stdio(mcp.build_server(mcp.LocalTools(daemon.tools.run), version=VERSION))
+    finally:
+        await daemon.stop()
     return 0
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_SERVER",
+    "MCP_SERVER",
     "NATIVE_INTAKE_ROUTES",
     "PROCESSORS",
     "RECEIVERS",
@@ -35,6 +36,8 @@ PROCESSORS: tuple[str, ...] = ("redaction",)
 # The daemon's own HTTP server and the native event intake it mounts.
 API_SERVER = "exporters.http_api:HttpApi"
 NATIVE_INTAKE_ROUTES = "receivers.native:routes"
+# The MCP server module: build_server, serve_stdio, LocalTools, DaemonTools.
+MCP_SERVER = "exporters.mcp_server"
 
 
 class Sink(Protocol):

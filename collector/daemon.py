@@ -22,6 +22,7 @@ from collector.pipeline import Pipeline
 from collector.query import recent_trees
 from collector.redact import Redactor
 from collector.store import Store
+from collector.tools import Toolbox
 
 __all__ = ["VERSION", "Daemon"]
 
@@ -44,8 +45,13 @@ class Daemon:
         routes = resolve(NATIVE_INTAKE_ROUTES)(
             self.pipeline, max_batch_events=config.service.api.max_batch_events
         )
+        self.tools = Toolbox(self.store, self.pipeline)
         self.api = resolve(API_SERVER)(
-            config.service.api, store=self.store, status=self.status, extra_routes=routes
+            config.service.api,
+            store=self.store,
+            status=self.status,
+            tools=self.tools.run,
+            extra_routes=routes,
         )
         self._started_at = time.time()
         self._sweeper: asyncio.Task[None] | None = None

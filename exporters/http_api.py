@@ -27,6 +27,7 @@ from collector.query import (
     trace_tree,
 )
 from collector.store import Store
+from collector.tools import ToolInputError
 from receivers.cors import cors_middleware
 
 __all__ = ["HttpApi"]
@@ -47,11 +48,13 @@ class HttpApi:
         *,
         store: Store,
         status: Callable[[], dict[str, Any]],
+        tools: Callable[[str, dict[str, Any]], dict[str, Any]],
         extra_routes: list[web.RouteDef],
     ) -> None:
         self.config = config
         self._store = store
         self._status = status
+        self._tools = tools
         self._extra_routes = extra_routes
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -71,6 +74,7 @@ class HttpApi:
                 web.get("/v1/traces/{trace_id}", self._trace),
                 web.get("/v1/traces/{trace_id}/causality", self._causality),
                 web.get("/buffers/timeline", self._timeline),
+                web.post("/v1/tools/{name}", self._tool),
                 *self._extra_routes,
             ]
         )
@@ -127,6 +131,19 @@ class HttpApi:
         answer = timeline(self._store, query)
         answer["metadata"]["query_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return web.json_response(answer)
+
+    async def _tool(self, request: web.Request) -> web.Response:
+        """Run an agent tool with JSON arguments; what ``gasoline mcp`` forwards to."""
+        try:
+            args = await request.json()
+        except ValueError as exc:
+            return _error(400, f"body is not valid JSON: {exc}")
+        if not isinstance(args, dict):
+            return _error(400, "body must be a JSON object of tool arguments")
+        try:
+            return web.json_response(self._tools(request.match_info["name"], args))
+        except ToolInputError as exc:
+            return _error(400, str(exc))
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -1,0 +1,128 @@
+"""The native event schema (the seeds' fields) to a ``Record``.
+
+Used by the ``/event(s)`` intake and by the ``configure custom_event`` tool, so both
+accept exactly the same events and reject bad ones with the same messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from collector.errors import DecodeError
+from collector.model import Record, parse_hex_id
+
+__all__ = ["normalize_level", "parse_event"]
+
+_LEVEL_ALIASES = {
+    "debug": "debug",
+    "trace": "debug",
+    "verbose": "debug",
+    "info": "info",
+    "log": "info",
+    "notice": "info",
+    "warn": "warn",
+    "warning": "warn",
+    "error": "error",
+    "err": "error",
+    "critical": "critical",
+    "fatal": "critical",
+    "crit": "critical",
+    "panic": "critical",
+}
+_MAX_SOURCE_LEN = 64
+
+
+def normalize_level(value: Any) -> str | None:
+    """A level name or alias, any case, to debug/info/warn/error/critical; None if unknown."""
+    return _LEVEL_ALIASES.get(value.strip().lower()) if isinstance(value, str) else None
+
+
+def parse_event(data: Any, path: str, now_ns: int) -> Record:
+    """One event object to a ``Record``; ``DecodeError`` names the bad field by path."""
+    if not isinstance(data, Mapping):
+        raise DecodeError(f"{path}: expected an object")
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, Mapping):
+        raise DecodeError(f"{path}.metadata: expected an object")
+    metadata = dict(metadata)
+
+    def field(name: str) -> Any:
+        return data[name] if name in data else metadata.get(name)
+
+    message = data.get("message", "")
+    if not isinstance(message, str):
+        raise DecodeError(f"{path}.message: expected a string")
+    level = normalize_level(data.get("level", "info"))
+    if level is None:
+        raise DecodeError(
+            f"{path}.level: {data.get('level')!r} is not a level "
+            "(expected debug, info, warn, error or critical)"
+        )
+    source = data.get("source", "custom")
+    if not isinstance(source, str) or not 0 < len(source) <= _MAX_SOURCE_LEN:
+        raise DecodeError(f"{path}.source: expected a name of 1-{_MAX_SOURCE_LEN} characters")
+    tags = data.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise DecodeError(f"{path}.tags: expected a list of strings")
+    trace_id, span_id = _trace_context(field, path)
+    correlation_id = field("correlation_id")
+    if correlation_id is not None and not isinstance(correlation_id, str):
+        correlation_id = str(correlation_id)
+    service = field("service")
+    if service is None:
+        service = next((t[8:] for t in tags if t.startswith("service:")), "")
+    return Record(
+        time_ns=_timestamp_ns(data.get("timestamp"), f"{path}.timestamp", now_ns),
+        source=source,
+        level=level,
+        message=message,
+        service=str(service),
+        trace_id=trace_id,
+        span_id=span_id,
+        correlation_id=correlation_id or None,
+        tags=tuple(tags),
+        attributes=metadata,
+        kind="event",
+    )
+
+
+def _trace_context(field: Any, path: str) -> tuple[bytes | None, bytes | None]:
+    trace_id = span_id = None
+    traceparent = field("traceparent")
+    if traceparent is not None:
+        parts = str(traceparent).strip().split("-")
+        if len(parts) < 4 or len(parts[0]) != 2:
+            raise DecodeError(f"{path}.traceparent: {traceparent!r} is not a W3C traceparent")
+        trace_id = parse_hex_id(parts[1], 16)
+        span_id = parse_hex_id(parts[2], 8)
+        if trace_id is None or span_id is None:
+            raise DecodeError(f"{path}.traceparent: {traceparent!r} has invalid ids")
+    for name, size in (("trace_id", 16), ("span_id", 8)):
+        value = field(name)
+        if value is None or value == "":
+            continue
+        parsed = parse_hex_id(str(value), size) if isinstance(value, str) else None
+        if parsed is None:
+            raise DecodeError(
+                f"{path}.{name}: {value!r} is not an id ({size * 2} hex digits, not all zero)"
+            )
+        if name == "trace_id":
+            trace_id = parsed
+        else:
+            span_id = parsed
+    return trace_id, span_id
+
+
+def _timestamp_ns(value: Any, path: str, now_ns: int) -> int:
+    if value is None:
+        return now_ns
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return int(value * 1_000_000)
+    if isinstance(value, str):
+        try:
+            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
+        except ValueError:
+            pass
+    raise DecodeError(f"{path}: {value!r} is not a time (expected milliseconds since the epoch)")

@@ -1,0 +1,268 @@
+"""The agent's tools over the daemon's data: ``observe``, ``analyze``, ``configure``.
+
+Transport-free: the MCP server calls ``Toolbox.run`` in process, or forwards the same
+arguments to the daemon's ``POST /v1/tools/{name}``, so every client sees one answer.
+Arguments arrive already shaped by the tool schemas; this module checks their meaning
+and raises ``ToolInputError`` with a message saying what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from collector.analysis.causality import analyze_causality
+from collector.analysis.latency import analyze_latency
+from collector.errors import CollectorError, DecodeError
+from collector.events import parse_event
+from collector.model import LEVELS, Record, parse_hex_id
+from collector.observe import VIEWS, ViewError, observe
+from collector.pipeline import Pipeline
+from collector.query import NoiseRule, build_filter, timeline, trace_tree
+from collector.store import Store
+from collector.trace_tree import TraceTree
+
+__all__ = ["ANALYSES", "CONFIGURE_ACTIONS", "TOOLS", "ToolInputError", "Toolbox"]
+
+ANALYSES = ("causality", "latency", "correlate")
+CONFIGURE_ACTIONS = ("clear", "noise_rule", "custom_event")
+TOOLS = ("observe", "analyze", "configure")
+_SCAN_LIMIT = 200_000  # finding a span or event by id scans at most this many, newest first
+
+
+class ToolInputError(CollectorError):
+    """The arguments cannot be acted on; the message says what to change."""
+
+
+class Toolbox:
+    """Runs tools against one daemon's store and pipeline. Not thread-safe: loop only."""
+
+    def __init__(self, store: Store, pipeline: Pipeline) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.noise: list[NoiseRule] = []
+        self._next_rule = 1
+        self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "observe": self.observe,
+            "analyze": self.analyze,
+            "configure": self.configure,
+        }
+
+    def run(self, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Run tool ``name``; the answer carries ``metadata.query_time_ms``."""
+        handler = self._handlers.get(name)
+        if handler is None:
+            raise ToolInputError(f"unknown tool {name!r} (one of: {', '.join(TOOLS)})")
+        started = time.perf_counter()
+        try:
+            answer = handler({k: v for k, v in args.items() if v is not None})
+        except (ValueError, ViewError) as exc:
+            raise ToolInputError(str(exc)) from None
+        answer.setdefault("metadata", {})["query_time_ms"] = round(
+            (time.perf_counter() - started) * 1000, 3
+        )
+        return answer
+
+    # -- observe ----------------------------------------------------------------------
+
+    def observe(self, args: dict[str, Any]) -> dict[str, Any]:
+        what = args.get("what", "timeline")
+        if what not in VIEWS:
+            raise ToolInputError(f"what: {what!r} is not a view (one of: {', '.join(VIEWS)})")
+        f = build_filter(
+            args.get("filter") or {},
+            limit=args.get("limit"),
+            cursor=args.get("after_cursor"),
+            default_limit=50,
+            noise=self.noise,
+        )
+        return {"view": what, **observe(self.store, what, f, span_ids=args.get("span_ids"))}
+
+    # -- analyze ----------------------------------------------------------------------
+
+    def analyze(self, args: dict[str, Any]) -> dict[str, Any]:
+        kind = args.get("type")
+        if kind not in ANALYSES:
+            raise ToolInputError(
+                f"type: {kind!r} is not an analysis (one of: {', '.join(ANALYSES)})"
+            )
+        if kind == "correlate":
+            return self._correlate(args)
+        tree = self._tree_for(args)
+        if kind == "causality":
+            return analyze_causality(tree)
+        return analyze_latency(tree)
+
+    def _tree_for(self, args: dict[str, Any]) -> TraceTree:
+        """The trace named by ``trace_id``, or the one holding ``span_id`` or ``event_id``."""
+        trace_id = None
+        if "trace_id" in args:
+            trace_id = parse_hex_id(str(args["trace_id"]).strip().lower(), 16)
+            if trace_id is None:
+                raise ToolInputError(
+                    f"trace_id: {args['trace_id']!r} is not a trace id (32 hex digits)"
+                )
+        elif "span_id" in args:
+            trace_id = self._trace_of_span(str(args["span_id"]))
+        elif "event_id" in args:
+            trace_id = self._trace_of_event(str(args["event_id"]))
+        else:
+            raise ToolInputError(
+                "give trace_id, or span_id / event_id of the symptom "
+                "(observe what='errors' lists them)"
+            )
+        tree = trace_tree(self.store, trace_id)
+        if tree is None:
+            raise ToolInputError(
+                f"trace {trace_id.hex()} is not in the store (never received, or evicted)"
+            )
+        return tree
+
+    def _trace_of_span(self, text: str) -> bytes:
+        span_id = parse_hex_id(text.strip().lower().removeprefix("span:"), 8)
+        if span_id is None:
+            raise ToolInputError(f"span_id: {text!r} is not a span id (16 hex digits)")
+        for i, span in enumerate(self.store.spans.iter_newest_first()):
+            if span.span_id == span_id:
+                return span.trace_id
+            if i >= _SCAN_LIMIT:
+                break
+        raise ToolInputError(f"span {text} is not among the newest {_SCAN_LIMIT} spans")
+
+    def _trace_of_event(self, text: str) -> bytes:
+        if text.startswith("span:"):
+            return self._trace_of_span(text)
+        record = self._record(text)
+        if record.trace_id is None:
+            raise ToolInputError(
+                f"event {text} is not linked to a trace; analyze it with type='correlate' "
+                "and its correlation_id"
+            )
+        return record.trace_id
+
+    def _record(self, text: str) -> Record:
+        for i, record in enumerate(self.store.records.iter_newest_first()):
+            if str(record.id) == text:
+                return record
+            if i >= _SCAN_LIMIT:
+                break
+        raise ToolInputError(f"event_id: {text!r} is not a stored event or log record id")
+
+    def _correlate(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Everything linked to a trace or correlation id, and how each item was linked."""
+        if "correlation_id" in args:
+            f = build_filter({"correlation_id": args["correlation_id"]}, limit=1000)
+            link = "correlation_id"
+            trace_ids: set[bytes] = set()
+        else:
+            tree = self._tree_for(args)
+            f = build_filter({"trace_id": tree.trace_id.hex()}, limit=1000)
+            link = "trace_id"
+            trace_ids = {tree.trace_id}
+        answer = timeline(self.store, f)
+        items = []
+        for event in answer["events"]:
+            if event["kind"] == "span":
+                how = "trace_id"
+            elif link == "correlation_id" and event["correlation_id"] == args["correlation_id"]:
+                how = "correlation_id"
+            else:
+                how = "trace_id"
+            if event["trace_id"]:
+                trace_ids.add(bytes.fromhex(event["trace_id"]))
+            items.append({"linked_by": how, "confidence": 1.0, **event})
+        return {
+            "linked": items,
+            "trace_ids": sorted(t.hex() for t in trace_ids),
+            "metadata": {"total_count": answer["metadata"]["total_count"], "cursor_next": None},
+        }
+
+    # -- configure --------------------------------------------------------------------
+
+    def configure(self, args: dict[str, Any]) -> dict[str, Any]:
+        action = args.get("action")
+        if action == "clear":
+            return self._clear(args.get("buffer", "all"))
+        if action == "noise_rule":
+            return self._noise_rule(args)
+        if action == "custom_event":
+            return self._custom_event(args)
+        raise ToolInputError(
+            f"action: {action!r} is not a configure action (one of: {', '.join(CONFIGURE_ACTIONS)})"
+        )
+
+    def _clear(self, buffer: str) -> dict[str, Any]:
+        if buffer not in ("all", "spans", "records"):
+            raise ToolInputError(f"buffer: {buffer!r} must be all, spans or records")
+        cleared = {}
+        if buffer in ("all", "spans"):
+            cleared["spans"] = self.store.spans.span_count
+            self.store.spans.clear()
+        if buffer in ("all", "records"):
+            cleared["records"] = len(self.store.records)
+            self.store.records.clear()
+        return {"status": "ok", "cleared": cleared}
+
+    def _noise_rule(self, args: dict[str, Any]) -> dict[str, Any]:
+        op = args.get("op", "add")
+        if op == "list":
+            return {"rules": [_rule_doc(r) for r in self.noise]}
+        if op == "remove":
+            rule_id = str(args.get("rule_id", ""))
+            before = len(self.noise)
+            self.noise = [r for r in self.noise if r.id != rule_id]
+            if len(self.noise) == before:
+                raise ToolInputError(
+                    f"rule_id: no noise rule {rule_id!r} (op='list' shows the rules)"
+                )
+            return {"status": "ok", "removed": rule_id}
+        if op != "add":
+            raise ToolInputError(f"op: {op!r} must be add, remove or list")
+        rule_args = args.get("rule") or {}
+        pattern = rule_args.get("pattern")
+        try:
+            compiled = re.compile(pattern) if pattern else None
+        except re.error as exc:
+            raise ToolInputError(f"rule.pattern: {pattern!r} is not a regex ({exc})") from None
+        level = rule_args.get("level")
+        if level is not None and level not in LEVELS:
+            raise ToolInputError(f"rule.level: {level!r} must be one of {', '.join(LEVELS)}")
+        if compiled is None and not any(rule_args.get(k) for k in ("source", "service", "level")):
+            raise ToolInputError("rule: give at least one of pattern, source, service, level")
+        rule = NoiseRule(
+            f"noise-{self._next_rule}",
+            compiled,
+            rule_args.get("source"),
+            rule_args.get("service"),
+            level,
+        )
+        self._next_rule += 1
+        self.noise.append(rule)
+        return {"status": "ok", "rule": _rule_doc(rule)}
+
+    def _custom_event(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Insert an event on the timeline (optionally on a trace), as POST /event would."""
+        event = dict(args.get("event") or {})
+        event.setdefault("source", "custom")
+        try:
+            record = parse_event(event, "event", time.time_ns())
+        except DecodeError as exc:
+            raise ToolInputError(str(exc)) from None
+        self.pipeline.offer_records([record])
+        return {"status": "ok", "event_id": str(record.id)}
+
+
+def _rule_doc(rule: NoiseRule) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in {
+            "rule_id": rule.id,
+            "pattern": rule.pattern.pattern if rule.pattern else None,
+            "source": rule.source,
+            "service": rule.service,
+            "level": rule.level,
+        }.items()
+        if v is not None
+    }

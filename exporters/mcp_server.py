@@ -1,0 +1,314 @@
+"""The MCP server: ``observe``, ``analyze`` and ``configure`` for an agent, over stdio.
+
+Tools run on a ``ToolBackend``: in process against an embedded daemon, or forwarded to
+a running daemon's ``POST /v1/tools/{name}``, so several agents share one daemon's data.
+Arguments are validated against the schemas below by the SDK; what they mean is checked
+by the toolbox, and either way the agent gets an error result saying what to change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Protocol
+
+import aiohttp
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, ConfigDict, Field
+
+from collector.tools import ToolInputError
+
+__all__ = ["DaemonTools", "LocalTools", "ToolBackend", "build_server", "serve_stdio"]
+
+View = Literal[
+    "timeline",
+    "logs",
+    "traces",
+    "trace",
+    "errors",
+    "network_waterfall",
+    "actions",
+    "websocket_events",
+    "services",
+]
+Level = Literal["debug", "info", "warn", "error", "critical"]
+
+_WHAT = (
+    "timeline: spans, logs and events merged, newest page, oldest first. logs: log records "
+    "and events only. traces: one line per trace (root, services, duration, errors). trace: "
+    "one trace as a compact tree (needs filter.trace_id; repeated calls folded). errors: "
+    "error spans, exceptions and error logs, newest first. network_waterfall: HTTP calls "
+    "with timings and the server span that answered. actions: browser user actions. "
+    "websocket_events. services: services and who calls whom."
+)
+_ANALYSIS = (
+    "causality: root cause of a failed trace (the deepest failure the others only "
+    "propagate), the chain from symptom to cause, critical path, latency breakdown. "
+    "latency: where the time went, including repeated sequential calls (N+1). correlate: "
+    "everything linked to a trace or correlation id, and how."
+)
+_ACTION = (
+    "clear: empty a buffer. noise_rule: hide matching items from answers (op add, remove, "
+    "list). custom_event: put an event on the timeline, optionally on a trace."
+)
+
+
+class ToolBackend(Protocol):
+    async def call(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Run a tool; raise ``ToolError`` with a message the agent can act on."""
+        ...
+
+
+class LocalTools:
+    """Tools run in this process, against the embedded daemon's toolbox."""
+
+    def __init__(self, run: Callable[[str, dict[str, Any]], dict[str, Any]]) -> None:
+        self._run = run
+
+    async def call(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._run(name, args)
+        except ToolInputError as exc:
+            raise ToolError(str(exc)) from None
+
+
+class DaemonTools:
+    """Tools forwarded to a running ``gasoline serve`` over its HTTP API."""
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    async def call(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        url = f"{self.api_url}/v1/tools/{name}"
+        try:
+            async with self._session.post(url, json=args) as response:
+                answer = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ToolError(
+                f"the Gasoline daemon at {self.api_url} did not answer "
+                f"({exc or type(exc).__name__}); is `gasoline serve` still running?"
+            ) from None
+        if response.status != 200:
+            raise ToolError(str(answer.get("error", answer)))
+        return dict(answer)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class Filter(BaseModel):
+    """Which items to include. Every field is optional; all given must match."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str | None = Field(None, description="A trace id, 32 hex digits.")
+    correlation_id: str | None = Field(
+        None, description="A request or correlation id carried by events and logs."
+    )
+    source: str | None = Field(
+        None, description="Where items came from: otlp, browser, backend, test, git, custom."
+    )
+    service: str | None = Field(None, description="A service name, as in service.name.")
+    level: Level | None = Field(None, description="Minimum level: 'warn' includes error too.")
+    url: str | None = Field(None, description="Substring of the HTTP URL or route.")
+    method: str | None = Field(None, description="HTTP method, e.g. POST.")
+    status: str | int | None = Field(
+        None, description="HTTP status: 500, '5xx' or a range '400-599'."
+    )
+    tags: list[str] | None = Field(None, description="Tags that must all be present.")
+    since: str | float | None = Field(
+        None, description="Not before: ms since the epoch or ISO 8601."
+    )
+    until: str | float | None = Field(
+        None, description="Not after: ms since the epoch or ISO 8601."
+    )
+    text: str | None = Field(None, description="Case-insensitive substring of the message.")
+
+
+class NoiseRuleArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pattern: str | None = Field(None, description="Regex searched in the message or span name.")
+    source: str | None = None
+    service: str | None = None
+    level: Level | None = None
+
+
+class EventArgs(BaseModel):
+    """A native event, as the /event API takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str
+    level: Level = "info"
+    source: str = "custom"
+    timestamp: float | None = Field(None, description="ms since the epoch; default now.")
+    trace_id: str | None = Field(None, description="Put the event on this trace.")
+    span_id: str | None = None
+    correlation_id: str | None = None
+    service: str | None = None
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def _result(answer: dict[str, Any]) -> CallToolResult:
+    """Compact JSON for the agent's context, plus the same as structured content."""
+    text = json.dumps(answer, separators=(",", ":"), default=str)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer)
+
+
+def _args(**values: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, BaseModel):
+            value = value.model_dump(exclude_none=True)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
+    server = MCPServer(
+        "gasoline",
+        version=version,
+        instructions=(
+            "Gasoline holds what the user's running system said: OpenTelemetry spans and "
+            "logs from the backends, browser events, plain logs, as trace trees. Start with "
+            "observe(what='errors') or observe(what='traces'); for a failed trace call "
+            "analyze(type='causality', trace_id=...) to get the root cause, the chain from "
+            "the symptom to it, the critical path and the latency breakdown."
+        ),
+    )
+
+    @server.tool(structured_output=False)
+    async def observe(
+        what: Annotated[
+            View,
+            Field(description=_WHAT),
+        ] = "timeline",
+        filter: Filter | None = None,
+        limit: Annotated[int, Field(ge=1, le=1000, description="Items per page.")] = 50,
+        after_cursor: Annotated[
+            str | None,
+            Field(description="metadata.cursor_next of the previous answer, for the next page."),
+        ] = None,
+        span_ids: Annotated[
+            list[str] | None,
+            Field(
+                description="For what='trace': span ids to show with full attributes and events."
+            ),
+        ] = None,
+    ) -> CallToolResult:
+        """See what happened: timelines, traces, errors, network calls, services."""
+        return _result(
+            await backend.call(
+                "observe",
+                _args(
+                    what=what,
+                    filter=filter,
+                    limit=limit,
+                    after_cursor=after_cursor,
+                    span_ids=span_ids,
+                ),
+            )
+        )
+
+    @server.tool(structured_output=False)
+    async def analyze(
+        type: Annotated[
+            Literal["causality", "latency", "correlate"],
+            Field(description=_ANALYSIS),
+        ],
+        trace_id: Annotated[str | None, Field(description="The trace, 32 hex digits.")] = None,
+        span_id: Annotated[
+            str | None,
+            Field(description="Or a span of the trace, e.g. an error span from observe errors."),
+        ] = None,
+        event_id: Annotated[
+            str | None, Field(description="Or a log record or event id linked to the trace.")
+        ] = None,
+        correlation_id: Annotated[
+            str | None, Field(description="For correlate: a request or correlation id.")
+        ] = None,
+    ) -> CallToolResult:
+        """Explain why something failed or was slow."""
+        return _result(
+            await backend.call(
+                "analyze",
+                _args(
+                    type=type,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    event_id=event_id,
+                    correlation_id=correlation_id,
+                ),
+            )
+        )
+
+    @server.tool(structured_output=False)
+    async def configure(
+        action: Annotated[
+            Literal["clear", "noise_rule", "custom_event"],
+            Field(description=_ACTION),
+        ],
+        buffer: Annotated[
+            Literal["all", "spans", "records"] | None, Field(description="For clear; default all.")
+        ] = None,
+        op: Annotated[
+            Literal["add", "remove", "list"] | None,
+            Field(description="For noise_rule; default add."),
+        ] = None,
+        rule: NoiseRuleArgs | None = None,
+        rule_id: Annotated[str | None, Field(description="For noise_rule op=remove.")] = None,
+        event: EventArgs | None = None,
+    ) -> CallToolResult:
+        """Change what Gasoline keeps and shows."""
+        return _result(
+            await backend.call(
+                "configure",
+                _args(action=action, buffer=buffer, op=op, rule=rule, rule_id=rule_id, event=event),
+            )
+        )
+
+    return server
+
+
+class _AsyncStdin:
+    """stdin read on the event loop, so stopping the server does not wait for a line."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    def __aiter__(self) -> _AsyncStdin:
+        return self
+
+    async def __anext__(self) -> str:
+        line = await self._reader.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line.decode("utf-8", "replace")
+
+
+async def serve_stdio(server: MCPServer) -> None:
+    """Serve MCP on stdin/stdout until stdin closes."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**24)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
+    lowlevel = server._lowlevel_server  # the SDK's own run_stdio_async uses it the same way
+    try:
+        async with stdio_server(stdin=_AsyncStdin(reader)) as (read, write):  # type: ignore[arg-type]
+            await lowlevel.run(read, write, lowlevel.create_initialization_options())
+    finally:
+        transport.close()
