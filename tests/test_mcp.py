@@ -29,10 +29,12 @@ async def mcp_session(tmp_path: Path, *args: str) -> AsyncIterator[tuple[ClientS
         params = StdioServerParameters(
             command=GASOLINE, args=["mcp", *args], env={"HOME": str(tmp_path)}
         )
-        async with stdio_client(params, errlog=err) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session, errlog
+        async with (
+            stdio_client(params, errlog=err) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session, errlog
 
 
 async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:

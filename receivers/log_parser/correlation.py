@@ -25,29 +25,42 @@ _ZERO16 = bytes(16)
 _ZERO8 = bytes(8)
 _PAD16 = "0" * 16
 _MAX_REQUEST_ID = 256
-_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_HEX = frozenset("0123456789abcdefABCDEF")
 
-# Keys are matched on the lowercased line; the alternation order makes the longest names win
-# at a position (x-b3-traceid before a bare traceid, parent_span_id before span_id).
-_KEY_SOURCE = (
-    r"(traceparent|uber-trace-id|x-amzn-trace-id|x-b3-traceid|x-b3-spanid|x-b3-parentspanid|b3"
-    r"|dd\.trace_id|dd\.span_id|otel(?:trace|span)id|parent[_.-]?span[_.-]?id|parent[_.-]?id"
-    r"|trace[_.-]?id|span[_.-]?id|aws[_-]?request[_-]?id"
-    r"|(?:x-)?(?:request|req|correlation)[_.-]?id)"
-    r"[\"']?\s*[=:]\s*[\"']?([^\s\"',;&\]\)}>]+)"
+# Keys are matched on the lowercased line, one regex per keyword: each starts with a literal,
+# which the regex engine finds with a fast substring search instead of trying every position.
+# Lookbehinds placed after the literal require the key to start a word ("subtrace_id" is no
+# trace id; otelTraceID is) and reject parent span ids.
+_VALUE = r"[\"']?\s*[=:]\s*[\"']?([^\s\"',;&\]\)}>]+)"
+_TRACE_KEY_RE = re.compile(
+    r"trace(?:(?<![a-z0-9]trace)|(?<=oteltrace))(parent|[_.-]?id)" + _VALUE, re.ASCII
 )
-_KEY_SCAN = re.compile(_KEY_SOURCE, re.ASCII)
-_KEY_SCAN_ANYCASE = re.compile(_KEY_SOURCE, re.ASCII | re.IGNORECASE)
+_SPAN_KEY_RE = re.compile(
+    r"span(?:(?<![a-z0-9]span)|(?<=otelspan))"
+    r"(?<!parent_span)(?<!parent-span)(?<!parent\.span)[_.-]?id" + _VALUE,
+    re.ASCII,
+)
+_REQUEST_KEY_RE = re.compile(r"req(?<![a-z0-9]req)(?:uest)?[_.-]?id" + _VALUE, re.ASCII)
+_CORRELATION_KEY_RE = re.compile(r"correlation(?<![a-z0-9]correlation)[_.-]?id" + _VALUE, re.ASCII)
+_B3_KEY_RE = re.compile(r"b3(?<![a-z0-9-]b3)" + _VALUE, re.ASCII)
 
 # Hex-and-dash shapes, found by scanning for '-' (a literal prefix the regex engine skips to
-# quickly); the characters before the dash are checked in Python for the rare candidates.
+# quickly); lookbehinds check what precedes the dash, so only real candidates match.
+_NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z])"
+_TRACEPARENT_BRANCH = (
+    rf"(?<={_NOT_ALNUM_BEFORE}00-)([0-9a-fA-F]{{32}})-([0-9a-fA-F]{{16}})-[0-9a-fA-F]{{2}}"
+)
+_UUID_BRANCH = (
+    rf"(?<={_NOT_ALNUM_BEFORE}[0-9a-fA-F]{{8}}-)"
+    r"([0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+)
+_XRAY_BRANCH = rf"(?<={_NOT_ALNUM_BEFORE}1-)([0-9a-fA-F]{{8}}-[0-9a-fA-F]{{24}})"
 _DASH_SCAN = re.compile(
-    r"-(?:([0-9a-fA-F]{32})-([0-9a-fA-F]{16})-[0-9a-fA-F]{2}"  # traceparent after "00"
-    r"|([0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"  # UUID after 8 hex
-    r"|([0-9a-fA-F]{8})-([0-9a-fA-F]{24}))"  # X-Ray after "1"
-    r"(?![0-9A-Za-z])",
-    re.ASCII,
+    rf"-(?:{_TRACEPARENT_BRANCH}|{_UUID_BRANCH}|{_XRAY_BRANCH})(?![0-9A-Za-z])", re.ASCII
+)
+# The same without UUIDs (same group numbers, UUID group never set), for lines whose request
+# id is already known: a UUID inside that id need not be looked at again.
+_DASH_TRACE_SCAN = re.compile(
+    rf"-(?:{_TRACEPARENT_BRANCH}|(?!)()|{_XRAY_BRANCH})(?![0-9A-Za-z])", re.ASCII
 )
 _DEC_RE = re.compile(r"\d{1,39}", re.ASCII)
 
@@ -167,48 +180,87 @@ def _b3_ids(value: str) -> tuple[bytes | None, bytes | None]:
     return trace, span_id_value(parts[1])
 
 
-def _key_ids(
-    line: str, low: str
-) -> tuple[bytes | None, bytes | None, str | None]:
+def _trace_keys(low: str, match: re.Match[str] | None) -> tuple[bytes | None, bytes | None]:
     trace: bytes | None = None
     span: bytes | None = None
-    request: str | None = None
-    same = len(low) == len(line)
-    matches = _KEY_SCAN.finditer(low) if same else _KEY_SCAN_ANYCASE.finditer(line)
-    for match in matches:
-        start = match.start()
-        if start and (low if same else line)[start - 1].isalnum():
-            continue
-        key = match.group(1).lower()
-        value = match.group(2)
-        first = key[0]
-        if first == "t" and key == "traceparent":
-            t, s = traceparent_ids(value)
-        elif first == "u":
-            t, s = _jaeger_ids(value)
-        elif key == "b3":
-            t, s = _b3_ids(value)
-        elif key == "x-amzn-trace-id":
-            t, s = trace_id_value(value), None
-        elif first == "p":
-            continue
-        elif key.startswith("dd."):
-            if key[3] == "t":
-                t, s = trace_id_decimal(value), None
-            else:
-                t, s = None, span_id_decimal(value)
-        elif "trace" in key:
-            t, s = trace_id_value(value), None
-        elif "span" in key:
-            t, s = None, span_id_value(value)
-        else:
-            if request is None:
-                request = request_id_value(line[match.start(2) : match.end(2)])
-            continue
-        if trace is None:
-            trace = t
-        if span is None:
-            span = s
+    while match is not None:
+        kind, value = match.groups()
+        if kind == "parent":
+            found_trace, found_span = traceparent_ids(value)
+            span = span or found_span
+        elif len(value) == 32:  # trace_id, traceId, x-b3-traceid, ...
+            found_trace = _hex_id(value, 16, _ZERO16)
+        elif ":" in value:  # uber-trace-id
+            found_trace, found_span = _jaeger_ids(value)
+            span = span or found_span
+        elif value.isdigit() and low.endswith("dd.", 0, match.start()):
+            found_trace = trace_id_decimal(value)
+        else:  # 16 hex, x-amzn-trace-id Root=..., GCP trace path
+            found_trace = trace_id_value(value)
+        trace = trace or found_trace
+        if trace is not None and (span is not None or kind != "parent"):
+            break
+        match = _TRACE_KEY_RE.search(low, match.end())
+    return trace, span
+
+
+def _span_key(low: str, match: re.Match[str] | None) -> bytes | None:
+    while match is not None:
+        value = match.group(1)
+        span: bytes | None = None
+        if len(value) == 16:
+            span = _hex_id(value, 8, _ZERO8)
+        elif value.isdigit() and low.endswith("dd.", 0, match.start()):
+            span = span_id_decimal(value)
+        if span is not None:
+            return span
+        match = _SPAN_KEY_RE.search(low, match.end())
+    return None
+
+
+def _request_key(
+    line: str, low: str, pattern: re.Pattern[str], match: re.Match[str] | None
+) -> str | None:
+    while match is not None:
+        # Values keep their case: slice the original line (same length unless lower()
+        # changed the length of some non-ASCII character, then the lowered value it is).
+        raw = line[match.start(1) : match.end(1)] if len(line) == len(low) else match.group(1)
+        if len(raw) <= _MAX_REQUEST_ID:
+            return raw
+        match = pattern.search(low, match.end())
+    return None
+
+
+def _dash_ids(
+    line: str,
+    pattern: re.Pattern[str],
+    match: re.Match[str] | None,
+    trace: bytes | None,
+    span: bytes | None,
+    request: str | None,
+) -> tuple[bytes | None, bytes | None, str | None]:
+    xray: str | None = None
+    uuid: str | None = None
+    while match is not None:
+        tp_trace, tp_span, uuid_tail, xray_tail = match.groups()
+        if tp_trace is not None:
+            if trace is None:
+                trace = _hex_id(tp_trace, 16, _ZERO16)
+            if span is None:
+                span = _hex_id(tp_span, 8, _ZERO8)
+        elif uuid_tail is not None:
+            if uuid is None:
+                start = match.start()
+                uuid = line[start - 8 : start] + "-" + uuid_tail
+        elif xray is None:
+            xray = "1-" + xray_tail
+        if trace is not None and span is not None and (request is not None or xray is not None):
+            break
+        match = pattern.search(line, match.end())
+    if xray is not None and trace is None:
+        trace = xray_trace_id(xray)
+    if request is None:
+        request = xray if xray is not None else uuid
     return trace, span, request
 
 
@@ -218,61 +270,45 @@ def scan_ids(
     """(trace id, span id, request id) found anywhere in ``line``; explicit keys win.
 
     X-Ray ids give a trace id and, failing an explicit request id, the request id too; a UUID
-    is a request id only when nothing better is present.
+    is a request id only when nothing better is present. The ``need_*`` flags skip work for
+    ids the caller already has (what is returned for those is unspecified).
     """
     trace: bytes | None = None
     span: bytes | None = None
     request: str | None = None
     low = line.lower()
+    if need_trace or need_span:
+        # Trace keys yield a span id only through traceparent/uber-trace-id.
+        if "trace" in low and (need_trace or "parent" in low or "uber" in low):
+            match = _TRACE_KEY_RE.search(low)
+            if match is not None:
+                trace, span = _trace_keys(low, match)
+        if span is None and need_span and "span" in low:
+            match = _SPAN_KEY_RE.search(low)
+            if match is not None:
+                span = _span_key(low, match)
+        if (trace is None or span is None) and "b3" in low:
+            match = _B3_KEY_RE.search(low)
+            if match is not None:
+                b3_trace, b3_span = _b3_ids(match.group(1))
+                trace = trace or b3_trace
+                span = span or b3_span
+    if need_request:
+        if "req" in low:
+            match = _REQUEST_KEY_RE.search(low)
+            if match is not None:
+                request = _request_key(line, low, _REQUEST_KEY_RE, match)
+        if request is None and "correl" in low:
+            match = _CORRELATION_KEY_RE.search(low)
+            if match is not None:
+                request = _request_key(line, low, _CORRELATION_KEY_RE, match)
     if (
-        "trace" in low
-        or "span" in low
-        or "req" in low
-        or "correl" in low
-        or "b3" in low
+        (need_trace and trace is None)
+        or (need_span and span is None)
+        or (need_request and request is None)
     ):
-        trace, span, request = _key_ids(line, low)
-    if (need_trace and trace is None) or (need_request and request is None):
-        if "-" in line:
-            xray: str | None = None
-            uuid: str | None = None
-            for match in _DASH_SCAN.finditer(line):
-                start = match.start()
-                tp_trace, tp_span, uuid_tail, xr_epoch, xr_rest = match.groups()
-                if tp_trace is not None:
-                    if (
-                        start >= 2
-                        and line[start - 2 : start] == "00"
-                        and (start == 2 or line[start - 3] not in _ALNUM)
-                    ):
-                        if trace is None:
-                            trace = _hex_id(tp_trace, 16, _ZERO16)
-                        if span is None:
-                            span = _hex_id(tp_span, 8, _ZERO8)
-                elif uuid_tail is not None:
-                    head = line[start - 8 : start] if start >= 8 else ""
-                    if (
-                        uuid is None
-                        and len(head) == 8
-                        and all(c in _HEX for c in head)
-                        and (start == 8 or line[start - 9] not in _ALNUM)
-                    ):
-                        uuid = head + "-" + uuid_tail
-                elif (
-                    xray is None
-                    and start >= 1
-                    and line[start - 1] == "1"
-                    and (start == 1 or line[start - 2] not in _ALNUM)
-                ):
-                    xray = "1-" + xr_epoch + "-" + xr_rest
-            if xray is not None and trace is None:
-                trace = xray_trace_id(xray)
-            if request is None:
-                request = xray if xray is not None else uuid
-    if not need_trace:
-        trace = None
-    if not need_span:
-        span = None
-    if not need_request:
-        request = None
+        pattern = _DASH_SCAN if request is None else _DASH_TRACE_SCAN
+        match = pattern.search(line)
+        if match is not None:
+            return _dash_ids(line, pattern, match, trace, span, request)
     return trace, span, request

@@ -10,6 +10,7 @@ __all__ = [
     "CRITICAL",
     "DEBUG",
     "ERROR",
+    "EXACT_LEVELS",
     "INFO",
     "WARN",
     "http_status_level",
@@ -82,6 +83,7 @@ for _word, _level in _WORDS.items():
     _EXACT[_word.upper()] = _level
     _EXACT[_word.capitalize()] = _level
 del _word, _level
+EXACT_LEVELS = _EXACT  # read-only view for callers that inline the common-case lookup
 
 # Words accepted as a level when they open a plain-text line or follow its timestamp; single
 # letters are too ambiguous there ("I think...", "A user...").

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .correlation import scan_ids
+from .correlation import request_id_value, scan_ids, span_id_value, trace_id_value
 from .levels import ERROR, INFO, http_status_level, syslog_severity_level, text_level
 from .record import ParsedLine
 from .timestamps import (
@@ -28,7 +28,7 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # runserver, which drops the client part.
 _ACCESS_RE = re.compile(
     r"(?:(\S+) (\S+) (.+?) )?\[([^\]]{10,40})\] \"([^\"]*)\" (\d{3}) (\d+|-)"
-    r"(?: \"((?:[^\"\\]|\\.)*)\" \"((?:[^\"\\]|\\.)*)\")?",
+    r"(?: \"([^\"\\]*(?:\\.[^\"\\]*)*)\" \"([^\"\\]*(?:\\.[^\"\\]*)*)\")?",
     re.ASCII,
 )
 _ACCESS_TIME_RE = re.compile(
@@ -52,11 +52,13 @@ _KLOG_LEVELS = {"I": INFO, "W": "warn", "E": ERROR, "F": "critical"}
 # Syslog: RFC 5424 "<34>1 TS HOST APP PROCID MSGID SD MSG" and RFC 3164 "<34>Jan  2 ... tag[pid]:"
 _RFC5424_RE = re.compile(
     r"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) "
-    r"(-|(?:\[(?:[^\]\"\\]|\\.|\"(?:[^\"\\]|\\.)*\")*\])+) ?",
+    r"(-|(?:\[[^\]\"\\]*(?:(?:\\.|\"[^\"\\]*(?:\\.[^\"\\]*)*\")[^\]\"\\]*)*\])+) ?",
     re.ASCII,
 )
-_SD_ELEMENT_RE = re.compile(r"\[([^\s\]]+)((?:[^\]\"\\]|\\.|\"(?:[^\"\\]|\\.)*\")*)\]")
-_SD_PARAM_RE = re.compile(r"([^\s=\]\"]+)=\"((?:[^\"\\]|\\.)*)\"", re.DOTALL)
+_SD_ELEMENT_RE = re.compile(
+    r"\[([^\s\]]+)([^\]\"\\]*(?:(?:\\.|\"[^\"\\]*(?:\\.[^\"\\]*)*\")[^\]\"\\]*)*)\]"
+)
+_SD_PARAM_RE = re.compile(r"([^\s=\]\"]+)=\"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.DOTALL)
 _SD_UNESCAPE_RE = re.compile(r"\\([\"\\\]])")
 _RFC3164_RE = re.compile(
     r"(?:<(\d{1,3})>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d:\d\d:\d\d)(?:\.(\d{1,9}))? "
@@ -77,12 +79,17 @@ _LEVEL_FIRST_RE = re.compile(r"(\[?)([A-Za-z]{3,11})(\]?)(?::\s*|\s+|$)", re.ASC
 _LEVEL_AFTER_RE = re.compile(r"[\s|-]*\[?([A-Za-z]{3,11})\]?(?![\w.])[\s:|\]-]*", re.ASCII)
 # Level words elsewhere near the start (logback "15:04:05.123 [main] ERROR c.e.App - msg").
 # Upper-case only, plus bracketed lower-case, so prose like "no error" is not taken as one.
-_LEVEL_SEARCH_RE = re.compile(
-    r"(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|CRIT|FATAL|SEVERE|ALERT|EMERG"
-    r"|PANIC|DBG|INF|WRN|ERR|FTL|TRC|LOG)(?![\w.-])"
-    r"|\[(?:trace|debug|info|notice|warn|warning|error|crit|alert|emerg)\]",
+# Flat alternations of literals let the regex engine skip ahead by first character; word
+# boundaries are checked in Python on the rare hit.
+_LEVEL_WORD_RE = re.compile(
+    r"WARNING|WARN|ERROR|ERR|INFO|INF|DEBUG|DBG|TRACE|TRC|NOTICE|CRITICAL|CRIT|FATAL|FTL"
+    r"|SEVERE|ALERT|EMERG|PANIC|WRN|LOG",
     re.ASCII,
 )
+_LEVEL_BRACKET_RE = re.compile(
+    r"\[(?:trace|debug|info|notice|warn|warning|error|crit|alert|emerg)\]", re.ASCII
+)
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _LEVEL_SEARCH_SPAN = 160
 _SEPARATORS = " \t-|:"
 _EXCEPTION_HEAD_RE = re.compile(
@@ -91,23 +98,31 @@ _EXCEPTION_HEAD_RE = re.compile(
     r"|(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Error|Exception|Throwable)(?::|$))",
     re.ASCII | re.MULTILINE,
 )
-_PAIR_RE = re.compile(r"(?<![^\s])([A-Za-z_][\w.-]*)=(\"(?:[^\"\\]|\\.)*\"|[^\s\"]+)", re.ASCII)
-_ID_KEYS = frozenset(
-    (
-        "trace_id",
-        "traceid",
-        "traceId",
-        "span_id",
-        "spanid",
-        "spanId",
-        "request_id",
-        "requestId",
-        "req_id",
-        "reqId",
-        "correlation_id",
-        "correlationId",
-    )
-)
+# key=value pairs in free text, matched from the start of the word holding each '=' (found
+# with str.find: cheaper than a regex trying every position).
+_PAIR_AT_RE = re.compile(r"([A-Za-z_][\w.-]*)=(\"[^\"\\]*(?:\\.[^\"\\]*)*\"|[^\s\"]+)", re.ASCII)
+# key=value pairs in free text that carry ids: taken as ids (0 trace, 1 span, 2 request) so
+# the whole-line scan can skip what they already gave.
+_PAIR_ID_ROLES: dict[str, int] = {
+    "trace_id": 0,
+    "traceid": 0,
+    "traceId": 0,
+    "traceID": 0,
+    "trace-id": 0,
+    "span_id": 1,
+    "spanid": 1,
+    "spanId": 1,
+    "spanID": 1,
+    "span-id": 1,
+    "request_id": 2,
+    "requestId": 2,
+    "requestID": 2,
+    "request-id": 2,
+    "req_id": 2,
+    "reqId": 2,
+    "correlation_id": 2,
+    "correlationId": 2,
+}
 
 
 def _status(text: str) -> int | None:
@@ -115,7 +130,7 @@ def _status(text: str) -> int | None:
 
 
 def _access(match: re.Match[str], line: str) -> ParsedLine | None:
-    client, ident, user, stamp, request, status, size, referer, agent = match.groups()
+    client, _ident, user, stamp, request, status, size, referer, agent = match.groups()
     stamp_match = _ACCESS_TIME_RE.match(stamp)
     if stamp_match is None:
         return None
@@ -224,9 +239,7 @@ def _rfc3164(match: re.Match[str], line: str) -> ParsedLine | None:
     if pid:
         attrs["process.pid"] = int(pid) if pid.isdigit() else pid
     trace, span, request_id = scan_ids(line)
-    return ParsedLine(
-        time_ns, level, line[match.end() :], trace, span, request_id, attrs
-    )
+    return ParsedLine(time_ns, level, line[match.end() :], trace, span, request_id, attrs)
 
 
 def _klog(match: re.Match[str], line: str) -> ParsedLine:
@@ -296,18 +309,56 @@ def _rails_started(match: re.Match[str], line: str) -> ParsedLine:
 
 
 def _search_level(line: str, start: int, stop: int) -> str | None:
-    for match in _LEVEL_SEARCH_RE.finditer(line, start, stop):
-        begin = match.start()
-        if begin and line[begin - 1] in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.-":
-            continue
-        word = match.group()
-        return text_level(word[1:-1] if word[0] == "[" else word)
+    match = _LEVEL_WORD_RE.search(line, start, stop)
+    while match is not None:
+        begin, end = match.span()
+        if (not begin or line[begin - 1] not in _WORD_CHARS) and (
+            end >= len(line) or line[end] not in _WORD_CHARS
+        ):
+            return text_level(match.group())
+        match = _LEVEL_WORD_RE.search(line, end, stop)
+    match = _LEVEL_BRACKET_RE.search(line, start, stop)
+    if match is not None:
+        return text_level(match.group()[1:-1])
     return None
 
 
 def _exception_level(line: str) -> str | None:
     # A bare stack trace or exception header carries no level but is an error all the same.
     return ERROR if _EXCEPTION_HEAD_RE.match(line) else None
+
+
+def _text_pairs(
+    line: str, start: int, end: int, equals: int, attrs: dict[str, object]
+) -> tuple[bytes | None, bytes | None, str | None]:
+    """Copy ``key=value`` pairs between ``start`` and ``end`` into ``attrs``; ids come back."""
+    trace: bytes | None = None
+    span: bytes | None = None
+    request: str | None = None
+    while equals > 0:
+        key_start = line.rfind(" ", start, equals) + 1
+        if key_start < start:
+            key_start = start
+        if line[key_start] in "[({,":
+            key_start += 1
+        match = _PAIR_AT_RE.match(line, key_start, end)
+        if match is not None and match.end(1) == equals:
+            key, value = match.groups()
+            if value[0] == '"':
+                value = value[1:-1]
+            role = _PAIR_ID_ROLES.get(key)
+            if role is None:
+                attrs[key] = value
+            elif role == 0 and trace is None:
+                trace = trace_id_value(value.rstrip(")]},;"))
+            elif role == 1 and span is None:
+                span = span_id_value(value.rstrip(")]},;"))
+            elif role == 2 and request is None:
+                request = request_id_value(value.rstrip(")]},;"))
+            equals = line.find("=", match.end(), end)
+        else:
+            equals = line.find("=", equals + 1, end)
+    return trace, span, request
 
 
 def _generic(line: str) -> ParsedLine:
@@ -320,10 +371,12 @@ def _generic(line: str) -> ParsedLine:
     if "A" <= first <= "z" or first == "[":
         match = _LEVEL_FIRST_RE.match(line)
         if match is not None:
-            opened, word, closed, = match.groups()
-            if word.isupper() or opened or line[match.end(2) + len(closed) : match.end()][:1] == ":":
+            opened, word, closed = match.groups()
+            upper = word.isupper()
+            if upper or opened or line[match.end(2) + len(closed) : match.end()][:1] == ":":
                 level = text_level(word)
-                if level is not None and (not opened or closed):
+                # "ERROR ...", "[INFO] ..." drop the word; "Error: boom" is kept whole.
+                if level is not None and (upper or opened) and (not opened or closed):
                     pos = match.end()
                     level_first = True
     stamp_at = pos + 1 if line[pos : pos + 1] == "[" else pos
@@ -356,12 +409,18 @@ def _generic(line: str) -> ParsedLine:
     else:
         message = line
     attrs: dict[str, object] = {}
-    trace, span, request_id = scan_ids(line)
-    if "=" in line:
-        for key, value in _PAIR_RE.findall(line, pos, head_end):
-            if key in _ID_KEYS:
-                continue
-            attrs[key] = value[1:-1] if value[:1] == '"' else value
+    equals = line.find("=", pos, head_end)
+    if equals > 0:
+        trace, span, request_id = _text_pairs(line, pos, head_end, equals, attrs)
+        if trace is None or span is None or request_id is None:
+            found_trace, found_span, found_request = scan_ids(
+                line, trace is None, span is None, request_id is None
+            )
+            trace = trace or found_trace
+            span = span or found_span
+            request_id = request_id or found_request
+    else:
+        trace, span, request_id = scan_ids(line)
     return ParsedLine(time_ns, level, message, trace, span, request_id, attrs)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from typing import cast
 
 from .correlation import (
     request_id_value,
@@ -20,13 +22,14 @@ from .correlation import (
     trace_id_value,
     traceparent_ids,
 )
+from .levels import EXACT_LEVELS as _EXACT_LEVELS
 from .levels import normalize_level, otel_severity_level, python_level
 from .record import ParsedLine
-from .timestamps import parse_timestamp
+from .timestamps import parse_timestamp, rfc3339_to_ns
 
 __all__ = ["LOGFMT_START_RE", "from_mapping", "parse_json", "parse_logfmt"]
 
-# Roles (the high bits of a field's sort order) and the conversion each field needs.
+# Roles, and the conversion each field name needs.
 _R_TIME, _R_LEVEL, _R_MSG, _R_TRACE, _R_SPAN, _R_REQ, _R_TRACEPARENT = range(7)
 (
     _K_TIME,
@@ -70,7 +73,7 @@ _FIELDS: tuple[tuple[int, int, tuple[str, ...]], ...] = (
     (_K_LEVEL, 2, ("loglevel", "log_level", "logLevel", "level_name", "@l", "levelName")),
     (_K_LEVEL_OTEL, 3, ("severity_number", "severityNumber")),
     (_K_LEVEL_PY, 3, ("levelno",)),
-    (_K_LEVEL_STR, 4, ("status",)),
+    (_K_LEVEL_STR, 4, ("status", "at")),  # Datadog "status", Heroku router "at"
     (_K_MSG, 0, ("msg", "message", "Message", "@m")),
     (_K_MSG_STR, 1, ("event",)),
     (_K_MSG, 1, ("body", "short_message", "@mt", "MessageTemplate")),
@@ -101,6 +104,7 @@ _FIELDS: tuple[tuple[int, int, tuple[str, ...]], ...] = (
             "X-Request-Id",
             "x_request_id",
             "request.id",
+            "req.id",
             "http.request.id",
         ),
     ),
@@ -121,49 +125,47 @@ _FIELDS: tuple[tuple[int, int, tuple[str, ...]], ...] = (
     (_K_TRACEPARENT, 0, ("traceparent",)),
 )
 
-# Field name -> (sort order = role * 16 + rank, kind).
-_KEYS: dict[str, tuple[int, int]] = {}
+# Field name -> (role, rank, kind). Ranks follow table order and are unique, so the winner
+# never depends on the order fields are visited in.
+_KEYS: dict[str, tuple[int, int, int]] = {}
 for _kind, _rank, _names in _FIELDS:
     for _name in _names:
-        _KEYS[_name] = (_ROLE_OF_KIND[_kind] * 16 + _rank, _kind)
+        _KEYS[_name] = (_ROLE_OF_KIND[_kind], len(_KEYS), _kind)
 del _kind, _rank, _names, _name
 
-# Nested objects: ECS {"log":{"level":..}}, {"trace":{"id":..}}, Pino {"req":{"id":..}}, ...
-_NESTED: dict[str, dict[str, tuple[int, int]]] = {
-    "log": {"level": (_R_LEVEL * 16 + 1, _K_LEVEL)},
-    "trace": {"id": (_R_TRACE * 16 + 0, _K_TRACE)},
-    "span": {"id": (_R_SPAN * 16 + 0, _K_SPAN)},
-    "req": {"id": (_R_REQ * 16 + 1, _K_REQ)},
-    "request": {"id": (_R_REQ * 16 + 1, _K_REQ)},
-    "dd": {
-        "trace_id": (_R_TRACE * 16 + 2, _K_TRACE_DEC),
-        "span_id": (_R_SPAN * 16 + 2, _K_SPAN_DEC),
-    },
+# Nested objects whose fields have a role: ECS {"log":{"level":..}}, {"trace":{"id":..}},
+# Pino {"req":{"id":..}}, Datadog {"dd":{"trace_id":..}}. They are hoisted to the dotted name
+# ECS treats as equivalent ("log.level"), so one table and one loop serve both spellings.
+_NESTED: dict[str, tuple[str, ...]] = {
+    "log": ("level",),
+    "trace": ("id",),
+    "span": ("id",),
+    "req": ("id",),
+    "request": ("id",),
+    "dd": ("trace_id", "span_id"),
 }
 _ANY_VALUE_KEYS = frozenset(
     ("stringValue", "boolValue", "intValue", "doubleValue", "bytesValue", "arrayValue")
 )
 
-_decode = json.JSONDecoder().decode
+# The C scanner directly: JSONDecoder.decode adds two Python-level calls and a regex per line.
+# (scan_once is an instance attribute the type stubs do not declare.)
+_scan_once = cast("Callable[[str, int], tuple[object, int]]", vars(json.JSONDecoder())["scan_once"])
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr).encode
 
 LOGFMT_START_RE = re.compile(r"[A-Za-z_@][\w.@/-]*=", re.ASCII)
-_LOGFMT_PAIR_RE = re.compile(r'([^\s="]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)', re.DOTALL)
+_LOGFMT_PAIR_RE = re.compile(r'([^\s="]+)=("[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*)', re.DOTALL)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
 
 
-def _time_of(value: object) -> int | None:
-    if isinstance(value, str | int | float):
-        return parse_timestamp(value)
-    return None
-
-
 def _level_of(kind: int, value: object) -> str | None:
     if kind == _K_LEVEL:
-        if isinstance(value, str | int | float):
-            return normalize_level(value)
-        return None
+        if type(value) is str:
+            return _EXACT_LEVELS.get(value) or normalize_level(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return normalize_level(value) if isinstance(value, int) else None
     if kind == _K_LEVEL_STR:
         return normalize_level(value) if isinstance(value, str) else None
     if isinstance(value, str) and value.isascii() and value.isdigit():
@@ -180,7 +182,7 @@ def _message_of(kind: int, value: object) -> str | None:
         return None
     if isinstance(value, dict) and len(value) == 1:
         # OTLP/JSON AnyValue: {"stringValue": "..."}
-        (key, inner), = value.items()
+        ((key, inner),) = value.items()
         if key in _ANY_VALUE_KEYS:
             return inner if isinstance(inner, str) else _encode(inner)
     return _encode(value)
@@ -188,7 +190,7 @@ def _message_of(kind: int, value: object) -> str | None:
 
 def _otlp_value(value: object) -> object:
     if isinstance(value, dict) and len(value) == 1:
-        (key, inner), = value.items()
+        ((key, inner),) = value.items()
         if key == "kvlistValue" and isinstance(inner, dict):
             return _otlp_attributes(inner.get("values"))
         if key == "arrayValue" and isinstance(inner, dict):
@@ -221,97 +223,121 @@ def _merge_attributes(obj: dict[str, object]) -> None:
         obj["attributes"] = inner
 
 
-def from_mapping(obj: dict[str, object], line: str) -> ParsedLine:
-    """ParsedLine from a decoded JSON object or logfmt pairs; ``obj`` becomes the attributes."""
-    candidates: list[tuple[int, str, str, int]] = []
-    keys = _KEYS
-    for key in obj:
-        spec = keys.get(key)
-        if spec is not None:
-            candidates.append((spec[0], key, "", spec[1]))
+def _hoist_nested(obj: dict[str, object]) -> list[tuple[str, str, str]]:
+    hoisted: list[tuple[str, str, str]] = []
+    for outer, subs in _NESTED.items():
+        inner = obj.get(outer)
+        if type(inner) is dict:
+            for sub in subs:
+                if sub in inner:
+                    dotted = outer + "." + sub
+                    if dotted not in obj:
+                        obj[dotted] = inner.pop(sub)
+                        hoisted.append((dotted, outer, sub))
+    return hoisted
+
+
+def _restore_nested(obj: dict[str, object], hoisted: list[tuple[str, str, str]]) -> None:
+    # Hoisted fields that did not win their role go back where the record had them.
+    for dotted, outer, sub in hoisted:
+        if dotted in obj:
+            inner = obj.get(outer)
+            if type(inner) is dict:
+                inner[sub] = obj.pop(dotted)
         else:
-            nested = _NESTED.get(key)
-            if nested is not None:
-                inner = obj[key]
-                if isinstance(inner, dict):
-                    for sub, sub_spec in nested.items():
-                        if sub in inner:
-                            candidates.append((sub_spec[0], key, sub, sub_spec[1]))
+            inner = obj.get(outer)
+            if type(inner) is dict and not inner:
+                del obj[outer]
+
+
+def from_mapping(obj: dict[str, object], line: str, nested: bool = True) -> ParsedLine:
+    """ParsedLine from a decoded JSON object or logfmt pairs; ``obj`` becomes the attributes.
+
+    ``nested`` says values may be objects (JSON), so ECS-style nested fields are looked at.
+
+    One pass over the fields: a field is converted only if it outranks the current holder of
+    its role, and winners are removed from ``obj`` afterwards.
+    """
+    hoisted = (
+        _hoist_nested(obj)
+        if nested
+        and (
+            "log" in obj
+            or "trace" in obj
+            or "span" in obj
+            or "req" in obj
+            or "request" in obj
+            or "dd" in obj
+        )
+        else None
+    )
     time_ns: int | None = None
     level: str | None = None
     message: str | None = None
     trace: bytes | None = None
     span: bytes | None = None
     request: str | None = None
-    if candidates:
-        if len(candidates) > 1:
-            candidates.sort()
-        consumed: list[tuple[str, str]] = []
-        for order, key, sub, kind in candidates:
-            role = order >> 4
-            holder = obj[key]
-            if sub:
-                if not isinstance(holder, dict):
+    tp_trace: bytes | None = None
+    tp_span: bytes | None = None
+    time_rank = level_rank = message_rank = trace_rank = span_rank = request_rank = 1 << 30
+    time_key = level_key = message_key = trace_key = span_key = request_key = tp_key = ""
+    keys_get = _KEYS.get
+    for key, value in obj.items():
+        spec = keys_get(key)
+        if spec is None:
+            continue
+        role, rank, kind = spec
+        if role == _R_TIME:
+            if rank < time_rank:
+                if type(value) is str:
+                    ns = rfc3339_to_ns(value) if value[10:11] == "T" else None
+                    if ns is None:
+                        ns = parse_timestamp(value)
+                elif type(value) is int or type(value) is float:
+                    ns = parse_timestamp(value)
+                else:
                     continue
-                value = holder.get(sub)
-            else:
-                value = holder
-            if role == _R_TIME:
-                if time_ns is not None:
-                    continue
-                time_ns = _time_of(value)
-                if time_ns is None:
-                    continue
-            elif role == _R_LEVEL:
-                if level is not None:
-                    continue
-                level = _level_of(kind, value)
-                if level is None:
-                    continue
-            elif role == _R_MSG:
-                if message is not None:
-                    continue
-                message = _message_of(kind, value)
-                if message is None:
-                    continue
-            elif role == _R_TRACE:
-                if trace is not None:
-                    continue
-                trace = trace_id_value(value) if kind == _K_TRACE else trace_id_decimal(value)
-                if trace is None:
-                    continue
-            elif role == _R_SPAN:
-                if span is not None:
-                    continue
-                span = span_id_value(value) if kind == _K_SPAN else span_id_decimal(value)
-                if span is None:
-                    continue
-            elif role == _R_REQ:
-                if request is not None:
-                    continue
-                request = request_id_value(value)
-                if request is None:
-                    continue
-            else:  # traceparent: fills whatever the dedicated fields left empty
-                if not isinstance(value, str):
-                    continue
-                tp_trace, tp_span = traceparent_ids(value)
-                if tp_trace is None or (trace is not None and span is not None):
-                    continue
-                if trace is None:
-                    trace = tp_trace
-                if span is None:
-                    span = tp_span
-            consumed.append((key, sub))
-        for key, sub in consumed:
-            if sub:
-                holder = obj[key]
-                if isinstance(holder, dict):
-                    del holder[sub]
-                    if not holder:
-                        del obj[key]
-            else:
-                del obj[key]
+                if ns is not None:
+                    time_ns, time_rank, time_key = ns, rank, key
+        elif role == _R_MSG:
+            if rank < message_rank:
+                found_message = value if type(value) is str else _message_of(kind, value)
+                if found_message is not None:
+                    message, message_rank, message_key = found_message, rank, key
+        elif role == _R_LEVEL:
+            if rank < level_rank:
+                found_level = _level_of(kind, value)
+                if found_level is not None:
+                    level, level_rank, level_key = found_level, rank, key
+        elif role == _R_TRACE:
+            if rank < trace_rank:
+                found_id = trace_id_value(value) if kind == _K_TRACE else trace_id_decimal(value)
+                if found_id is not None:
+                    trace, trace_rank, trace_key = found_id, rank, key
+        elif role == _R_SPAN:
+            if rank < span_rank:
+                found_id = span_id_value(value) if kind == _K_SPAN else span_id_decimal(value)
+                if found_id is not None:
+                    span, span_rank, span_key = found_id, rank, key
+        elif role == _R_REQ:
+            if rank < request_rank:
+                found_request = request_id_value(value)
+                if found_request is not None:
+                    request, request_rank, request_key = found_request, rank, key
+        elif type(value) is str and not tp_key:
+            tp_trace, tp_span = traceparent_ids(value)
+            if tp_trace is not None:
+                tp_key = key
+    for key in (time_key, level_key, message_key, trace_key, span_key, request_key):
+        if key:
+            del obj[key]
+    if tp_key and (trace is None or span is None):
+        # traceparent fills what the dedicated fields left empty; kept if it added nothing.
+        trace = trace or tp_trace
+        span = span or tp_span
+        del obj[tp_key]
+    if hoisted:
+        _restore_nested(obj, hoisted)
     if "attributes" in obj:
         _merge_attributes(obj)
     if trace is None or span is None or request is None:
@@ -332,10 +358,10 @@ def from_mapping(obj: dict[str, object], line: str) -> ParsedLine:
 def parse_json(line: str) -> ParsedLine | None:
     """ParsedLine for a line holding one JSON object, else None (so text parsing takes over)."""
     try:
-        obj = _decode(line)
-    except (ValueError, RecursionError):
+        obj, end = _scan_once(line, 0)
+    except (StopIteration, ValueError, RecursionError):
         return None
-    if type(obj) is not dict:
+    if type(obj) is not dict or (end != len(line) and line[end:].strip()):
         return None
     return from_mapping(obj, line)
 
@@ -350,11 +376,12 @@ def parse_logfmt(line: str) -> ParsedLine | None:
     pairs = _LOGFMT_PAIR_RE.findall(line)
     if len(pairs) < 2:
         return None
-    obj: dict[str, object] = {}
-    for key, value in pairs:
-        if value[:1] == '"':
-            value = value[1:-1]
-            if "\\" in value:
-                value = _ESCAPE_RE.sub(_unescape, value)
-        obj[key] = value
-    return from_mapping(obj, line)
+    obj: dict[str, object] = dict(pairs)
+    if '"' in line:
+        for key, value in pairs:
+            if value[:1] == '"':
+                value = value[1:-1]
+                if "\\" in value:
+                    value = _ESCAPE_RE.sub(_unescape, value)
+                obj[key] = value
+    return from_mapping(obj, line, nested=False)

@@ -12,17 +12,18 @@ import time
 from email.utils import parsedate_tz
 
 __all__ = [
+    "CLF_RE",
+    "GO_RE",
+    "ISO_RE",
+    "SYSLOG_RE",
     "clf_match_to_ns",
     "epoch_to_ns",
     "go_match_to_ns",
     "iso_match_to_ns",
     "leading_timestamp",
     "parse_timestamp",
+    "rfc3339_to_ns",
     "yearless_to_ns",
-    "CLF_RE",
-    "GO_RE",
-    "ISO_RE",
-    "SYSLOG_RE",
 ]
 
 _NS = 1_000_000_000
@@ -45,10 +46,12 @@ del _i, _name
 # 2024-01-02T15:04:05.123456Z, 2024-01-02 15:04:05,123 (Python), 2024-01-02 15:04:05 +0000
 # (Ruby), 2024-01-02 15:04:05.123 UTC (PostgreSQL). Groups: date, time, fraction, zone.
 ISO_RE = re.compile(
-    r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d(?::\d\d)?)(?:[.,](\d+))?"
+    r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(?::\d\d)?)(?:[.,](\d+))?"
     r"(?: ?(Z|z|UTC|GMT|[+-]\d\d(?::?\d\d)?(?!\d)))?",
     re.ASCII,
 )
+# The date-and-time head of an ISO_RE match, split for the (cached) arithmetic.
+_HEAD_RE = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d(?::\d\d)?)", re.ASCII)
 # Go log and nginx error log: 2009/11/10 23:00:00[.123456]
 GO_RE = re.compile(r"(\d{4}/\d\d/\d\d) (\d\d:\d\d:\d\d)(?:\.(\d+))?", re.ASCII)
 # Common log format 02/Jan/2024:15:04:05 +0000 and werkzeug/Django 02/Jan/2024 15:04:05
@@ -63,8 +66,9 @@ _DATE_ONLY_RE = re.compile(r"(\d{4}-\d\d-\d\d)", re.ASCII)
 
 _day_cache: dict[str, int] = {}
 _tod_cache: dict[str, int] = {}
+_second_cache: dict[str, int] = {}
 _offset_cache: dict[str, int] = {"Z": 0, "z": 0, "UTC": 0, "GMT": 0}
-_year_cache: list[float] = [0.0, 0.0]  # [valid until (epoch s), year]
+_year_cache: list[float] = [0.0, 0.0, 1970.0]  # [year start, next year start, year]
 
 
 def _remember(cache: dict[str, int], key: str, value: int) -> None:
@@ -169,9 +173,86 @@ def _assemble(days: int, tod: int, frac: str | None, zone: str | None) -> int | 
 
 
 def iso_match_to_ns(match: re.Match[str]) -> int | None:
-    """Epoch ns for an :data:`ISO_RE` match."""
-    date, tod, frac, zone = match.groups()
-    return _assemble(_ymd_days(date), _tod_seconds(tod), frac, zone)
+    """Epoch ns for an :data:`ISO_RE` match (the hot path: one cache hit per second)."""
+    head, frac, zone = match.groups()
+    seconds = _second_cache.get(head)
+    if seconds is None:
+        seconds = _second_of(head)
+    if seconds == _BAD:
+        return None
+    if zone is not None:
+        offset = _offset_cache.get(zone)
+        if offset is None:
+            offset = _offset_seconds(zone)
+        if offset == _BAD:
+            return None
+        seconds -= offset
+    if frac:
+        if len(frac) > 9:
+            frac = frac[:9]
+        ns = seconds * _NS + int(frac) * _FRAC_MUL[len(frac)]
+    else:
+        ns = seconds * _NS
+    return ns if 0 <= ns <= _MAX_NS else None
+
+
+def _second_of(head: str) -> int:
+    """Epoch seconds for "2024-01-02T15:04:05" (cached per second); _BAD if invalid."""
+    seconds = _second_cache.get(head)
+    if seconds is None:
+        match = _HEAD_RE.fullmatch(head)
+        if match is None:
+            seconds = _BAD
+        else:
+            days = _ymd_days(match.group(1))
+            tod = _tod_seconds(match.group(2))
+            seconds = _BAD if days == _BAD or tod == _BAD else days * _DAY_SECONDS + tod
+        _remember(_second_cache, head, seconds)
+    return seconds
+
+
+def rfc3339_to_ns(value: str) -> int | None:
+    """Epoch ns for a whole RFC 3339 string, without a regex when the second was seen before.
+
+    Returns None when the text is not in the plain ``YYYY-MM-DDTHH:MM:SS[.fff][Z|±hh:mm]``
+    shape, so the caller falls back to the general parser.
+    """
+    head = value[:19]
+    seconds = _second_cache.get(head)
+    if seconds is None:
+        seconds = _second_of(head)
+    if seconds == _BAD or len(value) < 19:
+        return None
+    rest = value[19:]
+    if not rest:
+        return seconds * _NS if seconds >= 0 else None
+    last = rest[-1]
+    if last == "Z" or last == "z":
+        body = rest[:-1]
+    elif len(rest) >= 6 and rest[-3] == ":" and (rest[-6] == "+" or rest[-6] == "-"):
+        offset = _offset_cache.get(rest[-6:])
+        if offset is None:
+            if not rest[-5:-3].isdigit() or not rest[-2:].isdigit():
+                return None
+            offset = _offset_seconds(rest[-6:])
+        if offset == _BAD:
+            return None
+        seconds -= offset
+        body = rest[:-6]
+    else:
+        body = rest
+    if body:
+        if body[0] != "." and body[0] != ",":
+            return None
+        frac = body[1:]
+        if not frac.isdigit() or not frac.isascii():
+            return None
+        if len(frac) > 9:
+            frac = frac[:9]
+        ns = seconds * _NS + int(frac) * _FRAC_MUL[len(frac)]
+    else:
+        ns = seconds * _NS
+    return ns if 0 <= ns <= _MAX_NS else None
 
 
 def go_match_to_ns(match: re.Match[str]) -> int | None:
@@ -187,11 +268,18 @@ def clf_match_to_ns(match: re.Match[str]) -> int | None:
 
 
 def _current_year(now: float) -> int:
-    # Recomputing the calendar year once a minute is plenty and keeps gmtime off the hot path.
-    if now >= _year_cache[0]:
-        _year_cache[1] = float(time.gmtime(now).tm_year)
-        _year_cache[0] = now + 60.0
-    return int(_year_cache[1])
+    # The cached year is valid for exactly its own span of epoch seconds, so gmtime stays off
+    # the hot path without ever being stale (or wrong for a caller-supplied "now").
+    start, end, year = _year_cache
+    if start <= now < end:
+        return int(year)
+    year_now = time.gmtime(now).tm_year
+    _year_cache[:] = [
+        float(_days_from_civil(year_now, 1, 1) * _DAY_SECONDS),
+        float(_days_from_civil(year_now + 1, 1, 1) * _DAY_SECONDS),
+        float(year_now),
+    ]
+    return year_now
 
 
 def yearless_to_ns(
@@ -346,6 +434,10 @@ def parse_timestamp(value: str | int | float) -> int | None:
     """
     try:
         if isinstance(value, str):
+            if value[10:11] == "T" and value[4:5] == "-":  # the usual JSON shape
+                ns = rfc3339_to_ns(value)
+                if ns is not None:
+                    return ns
             return _parse_text(value.strip())
         if isinstance(value, bool):
             return None
