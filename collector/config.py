@@ -27,10 +27,12 @@ from collector.errors import ConfigError
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ApiConfig",
+    "CommandConfig",
     "Config",
     "CorsConfig",
     "Duration",
     "Endpoint",
+    "InteractConfig",
     "PipelineConfig",
     "QueueConfig",
     "RedactionConfig",
@@ -170,6 +172,28 @@ class RedactionConfig:
 
 
 @dataclass(slots=True)
+class CommandConfig:
+    """A command an agent may run through ``interact``: a shell line, run as given."""
+
+    run: str
+    cwd: str | None = None
+    timeout: Duration = Duration(300)
+
+    def validate(self, path: str) -> list[str]:
+        errors = [] if self.run.strip() else [f"{path}.run: must not be empty"]
+        return errors + _positive(path, "timeout", self.timeout)
+
+
+@dataclass(slots=True)
+class InteractConfig:
+    """What ``interact`` may do: nothing unless listed here."""
+
+    commands: dict[str, CommandConfig] = field(default_factory=dict)
+    services: dict[str, CommandConfig] = field(default_factory=dict)
+    test_command: CommandConfig | None = None
+
+
+@dataclass(slots=True)
 class PipelineConfig:
     receivers: list[str] = field(default_factory=list)
     processors: list[str] = field(default_factory=list)
@@ -193,6 +217,7 @@ class Config:
     exporters: dict[str, Any]
     service: ServiceConfig
     redaction: RedactionConfig | None
+    interact: InteractConfig = field(default_factory=InteractConfig)
     source: str = "embedded defaults"
 
     def enabled_receivers(self) -> list[str]:
@@ -225,6 +250,13 @@ def load_section(cls: type[T], data: Any, path: str, errors: list[str]) -> T | N
             errors.append(f"{_join(path, str(key))}: unknown key (allowed: {allowed})")
     kwargs: dict[str, Any] = {}
     failed = False
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and f.name not in data:
+            errors.append(f"{_join(path, f.name)}: required")
+            failed = True
+    if failed:
+        return None
     for name in known:
         if name in data:
             before = len(errors)
@@ -290,7 +322,7 @@ def _override_port(data: dict[str, Any], key: str, port: int) -> None:
     section["endpoint"] = f"{host}:{port}"
 
 
-_TOP_LEVEL = ("receivers", "processors", "exporters", "service", "backend")
+_TOP_LEVEL = ("receivers", "processors", "exporters", "service", "interact", "backend")
 
 
 def _build(data: dict[str, Any], source: str) -> Config:
@@ -308,6 +340,7 @@ def _build(data: dict[str, Any], source: str) -> Config:
     if "backend" in data:
         errors.append("backend: log sources are not supported by this version yet")
     service = load_section(ServiceConfig, data.get("service"), "service", errors)
+    interact = load_section(InteractConfig, data.get("interact"), "interact", errors)
 
     from collector.component import PROCESSORS, RECEIVERS, check_components
 
@@ -339,7 +372,7 @@ def _build(data: dict[str, Any], source: str) -> Config:
                             f"service.pipelines.{pname}.{kind}[{i}]: {name!r} is not defined "
                             f"under {kind}"
                         )
-    if errors or service is None:
+    if errors or service is None or interact is None:
         raise ConfigError(errors)
     config = Config(
         receivers=sections["receivers"],
@@ -347,6 +380,7 @@ def _build(data: dict[str, Any], source: str) -> Config:
         exporters=sections["exporters"],
         service=service,
         redaction=redaction,
+        interact=interact,
         source=source,
     )
     check_components(config, errors)

@@ -18,6 +18,7 @@ from collector.component import (
     resolve,
 )
 from collector.config import Config
+from collector.interact import Interactor
 from collector.pipeline import Pipeline
 from collector.query import recent_trees
 from collector.redact import Redactor
@@ -45,7 +46,8 @@ class Daemon:
         routes = resolve(NATIVE_INTAKE_ROUTES)(
             self.pipeline, max_batch_events=config.service.api.max_batch_events
         )
-        self.tools = Toolbox(self.store, self.pipeline)
+        interactor = Interactor(config.interact, self.pipeline, config_source=config.source)
+        self.tools = Toolbox(self.store, self.pipeline, interactor=interactor)
         self.api = resolve(API_SERVER)(
             config.service.api,
             store=self.store,

@@ -112,6 +112,10 @@ class Pipeline:
         await self._idle.wait()
 
     @property
+    def redactor(self) -> Redactor | None:
+        return self._redactor
+
+    @property
     def queue_depth(self) -> int:
         return self._queued_items
 

@@ -15,12 +15,22 @@ _MAX_REMEMBERED_KEYS = 10_000
 class Redactor:
     """Decides which attribute keys hold secrets and replaces their values."""
 
-    __slots__ = ("_decisions", "_key", "replacement")
+    __slots__ = ("_decisions", "_key", "patterns", "replacement")
 
     def __init__(self, config: RedactionConfig) -> None:
-        self._key = re.compile("|".join(f"(?:{p})" for p in config.key_patterns), re.IGNORECASE)
         self.replacement = config.replacement
+        self.patterns: list[str] = []
+        self._key = re.compile("(?!)")
         self._decisions: dict[str, bool] = {}
+        self.set_patterns(config.key_patterns)
+
+    def set_patterns(self, patterns: list[str]) -> None:
+        """Replace the key patterns; applies to everything read from now on.
+        Raises ``re.error`` for a bad pattern, leaving the old ones in place."""
+        compiled = re.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)", re.IGNORECASE)
+        self.patterns = list(patterns)
+        self._key = compiled
+        self._decisions.clear()
 
     def is_secret_key(self, key: str) -> bool:
         """Attribute keys repeat endlessly, so each decision is remembered (boundedly)."""

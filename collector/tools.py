@@ -8,15 +8,20 @@ and raises ``ToolInputError`` with a message saying what was wrong and what is a
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import re
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from collector.analysis.causality import analyze_causality
 from collector.analysis.latency import analyze_latency
+from collector.checkpoints import BASELINE, compare, load_checkpoint, save_checkpoint, snapshot
 from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
+from collector.interact import Interactor
 from collector.model import LEVELS, Record, parse_hex_id
 from collector.observe import VIEWS, ViewError, observe
 from collector.pipeline import Pipeline
@@ -26,9 +31,16 @@ from collector.trace_tree import TraceTree
 
 __all__ = ["ANALYSES", "CONFIGURE_ACTIONS", "TOOLS", "ToolInputError", "Toolbox"]
 
-ANALYSES = ("causality", "latency", "correlate")
-CONFIGURE_ACTIONS = ("clear", "noise_rule", "custom_event")
-TOOLS = ("observe", "analyze", "configure")
+ANALYSES = ("causality", "latency", "correlate", "regression")
+CONFIGURE_ACTIONS = (
+    "clear",
+    "noise_rule",
+    "custom_event",
+    "save_checkpoint",
+    "set_baseline",
+    "redaction",
+)
+TOOLS = ("observe", "analyze", "configure", "interact")
 _SCAN_LIMIT = 200_000  # finding a span or event by id scans at most this many, newest first
 
 
@@ -39,26 +51,37 @@ class ToolInputError(CollectorError):
 class Toolbox:
     """Runs tools against one daemon's store and pipeline. Not thread-safe: loop only."""
 
-    def __init__(self, store: Store, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        store: Store,
+        pipeline: Pipeline,
+        *,
+        interactor: Interactor | None = None,
+        checkpoints: Path | None = None,
+    ) -> None:
         self.store = store
         self.pipeline = pipeline
         self.noise: list[NoiseRule] = []
         self._next_rule = 1
-        self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        self._interactor = interactor
+        self._checkpoints = checkpoints or Path(".gasoline") / "checkpoints"
+        self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "observe": self.observe,
             "analyze": self.analyze,
             "configure": self.configure,
+            "interact": self.interact,
         }
 
-    def run(self, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    async def run(self, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
         """Run tool ``name``; the answer carries ``metadata.query_time_ms``."""
         handler = self._handlers.get(name)
         if handler is None:
             raise ToolInputError(f"unknown tool {name!r} (one of: {', '.join(TOOLS)})")
         started = time.perf_counter()
         try:
-            answer = handler({k: v for k, v in args.items() if v is not None})
-        except (ValueError, ViewError) as exc:
+            result = handler({k: v for k, v in args.items() if v is not None})
+            answer: dict[str, Any] = await result if inspect.isawaitable(result) else result
+        except (ValueError, ViewError) as exc:  # ViewError, CheckpointError, InteractError
             raise ToolInputError(str(exc)) from None
         answer.setdefault("metadata", {})["query_time_ms"] = round(
             (time.perf_counter() - started) * 1000, 3
@@ -82,7 +105,7 @@ class Toolbox:
 
     # -- analyze ----------------------------------------------------------------------
 
-    def analyze(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def analyze(self, args: dict[str, Any]) -> dict[str, Any]:
         kind = args.get("type")
         if kind not in ANALYSES:
             raise ToolInputError(
@@ -90,6 +113,8 @@ class Toolbox:
             )
         if kind == "correlate":
             return self._correlate(args)
+        if kind == "regression":
+            return await self._regression(args)
         tree = self._tree_for(args)
         if kind == "causality":
             return analyze_causality(tree)
@@ -179,9 +204,22 @@ class Toolbox:
             "metadata": {"total_count": answer["metadata"]["total_count"], "cursor_next": None},
         }
 
+    async def _regression(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = str(args.get("baseline", BASELINE))
+        baseline = await asyncio.to_thread(load_checkpoint, self._checkpoints, name)
+        answer: dict[str, Any] = compare(baseline, snapshot(self.store))
+        return answer
+
+    # -- interact ---------------------------------------------------------------------
+
+    async def interact(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self._interactor is None:
+            raise ToolInputError("interact is not available in this process")
+        return await self._interactor.run(str(args.get("action")), args.get("name"))
+
     # -- configure --------------------------------------------------------------------
 
-    def configure(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def configure(self, args: dict[str, Any]) -> dict[str, Any]:
         action = args.get("action")
         if action == "clear":
             return self._clear(args.get("buffer", "all"))
@@ -189,9 +227,55 @@ class Toolbox:
             return self._noise_rule(args)
         if action == "custom_event":
             return self._custom_event(args)
+        if action in ("save_checkpoint", "set_baseline"):
+            return await self._save(action, args)
+        if action == "redaction":
+            return self._redaction(args)
         raise ToolInputError(
             f"action: {action!r} is not a configure action (one of: {', '.join(CONFIGURE_ACTIONS)})"
         )
+
+    async def _save(self, action: str, args: dict[str, Any]) -> dict[str, Any]:
+        """save_checkpoint NAME: the current figures. set_baseline: the current figures, or
+        those of checkpoint NAME, become what ``analyze regression`` compares against."""
+        name = args.get("name")
+        if action == "save_checkpoint":
+            if not name:
+                raise ToolInputError("name: required for save_checkpoint, e.g. 'before-fix'")
+            data = snapshot(self.store)
+        else:
+            data = (
+                await asyncio.to_thread(load_checkpoint, self._checkpoints, str(name))
+                if name
+                else snapshot(self.store)
+            )
+        target = str(name) if action == "save_checkpoint" else BASELINE
+        path = await asyncio.to_thread(save_checkpoint, self._checkpoints, target, data)
+        return {"status": "ok", "path": str(path.resolve()), "operations": len(data["operations"])}
+
+    def _redaction(self, args: dict[str, Any]) -> dict[str, Any]:
+        redactor = self.pipeline.redactor
+        if redactor is None:
+            raise ToolInputError(
+                "redaction is off; add `processors: {redaction: {}}` to the "
+                "config and list it in the pipelines"
+            )
+        op = args.get("op", "list")
+        pattern = args.get("pattern")
+        if op in ("add", "remove") and not pattern:
+            raise ToolInputError(f"pattern: required for op={op}")
+        if op == "add":
+            try:
+                redactor.set_patterns([*redactor.patterns, str(pattern)])
+            except re.error as exc:
+                raise ToolInputError(f"pattern: {pattern!r} is not a regex ({exc})") from None
+        elif op == "remove":
+            if pattern not in redactor.patterns:
+                raise ToolInputError(f"pattern: {pattern!r} is not one of {redactor.patterns}")
+            redactor.set_patterns([p for p in redactor.patterns if p != pattern])
+        elif op != "list":
+            raise ToolInputError(f"op: {op!r} must be add, remove or list")
+        return {"status": "ok", "key_patterns": redactor.patterns}
 
     def _clear(self, buffer: str) -> dict[str, Any]:
         if buffer not in ("all", "spans", "records"):

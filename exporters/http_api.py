@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -48,7 +48,7 @@ class HttpApi:
         *,
         store: Store,
         status: Callable[[], dict[str, Any]],
-        tools: Callable[[str, dict[str, Any]], dict[str, Any]],
+        tools: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]],
         extra_routes: list[web.RouteDef],
     ) -> None:
         self.config = config
@@ -141,7 +141,7 @@ class HttpApi:
         if not isinstance(args, dict):
             return _error(400, "body must be a JSON object of tool arguments")
         try:
-            return web.json_response(self._tools(request.match_info["name"], args))
+            return web.json_response(await self._tools(request.match_info["name"], args))
         except ToolInputError as exc:
             return _error(400, str(exc))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, Protocol
 
 import aiohttp
@@ -50,11 +50,22 @@ _ANALYSIS = (
     "causality: root cause of a failed trace (the deepest failure the others only "
     "propagate), the chain from symptom to cause, critical path, latency breakdown. "
     "latency: where the time went, including repeated sequential calls (N+1). correlate: "
-    "everything linked to a trace or correlation id, and how."
+    "everything linked to a trace or correlation id, and how. regression: operations "
+    "slower or failing more than in the baseline (configure set_baseline first)."
 )
 _ACTION = (
     "clear: empty a buffer. noise_rule: hide matching items from answers (op add, remove, "
-    "list). custom_event: put an event on the timeline, optionally on a trace."
+    "list). custom_event: put an event on the timeline, optionally on a trace. "
+    "save_checkpoint: save current per-operation latency and error figures as NAME. "
+    "set_baseline: make the current figures (or checkpoint NAME) the baseline for analyze "
+    "regression. redaction: list, add or remove attribute-key patterns whose values are "
+    "replaced with [REDACTED]."
+)
+_INTERACT = (
+    "run_command: run a command allowlisted under interact.commands in the config. "
+    "restart_service: run the restart command of a service under interact.services. "
+    "run_tests: run interact.test_command. Output lines go onto the timeline (source "
+    "interact); the answer has the exit code and the last lines."
 )
 
 
@@ -67,12 +78,12 @@ class ToolBackend(Protocol):
 class LocalTools:
     """Tools run in this process, against the embedded daemon's toolbox."""
 
-    def __init__(self, run: Callable[[str, dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, run: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]) -> None:
         self._run = run
 
     async def call(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         try:
-            return self._run(name, args)
+            return await self._run(name, args)
         except ToolInputError as exc:
             raise ToolError(str(exc)) from None
 
@@ -240,6 +251,10 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
         correlation_id: Annotated[
             str | None, Field(description="For correlate: a request or correlation id.")
         ] = None,
+        baseline: Annotated[
+            str | None,
+            Field(description="For regression: a checkpoint name; default the baseline."),
+        ] = None,
     ) -> CallToolResult:
         """Explain why something failed or was slow."""
         return _result(
@@ -251,6 +266,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
                     span_id=span_id,
                     event_id=event_id,
                     correlation_id=correlation_id,
+                    baseline=baseline,
                 ),
             )
         )
@@ -258,7 +274,14 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
     @server.tool(structured_output=False)
     async def configure(
         action: Annotated[
-            Literal["clear", "noise_rule", "custom_event"],
+            Literal[
+                "clear",
+                "noise_rule",
+                "custom_event",
+                "save_checkpoint",
+                "set_baseline",
+                "redaction",
+            ],
             Field(description=_ACTION),
         ],
         buffer: Annotated[
@@ -266,19 +289,43 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
         ] = None,
         op: Annotated[
             Literal["add", "remove", "list"] | None,
-            Field(description="For noise_rule; default add."),
+            Field(description="For noise_rule (default add) and redaction (default list)."),
         ] = None,
         rule: NoiseRuleArgs | None = None,
         rule_id: Annotated[str | None, Field(description="For noise_rule op=remove.")] = None,
         event: EventArgs | None = None,
+        name: Annotated[
+            str | None,
+            Field(description="Checkpoint name for save_checkpoint, or set_baseline from it."),
+        ] = None,
+        pattern: Annotated[
+            str | None, Field(description="For redaction add/remove: a regex on attribute keys.")
+        ] = None,
     ) -> CallToolResult:
-        """Change what Gasoline keeps and shows."""
-        return _result(
-            await backend.call(
-                "configure",
-                _args(action=action, buffer=buffer, op=op, rule=rule, rule_id=rule_id, event=event),
-            )
+        """Change what Gasoline keeps and shows; save checkpoints and the baseline."""
+        args = _args(
+            action=action,
+            buffer=buffer,
+            op=op,
+            rule=rule,
+            rule_id=rule_id,
+            event=event,
+            name=name,
+            pattern=pattern,
         )
+        return _result(await backend.call("configure", args))
+
+    @server.tool(structured_output=False)
+    async def interact(
+        action: Annotated[
+            Literal["run_command", "restart_service", "run_tests"], Field(description=_INTERACT)
+        ],
+        name: Annotated[
+            str | None, Field(description="The command or service name from the config.")
+        ] = None,
+    ) -> CallToolResult:
+        """Act on the system: run an allowlisted command, restart a service, run the tests."""
+        return _result(await backend.call("interact", _args(action=action, name=name)))
 
     return server
 

@@ -25,6 +25,10 @@ def _http(port: int) -> Any:
     return OtlpHttpReceiver(OtlpHttpConfig(endpoint=Endpoint("127.0.0.1", port)))
 
 
+async def _no_tools(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
 def _api(port: int) -> Any:
     return HttpApi(
         ApiConfig(endpoint=Endpoint("127.0.0.1", port)),
