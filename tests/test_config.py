@@ -87,7 +87,7 @@ INVALID = [
     ("exporters: {clickhouse: {}}", "exporters.clickhouse: unknown exporter"),
     (
         "recievers: {}",
-        "recievers: unknown key (allowed: receivers, processors, exporters, service, backend)",
+        "recievers: unknown key (allowed: receivers, processors, exporters, service, interact, backend)",
     ),
     (
         "service: {api: {endpoint: '127.0.0.1:4317'}}",
