@@ -34,6 +34,7 @@ def _api(port: int) -> Any:
         ApiConfig(endpoint=Endpoint("127.0.0.1", port)),
         store=Store(StoreConfig()),
         status=dict,
+        tools=_no_tools,
         extra_routes=[],
     )
 
