@@ -21,6 +21,7 @@ from collector.analysis.latency import analyze_latency
 from collector.checkpoints import BASELINE, compare, load_checkpoint, save_checkpoint, snapshot
 from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
+from collector.generate import GENERATORS, generate
 from collector.interact import Interactor
 from collector.model import LEVELS, Record, parse_hex_id
 from collector.observe import VIEWS, ViewError, observe
@@ -40,7 +41,7 @@ CONFIGURE_ACTIONS = (
     "set_baseline",
     "redaction",
 )
-TOOLS = ("observe", "analyze", "configure", "interact")
+TOOLS = ("observe", "analyze", "configure", "generate", "interact")
 _SCAN_LIMIT = 200_000  # finding a span or event by id scans at most this many, newest first
 
 
@@ -69,6 +70,7 @@ class Toolbox:
             "observe": self.observe,
             "analyze": self.analyze,
             "configure": self.configure,
+            "generate": self.generate,
             "interact": self.interact,
         }
 
@@ -209,6 +211,22 @@ class Toolbox:
         baseline = await asyncio.to_thread(load_checkpoint, self._checkpoints, name)
         answer: dict[str, Any] = compare(baseline, snapshot(self.store))
         return answer
+
+    # -- generate ---------------------------------------------------------------------
+
+    def generate(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A reproduction script, a failing test, a PR summary or a timeline report."""
+        kind = args.get("type")
+        if kind not in GENERATORS:
+            raise ToolInputError(
+                f"type: {kind!r} is not a generator (one of: {', '.join(GENERATORS)})"
+            )
+        return generate(
+            str(kind),
+            self._tree_for(args),
+            format=args.get("format"),
+            base_url=args.get("base_url"),
+        )
 
     # -- interact ---------------------------------------------------------------------
 

@@ -61,6 +61,12 @@ _ACTION = (
     "regression. redaction: list, add or remove attribute-key patterns whose values are "
     "replaced with [REDACTED]."
 )
+_GENERATE = (
+    "reproduction: the trace's browser actions and HTTP requests as a runnable script "
+    "(format curl, playwright or python). test: a test asserting the behaviour that failed "
+    "(pytest or playwright); it fails until the bug is fixed. pr_summary: Markdown with the "
+    "root cause, the chain and the latency breakdown. timeline_report: Markdown timeline."
+)
 _INTERACT = (
     "run_command: run a command allowlisted under interact.commands in the config. "
     "restart_service: run the restart command of a service under interact.services. "
@@ -314,6 +320,35 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
             pattern=pattern,
         )
         return _result(await backend.call("configure", args))
+
+    @server.tool(structured_output=False)
+    async def generate(
+        type: Annotated[
+            Literal["reproduction", "test", "pr_summary", "timeline_report"],
+            Field(description=_GENERATE),
+        ],
+        trace_id: Annotated[str | None, Field(description="The trace, 32 hex digits.")] = None,
+        span_id: Annotated[str | None, Field(description="Or a span of the trace.")] = None,
+        event_id: Annotated[str | None, Field(description="Or an event linked to it.")] = None,
+        format: Annotated[
+            Literal["curl", "playwright", "python", "pytest", "markdown"] | None,
+            Field(description="Output format; the default suits the trace."),
+        ] = None,
+        base_url: Annotated[
+            str | None,
+            Field(description="Send requests here instead, e.g. http://localhost:8000."),
+        ] = None,
+    ) -> CallToolResult:
+        """Turn a trace into something to run or read: a reproduction, a test, a summary."""
+        args = _args(
+            type=type,
+            trace_id=trace_id,
+            span_id=span_id,
+            event_id=event_id,
+            format=format,
+            base_url=base_url,
+        )
+        return _result(await backend.call("generate", args))
 
     @server.tool(structured_output=False)
     async def interact(

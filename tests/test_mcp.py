@@ -97,7 +97,7 @@ async def test_bridged_to_a_running_daemon_two_agents_share_its_data(
         mcp_session(tmp_path, "--url", gasoline.api) as (second, _),
     ):
         tools = {t.name: t for t in (await first.list_tools()).tools}
-        assert set(tools) == {"observe", "analyze", "configure", "interact"}
+        assert set(tools) == {"observe", "analyze", "configure", "generate", "interact"}
         what = tools["observe"].input_schema["properties"]["what"]
         assert "errors" in json.dumps(what) and what.get("description")
 
