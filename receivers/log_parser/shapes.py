@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 
 from .correlation import request_id_value, scan_ids, span_id_value, trace_id_value
-from .levels import ERROR, INFO, http_status_level, syslog_severity_level, text_level
+from .levels import (
+    CRITICAL,
+    ERROR,
+    INFO,
+    WARN,
+    http_status_level,
+    syslog_severity_level,
+    text_level,
+)
 from .record import ParsedLine
 from .timestamps import (
     ISO_RE,
@@ -38,8 +46,8 @@ _METHODS = frozenset(
     ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE")
 )
 # morgan "dev" (GET /path 200 3.456 ms - 12) and "tiny" (GET /path 200 12 - 3.456 ms)
-_MORGAN_DEV_RE = re.compile(r"([A-Z]+) (\S+) (\d{3}) ([\d.]+) ms - (\d+|-)$", re.ASCII)
-_MORGAN_TINY_RE = re.compile(r"([A-Z]+) (\S+) (\d{3}) (\d+|-) - ([\d.]+) ms$", re.ASCII)
+_MORGAN_DEV_RE = re.compile(r"([A-Z]+) (\S+) (\d{3}) (\d+(?:\.\d+)?) ms - (\d+|-)$", re.ASCII)
+_MORGAN_TINY_RE = re.compile(r"([A-Z]+) (\S+) (\d{3}) (\d+|-) - (\d+(?:\.\d+)?) ms$", re.ASCII)
 _RAILS_STARTED_RE = re.compile(r"Started ([A-Z]+) \"([^\"]*)\" for (\S+) at ", re.ASCII)
 _RAILS_COMPLETED_RE = re.compile(r"Completed (\d{3}) ", re.ASCII)
 # Ruby Logger: "I, [2024-01-02T15:04:05.123456 #1234]  INFO -- progname: message"
@@ -48,7 +56,7 @@ _RUBY_RE = re.compile(r"[DIWEFAU], \[(\S+) #(\d+)\] +([A-Z]+) -- ([^:]*): ?", re
 _KLOG_RE = re.compile(
     r"([IWEF])(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? +(\d+) ([^\]\s]+)\] ?", re.ASCII
 )
-_KLOG_LEVELS = {"I": INFO, "W": "warn", "E": ERROR, "F": "critical"}
+_KLOG_LEVELS = {"I": INFO, "W": WARN, "E": ERROR, "F": CRITICAL}
 # Syslog: RFC 5424 "<34>1 TS HOST APP PROCID MSGID SD MSG" and RFC 3164 "<34>Jan  2 ... tag[pid]:"
 _RFC5424_RE = re.compile(
     r"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) "
@@ -83,11 +91,13 @@ _LEVEL_AFTER_RE = re.compile(r"[\s|-]*\[?([A-Za-z]{3,11})\]?(?![\w.])[\s:|\]-]*"
 # boundaries are checked in Python on the rare hit.
 _LEVEL_WORD_RE = re.compile(
     r"WARNING|WARN|ERROR|ERR|INFO|INF|DEBUG|DBG|TRACE|TRC|NOTICE|CRITICAL|CRIT|FATAL|FTL"
-    r"|SEVERE|ALERT|EMERG|PANIC|WRN|LOG",
+    r"|SEVERE|ALERT|EMERG|PANIC|WRN|LOG|"
+    + "|".join(
+        rf"\[{word}\]"
+        for word in ("trace", "debug", "info", "notice", "warn", "warning", "error", "crit")
+        + ("alert", "emerg")
+    ),
     re.ASCII,
-)
-_LEVEL_BRACKET_RE = re.compile(
-    r"\[(?:trace|debug|info|notice|warn|warning|error|crit|alert|emerg)\]", re.ASCII
 )
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _LEVEL_SEARCH_SPAN = 160
@@ -100,6 +110,7 @@ _EXCEPTION_HEAD_RE = re.compile(
 )
 # key=value pairs in free text, matched from the start of the word holding each '=' (found
 # with str.find: cheaper than a regex trying every position).
+_MAX_KEY = 128
 _PAIR_AT_RE = re.compile(r"([A-Za-z_][\w.-]*)=(\"[^\"\\]*(?:\\.[^\"\\]*)*\"|[^\s\"]+)", re.ASCII)
 # key=value pairs in free text that carry ids: taken as ids (0 trace, 1 span, 2 request) so
 # the whole-line scan can skip what they already gave.
@@ -123,10 +134,6 @@ _PAIR_ID_ROLES: dict[str, int] = {
     "correlation_id": 2,
     "correlationId": 2,
 }
-
-
-def _status(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
 
 
 def _access(match: re.Match[str], line: str) -> ParsedLine | None:
@@ -188,9 +195,10 @@ def _rfc5424(match: re.Match[str], line: str) -> ParsedLine | None:
     if app != "-":
         attrs["process.executable.name"] = app
     if procid != "-":
-        attrs["process.pid" if procid.isdigit() else "syslog.procid"] = (
-            int(procid) if procid.isdigit() else procid
-        )
+        if procid.isascii() and procid.isdigit():
+            attrs["process.pid"] = int(procid)
+        else:
+            attrs["syslog.procid"] = procid
     if msgid != "-":
         attrs["syslog.msgid"] = msgid
     if data != "-":
@@ -237,7 +245,7 @@ def _rfc3164(match: re.Match[str], line: str) -> ParsedLine | None:
         attrs["host.name"] = host
     attrs["process.executable.name"] = tag
     if pid:
-        attrs["process.pid"] = int(pid) if pid.isdigit() else pid
+        attrs["process.pid"] = int(pid) if pid.isascii() and pid.isdigit() else pid
     trace, span, request_id = scan_ids(line)
     return ParsedLine(time_ns, level, line[match.end() :], trace, span, request_id, attrs)
 
@@ -312,14 +320,14 @@ def _search_level(line: str, start: int, stop: int) -> str | None:
     match = _LEVEL_WORD_RE.search(line, start, stop)
     while match is not None:
         begin, end = match.span()
+        word = match.group()
+        if word[0] == "[":
+            return text_level(word[1:-1])
         if (not begin or line[begin - 1] not in _WORD_CHARS) and (
             end >= len(line) or line[end] not in _WORD_CHARS
         ):
-            return text_level(match.group())
+            return text_level(word)
         match = _LEVEL_WORD_RE.search(line, end, stop)
-    match = _LEVEL_BRACKET_RE.search(line, start, stop)
-    if match is not None:
-        return text_level(match.group()[1:-1])
     return None
 
 
@@ -336,9 +344,11 @@ def _text_pairs(
     span: bytes | None = None
     request: str | None = None
     while equals > 0:
-        key_start = line.rfind(" ", start, equals) + 1
-        if key_start < start:
-            key_start = start
+        # Keys are short: looking back a bounded distance keeps hostile lines linear.
+        floor = equals - _MAX_KEY if equals - _MAX_KEY > start else start
+        key_start = line.rfind(" ", floor, equals) + 1
+        if key_start < floor:
+            key_start = floor
         if line[key_start] in "[({,":
             key_start += 1
         match = _PAIR_AT_RE.match(line, key_start, end)

@@ -144,6 +144,8 @@ _NESTED: dict[str, tuple[str, ...]] = {
     "request": ("id",),
     "dd": ("trace_id", "span_id"),
 }
+_NESTED_KEYS = frozenset(_NESTED)
+_MAX_OTLP_DEPTH = 16
 _ANY_VALUE_KEYS = frozenset(
     ("stringValue", "boolValue", "intValue", "doubleValue", "bytesValue", "arrayValue")
 )
@@ -175,6 +177,13 @@ def _level_of(kind: int, value: object) -> str | None:
     return otel_severity_level(value) if kind == _K_LEVEL_OTEL else python_level(value)
 
 
+def _render(value: object) -> str | None:
+    try:
+        return _encode(value)
+    except (RecursionError, ValueError, TypeError):  # nesting the decoder allowed but too deep
+        return None
+
+
 def _message_of(kind: int, value: object) -> str | None:
     if isinstance(value, str):
         return value
@@ -184,29 +193,32 @@ def _message_of(kind: int, value: object) -> str | None:
         # OTLP/JSON AnyValue: {"stringValue": "..."}
         ((key, inner),) = value.items()
         if key in _ANY_VALUE_KEYS:
-            return inner if isinstance(inner, str) else _encode(inner)
-    return _encode(value)
+            return inner if isinstance(inner, str) else _render(inner)
+    return _render(value)
 
 
-def _otlp_value(value: object) -> object:
-    if isinstance(value, dict) and len(value) == 1:
+def _otlp_value(value: object, depth: int) -> object:
+    if isinstance(value, dict) and len(value) == 1 and depth < _MAX_OTLP_DEPTH:
         ((key, inner),) = value.items()
         if key == "kvlistValue" and isinstance(inner, dict):
-            return _otlp_attributes(inner.get("values"))
+            return _otlp_attributes(inner.get("values"), depth + 1)
         if key == "arrayValue" and isinstance(inner, dict):
             values = inner.get("values")
-            return [_otlp_value(v) for v in values] if isinstance(values, list) else []
+            if isinstance(values, list):
+                return [_otlp_value(v, depth + 1) for v in values]
+            return []
         if key in _ANY_VALUE_KEYS:
             return inner
     return value
 
 
-def _otlp_attributes(items: object) -> dict[str, object]:
+def _otlp_attributes(items: object, depth: int = 0) -> dict[str, object]:
+    """OTLP/JSON ``[{"key": k, "value": {"stringValue": v}}]`` as ``{k: v}`` (bounded depth)."""
     out: dict[str, object] = {}
     if isinstance(items, list):
         for item in items:
             if isinstance(item, dict) and isinstance(item.get("key"), str):
-                out[item["key"]] = _otlp_value(item.get("value"))
+                out[item["key"]] = _otlp_value(item.get("value"), depth)
     return out
 
 
@@ -258,19 +270,7 @@ def from_mapping(obj: dict[str, object], line: str, nested: bool = True) -> Pars
     One pass over the fields: a field is converted only if it outranks the current holder of
     its role, and winners are removed from ``obj`` afterwards.
     """
-    hoisted = (
-        _hoist_nested(obj)
-        if nested
-        and (
-            "log" in obj
-            or "trace" in obj
-            or "span" in obj
-            or "req" in obj
-            or "request" in obj
-            or "dd" in obj
-        )
-        else None
-    )
+    hoisted = _hoist_nested(obj) if nested and not _NESTED_KEYS.isdisjoint(obj) else None
     time_ns: int | None = None
     level: str | None = None
     message: str | None = None
@@ -328,9 +328,18 @@ def from_mapping(obj: dict[str, object], line: str, nested: bool = True) -> Pars
             tp_trace, tp_span = traceparent_ids(value)
             if tp_trace is not None:
                 tp_key = key
-    for key in (time_key, level_key, message_key, trace_key, span_key, request_key):
-        if key:
-            del obj[key]
+    if time_key:
+        del obj[time_key]
+    if level_key:
+        del obj[level_key]
+    if message_key:
+        del obj[message_key]
+    if trace_key:
+        del obj[trace_key]
+    if span_key:
+        del obj[span_key]
+    if request_key:
+        del obj[request_key]
     if tp_key and (trace is None or span is None):
         # traceparent fills what the dedicated fields left empty; kept if it added nothing.
         trace = trace or tp_trace

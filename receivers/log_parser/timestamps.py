@@ -44,7 +44,7 @@ for _i, _name in enumerate(
 del _i, _name
 
 # 2024-01-02T15:04:05.123456Z, 2024-01-02 15:04:05,123 (Python), 2024-01-02 15:04:05 +0000
-# (Ruby), 2024-01-02 15:04:05.123 UTC (PostgreSQL). Groups: date, time, fraction, zone.
+# (Ruby), 2024-01-02 15:04:05.123 UTC (PostgreSQL). Groups: date+time head, fraction, zone.
 ISO_RE = re.compile(
     r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(?::\d\d)?)(?:[.,](\d+))?"
     r"(?: ?(Z|z|UTC|GMT|[+-]\d\d(?::?\d\d)?(?!\d)))?",
@@ -232,7 +232,8 @@ def rfc3339_to_ns(value: str) -> int | None:
     elif len(rest) >= 6 and rest[-3] == ":" and (rest[-6] == "+" or rest[-6] == "-"):
         offset = _offset_cache.get(rest[-6:])
         if offset is None:
-            if not rest[-5:-3].isdigit() or not rest[-2:].isdigit():
+            digits = rest[-5:-3] + rest[-2:]
+            if not (digits.isascii() and digits.isdigit()):
                 return None
             offset = _offset_seconds(rest[-6:])
         if offset == _BAD:
@@ -445,6 +446,6 @@ def parse_timestamp(value: str | int | float) -> int | None:
             return epoch_to_ns(value)
         if isinstance(value, float):
             return _float_to_ns(value)
-    except (ValueError, OverflowError, IndexError):
+    except (ValueError, OverflowError, IndexError, TypeError):
         return None
     return None

@@ -192,3 +192,8 @@ def test_hostile_long_lines_parse_in_linear_time(line: str) -> None:
     parsed = LineParser().parse(line)
     assert time.perf_counter() - start < 1.0
     assert isinstance(parsed.message, str)
+
+
+def test_json_with_surrounding_whitespace() -> None:
+    assert LineParser().parse('{"msg":"x"}   ').message == "x"
+    assert LineParser().parse('   {"msg":"y"}').message == "y"
