@@ -7,15 +7,15 @@ folded into one line), full detail only for what is asked for by id.
 
 from __future__ import annotations
 
-import heapq
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from collector.analysis.signals import failure_of, http_method, http_status, http_url
-from collector.model import Record, SpanKind, StatusCode
+from collector.model import Record, SpanKind
 from collector.query import (
+    LEVEL_RANK,
     TimelineFilter,
     iso_time,
     recent_trees,
@@ -24,6 +24,7 @@ from collector.query import (
     trace_summaries,
     trace_tree,
 )
+from collector.scan import Matches, newest_matches
 from collector.store import Store, StoredSpan
 from collector.trace_tree import Node, TraceTree
 
@@ -215,87 +216,64 @@ def _tree_lines(tree: TraceTree, detail_for: set[str]) -> list[dict[str, Any]]:
 
 def _errors_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
     """Error spans (with their exception), error logs and events, newest first."""
+    if f.level is None or LEVEL_RANK[f.level] < LEVEL_RANK["error"]:
+        f.level = "error"
+    return _page(newest_matches(store, f, f.limit + 1), f, _error_item)
 
-    def items() -> Iterator[tuple[int, str, dict[str, Any]]]:
-        spans = (
-            store.spans.trace(f.trace_id)
-            if f.trace_id is not None
-            else store.spans.iter_newest_first(status=StatusCode.ERROR)
-        )
-        for span in spans:
-            if span.status != StatusCode.ERROR or not f.keeps_span(span):
-                continue
-            detail = span.detail()
-            exceptions = [e.attributes for e in detail.events if e.name == "exception"]
-            item = {
-                "kind": "span",
-                "time": iso_time(span.start_ns),
-                "service": span.service,
-                "name": span.name,
-                "message": detail.status_message or None,
-                "exception": (
-                    {
-                        "type": exceptions[0].get("exception.type"),
-                        "message": exceptions[0].get("exception.message"),
-                    }
-                    if exceptions
-                    else None
-                ),
-                "trace_id": span.trace_id.hex(),
-                "span_id": span.span_id.hex(),
-            }
-            yield span.start_ns, f"span:{span.span_id.hex()}", item
-        records = (
-            store.records.by_trace(f.trace_id)
-            if f.trace_id is not None
-            else store.records.iter_newest_first()
-        )
-        for record in records:
-            if record.level in ("error", "critical") and f.keeps_record(record):
-                yield record.time_ns, f"{record.id:012d}", _record_item(record)
 
-    return _newest(items(), f)
+def _error_item(item: StoredSpan | Record) -> dict[str, Any]:
+    if isinstance(item, Record):
+        return _record_item(item)
+    detail = item.detail()
+    exception = next((e.attributes for e in detail.events if e.name == "exception"), None)
+    return {
+        "kind": "span",
+        "timestamp": item.start_ns // 1_000_000,
+        "service": item.service,
+        "name": item.name,
+        "message": detail.status_message or None,
+        "exception": (
+            {"type": exception.get("exception.type"), "message": exception.get("exception.message")}
+            if exception
+            else None
+        ),
+        "trace_id": item.trace_id.hex(),
+        "span_id": item.span_id.hex(),
+    }
 
 
 def _record_item(record: Record) -> dict[str, Any]:
     event = record_event(record)
+    return {k: event[k] for k in _RECORD_FIELDS}
+
+
+_RECORD_FIELDS = (
+    "id",
+    "kind",
+    "timestamp",
+    "source",
+    "level",
+    "service",
+    "message",
+    "trace_id",
+    "span_id",
+    "tags",
+    "metadata",
+)
+
+
+def _page(
+    found: Matches, f: TimelineFilter, render: Callable[[StoredSpan | Record], dict[str, Any]]
+) -> dict[str, Any]:
+    """A page of matches, newest first, each rendered and compacted."""
+    page = found.items[: f.limit]
+    more = len(found.items) > f.limit
     return {
-        k: event[k]
-        for k in (
-            "id",
-            "kind",
-            "time",
-            "source",
-            "level",
-            "service",
-            "message",
-            "trace_id",
-            "span_id",
-            "tags",
-            "metadata",
-        )
-    }
-
-
-def _newest(items: Iterator[tuple[int, str, dict[str, Any]]], f: TimelineFilter) -> dict[str, Any]:
-    """The newest ``limit`` items before the cursor, newest first."""
-    total = 0
-
-    def counted() -> Iterator[tuple[int, str, dict[str, Any]]]:
-        nonlocal total
-        for item in items:
-            total += 1
-            if f.cursor is None or (item[0], item[1]) < f.cursor:
-                yield item
-
-    page = heapq.nlargest(f.limit + 1, counted(), key=lambda it: (it[0], it[1]))
-    more = len(page) > f.limit
-    page = page[: f.limit]
-    return {
-        "events": [compact(item) for _, _, item in page],
+        "events": [compact(render(obj)) for _, _, obj in page],
         "metadata": {
-            "total_count": total,
-            "cursor_next": f"{page[-1][0]}:{page[-1][1]}" if more else None,
+            "total_count": found.total,
+            "total_count_exact": found.exact,
+            "cursor_next": f"{page[-1][0]}:{page[-1][1]}" if more and page else None,
         },
     }
 
@@ -364,21 +342,16 @@ def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]
 
 def _records_view(match: Callable[[Record], bool]) -> Callable[..., dict[str, Any]]:
     def view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
-        records = (
-            store.records.by_trace(f.trace_id)
-            if f.trace_id is not None
-            else store.records.iter_newest_first()
-        )
-        return _newest(
-            (
-                (r.time_ns, f"{r.id:012d}", _record_item(r))
-                for r in records
-                if match(r) and f.keeps_record(r)
-            ),
-            f,
-        )
+        f.kinds = frozenset({"log", "event"})
+        f.record_match = match
+        return _page(newest_matches(store, f, f.limit + 1), f, _as_record_item)
 
     return view
+
+
+def _as_record_item(item: StoredSpan | Record) -> dict[str, Any]:
+    assert isinstance(item, Record)
+    return _record_item(item)
 
 
 def _is_action(record: Record) -> bool:

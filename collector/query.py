@@ -7,9 +7,8 @@ whether it came from a span, a log record or a native event.
 
 from __future__ import annotations
 
-import heapq
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,9 +20,11 @@ from collector.trace_tree import Node, TraceTree, build_tree
 
 __all__ = [
     "FILTER_KEYS",
+    "LEVEL_RANK",
     "NoiseRule",
     "TimelineFilter",
     "build_filter",
+    "candidates",
     "parse_status_range",
     "parse_time_ns",
     "recent_trees",
@@ -35,7 +36,7 @@ __all__ = [
     "trace_tree",
 ]
 
-_LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
+LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
 
 
 def iso_time(time_ns: int) -> str:
@@ -198,6 +199,7 @@ class TimelineFilter:
     tags: tuple[str, ...] = ()
     kinds: frozenset[str] | None = None
     noise: Sequence[NoiseRule] = ()
+    record_match: Callable[[Record], bool] | None = None
     limit: int = 100
     cursor: tuple[int, str] | None = None
 
@@ -207,7 +209,7 @@ class TimelineFilter:
             and (self.until_ns is None or time_ns <= self.until_ns)
             and (self.source is None or source == self.source)
             and (self.service is None or service == self.service)
-            and (self.level is None or _LEVEL_RANK.get(level, 1) >= _LEVEL_RANK[self.level])
+            and (self.level is None or LEVEL_RANK.get(level, 1) >= LEVEL_RANK[self.level])
             and (self.text is None or self.text.lower() in message.lower())
             and not any(rule.hides(source, service, level, message) for rule in self.noise)
         )
@@ -223,8 +225,20 @@ class TimelineFilter:
         return True
 
     @property
-    def _needs_http(self) -> bool:
+    def needs_http(self) -> bool:
         return self.url is not None or self.method is not None or self.status is not None
+
+    def may_match_spans(self) -> bool:
+        """Spans have source ``otlp`` and no tags."""
+        return (
+            (self.kinds is None or "span" in self.kinds)
+            and not self.tags
+            and self.source in (None, "otlp")
+            and self.record_match is None
+        )
+
+    def may_match_records(self) -> bool:
+        return self.kinds is None or bool(self.kinds - {"span"})
 
     def keeps_span(self, span: StoredSpan) -> bool:
         if self.kinds is not None and "span" not in self.kinds:
@@ -234,10 +248,12 @@ class TimelineFilter:
         level = "error" if span.status == StatusCode.ERROR else "info"
         if not self._common(span.start_ns, level, "otlp", span.service, span.name):
             return False
-        return not self._needs_http or self._http(span.detail().attributes)
+        return not self.needs_http or self._http(span.detail().attributes)
 
     def keeps_record(self, record: Record) -> bool:
         if self.kinds is not None and record.kind not in self.kinds:
+            return False
+        if self.record_match is not None and not self.record_match(record):
             return False
         if self.tags and not set(self.tags) <= set(record.tags):
             return False
@@ -245,7 +261,7 @@ class TimelineFilter:
             record.time_ns, record.level, record.source, record.service, record.message
         ):
             return False
-        return not self._needs_http or self._http(record.attributes)
+        return not self.needs_http or self._http(record.attributes)
 
 
 def parse_status_range(text: str) -> tuple[int, int]:
@@ -308,36 +324,28 @@ def record_event(record: Record) -> dict[str, Any]:
 def timeline(store: Store, f: TimelineFilter) -> dict[str, Any]:
     """The newest ``limit`` matching items before the cursor, oldest first.
 
-    ``cursor_next`` pages further back in time.
+    ``cursor_next`` pages further back in time. ``total_count`` is exact unless
+    ``total_count_exact`` is false, when the scan stopped early and it is a lower bound.
     """
-    total = 0
+    from collector.scan import newest_matches
 
-    def matches() -> Iterator[tuple[int, str, StoredSpan | Record]]:
-        nonlocal total
-        spans, records = _candidates(store, f)
-        for span in spans:
-            if f.keeps_span(span):
-                total += 1
-                key = (span.start_ns, f"span:{span.span_id.hex()}")
-                if f.cursor is None or key < f.cursor:
-                    yield key[0], key[1], span
-        for record in records:
-            if f.keeps_record(record):
-                total += 1
-                key = (record.time_ns, f"{record.id:012d}")
-                if f.cursor is None or key < f.cursor:
-                    yield key[0], key[1], record
-
-    page = heapq.nlargest(f.limit + 1, matches(), key=lambda m: (m[0], m[1]))
-    more = len(page) > f.limit
-    page = page[: f.limit]
+    found = newest_matches(store, f, f.limit + 1)
+    page = found.items[: f.limit]
+    more = len(found.items) > f.limit
     page.reverse()
     events = [span_event(o) if isinstance(o, StoredSpan) else record_event(o) for _, _, o in page]
     cursor_next = f"{page[0][0]}:{page[0][1]}" if more and page else None
-    return {"events": events, "metadata": {"total_count": total, "cursor_next": cursor_next}}
+    return {
+        "events": events,
+        "metadata": {
+            "total_count": found.total,
+            "total_count_exact": found.exact,
+            "cursor_next": cursor_next,
+        },
+    }
 
 
-def _candidates(store: Store, f: TimelineFilter) -> tuple[Iterable[StoredSpan], Iterable[Record]]:
+def candidates(store: Store, f: TimelineFilter) -> tuple[Iterable[StoredSpan], Iterable[Record]]:
     """The items worth filtering: one trace's, one correlation's, or everything."""
     if f.trace_id is not None:
         spans: Iterable[StoredSpan] = store.spans.trace(f.trace_id)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collector.config import StoreConfig
-from collector.store.records import RecordStore
-from collector.store.spans import SpanStore, StoredSpan
+from collector.store.records import RecordChunk, RecordStore
+from collector.store.spans import SpanChunk, SpanStore, StoredSpan
 
-__all__ = ["RecordStore", "SpanStore", "Store", "StoredSpan"]
+__all__ = ["RecordChunk", "RecordStore", "SpanChunk", "SpanStore", "Store", "StoredSpan"]
 
 
 class Store:

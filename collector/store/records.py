@@ -1,4 +1,10 @@
-"""Log records and native events, in arrival order, indexed by trace and correlation id."""
+"""Log records and native events, in arrival order, indexed by trace and correlation id.
+
+Records are kept in chunks of consecutive arrivals. Each chunk knows its time range,
+the latest time of any chunk up to it (``prefix_max_ns``), and which sources, services
+and levels it holds, so a query skips chunks that cannot match and stops once nothing
+older can be newer than what it already has.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,53 @@ from typing import TypeVar
 
 from collector.model import DropReason, Record
 
-__all__ = ["RecordStore"]
+__all__ = ["RecordChunk", "RecordStore"]
 
 K = TypeVar("K", bound=Hashable)
+_CHUNK = 512
+
+
+class RecordChunk:
+    """Up to 512 consecutive records, with what a query needs to skip them."""
+
+    __slots__ = (
+        "first",
+        "levels",
+        "max_ns",
+        "min_ns",
+        "prefix_max_ns",
+        "received_ns",
+        "records",
+        "services",
+        "sources",
+    )
+
+    def __init__(self, received_ns: int, prefix_max_ns: int) -> None:
+        self.received_ns = received_ns
+        self.records: list[Record] = []
+        self.first = 0  # records before this index were evicted
+        self.min_ns = 2**63
+        self.max_ns = 0
+        self.prefix_max_ns = prefix_max_ns
+        self.sources: set[str] = set()
+        self.services: set[str] = set()
+        self.levels: set[str] = set()
+
+    def add(self, record: Record) -> None:
+        self.records.append(record)
+        t = record.time_ns
+        if t < self.min_ns:
+            self.min_ns = t
+        if t > self.max_ns:
+            self.max_ns = t
+            if t > self.prefix_max_ns:
+                self.prefix_max_ns = t
+        self.sources.add(record.source)
+        self.services.add(record.service)
+        self.levels.add(record.level)
+
+    def live(self) -> list[Record]:
+        return self.records[self.first :] if self.first else self.records
 
 
 class RecordStore:
@@ -22,18 +72,23 @@ class RecordStore:
     def __init__(self, *, max_records: int, ttl_ns: int) -> None:
         self.max_records = max_records
         self.ttl_ns = ttl_ns
-        self._records: deque[tuple[int, Record]] = deque()
+        self._chunks: deque[RecordChunk] = deque()
+        self._count = 0
         self._by_trace: dict[bytes, deque[Record]] = {}
         self._by_correlation: dict[str, deque[Record]] = {}
         self.evicted: Counter[DropReason] = Counter()
 
     def __len__(self) -> int:
-        return len(self._records)
+        return self._count
 
     def add(self, records: Iterable[Record], now_ns: int) -> None:
         """Store records (their ids already set) and evict what the limits require."""
+        chunks = self._chunks
         for record in records:
-            self._records.append((now_ns, record))
+            if not chunks or len(chunks[-1].records) >= _CHUNK or chunks[-1].received_ns != now_ns:
+                chunks.append(RecordChunk(now_ns, chunks[-1].prefix_max_ns if chunks else 0))
+            chunks[-1].add(record)
+            self._count += 1
             if record.trace_id is not None:
                 self._by_trace.setdefault(record.trace_id, deque()).append(record)
             if record.correlation_id:
@@ -42,15 +97,19 @@ class RecordStore:
 
     def evict(self, now_ns: int) -> None:
         expire_before = now_ns - self.ttl_ns
-        records = self._records
-        while records:
-            if len(records) > self.max_records:
+        while self._chunks:
+            oldest = self._chunks[0]
+            if self._count > self.max_records:
                 reason = DropReason.EVICTED_RECORD_LIMIT
-            elif records[0][0] < expire_before:
+            elif oldest.received_ns < expire_before:
                 reason = DropReason.EXPIRED
             else:
                 return
-            _, record = records.popleft()
+            record = oldest.records[oldest.first]
+            oldest.first += 1
+            if oldest.first == len(oldest.records):
+                self._chunks.popleft()
+            self._count -= 1
             self.evicted[reason] += 1
             if record.trace_id is not None:
                 _pop_left(self._by_trace, record.trace_id)
@@ -63,12 +122,16 @@ class RecordStore:
     def by_correlation(self, correlation_id: str) -> list[Record]:
         return list(self._by_correlation.get(correlation_id, ()))
 
+    def chunks_newest_first(self) -> Iterator[RecordChunk]:
+        return reversed(self._chunks)
+
     def iter_newest_first(self) -> Iterator[Record]:
-        for _, record in reversed(self._records):
-            yield record
+        for chunk in reversed(self._chunks):
+            yield from reversed(chunk.live())
 
     def clear(self) -> None:
-        self._records.clear()
+        self._chunks.clear()
+        self._count = 0
         self._by_trace.clear()
         self._by_correlation.clear()
 

@@ -1,6 +1,6 @@
 """Trace-keyed span store, columnar and bounded.
 
-Each accepted ``SpanBatch`` becomes one ``_Chunk``: ids concatenated into ``bytes``,
+Each accepted ``SpanBatch`` becomes one ``SpanChunk``: ids concatenated into ``bytes``,
 times in ``array('q')``, names and services as indexes into a small per-chunk table,
 and the receiver's encoded detail kept for on-demand decoding. A dict maps each trace
 id to an ``array('Q')`` of span references (chunk sequence << 24 | index), so looking a
@@ -20,23 +20,28 @@ from dataclasses import dataclass
 
 from collector.model import DropReason, SpanBatch, SpanDetail, SpanDetailSource
 
-__all__ = ["SpanStore", "StoredSpan"]
+__all__ = ["SpanChunk", "SpanStore", "StoredSpan"]
 
 _SHIFT = 24
 _INDEX_MASK = (1 << _SHIFT) - 1
 
 
-class _Chunk:
+class SpanChunk:
+    """One batch's spans as columns; ``prefix_max_start`` is the latest start of any chunk
+    up to this one, so a newest-first scan can stop early."""
+
     __slots__ = (
         "all_kept",
         "detail",
         "ends",
         "kinds",
         "max_start",
+        "min_start",
         "n",
         "name_index",
         "names",
         "parent_ids",
+        "prefix_max_start",
         "received_ns",
         "seq",
         "service_index",
@@ -61,6 +66,8 @@ class _Chunk:
         self.starts = batch.starts
         self.ends = batch.ends
         self.max_start = max(batch.starts) if self.n else 0
+        self.min_start = min(batch.starts) if self.n else 0
+        self.prefix_max_start = self.max_start
         self.detail = batch.detail
         self.all_kept = True
 
@@ -127,8 +134,8 @@ class SpanStore:
         self.max_traces = max_traces
         self.max_spans_per_trace = max_spans_per_trace
         self.ttl_ns = ttl_ns
-        self._chunks: deque[_Chunk] = deque()
-        self._by_seq: dict[int, _Chunk] = {}
+        self._chunks: deque[SpanChunk] = deque()
+        self._by_seq: dict[int, SpanChunk] = {}
         self._traces: dict[bytes, array.array[int]] = {}
         self._next_seq = 0
         self.span_count = 0
@@ -164,8 +171,10 @@ class SpanStore:
             kept += 1
         if kept < len(batch):
             self.dropped[DropReason.TRACE_TOO_LARGE] += len(batch) - kept
-        chunk = _Chunk(seq, batch, now_ns)
+        chunk = SpanChunk(seq, batch, now_ns)
         chunk.all_kept = kept == len(batch)
+        if self._chunks:
+            chunk.prefix_max_start = max(chunk.max_start, self._chunks[-1].prefix_max_start)
         self._chunks.append(chunk)
         self._by_seq[seq] = chunk
         self.span_count += kept
@@ -251,6 +260,16 @@ class SpanStore:
                     if refs is None or not _holds(refs, (seq << _SHIFT) | i):
                         continue
                 yield chunk.span(i)
+
+    def chunks_newest_first(self) -> Iterator[SpanChunk]:
+        return reversed(self._chunks)
+
+    def holds(self, chunk: SpanChunk, i: int) -> bool:
+        """Whether span ``i`` of ``chunk`` is stored (it may have exceeded its trace's limit)."""
+        if chunk.all_kept:
+            return True
+        refs = self._traces.get(chunk.trace_ids[i * 16 : i * 16 + 16])
+        return refs is not None and _holds(refs, (chunk.seq << _SHIFT) | i)
 
     def clear(self) -> None:
         self._chunks.clear()

@@ -63,10 +63,11 @@ _RFC5424_RE = re.compile(
     r"(-|(?:\[[^\]\"\\]*(?:(?:\\.|\"[^\"\\]*(?:\\.[^\"\\]*)*\")[^\]\"\\]*)*\])+) ?",
     re.ASCII,
 )
+# Possessive quantifiers and a token-start lookbehind keep both linear on hostile input.
 _SD_ELEMENT_RE = re.compile(
-    r"\[([^\s\]]+)([^\]\"\\]*(?:(?:\\.|\"[^\"\\]*(?:\\.[^\"\\]*)*\")[^\]\"\\]*)*)\]"
+    r"\[([^\s\]\"=]++)([^\]\"\\]*+(?:(?:\\.|\"[^\"\\]*+(?:\\.[^\"\\]*+)*+\")[^\]\"\\]*+)*+)\]"
 )
-_SD_PARAM_RE = re.compile(r"([^\s=\]\"]+)=\"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.DOTALL)
+_SD_PARAM_RE = re.compile(r"(?<![^\s])([^\s=\]\"]+)=\"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.DOTALL)
 _SD_UNESCAPE_RE = re.compile(r"\\([\"\\\]])")
 _RFC3164_RE = re.compile(
     r"(?:<(\d{1,3})>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d:\d\d:\d\d)(?:\.(\d{1,9}))? "
@@ -89,14 +90,21 @@ _LEVEL_AFTER_RE = re.compile(r"[\s|-]*\[?([A-Za-z]{3,11})\]?(?![\w.])[\s:|\]-]*"
 # Upper-case only, plus bracketed lower-case, so prose like "no error" is not taken as one.
 # Flat alternations of literals let the regex engine skip ahead by first character; word
 # boundaries are checked in Python on the rare hit.
+_BRACKET_LEVELS = (
+    "trace",
+    "debug",
+    "info",
+    "notice",
+    "warn",
+    "warning",
+    "error",
+    "crit",
+    "alert",
+    "emerg",
+)
 _LEVEL_WORD_RE = re.compile(
     r"WARNING|WARN|ERROR|ERR|INFO|INF|DEBUG|DBG|TRACE|TRC|NOTICE|CRITICAL|CRIT|FATAL|FTL"
-    r"|SEVERE|ALERT|EMERG|PANIC|WRN|LOG|"
-    + "|".join(
-        rf"\[{word}\]"
-        for word in ("trace", "debug", "info", "notice", "warn", "warning", "error", "crit")
-        + ("alert", "emerg")
-    ),
+    r"|SEVERE|ALERT|EMERG|PANIC|WRN|LOG|" + "|".join(rf"\[{word}\]" for word in _BRACKET_LEVELS),
     re.ASCII,
 )
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -111,7 +119,8 @@ _EXCEPTION_HEAD_RE = re.compile(
 # key=value pairs in free text, matched from the start of the word holding each '=' (found
 # with str.find: cheaper than a regex trying every position).
 _MAX_KEY = 128
-_PAIR_AT_RE = re.compile(r"([A-Za-z_][\w.-]*)=(\"[^\"\\]*(?:\\.[^\"\\]*)*\"|[^\s\"]+)", re.ASCII)
+_PAIR_KEY_RE = re.compile(r"[A-Za-z_][\w.-]*", re.ASCII)
+_PAIR_VALUE_RE = re.compile(r"\"[^\"\\]*(?:\\.[^\"\\]*)*\"|[^\s\"]+", re.ASCII)
 # key=value pairs in free text that carry ids: taken as ids (0 trace, 1 span, 2 request) so
 # the whole-line scan can skip what they already gave.
 _PAIR_ID_ROLES: dict[str, int] = {
@@ -339,35 +348,40 @@ def _exception_level(line: str) -> str | None:
 def _text_pairs(
     line: str, start: int, end: int, equals: int, attrs: dict[str, object]
 ) -> tuple[bytes | None, bytes | None, str | None]:
-    """Copy ``key=value`` pairs between ``start`` and ``end`` into ``attrs``; ids come back."""
+    """Copy ``key=value`` pairs between ``start`` and ``end`` into ``attrs``; ids come back.
+
+    Each '=' is checked once: the key is matched backwards at most ``_MAX_KEY`` characters
+    and a value is consumed only after its key matched, so hostile lines stay linear.
+    """
     trace: bytes | None = None
     span: bytes | None = None
     request: str | None = None
-    while equals > 0:
-        # Keys are short: looking back a bounded distance keeps hostile lines linear.
+    while equals >= 0:
         floor = equals - _MAX_KEY if equals - _MAX_KEY > start else start
         key_start = line.rfind(" ", floor, equals) + 1
         if key_start < floor:
             key_start = floor
-        if line[key_start] in "[({,":
+        if key_start < equals and line[key_start] in "[({,":
             key_start += 1
-        match = _PAIR_AT_RE.match(line, key_start, end)
-        if match is not None and match.end(1) == equals:
-            key, value = match.groups()
-            if value[0] == '"':
-                value = value[1:-1]
-            role = _PAIR_ID_ROLES.get(key)
-            if role is None:
-                attrs[key] = value
-            elif role == 0 and trace is None:
-                trace = trace_id_value(value.rstrip(")]},;"))
-            elif role == 1 and span is None:
-                span = span_id_value(value.rstrip(")]},;"))
-            elif role == 2 and request is None:
-                request = request_id_value(value.rstrip(")]},;"))
-            equals = line.find("=", match.end(), end)
-        else:
-            equals = line.find("=", equals + 1, end)
+        if key_start < equals and _PAIR_KEY_RE.fullmatch(line, key_start, equals):
+            value_match = _PAIR_VALUE_RE.match(line, equals + 1, end)
+            if value_match is not None:
+                key = line[key_start:equals]
+                value = value_match.group()
+                if value[0] == '"':
+                    value = value[1:-1]
+                role = _PAIR_ID_ROLES.get(key)
+                if role is None:
+                    attrs[key] = value
+                elif role == 0 and trace is None:
+                    trace = trace_id_value(value.rstrip(")]},;"))
+                elif role == 1 and span is None:
+                    span = span_id_value(value.rstrip(")]},;"))
+                elif role == 2 and request is None:
+                    request = request_id_value(value.rstrip(")]},;"))
+                equals = line.find("=", value_match.end(), end)
+                continue
+        equals = line.find("=", equals + 1, end)
     return trace, span, request
 
 
@@ -390,7 +404,15 @@ def _generic(line: str) -> ParsedLine:
                     pos = match.end()
                     level_first = True
     stamp_at = pos + 1 if line[pos : pos + 1] == "[" else pos
-    found = leading_timestamp(line, stamp_at)
+    if line[stamp_at + 4 : stamp_at + 5] == "-":  # ISO, the most common: skip a call
+        iso = ISO_RE.match(line, stamp_at)
+        found = None
+        if iso is not None:
+            iso_ns = iso_match_to_ns(iso)
+            if iso_ns is not None:
+                found = (iso_ns, iso.end())
+    else:
+        found = leading_timestamp(line, stamp_at)
     if found is not None:
         time_ns, end = found
         if stamp_at != pos:
@@ -409,7 +431,8 @@ def _generic(line: str) -> ParsedLine:
     newline = line.find("\n")
     head_end = len(line) if newline < 0 else newline
     if level is None:
-        level = _search_level(line, pos, min(head_end, pos + _LEVEL_SEARCH_SPAN))
+        stop = pos + _LEVEL_SEARCH_SPAN
+        level = _search_level(line, pos, stop if stop < head_end else head_end)
         if level is None:
             level = _exception_level(line)
     if pos:
@@ -420,7 +443,7 @@ def _generic(line: str) -> ParsedLine:
         message = line
     attrs: dict[str, object] = {}
     equals = line.find("=", pos, head_end)
-    if equals > 0:
+    if equals >= 0:
         trace, span, request_id = _text_pairs(line, pos, head_end, equals, attrs)
         if trace is None or span is None or request_id is None:
             found_trace, found_span, found_request = scan_ids(

@@ -156,7 +156,10 @@ _scan_once = cast("Callable[[str, int], tuple[object, int]]", vars(json.JSONDeco
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr).encode
 
 LOGFMT_START_RE = re.compile(r"[A-Za-z_@][\w.@/-]*=", re.ASCII)
-_LOGFMT_PAIR_RE = re.compile(r'([^\s="]+)=("[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*)', re.DOTALL)
+# Applied to " " + line: the leading \s lets the regex engine skip straight to whitespace,
+# and keys starting a token means a long value is never rescanned (linear on hostile lines).
+# Groups: key, quoted value (unescaped later), bare value.
+_LOGFMT_PAIR_RE = re.compile(r'\s([^\s="]++)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s"]*+))', re.DOTALL)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
 
@@ -382,15 +385,16 @@ def _unescape(match: re.Match[str]) -> str:
 
 def parse_logfmt(line: str) -> ParsedLine | None:
     """ParsedLine for ``key=value key2="quoted value"`` lines; None unless two pairs are found."""
-    pairs = _LOGFMT_PAIR_RE.findall(line)
+    pairs = _LOGFMT_PAIR_RE.findall(" " + line)
     if len(pairs) < 2:
         return None
-    obj: dict[str, object] = dict(pairs)
-    if '"' in line:
-        for key, value in pairs:
-            if value[:1] == '"':
-                value = value[1:-1]
-                if "\\" in value:
-                    value = _ESCAPE_RE.sub(_unescape, value)
-                obj[key] = value
+    if "\\" in line:
+        obj: dict[str, object] = {
+            key: (_ESCAPE_RE.sub(_unescape, quoted) if "\\" in quoted else quoted)
+            if quoted
+            else bare
+            for key, quoted, bare in pairs
+        }
+    else:
+        obj = {key: quoted or bare for key, quoted, bare in pairs}
     return from_mapping(obj, line, nested=False)

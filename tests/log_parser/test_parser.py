@@ -182,6 +182,14 @@ HOSTILE = {
     "iso_fraction": "2024-01-02T15:04:05." + "1" * _N,
     "ansi": "\x1b[" + "1;" * (_N // 2),
     "uuid_prefixes": "aaaaaaaa-aaaa-aaaa-aaaa-" * (_N // 24),
+    "logfmt_long_bare_token": "a=b c=d " + "x" * _N,
+    "logfmt_unclosed_quote": 'a=b c="' + "x" * _N,
+    "logfmt_many_quoted": "a=b " + 'c="d"' * (_N // 5),
+    "sd_long_token": "<34>1 2024-01-02T15:04:05Z h a p m [x " + "y" * _N + "]",
+    "sd_many_params": "<34>1 - h a p m [x" + ' a="b"' * (_N // 6) + " " + "z" * _N + "]",
+    "sd_brackets": "<34>1 - h a p m [" + "[" * _N + "]",
+    "text_pairs_chain": "2024-01-02T15:04:05Z INFO a=" + "b=" * _N,
+    "text_pairs_glued": "INFO x " + "ab=c" * (_N // 4),
 }
 
 
