@@ -30,10 +30,10 @@ from collector.trace_tree import Node, TraceTree
 
 __all__ = ["VIEWS", "ViewError", "compact", "observe"]
 
-_MAX_TEXT = 500
-_MAX_METADATA_KEYS = 20
+_MAX_TEXT = 300
+_MAX_METADATA_KEYS = 12
 _FOLD_AT = 4  # this many same-named sibling calls in a row fold into one line
-_MAX_TREE_LINES = 150
+_MAX_TREE_LINES = 50
 _SERVICE_TRACES = 1000  # services and their call edges are derived from the newest traces
 
 
@@ -326,7 +326,7 @@ def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]
             rows.append(
                 compact(
                     {
-                        "time": iso_time(record.time_ns),
+                        "timestamp": record.time_ns // 1_000_000,
                         "source": "browser",
                         "method": http_method(record.attributes),
                         "url": http_url(record.attributes),

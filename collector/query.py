@@ -281,7 +281,6 @@ def span_event(span: StoredSpan) -> dict[str, Any]:
     return {
         "id": f"span:{span.span_id.hex()}",
         "timestamp": span.start_ns // 1_000_000,
-        "time": iso_time(span.start_ns),
         "source": "otlp",
         "kind": "span",
         "level": "error" if error else "info",
@@ -306,7 +305,6 @@ def record_event(record: Record) -> dict[str, Any]:
     return {
         "id": str(record.id),
         "timestamp": record.time_ns // 1_000_000,
-        "time": iso_time(record.time_ns),
         "source": record.source,
         "kind": record.kind,
         "level": record.level,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["render_status", "render_trace", "render_traces"]
@@ -58,7 +59,10 @@ def render_trace(doc: dict[str, Any], *, width: int = 120, color: bool = False) 
         lines.append("")
         lines.append(paint(_BOLD, f"{len(records)} log record(s) and event(s)"))
         for r in records:
-            line = f"{r['time']}  {r['level']:<8} {r['service'] or r['source']}: {r['message']}"
+            when = datetime.fromtimestamp(r["timestamp"] / 1000, UTC).isoformat(
+                timespec="milliseconds"
+            )
+            line = f"{when}  {r['level']:<8} {r['service'] or r['source']}: {r['message']}"
             lines.append(paint(_RED, line) if r["level"] in ("error", "critical") else line)
     return "\n".join(lines)
 

@@ -100,7 +100,7 @@ class Toolbox:
             args.get("filter") or {},
             limit=args.get("limit"),
             cursor=args.get("after_cursor"),
-            default_limit=50,
+            default_limit=20,
             noise=self.noise,
         )
         return {"view": what, **observe(self.store, what, f, span_ids=args.get("span_ids"))}

@@ -214,7 +214,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
             Field(description=_WHAT),
         ] = "timeline",
         filter: Filter | None = None,
-        limit: Annotated[int, Field(ge=1, le=1000, description="Items per page.")] = 50,
+        limit: Annotated[int, Field(ge=1, le=1000, description="Items per page.")] = 20,
         after_cursor: Annotated[
             str | None,
             Field(description="metadata.cursor_next of the previous answer, for the next page."),

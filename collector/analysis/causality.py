@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector.analysis.signals import Failure, failure_of, http_status
-from collector.analysis.timing import critical_path, latency_breakdown, self_time_ns
+from collector.analysis.timing import latency_breakdown, self_time_ns, short_critical_path
 from collector.model import Record
 from collector.trace_tree import Node, TraceTree
 
@@ -62,10 +62,12 @@ def analyze_causality(tree: TraceTree) -> dict[str, Any]:
         answer["root_cause"] = None
         answer["chain"] = []
         answer["other_failures"] = []
+    path, path_length = short_critical_path(tree)
     answer["critical_path"] = [
         {**_span_ref(n), "duration_ms": _ms(n.span.duration_ns), "self_ms": _ms(self_time_ns(n))}
-        for n in critical_path(tree)
+        for n in path
     ]
+    answer["critical_path_spans"] = path_length
     answer["latency_breakdown"] = latency_breakdown(tree)
     answer["summary"] = _summary(tree, answer)
     return answer

@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from collector.analysis.signals import is_database
-from collector.analysis.timing import critical_path, latency_breakdown, self_time_ns
+from collector.analysis.timing import latency_breakdown, self_time_ns, short_critical_path
 from collector.trace_tree import Node, TraceTree
 
 __all__ = ["analyze_latency", "repeated_calls"]
@@ -80,10 +80,11 @@ def analyze_latency(tree: TraceTree) -> dict[str, Any]:
     )
     if repeats:
         summary += f". Biggest pattern: {repeats[0]['hint']}, {repeats[0]['total_ms']:.1f} ms."
+    path, path_length = short_critical_path(tree)
     return {
         "trace_id": tree.trace_id.hex(),
         "latency_breakdown": breakdown,
-        "repeated_calls": repeats,
+        "repeated_calls": repeats[:_TOP],
         "slowest_self_time": [
             {
                 "span_id": n.span.span_id.hex(),
@@ -101,7 +102,8 @@ def analyze_latency(tree: TraceTree) -> dict[str, Any]:
                 "name": n.span.name,
                 "self_ms": round(self_time_ns(n) / 1e6, 3),
             }
-            for n in critical_path(tree)
+            for n in path
         ],
+        "critical_path_spans": path_length,
         "summary": summary,
     }

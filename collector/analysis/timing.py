@@ -16,7 +16,15 @@ from collector.analysis.signals import is_browser, is_database
 from collector.model import SpanKind
 from collector.trace_tree import Node, TraceTree
 
-__all__ = ["LAYERS", "aligned", "critical_path", "latency_breakdown", "layer_of", "self_time_ns"]
+__all__ = [
+    "LAYERS",
+    "aligned",
+    "critical_path",
+    "latency_breakdown",
+    "layer_of",
+    "self_time_ns",
+    "short_critical_path",
+]
 
 LAYERS = ("browser", "network", "server", "database", "external")
 
@@ -85,6 +93,16 @@ def latency_breakdown(tree: TraceTree) -> dict[str, Any]:
             for service, values in sorted(by_service.items())
         },
     }
+
+
+def short_critical_path(tree: TraceTree, *, keep: int = 12) -> tuple[list[Node], int]:
+    """The critical path cut to its root and the ``keep`` spans with the most self time,
+    still in path order; and the full path's length. Keeps answers small on big traces."""
+    path = critical_path(tree)
+    if len(path) <= keep:
+        return path, len(path)
+    heavy = {id(n) for n in sorted(path[1:], key=self_time_ns, reverse=True)[: keep - 1]}
+    return [n for i, n in enumerate(path) if i == 0 or id(n) in heavy], len(path)
 
 
 def critical_path(tree: TraceTree) -> list[Node]:
