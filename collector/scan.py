@@ -3,9 +3,11 @@
 Both stores keep chunks with a ``prefix_max`` time (the latest of any chunk up to it).
 Scanning newest chunk first, once ``k`` matches are held and the next chunk's prefix
 max is older than the oldest of them, nothing further back can be newer: the scan
-stops. Chunks that cannot match (no span of the service, no error, no name containing
-the text, no record of the source) are skipped on their summaries without touching
-their items. The count of matches is then a lower bound, and the answer says so.
+stops; within a chunk, items older than the oldest one held are passed over uncounted.
+Chunks that cannot match (no span of the service, no error, no name containing the
+text, no record of the source) are skipped on their summaries without touching their
+items. When anything was passed over, the count of matches is a lower bound, and the
+answer says so.
 """
 
 from __future__ import annotations
@@ -73,13 +75,18 @@ def _scan_spans(store: SpanStore, f: TimelineFilter, k: int) -> tuple[list[Item]
     errors_only = f.level is not None and LEVEL_RANK[f.level] > LEVEL_RANK["info"]
     text = f.text.lower() if f.text else None
     since, until, cursor = f.since_ns, f.until_ns, f.cursor
+    slow_checks = bool(f.noise) or f.needs_http
     heap: list[_SpanEntry] = []
     total = 0
+    exact = True
     for chunk in store.chunks_newest_first():
         if since is not None and chunk.prefix_max_start < since:
-            return _span_items(heap), total, True
+            return _span_items(heap), total, exact
         if len(heap) >= k and chunk.prefix_max_start < heap[0][0]:
             return _span_items(heap), total, False
+        if len(heap) >= k and chunk.max_start < heap[0][0]:
+            exact = False
+            continue
         if (until is not None and chunk.min_start > until) or (
             cursor is not None and chunk.min_start > cursor[0]
         ):
@@ -97,8 +104,12 @@ def _scan_spans(store: SpanStore, f: TimelineFilter, k: int) -> tuple[list[Item]
             if not names:
                 continue
         starts, statuses = chunk.starts, chunk.statuses
+        floor = heap[0][0] if len(heap) >= k else -1  # older than this cannot enter the page
         for i in range(chunk.n - 1, -1, -1):
             t = starts[i]
+            if t < floor:
+                exact = False  # not even counted: it could never be shown
+                continue
             if (since is not None and t < since) or (until is not None and t > until):
                 continue
             if errors_only and statuses[i] != StatusCode.ERROR:
@@ -109,7 +120,7 @@ def _scan_spans(store: SpanStore, f: TimelineFilter, k: int) -> tuple[list[Item]
                 continue
             if not store.holds(chunk, i):
                 continue
-            if (f.noise or f.needs_http) and not f.keeps_span(chunk.span(i)):
+            if slow_checks and not f.keeps_span(chunk.span(i)):
                 continue
             total += 1
             key = _span_key(chunk.span_ids[i * 8 : i * 8 + 8])
@@ -120,7 +131,11 @@ def _scan_spans(store: SpanStore, f: TimelineFilter, k: int) -> tuple[list[Item]
                 heapq.heappush(heap, entry)
             elif (t, key) > (heap[0][0], heap[0][1]):
                 heapq.heapreplace(heap, entry)
-    return _span_items(heap), total, True
+            else:
+                continue
+            if len(heap) >= k:
+                floor = heap[0][0]
+    return _span_items(heap), total, exact
 
 
 def _span_items(heap: list[_SpanEntry]) -> list[Item]:
@@ -134,11 +149,15 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
     since, until, cursor = f.since_ns, f.until_ns, f.cursor
     heap: list[Item] = []
     total = 0
+    exact = True
     for chunk in store.chunks_newest_first():
         if since is not None and chunk.prefix_max_ns < since:
-            return heap, total, True
+            return heap, total, exact
         if len(heap) >= k and chunk.prefix_max_ns < heap[0][0]:
             return heap, total, False
+        if len(heap) >= k and chunk.max_ns < heap[0][0]:
+            exact = False
+            continue
         if (until is not None and chunk.min_ns > until) or (
             cursor is not None and chunk.min_ns > cursor[0]
         ):
@@ -149,7 +168,11 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
             continue
         if min_rank and not any(LEVEL_RANK.get(level, 1) >= min_rank for level in chunk.levels):
             continue
+        floor = heap[0][0] if len(heap) >= k else -1
         for record in reversed(chunk.live()):
+            if record.time_ns < floor:
+                exact = False
+                continue
             if not f.keeps_record(record):
                 continue
             total += 1
@@ -160,4 +183,8 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
                 heapq.heappush(heap, entry)
             elif (entry[0], entry[1]) > (heap[0][0], heap[0][1]):
                 heapq.heapreplace(heap, entry)
-    return heap, total, True
+            else:
+                continue
+            if len(heap) >= k:
+                floor = heap[0][0]
+    return heap, total, exact
