@@ -26,7 +26,8 @@ from collector.interact import Interactor
 from collector.model import LEVELS, Record, parse_hex_id
 from collector.observe import VIEWS, ViewError, observe
 from collector.pipeline import Pipeline
-from collector.query import NoiseRule, build_filter, timeline, trace_tree
+from collector.query import NoiseRule, build_filter, record_event, timeline, trace_tree
+from collector.scan import newest_matches
 from collector.store import Store
 from collector.trace_tree import TraceTree
 
@@ -42,7 +43,9 @@ CONFIGURE_ACTIONS = (
     "redaction",
 )
 TOOLS = ("observe", "analyze", "configure", "generate", "interact")
-_SCAN_LIMIT = 200_000  # finding a span or event by id scans at most this many, newest first
+_SCAN_LIMIT = 200_000
+_WINDOW_NS = 50_000_000  # records this close to a trace's span are inferred to belong
+_MAX_INFERRED = 20  # finding a span or event by id scans at most this many, newest first
 
 
 class ToolInputError(CollectorError):
@@ -178,33 +181,64 @@ class Toolbox:
         raise ToolInputError(f"event_id: {text!r} is not a stored event or log record id")
 
     def _correlate(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Everything linked to a trace or correlation id, and how each item was linked."""
+        """Everything linked to a trace or correlation id, and how each item was linked.
+
+        Besides items linked by id, records with no trace that happened while the trace
+        ran (within ``_WINDOW_NS``) are included as ``inferred``, with a confidence that
+        is higher when their service took part in the trace.
+        """
+        tree = None
         if "correlation_id" in args:
             f = build_filter({"correlation_id": args["correlation_id"]}, limit=1000)
-            link = "correlation_id"
             trace_ids: set[bytes] = set()
         else:
             tree = self._tree_for(args)
             f = build_filter({"trace_id": tree.trace_id.hex()}, limit=1000)
-            link = "trace_id"
             trace_ids = {tree.trace_id}
         answer = timeline(self.store, f)
         items = []
         for event in answer["events"]:
-            if event["kind"] == "span":
-                how = "trace_id"
-            elif link == "correlation_id" and event["correlation_id"] == args["correlation_id"]:
-                how = "correlation_id"
-            else:
-                how = "trace_id"
+            by_correlation = event["kind"] != "span" and event["correlation_id"] == args.get(
+                "correlation_id"
+            )
             if event["trace_id"]:
                 trace_ids.add(bytes.fromhex(event["trace_id"]))
-            items.append({"linked_by": how, "confidence": 1.0, **event})
+            items.append(
+                {
+                    "linked_by": "correlation_id" if by_correlation else "trace_id",
+                    "confidence": 1.0,
+                    **event,
+                }
+            )
+        if tree is not None and tree.nodes:
+            items += self._inferred(tree)
         return {
             "linked": items,
             "trace_ids": sorted(t.hex() for t in trace_ids),
-            "metadata": {"total_count": answer["metadata"]["total_count"], "cursor_next": None},
+            "metadata": {"total_count": len(items), "cursor_next": None},
         }
+
+    def _inferred(self, tree: TraceTree) -> list[dict[str, Any]]:
+        services = {n.span.service for n in tree.nodes.values()}
+        f = build_filter({}, limit=_MAX_INFERRED)
+        f.since_ns = tree.start_ns - _WINDOW_NS
+        f.until_ns = tree.end_ns + _WINDOW_NS
+        f.kinds = frozenset({"log", "event"})
+        f.record_match = lambda r: r.trace_id is None
+        found = newest_matches(self.store, f, _MAX_INFERRED)
+        inferred = []
+        for _, _, record in reversed(found.items):
+            assert isinstance(record, Record)
+            confidence = 0.6 if record.service in services else 0.3
+            inferred.append(
+                {
+                    "linked_by": "time_window",
+                    "inferred": True,
+                    "confidence": confidence,
+                    **record_event(record),
+                }
+            )
+        return inferred
 
     async def _regression(self, args: dict[str, Any]) -> dict[str, Any]:
         name = str(args.get("baseline", BASELINE))

@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind
 
 from collector.tools import ToolInputError
 from tests.conftest import Running
-from tests.scenarios import Scenario, db, http_server
+from tests.scenarios import T0, Scenario, db, http_server
 
 SERVER, CLIENT = SpanKind.SERVER, SpanKind.CLIENT
 
@@ -89,6 +89,30 @@ async def test_correlate_says_how_each_item_was_linked(gasoline: Running) -> Non
     assert links["gateway saw req-7"] == "correlation_id"
     assert links["api: GET /feed"] == "trace_id"
     assert answer["trace_ids"] == [trace_id]
+
+
+async def test_correlate_infers_unlinked_records_in_the_trace_window(gasoline: Running) -> None:
+    s = feed(1, 5)
+    trace_id = await s.send(gasoline)
+    inside = T0 // 1_000_000 + 3  # ms, while GET /feed ran
+    far = T0 // 1_000_000 + 60_000
+    for message, ms, service in (
+        ("pool saturated", inside, "api"),
+        ("cron ran", inside, "cron"),
+        ("much later", far, "api"),
+    ):
+        await run(
+            gasoline,
+            "configure",
+            action="custom_event",
+            event={"message": message, "timestamp": ms, "service": service},
+        )
+    await gasoline.settled()
+    answer = await run(gasoline, "analyze", type="correlate", trace_id=trace_id)
+    inferred = {i["message"]: i for i in answer["linked"] if i.get("inferred")}
+    assert set(inferred) == {"pool saturated", "cron ran"}
+    assert inferred["pool saturated"]["linked_by"] == "time_window"
+    assert inferred["pool saturated"]["confidence"] > inferred["cron ran"]["confidence"]
 
 
 async def test_checkpoint_baseline_and_regression(
