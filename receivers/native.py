@@ -1,4 +1,5 @@
-"""The native event API: ``POST /event`` and ``POST /events`` (also under ``/v1/``).
+"""The native event API: ``POST /event`` and ``POST /events`` (also under ``/v1/``), and
+``POST /v1/lines`` for plain log lines, parsed here.
 
 This is how the browser extension, the log tailers and custom scripts report events.
 An event links to a trace by ``trace_id``/``span_id``, a W3C ``traceparent``, or a
@@ -18,9 +19,13 @@ from collector.component import Sink
 from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
 from collector.model import Record
+from receivers.log_records import LogLines
 from receivers.wire_errors import http_status, retry_after
 
 __all__ = ["routes"]
+
+_MAX_LINE_SOURCES = 256
+
 
 class _Reject(Exception):
     def __init__(self, status: int, message: str, retry_after_s: int | None = None) -> None:
@@ -88,8 +93,49 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
 
         return wrapped
 
+    sources: dict[tuple[str, str, tuple[str, ...]], LogLines] = {}
+
+    async def post_lines(request: web.Request) -> web.Response:
+        """Plain log lines from gasoline-run or a script, parsed here into log records."""
+        data = await read_json(request)
+        if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
+            raise _Reject(400, 'body must be {"lines": [...], "service": ..., "tags": [...]}')
+        lines = data["lines"]
+        if len(lines) > max_batch_events:
+            raise _Reject(413, f"{len(lines)} lines in one batch; the limit is {max_batch_events}")
+        if not all(isinstance(line, str) for line in lines):
+            raise _Reject(400, "lines: expected a list of strings")
+        service, source, tags = (
+            data.get("service", ""),
+            data.get("source", "backend"),
+            data.get("tags", []),
+        )
+        if not isinstance(service, str) or not isinstance(source, str) or not source:
+            raise _Reject(400, "service and source: expected strings")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise _Reject(400, "tags: expected a list of strings")
+        key = (service, source, tuple(tags))
+        parser = sources.get(key)
+        if parser is None:
+            if len(sources) >= _MAX_LINE_SOURCES:
+                sources.clear()
+            parser = sources[key] = LogLines(service=service, source=source, tags=tags)
+        records = parser.records(lines)
+        if records:
+            try:
+                sink.offer_records(records)
+            except CollectorError as exc:
+                raise _Reject(http_status(exc), str(exc), retry_after(exc)) from exc
+        return web.json_response({"status": "ok", "count": len(records)})
+
     return [
-        web.post(path, answering_errors(handler))
-        for prefix in ("", "/v1")
-        for path, handler in ((f"{prefix}/event", post_event), (f"{prefix}/events", post_events))
+        *(
+            web.post(path, answering_errors(handler))
+            for prefix in ("", "/v1")
+            for path, handler in (
+                (f"{prefix}/event", post_event),
+                (f"{prefix}/events", post_events),
+            )
+        ),
+        web.post("/v1/lines", answering_errors(post_lines)),
     ]

@@ -186,3 +186,24 @@ async def test_api_cors_for_the_extension_page(gasoline: Running) -> None:
     ):
         assert resp.status == 204
         assert resp.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+
+
+async def test_plain_lines_are_parsed_into_records_on_their_trace(gasoline: Running) -> None:
+    lines = [
+        '{"level":"error","msg":"db timeout","trace_id":"%s","span_id":"eee19b7ec3c1b174"}' % TRACE,
+        "2024-01-02 15:04:05,123 WARNING app: slow request request_id=req-77",
+        'Traceback (most recent call last):\n  File "app.py", line 1\nValueError: bad',
+    ]
+    status, answer, _ = await post_json(
+        f"{gasoline.api}/v1/lines", {"service": "api", "tags": ["service:api"], "lines": lines}
+    )
+    assert status == 200 and answer["count"] == 3
+    await gasoline.settled()
+    _, doc = await gasoline.get_json(f"/v1/traces/{TRACE}")
+    [record] = doc["records"]
+    assert (record["message"], record["level"], record["service"]) == ("db timeout", "error", "api")
+    _, timeline = await gasoline.get_json("/buffers/timeline?correlation_id=req-77")
+    [slow] = timeline["events"]
+    assert slow["level"] == "warn" and slow["timestamp"] == 1704207845123
+    status, answer, _ = await post_json(f"{gasoline.api}/v1/lines", {"lines": "nope"})
+    assert status == 400 and "lines" in answer["error"]
