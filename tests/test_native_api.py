@@ -190,7 +190,14 @@ async def test_api_cors_for_the_extension_page(gasoline: Running) -> None:
 
 async def test_plain_lines_are_parsed_into_records_on_their_trace(gasoline: Running) -> None:
     lines = [
-        '{"level":"error","msg":"db timeout","trace_id":"%s","span_id":"eee19b7ec3c1b174"}' % TRACE,
+        json.dumps(
+            {
+                "level": "error",
+                "msg": "db timeout",
+                "trace_id": TRACE,
+                "span_id": "eee19b7ec3c1b174",
+            }
+        ),
         "2024-01-02 15:04:05,123 WARNING app: slow request request_id=req-77",
         'Traceback (most recent call last):\n  File "app.py", line 1\nValueError: bad',
     ]
