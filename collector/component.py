@@ -26,11 +26,14 @@ __all__ = [
     "Sink",
     "build_receiver",
     "check_components",
+    "receiver_type",
     "resolve",
 ]
 
 RECEIVERS: dict[str, str] = {
     "otlp": "receivers.otlp:OtlpReceiver",
+    "filelog": "receivers.file_tail:FileLogReceiver",
+    "sshlog": "receivers.ssh_tail:SshLogReceiver",
 }
 PROCESSORS: tuple[str, ...] = ("redaction",)
 # The daemon's own HTTP server and the native event intake it mounts.
@@ -75,8 +78,10 @@ class Receiver(Protocol):
         """Label -> the port actually bound; empty until started."""
         ...
 
-    def stats(self) -> dict[str, dict[str, int]]:
-        """Per-part request and error counts, for ``/daemon/status``."""
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per part (e.g. ``otlp/grpc``, ``filelog/app``): at least ``status`` (running,
+        stopped, reconnecting, ...) and ``counts``; anything else worth showing in
+        ``/daemon/status`` (files and their progress, a circuit breaker's state)."""
         ...
 
     async def start(self, sink: Sink) -> None:
@@ -94,8 +99,13 @@ def resolve(path: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def receiver_type(name: str) -> str:
+    """Config keys may name instances, as in the Collector: ``filelog/auth`` is a filelog."""
+    return name.partition("/")[0]
+
+
 def _receiver_class(name: str) -> Any:
-    return resolve(RECEIVERS[name])
+    return resolve(RECEIVERS[receiver_type(name)])
 
 
 def build_receiver(name: str, raw: Any) -> Receiver:

@@ -342,7 +342,7 @@ def _build(data: dict[str, Any], source: str) -> Config:
     service = load_section(ServiceConfig, data.get("service"), "service", errors)
     interact = load_section(InteractConfig, data.get("interact"), "interact", errors)
 
-    from collector.component import PROCESSORS, RECEIVERS, check_components
+    from collector.component import PROCESSORS, RECEIVERS, check_components, receiver_type
 
     redaction: RedactionConfig | None = None
     for name, value in sections["processors"].items():
@@ -353,7 +353,7 @@ def _build(data: dict[str, Any], source: str) -> Config:
     for name in sections["exporters"]:
         errors.append(f"exporters.{name}: unknown exporter (none are available in this version)")
     for name in sections["receivers"]:
-        if name not in RECEIVERS:
+        if receiver_type(name) not in RECEIVERS:
             errors.append(f"receivers.{name}: unknown receiver (known: {', '.join(RECEIVERS)})")
     if service is not None:
         for pname, pipeline in service.pipelines.items():

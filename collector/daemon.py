@@ -108,11 +108,7 @@ class Daemon:
             "uptime_s": round(time.time() - self._started_at, 1),
             "config": self.config.source,
             "ports": self.ports,
-            "receivers": {
-                name: {"status": "running" if r.bound() else "stopped", "counts": counts}
-                for r in self.receivers
-                for name, counts in r.stats().items()
-            },
+            "receivers": {name: part for r in self.receivers for name, part in r.stats().items()},
             "pipeline": self.pipeline.stats(),
             "store": {
                 "spans": spans.span_count,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from collector.component import Sink
 from collector.config import Endpoint
@@ -49,8 +50,15 @@ class OtlpReceiver:
     def bound(self) -> dict[str, int]:
         return {k: v for part in self.parts for k, v in part.bound().items()}
 
-    def stats(self) -> dict[str, dict[str, int]]:
-        return {part.name: dict(part.counts) for part in self.parts}
+    def stats(self) -> dict[str, dict[str, Any]]:
+        return {
+            part.name: {
+                "status": "running" if part.bound() else "stopped",
+                "ports": part.bound(),
+                "counts": dict(part.counts),
+            }
+            for part in self.parts
+        }
 
     async def start(self, sink: Sink) -> None:
         try:
