@@ -338,7 +338,7 @@ def _build(data: dict[str, Any], source: str) -> Config:
             value = {}
         sections[key] = value
     if "backend" in data:
-        errors.append("backend: log sources are not supported by this version yet")
+        _expand_backend_logs(data, sections["receivers"], errors)
     service = load_section(ServiceConfig, data.get("service"), "service", errors)
     interact = load_section(InteractConfig, data.get("interact"), "interact", errors)
 
@@ -387,6 +387,75 @@ def _build(data: dict[str, Any], source: str) -> Config:
     if errors:
         raise ConfigError(errors)
     return config
+
+
+_SHORT_FORM_KEYS = {
+    "file": ("type", "path", "tags", "service", "poll_interval_ms", "pattern", "start_at"),
+    "ssh": (
+        "type",
+        "host",
+        "port",
+        "user",
+        "path",
+        "auth",
+        "tags",
+        "service",
+        "poll_interval_ms",
+        "pattern",
+        "start_at",
+    ),
+}
+
+
+def _expand_backend_logs(
+    data: dict[str, Any], receivers: dict[str, Any], errors: list[str]
+) -> None:
+    """The seeds' short form ``backend: logs: [{type: file|ssh, ...}]``, as receivers
+    ``filelog/backend-N`` and ``sshlog/backend-N`` on the logs pipeline."""
+    backend = data["backend"]
+    if not isinstance(backend, dict) or set(backend) - {"logs"}:
+        errors.append("backend: expected a mapping with only 'logs'")
+        return
+    entries = backend.get("logs") or []
+    if not isinstance(entries, list):
+        errors.append("backend.logs: expected a list of log sources")
+        return
+    pipelines = data.setdefault("service", {}).setdefault("pipelines", {})
+    logs = pipelines.setdefault("logs", {})
+    names = logs.setdefault("receivers", [])
+    for i, entry in enumerate(entries):
+        path = f"backend.logs[{i}]"
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if kind not in _SHORT_FORM_KEYS:
+            errors.append(f"{path}.type: {kind!r} must be 'file' or 'ssh'")
+            continue
+        unknown = sorted(set(entry) - set(_SHORT_FORM_KEYS[kind]))
+        if unknown:
+            allowed = ", ".join(_SHORT_FORM_KEYS[kind])
+            errors.append(f"{path}.{unknown[0]}: unknown key (allowed: {allowed})")
+            continue
+        section: dict[str, Any] = {
+            k: entry[k]
+            for k in ("tags", "service", "start_at", "host", "port", "user")
+            if k in entry
+        }
+        if "pattern" in entry:
+            section["patterns"] = [entry["pattern"]]
+        if "poll_interval_ms" in entry:
+            section["poll_interval"] = f"{entry['poll_interval_ms']}ms"
+        if kind == "file":
+            section["include"] = [entry.get("path")] if entry.get("path") else []
+            name = f"filelog/backend-{i}"
+        else:
+            section["path"] = entry.get("path")
+            auth = entry.get("auth")
+            if isinstance(auth, dict) and "key_file" in auth:
+                section["key_file"] = auth["key_file"]
+            elif isinstance(auth, str) and auth != "agent":
+                section["key_file"] = auth
+            name = f"sshlog/backend-{i}"
+        receivers[name] = section
+        names.append(name)
 
 
 def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:

@@ -138,6 +138,10 @@ class SpanBatch:
     starts: array.array[int]
     ends: array.array[int]
     detail: SpanDetailSource
+    correlations: list[tuple[str, bytes]] = field(default_factory=list)
+    """(request id, trace id) pairs seen on span attributes such as
+    ``http.request.header.x-request-id``: log lines carrying only the request id join
+    the trace."""
 
     def __len__(self) -> int:
         return len(self.span_ids)

@@ -166,6 +166,8 @@ class Pipeline:
             if self._redactor is not None:
                 item.detail.redact_with(self._redactor.redact_mapping)
             self.store.spans.add(item, now)
+            for correlation_id, trace_id in item.correlations:
+                self._learn(correlation_id, trace_id)
             return
         for record in item:
             if self._redactor is not None and record.attributes:
@@ -180,10 +182,18 @@ class Pipeline:
             return
         if record.trace_id is None:
             record.trace_id = self._correlated.get(cid)
-        elif cid not in self._correlated:
-            if len(self._correlated) >= _MAX_CORRELATIONS:
-                del self._correlated[next(iter(self._correlated))]
-            self._correlated[cid] = record.trace_id
+        else:
+            self._learn(cid, record.trace_id)
+
+    def _learn(self, correlation_id: str, trace_id: bytes) -> None:
+        """Remember which trace a request id belongs to; records stored before this
+        moment with only that id join the trace too (the record store links them)."""
+        if correlation_id in self._correlated:
+            return
+        if len(self._correlated) >= _MAX_CORRELATIONS:
+            del self._correlated[next(iter(self._correlated))]
+        self._correlated[correlation_id] = trace_id
+        self.store.records.link(correlation_id, trace_id)
 
     def stats(self) -> dict[str, Any]:
         dropped: dict[str, dict[str, int]] = {}

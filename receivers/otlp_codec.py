@@ -12,6 +12,7 @@ from __future__ import annotations
 import array
 import base64
 import json
+import re
 import time
 import zlib
 from collections import deque
@@ -138,9 +139,44 @@ def decode_traces(body: bytes, *, is_json: bool = False) -> DecodedTraces:
         error = f"{rejected} span(s) rejected; first: {error}"
     detail = _EncodedSpans(raw, request, kept, owners, groups, position + 1)
     batch = SpanBatch(
-        trace_ids, span_ids, parent_ids, names, services, kinds, statuses, starts, ends, detail
+        trace_ids,
+        span_ids,
+        parent_ids,
+        names,
+        services,
+        kinds,
+        statuses,
+        starts,
+        ends,
+        detail,
+        _request_ids(raw, request),
     )
     return DecodedTraces(batch, rejected, error)
+
+
+_REQUEST_ID_KEY = re.compile(r"(?:^|[._-])(?:x-)?(?:request|correlation)[-_]?id$", re.IGNORECASE)
+
+
+def _request_ids(raw: bytes, request: ExportTraceServiceRequest) -> list[tuple[str, bytes]]:
+    """(request id, trace id) from span attributes like ``http.request.header.x-request-id``.
+
+    A byte search skips the attribute walk for requests that carry no such key.
+    """
+    if b"equest" not in raw and b"orrelation" not in raw:
+        return []
+    found = []
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                if len(span.trace_id) != 16:
+                    continue
+                for kv in span.attributes:
+                    if _REQUEST_ID_KEY.search(kv.key):
+                        value = _any_value(kv.value)
+                        for item in value if isinstance(value, list) else [value]:
+                            if isinstance(item, str) and item:
+                                found.append((item, span.trace_id))
+    return found
 
 
 class _EncodedSpans:

@@ -214,3 +214,35 @@ async def test_plain_lines_are_parsed_into_records_on_their_trace(gasoline: Runn
     assert slow["level"] == "warn" and slow["timestamp"] == 1704207845123
     status, answer, _ = await post_json(f"{gasoline.api}/v1/lines", {"lines": "nope"})
     assert status == 400 and "lines" in answer["error"]
+
+
+async def test_request_id_on_a_span_links_log_lines_before_and_after_it(
+    gasoline: Running,
+) -> None:
+    """A backend logs only its request id; the span carries it as a request header."""
+    before = {"service": "api", "lines": ["ERROR payment declined request_id=req-42"]}
+    await post_json(f"{gasoline.api}/v1/lines", before)
+    await gasoline.settled()
+    traced = span(
+        "eee19b7ec3c1b174",
+        "POST /pay",
+        attributes=[
+            {
+                "key": "http.request.header.x-request-id",
+                "value": {"arrayValue": {"values": [{"stringValue": "req-42"}]}},
+            }
+        ],
+    )
+    status, _, _ = await post(
+        f"{gasoline.http}/v1/traces", json.dumps(otlp_json([traced])).encode()
+    )
+    assert status == 200
+    await gasoline.settled()
+    after = {"service": "api", "lines": ["INFO refund queued request_id=req-42"]}
+    await post_json(f"{gasoline.api}/v1/lines", after)
+    await gasoline.settled()
+    _, doc = await gasoline.get_json(f"/v1/traces/{TRACE}")
+    messages = sorted(r["message"] for r in doc["records"])
+    assert len(messages) == 2 and all(r["trace_id"] == TRACE for r in doc["records"])
+    assert any("payment declined" in m for m in messages)
+    assert any("refund queued" in m for m in messages)

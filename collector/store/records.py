@@ -8,6 +8,7 @@ older can be newer than what it already has.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, deque
 from collections.abc import Hashable, Iterable, Iterator
 from typing import TypeVar
@@ -18,6 +19,7 @@ __all__ = ["RecordChunk", "RecordStore"]
 
 K = TypeVar("K", bound=Hashable)
 _CHUNK = 512
+_MAX_LINKED_TRACES = 100_000
 
 
 class RecordChunk:
@@ -76,6 +78,7 @@ class RecordStore:
         self._count = 0
         self._by_trace: dict[bytes, deque[Record]] = {}
         self._by_correlation: dict[str, deque[Record]] = {}
+        self._linked: dict[bytes, set[str]] = {}  # trace id -> request ids learned later
         self.evicted: Counter[DropReason] = Counter()
 
     def __len__(self) -> int:
@@ -116,8 +119,23 @@ class RecordStore:
             if record.correlation_id:
                 _pop_left(self._by_correlation, record.correlation_id)
 
+    def link(self, correlation_id: str, trace_id: bytes) -> None:
+        """Records with only ``correlation_id`` belong to ``trace_id`` (learned from a span
+        or an event after they were stored); ``by_trace`` returns them as that trace's."""
+        if correlation_id in self._by_correlation:
+            if len(self._linked) >= _MAX_LINKED_TRACES:
+                del self._linked[next(iter(self._linked))]
+            self._linked.setdefault(trace_id, set()).add(correlation_id)
+
     def by_trace(self, trace_id: bytes) -> list[Record]:
-        return list(self._by_trace.get(trace_id, ()))
+        records = list(self._by_trace.get(trace_id, ()))
+        for correlation_id in self._linked.get(trace_id, ()):
+            records += [
+                dataclasses.replace(r, trace_id=trace_id)
+                for r in self._by_correlation.get(correlation_id, ())
+                if r.trace_id is None
+            ]
+        return records
 
     def by_correlation(self, correlation_id: str) -> list[Record]:
         return list(self._by_correlation.get(correlation_id, ()))
@@ -134,6 +152,7 @@ class RecordStore:
         self._count = 0
         self._by_trace.clear()
         self._by_correlation.clear()
+        self._linked.clear()
 
 
 def _pop_left(index: dict[K, deque[Record]], key: K) -> None:
