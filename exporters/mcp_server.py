@@ -37,6 +37,13 @@ View = Literal[
     "services",
 ]
 Level = Literal["debug", "info", "warn", "error", "critical"]
+TraceIdArg = Annotated[str | None, Field(description="The trace, 32 hex digits.")]
+SpanIdArg = Annotated[
+    str | None, Field(description="Or a span of the trace, e.g. an error span from observe errors.")
+]
+EventIdArg = Annotated[
+    str | None, Field(description="Or a log record or event id linked to the trace.")
+]
 
 _WHAT = (
     "timeline: spans, logs and events merged, newest page, oldest first. logs: log records "
@@ -243,17 +250,12 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
     @server.tool(structured_output=False)
     async def analyze(
         type: Annotated[
-            Literal["causality", "latency", "correlate"],
+            Literal["causality", "latency", "correlate", "regression"],
             Field(description=_ANALYSIS),
         ],
-        trace_id: Annotated[str | None, Field(description="The trace, 32 hex digits.")] = None,
-        span_id: Annotated[
-            str | None,
-            Field(description="Or a span of the trace, e.g. an error span from observe errors."),
-        ] = None,
-        event_id: Annotated[
-            str | None, Field(description="Or a log record or event id linked to the trace.")
-        ] = None,
+        trace_id: TraceIdArg = None,
+        span_id: SpanIdArg = None,
+        event_id: EventIdArg = None,
         correlation_id: Annotated[
             str | None, Field(description="For correlate: a request or correlation id.")
         ] = None,
@@ -327,9 +329,9 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
             Literal["reproduction", "test", "pr_summary", "timeline_report"],
             Field(description=_GENERATE),
         ],
-        trace_id: Annotated[str | None, Field(description="The trace, 32 hex digits.")] = None,
-        span_id: Annotated[str | None, Field(description="Or a span of the trace.")] = None,
-        event_id: Annotated[str | None, Field(description="Or an event linked to it.")] = None,
+        trace_id: TraceIdArg = None,
+        span_id: SpanIdArg = None,
+        event_id: EventIdArg = None,
         format: Annotated[
             Literal["curl", "playwright", "python", "pytest", "markdown"] | None,
             Field(description="Output format; the default suits the trace."),
