@@ -1,0 +1,414 @@
+"""Runnable artifacts: reproductions (curl, Python, Playwright) and failing tests
+(pytest, Playwright)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+from collector.analysis.signals import is_browser
+from collector.generate.facts import (
+    _CLICK_ACTIONS,
+    _FILL_ACTIONS,
+    _NAVIGATE_ACTIONS,
+    _PLACEHOLDER,
+    _PRESS_ACTIONS,
+    _SELECT_ACTIONS,
+    GenerateError,
+    _Action,
+    _capped,
+    _Facts,
+    _observed,
+    _one_line,
+    _rebase,
+    _Request,
+    _require_steps,
+    _root_cause_line,
+    _Secret,
+    _text,
+    _Value,
+)
+
+# -- reproduction -------------------------------------------------------------------
+
+
+def _repro_curl(facts: _Facts) -> str:
+    _require_steps(facts)
+    if facts.actions:
+        facts.note("curl replays only the HTTP requests; use format playwright for the actions")
+    if not facts.requests:
+        raise GenerateError(
+            f"trace {facts.trace_hex} has browser actions but no HTTP request: use format"
+            " playwright"
+        )
+    requests, more = _capped(facts.requests, facts, "requests")
+    lines = [
+        "#!/usr/bin/env bash",
+        f"# Replays the HTTP requests of Gasoline trace {facts.trace_hex}, in time order.",
+        "# The original trace id is kept here only: these requests start new traces.",
+        "set -euo pipefail",
+    ]
+    for i, request in enumerate(requests, 1):
+        lines += ["", f"# {i}. {_one_line(request.label)}: observed {_observed(request)}"]
+        status_line = f"\\n{request.method} {request.path} -> HTTP %{{http_code}}\\n"
+        args = [
+            "curl -sS",
+            f"-w {shlex.quote(status_line)}",
+            f"-X {shlex.quote(request.method)} {shlex.quote(request.url)}",
+        ]
+        for name, value in request.headers:
+            args.append(f"-H {_shell_header(name, value)}")
+        if request.body is not None:
+            args.append(f"--data-raw {shlex.quote(request.body)}")
+        lines.append(" \\\n  ".join(args))
+    if more:
+        lines += ["", f"# ... {more} more requests"]
+    return "\n".join(lines) + "\n"
+
+
+def _shell_header(name: str, value: _Value) -> str:
+    if isinstance(value, _Secret):
+        return shlex.quote(f"{name}: ") + f'"${{{value.env}:-{_PLACEHOLDER}}}"'
+    return shlex.quote(f"{name}: {value}")
+
+
+def _py_value(value: _Value) -> str:
+    if isinstance(value, _Secret):
+        return f"os.environ.get({value.env!r}, {_PLACEHOLDER!r})"
+    return repr(value)
+
+
+def _py_headers(headers: list[tuple[str, _Value]]) -> str:
+    return "{" + ", ".join(f"{name!r}: {_py_value(v)}" for name, v in headers) + "}"
+
+
+def _uses_env(requests: Iterable[_Request]) -> bool:
+    return any(isinstance(v, _Secret) for r in requests for _, v in r.headers)
+
+
+_PY_SEND = '''
+
+def send(method: str, url: str, headers: dict[str, str], body: str | None) -> tuple[int, bytes]:
+    """Send one request; an HTTP error status is an answer here, not an exception."""
+    data = None if body is None else body.encode()
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+'''
+
+
+def _repro_python(facts: _Facts) -> str:
+    _require_steps(facts)
+    if not facts.requests:
+        raise GenerateError(
+            f"trace {facts.trace_hex} has browser actions but no HTTP request: use format"
+            " playwright"
+        )
+    if facts.actions:
+        facts.note("the python script replays only the HTTP requests; use format playwright")
+    requests, more = _capped(facts.requests, facts, "requests")
+    lines = [
+        "#!/usr/bin/env python3",
+        f'"""Replays the HTTP requests of Gasoline trace {facts.trace_hex}, in time order.',
+        "",
+        "Standard library only. The original trace id is kept here only: these requests",
+        'start new traces."""',
+        "",
+        *(["import os"] if _uses_env(requests) else []),
+        "import urllib.error",
+        "import urllib.request",
+        "",
+        "# (method, url, headers, body, observed status)",
+        "REQUESTS = [",
+    ]
+    for i, request in enumerate(requests, 1):
+        lines += [
+            f"    # {i}. {_one_line(request.label)}: observed {_observed(request)}",
+            "    (",
+            f"        {request.method!r},",
+            f"        {request.url!r},",
+            f"        {_py_headers(request.headers)},",
+            f"        {request.body!r},",
+            f"        {request.status!r},",
+            "    ),",
+        ]
+    if more:
+        lines.append(f"    # ... {more} more requests")
+    lines.append("]")
+    lines.append(_PY_SEND)
+    lines += [
+        "",
+        "def main() -> None:",
+        "    for method, url, headers, body, observed in REQUESTS:",
+        "        status, content = send(method, url, headers, body)",
+        '        print(f"{method} {url} -> HTTP {status} (observed in the trace: {observed})")',
+        "        if content:",
+        '            print(content[:2000].decode(errors="replace"))',
+        "",
+        "",
+        'if __name__ == "__main__":',
+        "    main()",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _js(text: str) -> str:
+    """A JavaScript string literal (JSON strings are valid JavaScript)."""
+    return json.dumps(text)
+
+
+def _js_value(value: _Value) -> str:
+    if isinstance(value, _Secret):
+        return f"(process.env.{value.env} ?? {_js(_PLACEHOLDER)})"
+    return _js(value)
+
+
+def _page_url(facts: _Facts) -> str | None:
+    """Where the user was before the first action: a navigation, a page attribute, or
+    the origin of the first fetch."""
+    for action in facts.actions:
+        if action.action in _NAVIGATE_ACTIONS and action.url:
+            return None  # the replay navigates itself, in order
+    for node in facts.tree.walk():
+        if is_browser(node):
+            page = _text(node.detail().attributes, "page.url", "location.href", "document.url")
+            if page is not None:
+                return _rebase(page, facts.base_url)
+    for action in facts.actions:
+        page = action.record.attributes.get("page") or action.record.attributes.get("page_url")
+        if isinstance(page, str) and urlsplit(page).netloc:
+            return _rebase(page, facts.base_url)
+    if facts.requests:
+        parts = urlsplit(facts.requests[0].url)
+        facts.note(
+            "the page URL is not in the trace: the replay opens the origin of the first request;"
+            " change page.goto if the page lives elsewhere"
+        )
+        return urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+    facts.note("the page URL is not in the trace: set it in page.goto")
+    return "http://localhost/"
+
+
+def _js_action(facts: _Facts, action: _Action) -> str:
+    selector = _js(action.selector or "")
+    value = _js_value(action.value) if action.value is not None else _js("")
+    if action.action in _NAVIGATE_ACTIONS and action.url:
+        return f"await page.goto({_js(action.url)});"
+    if action.action in _CLICK_ACTIONS and action.selector:
+        return f"await page.{action.action}({selector});"
+    if action.action in _FILL_ACTIONS and action.selector:
+        return f"await page.fill({selector}, {value});"
+    if action.action in _PRESS_ACTIONS and action.selector:
+        key = value if action.value is not None else _js("Enter")
+        return f"await page.press({selector}, {key});"
+    if action.action in _SELECT_ACTIONS and action.selector:
+        return f"await page.selectOption({selector}, {value});"
+    facts.note(f"browser action {action.action!r} has no Playwright equivalent here: left out")
+    return f"// unsupported action {_one_line(action.action)} on {_one_line(action.selector or '')}"
+
+
+def _playwright_page(facts: _Facts, expect: Callable[[str, _Request], str | None]) -> list[str]:
+    """The body of a page test: navigate, replay the actions in order, and wait for the
+    responses of the fetches each action caused (``expect`` writes the assertion, or
+    None to skip the fetch). A fetch is caused by the last action before it."""
+    steps, more = _capped(facts.steps(), facts, "steps")
+    groups: list[tuple[_Action | None, list[_Request]]] = [(None, [])]
+    for step in steps:
+        if isinstance(step, _Action):
+            groups.append((step, []))
+        else:
+            groups[-1][1].append(step)
+    first_url = _page_url(facts)
+    body: list[str] = []
+    counter = 0
+    for action, fetches in groups:
+        if action is not None:
+            comment = f"{action.action} {action.selector or action.url or ''}".strip()
+            statement = _js_action(facts, action)
+        elif first_url is not None:
+            comment, statement = "open the page", f"await page.goto({_js(first_url)});"
+        else:
+            if fetches:
+                body += [f"  // {len(fetches)} request(s) before the first navigation: skipped", ""]
+            continue
+        waits: list[str] = []
+        checks: list[str] = []
+        for request in fetches:
+            check = expect(f"response{counter + 1}", request)
+            if check is None:
+                continue
+            counter += 1
+            waits.append(
+                f"  const responsePromise{counter} = page.waitForResponse((response) =>"
+                f" response.url().includes({_js(request.path)})"
+                f" && response.request().method() === {_js(request.method)});"
+            )
+            checks += [f"  const response{counter} = await responsePromise{counter};", f"  {check}"]
+        body += [f"  // {_one_line(comment)}", *waits, f"  {statement}", *checks, ""]
+    if more:
+        body.append(f"  // ... {more} more steps")
+    while body and not body[-1]:
+        body.pop()
+    return body
+
+
+def _repro_playwright(facts: _Facts) -> str:
+    _require_steps(facts)
+
+    def observed(name: str, request: _Request) -> str:
+        if request.status is None:
+            return f"// {_one_line(request.path)}: no status in the trace"
+        return (
+            f"expect({name}.status()).toBe({request.status});"
+            f" // {request.method} {_one_line(request.path)}: observed in the trace"
+        )
+
+    lines = [
+        "import { test, expect } from '@playwright/test';",
+        "",
+        f"// Replays the browser session of Gasoline trace {facts.trace_hex}: the user's",
+        "// actions in order, checking each fetch answers as it did in the trace.",
+        f"test({_js(f'reproduce trace {facts.trace_hex[:8]}')}, async ({{ page }}) => {{",
+        *_playwright_page(facts, observed),
+        "});",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_REPRODUCTIONS: dict[str, Callable[[_Facts], str]] = {
+    "curl": _repro_curl,
+    "python": _repro_python,
+    "playwright": _repro_playwright,
+}
+
+
+# -- test ---------------------------------------------------------------------------
+
+
+def _failing_or_raise(facts: _Facts) -> list[_Request]:
+    failing = facts.failing()
+    if failing:
+        return failing
+    cause = _root_cause_line(facts)
+    inside = f" (the failure is inside: {cause})" if cause else ""
+    raise GenerateError(
+        f"no client-visible HTTP request failed in trace {facts.trace_hex}{inside}: a test"
+        " needs a failing request to assert on; choose a failed trace, or generate a"
+        " reproduction"
+    )
+
+
+def _test_name(request: _Request, taken: set[str]) -> str:
+    base = re.sub(r"[^0-9a-z]+", "_", f"{request.method} {request.route}".lower()).strip("_")
+    name = f"test_{base}" if base else "test_request"
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}_{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _test_pytest(facts: _Facts) -> str:
+    failing, more = _capped(_failing_or_raise(facts), facts, "failing requests")
+    cause = _root_cause_line(facts)
+    lines = [
+        f'"""Regression tests for Gasoline trace {facts.trace_hex}.',
+        "",
+        "They fail while the bug is present and pass once it is fixed.",
+        '"""',
+        *([f"# Root cause (Gasoline): {cause}"] if cause else []),
+        "",
+        *(["import os"] if _uses_env(failing) else []),
+        "import urllib.error",
+        "import urllib.request",
+        _PY_SEND.replace("def send(", "def _send(").rstrip(),
+    ]
+    taken: set[str] = set()
+    for request in failing:
+        limit = request.threshold
+        lines += [
+            "",
+            "",
+            f"def {_test_name(request, taken)}() -> None:",
+            f"    # Observed in the trace: {request.method} {_one_line(request.path)} returned"
+            f" {_observed(request)}.",
+            *([f"    # Root cause: {cause}"] if cause else []),
+            f"    status, content = _send({request.method!r}, {request.url!r},"
+            f" {_py_headers(request.headers)}, {request.body!r})",
+            f"    assert status < {limit}, (",
+            f'        f"{request.method} {_fstring_safe(request.path)} returned HTTP {{status}},'
+            f' expected < {limit}: {{content[:500]!r}}"',
+            "    )",
+        ]
+    if more:
+        lines += ["", f"# ... {more} more failing requests"]
+    return "\n".join(lines) + "\n"
+
+
+def _fstring_safe(text: str) -> str:
+    """Text placed inside a double-quoted f-string literal."""
+    return repr(text)[1:-1].replace('"', '\\"').replace("{", "{{").replace("}", "}}")
+
+
+def _test_playwright(facts: _Facts) -> str:
+    failing = _failing_or_raise(facts)
+    cause = _root_cause_line(facts)
+    header = [
+        "import { test, expect } from '@playwright/test';",
+        "",
+        f"// Regression test for Gasoline trace {facts.trace_hex}: fails while the bug is",
+        "// present and passes once it is fixed.",
+        *([f"// Root cause (Gasoline): {cause}"] if cause else []),
+    ]
+    if facts.actions:
+        failed_ids = {id(r) for r in failing}
+
+        def fixed(name: str, request: _Request) -> str | None:
+            if id(request) not in failed_ids:
+                return None
+            return (
+                f"expect({name}.status()).toBeLessThan({request.threshold});"
+                f" // observed {_observed(request)}"
+            )
+
+        lines = [
+            *header,
+            f"test({_js(f'trace {facts.trace_hex[:8]} no longer fails')}, async ({{ page }}) => {{",
+            *_playwright_page(facts, fixed),
+            "});",
+        ]
+        return "\n".join(lines) + "\n"
+    requests, more = _capped(failing, facts, "failing requests")
+    lines = header
+    for request in requests:
+        options = [f"method: {_js(request.method)}"]
+        if request.headers:
+            pairs = ", ".join(f"{_js(n)}: {_js_value(v)}" for n, v in request.headers)
+            options.append(f"headers: {{ {pairs} }}")
+        if request.body is not None:
+            options.append(f"data: {_js(request.body)}")
+        name = _js(f"{request.method} {request.route} succeeds")
+        fetch = f"request.fetch({_js(request.url)}, {{ {', '.join(options)} }})"
+        lines += [
+            "",
+            f"test({name}, async ({{ request }}) => {{",
+            f"  // Observed in the trace: {_observed(request)}.",
+            f"  const response = await {fetch};",
+            f"  expect(response.status()).toBeLessThan({request.threshold});",
+            "});",
+        ]
+    if more:
+        lines += ["", f"// ... {more} more failing requests"]
+    return "\n".join(lines) + "\n"
+
+
+_TESTS: dict[str, Callable[[_Facts], str]] = {
+    "pytest": _test_pytest,
+    "playwright": _test_playwright,
+}
