@@ -14,6 +14,8 @@ from collector.analysis.timing import aligned
 from collector.model import Record, SpanKind
 from collector.trace_tree import Node, TraceTree
 
+__all__ = ["FORMATS", "GENERATORS", "REDACTED", "GenerateError"]
+
 GENERATORS = ("reproduction", "test", "pr_summary", "timeline_report")
 FORMATS: dict[str, tuple[str, ...]] = {
     "reproduction": ("curl", "playwright", "python"),
@@ -326,6 +328,7 @@ def _split_path(path: str) -> tuple[str, str, str]:
 def _headers(
     facts: _Facts, attributes: dict[str, Any], method: str, route: str
 ) -> list[tuple[str, _Value]]:
+
     headers: list[tuple[str, _Value]] = []
     for key, raw in sorted(attributes.items()):
         if not key.startswith(_HEADER_PREFIX):

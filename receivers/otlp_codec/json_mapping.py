@@ -1,0 +1,76 @@
+"""OTLP/JSON to protobuf: hex ids to the base64 protobuf's JSON mapping expects,
+unknown fields ignored, anything else a DecodeError naming the problem."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from collector.errors import DecodeError
+
+# OTLP/JSON writes ids as hex, where protobuf's JSON mapping expects base64.
+_ID_FIELDS = frozenset(
+    {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
+)
+_NESTED = {
+    "resourceSpans": ("scopeSpans", "scope_spans"),
+    "resource_spans": ("scopeSpans", "scope_spans"),
+    "scopeSpans": ("spans",),
+    "scope_spans": ("spans",),
+    "spans": ("links",),
+    "resourceLogs": ("scopeLogs", "scope_logs"),
+    "resource_logs": ("scopeLogs", "scope_logs"),
+    "scopeLogs": ("logRecords", "log_records"),
+    "scope_logs": ("logRecords", "log_records"),
+}
+
+
+def _json_to_protobuf(body: bytes, message_type: type[Message], top_key: str) -> bytes:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeError(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DecodeError(f"body is not an OTLP/JSON request: expected an object with {top_key!r}")
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in top_key)
+    if data and top_key not in data and snake not in data:
+        raise DecodeError(
+            f"body is not an OTLP/JSON request: expected an object with {top_key!r}, "
+            f"got keys {sorted(data)[:5]}"
+        )
+    for key in (top_key, snake):
+        if key in data:
+            _hex_ids_to_base64(data[key], key)
+    try:
+        message = json_format.ParseDict(data, message_type(), ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise DecodeError(f"body is not a valid OTLP/JSON request: {exc}") from exc
+    return bytes(message.SerializeToString())
+
+
+def _hex_ids_to_base64(items: Any, key: str) -> None:
+    """Rewrite hex ids in place. A malformed id is left as is (not base64 of anything
+    meaningful), so the item decodes with an id of the wrong length and is rejected."""
+    if not isinstance(items, list):
+        return
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for field, value in item.items():
+            if field in _ID_FIELDS and isinstance(value, str):
+                item[field] = _hex_to_base64(value)
+        for child in _NESTED.get(key, ()):
+            if child in item:
+                _hex_ids_to_base64(item[child], child)
+
+
+def _hex_to_base64(value: str) -> str:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raw = b"\xff"  # one byte: wrong length for any id, so the item is rejected
+    return base64.b64encode(raw).decode()

@@ -1,0 +1,309 @@
+"""Trace requests: index fields decoded at ingest, the rest kept compressed and decoded
+per span on demand; request ids on span attributes collected for correlation."""
+
+from __future__ import annotations
+
+import array
+import re
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from collector.errors import DecodeError
+from collector.model import ZERO_SPAN_ID, SpanBatch, SpanDetail, SpanEvent
+from receivers.otlp_codec.json_mapping import _json_to_protobuf
+from receivers.otlp_codec.values import (
+    _ZERO_TRACE_ID,
+    _any_value,
+    _bad_ids_message,
+    _service_name,
+    attributes_to_dict,
+)
+
+__all__ = ["DecodedTraces", "decode_traces"]
+
+
+@dataclass(slots=True)
+class DecodedTraces:
+    batch: SpanBatch
+    rejected: int
+    error: str
+
+
+# -- traces ---------------------------------------------------------------------------
+
+
+def decode_traces(body: bytes, *, is_json: bool = False) -> DecodedTraces:
+    """Decode an ``ExportTraceServiceRequest``; raise ``DecodeError`` if it is not one."""
+    raw = _json_to_protobuf(body, ExportTraceServiceRequest, "resourceSpans") if is_json else body
+    try:
+        request = ExportTraceServiceRequest.FromString(raw)
+    except (ProtobufDecodeError, RuntimeError) as exc:
+        raise DecodeError(f"body is not a valid OTLP ExportTraceServiceRequest: {exc}") from exc
+
+    trace_ids: list[bytes] = []
+    span_ids: list[bytes] = []
+    parent_ids: list[bytes] = []
+    names: list[str] = []
+    services: list[str] = []
+    kinds = bytearray()
+    statuses = bytearray()
+    starts: array.array[int] = array.array("q")
+    ends: array.array[int] = array.array("q")
+    groups: list[tuple[bytes, str]] = []
+    owners: array.array[int] = array.array("I")
+    kept: array.array[int] = array.array("I")
+    rejected = 0
+    error = ""
+    position = -1
+    for resource_spans in request.resource_spans:
+        resource = resource_spans.resource
+        service = _service_name(resource)
+        resource_bytes = resource.SerializeToString()
+        for scope_spans in resource_spans.scope_spans:
+            group = len(groups)
+            groups.append((resource_bytes, scope_spans.scope.name))
+            for span in scope_spans.spans:
+                position += 1
+                trace_id = span.trace_id
+                span_id = span.span_id
+                parent_id = span.parent_span_id
+                if (
+                    len(trace_id) != 16
+                    or len(span_id) != 8
+                    or trace_id == _ZERO_TRACE_ID
+                    or span_id == ZERO_SPAN_ID
+                    or (parent_id and len(parent_id) != 8)
+                ):
+                    rejected += 1
+                    if not error:
+                        error = _bad_ids_message("span", position, trace_id, span_id, parent_id)
+                    continue
+                kept.append(position)
+                trace_ids.append(trace_id)
+                span_ids.append(span_id)
+                parent_ids.append(parent_id or ZERO_SPAN_ID)
+                names.append(span.name)
+                services.append(service)
+                kinds.append(span.kind if 0 <= span.kind < 256 else 0)
+                statuses.append(span.status.code if 0 <= span.status.code < 256 else 0)
+                starts.append(span.start_time_unix_nano)
+                ends.append(span.end_time_unix_nano)
+                owners.append(group)
+    if rejected:
+        error = f"{rejected} span(s) rejected; first: {error}"
+    detail = _EncodedSpans(raw, request, kept, owners, groups, position + 1)
+    batch = SpanBatch(
+        trace_ids,
+        span_ids,
+        parent_ids,
+        names,
+        services,
+        kinds,
+        statuses,
+        starts,
+        ends,
+        detail,
+        _request_ids(raw, request),
+    )
+    return DecodedTraces(batch, rejected, error)
+
+
+_REQUEST_ID_BYTES = re.compile(rb"equest[-_.]?[iI][dD]")  # literal prefix: a fast scan
+_REQUEST_ID_KEY = re.compile(r"(?:^|[._-])(?:x-)?(?:request|correlation)[-_]?id$", re.IGNORECASE)
+
+
+def _request_ids(raw: bytes, request: ExportTraceServiceRequest) -> list[tuple[str, bytes]]:
+    """(request id, trace id) from span attributes like ``http.request.header.x-request-id``.
+
+    A byte search skips the attribute walk for requests that carry no such key.
+    """
+    if _REQUEST_ID_BYTES.search(raw) is None and b"orrelation" not in raw:
+        return []
+    found = []
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                if len(span.trace_id) != 16:
+                    continue
+                for kv in span.attributes:
+                    if _REQUEST_ID_KEY.search(kv.key):
+                        value = _any_value(kv.value)
+                        for item in value if isinstance(value, list) else [value]:
+                            if isinstance(item, str) and item:
+                                found.append((item, span.trace_id))
+    return found
+
+
+class _EncodedSpans:
+    """The request's bytes, zlib-compressed, plus each kept span's byte range in them.
+
+    Implements SpanDetailSource. Compression keeps a stored span near 40 bytes of encoded
+    detail instead of ~350; the few most recently read requests stay decompressed, since
+    reads cluster (one trace's spans, a page of a timeline).
+    """
+
+    __slots__ = ("_groups", "_owners", "_packed", "_plain", "_ranges", "_redact", "_resources")
+
+    def __init__(
+        self,
+        raw: bytes,
+        request: ExportTraceServiceRequest,
+        kept: array.array[int],
+        owners: array.array[int],
+        groups: list[tuple[bytes, str]],
+        total: int,
+    ) -> None:
+        ranges = _span_ranges(raw)
+        if len(ranges) != 2 * total:
+            # An unusual encoding (e.g. a field repeated out of order): re-encode each span.
+            raw, ranges = _reencode_spans(request)
+        self._ranges: array.array[int] = array.array("I")
+        for position in kept:
+            self._ranges.append(ranges[2 * position])
+            self._ranges.append(ranges[2 * position + 1])
+        self._packed = zlib.compress(raw, 1)
+        self._plain: bytes | None = None
+        self._owners = owners
+        self._groups = groups
+        self._resources: dict[int, dict[str, Any]] = {}
+        self._redact: Callable[[dict[str, Any]], int] | None = None
+
+    def redact_with(self, redact: Callable[[dict[str, Any]], int]) -> None:
+        self._redact = redact
+        self._resources.clear()
+
+    def _bytes(self) -> bytes:
+        if self._plain is None:
+            self._plain = zlib.decompress(self._packed)
+            _recently_read.append(self)
+            if len(_recently_read) > _DECOMPRESSED_REQUESTS:
+                _recently_read.popleft()._plain = None
+        return self._plain
+
+    def _resource(self, group: int) -> dict[str, Any]:
+        resource = self._resources.get(group)
+        if resource is None:
+            resource = attributes_to_dict(Resource.FromString(self._groups[group][0]).attributes)
+            if self._redact is not None:
+                self._redact(resource)
+            self._resources[group] = resource
+        return dict(resource)
+
+    def span_detail(self, index: int) -> SpanDetail:
+        start, end = self._ranges[2 * index], self._ranges[2 * index + 1]
+        span = Span.FromString(self._bytes()[start:end])
+        group = self._owners[index]
+        attributes = attributes_to_dict(span.attributes)
+        events = [
+            SpanEvent(e.name, e.time_unix_nano, attributes_to_dict(e.attributes))
+            for e in span.events
+        ]
+        links = [
+            {
+                "trace_id": link.trace_id.hex(),
+                "span_id": link.span_id.hex(),
+                "attributes": attributes_to_dict(link.attributes),
+            }
+            for link in span.links
+        ]
+        if self._redact is not None:
+            for mapping in (attributes, *(e.attributes for e in events)):
+                self._redact(mapping)
+            for link in links:
+                self._redact(link["attributes"])
+        return SpanDetail(
+            attributes=attributes,
+            events=events,
+            links=links,
+            status_message=span.status.message,
+            resource=self._resource(group),
+            scope=self._groups[group][1],
+            trace_state=span.trace_state,
+        )
+
+
+# Requests whose bytes are currently kept decompressed, oldest first.
+_DECOMPRESSED_REQUESTS = 16
+_recently_read: deque[_EncodedSpans] = deque()
+
+
+def _span_ranges(raw: bytes) -> array.array[int]:
+    """Byte ranges (start, end pairs) of every Span in an encoded request, in wire order.
+
+    Walks only the three enclosing levels: request.resource_spans(1) ->
+    scope_spans(2) -> spans(2).
+    """
+    ranges: array.array[int] = array.array("I")
+    for field, start, end in _fields(raw, 0, len(raw)):
+        if field != 1:
+            continue
+        for field2, start2, end2 in _fields(raw, start, end):
+            if field2 != 2:
+                continue
+            for field3, start3, end3 in _fields(raw, start2, end2):
+                if field3 == 2:
+                    ranges.append(start3)
+                    ranges.append(end3)
+    return ranges
+
+
+def _fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """Yield (field number, start, end) of each length-delimited field in buf[pos:end]."""
+    while pos < end:
+        tag = 0
+        shift = 0
+        while True:
+            b = buf[pos]
+            pos += 1
+            tag |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+        wire_type = tag & 7
+        if wire_type == 2:
+            length = 0
+            shift = 0
+            while True:
+                b = buf[pos]
+                pos += 1
+                length |= (b & 0x7F) << shift
+                if b < 0x80:
+                    break
+                shift += 7
+            yield tag >> 3, pos, pos + length
+            pos += length
+        elif wire_type == 0:
+            while buf[pos] & 0x80:
+                pos += 1
+            pos += 1
+        elif wire_type == 1:
+            pos += 8
+        elif wire_type == 5:
+            pos += 4
+        else:  # groups never occur in OTLP and the parser accepted the bytes
+            return
+
+
+def _reencode_spans(request: ExportTraceServiceRequest) -> tuple[bytes, array.array[int]]:
+    parts: list[bytes] = []
+    ranges: array.array[int] = array.array("I")
+    offset = 0
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                encoded = span.SerializeToString()
+                parts.append(encoded)
+                ranges.append(offset)
+                offset += len(encoded)
+                ranges.append(offset)
+    return b"".join(parts), ranges
