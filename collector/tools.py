@@ -43,7 +43,6 @@ CONFIGURE_ACTIONS = (
     "redaction",
 )
 TOOLS = ("observe", "analyze", "configure", "generate", "interact")
-_SCAN_LIMIT = 200_000
 _WINDOW_NS = 50_000_000  # records this close to a trace's span are inferred to belong
 _MAX_INFERRED = 20  # finding a span or event by id scans at most this many, newest first
 
@@ -154,12 +153,10 @@ class Toolbox:
         span_id = parse_hex_id(text.strip().lower().removeprefix("span:"), 8)
         if span_id is None:
             raise ToolInputError(f"span_id: {text!r} is not a span id (16 hex digits)")
-        for i, span in enumerate(self.store.spans.iter_newest_first()):
-            if span.span_id == span_id:
-                return span.trace_id
-            if i >= _SCAN_LIMIT:
-                break
-        raise ToolInputError(f"span {text} is not among the newest {_SCAN_LIMIT} spans")
+        span = self.store.spans.find_span(span_id)
+        if span is None:
+            raise ToolInputError(f"span {text} is not in the store (never received, or evicted)")
+        return span.trace_id
 
     def _trace_of_event(self, text: str) -> bytes:
         if text.startswith("span:"):
@@ -173,12 +170,10 @@ class Toolbox:
         return record.trace_id
 
     def _record(self, text: str) -> Record:
-        for i, record in enumerate(self.store.records.iter_newest_first()):
-            if str(record.id) == text:
-                return record
-            if i >= _SCAN_LIMIT:
-                break
-        raise ToolInputError(f"event_id: {text!r} is not a stored event or log record id")
+        record = self.store.records.get(int(text)) if text.isdigit() else None
+        if record is None:
+            raise ToolInputError(f"event_id: {text!r} is not a stored event or log record id")
+        return record
 
     def _correlate(self, args: dict[str, Any]) -> dict[str, Any]:
         """Everything linked to a trace or correlation id, and how each item was linked.

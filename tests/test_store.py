@@ -159,3 +159,21 @@ def test_timeline_pages_back_in_time_with_a_cursor() -> None:
     )
     assert [e["message"] for e in third["events"]] == ["svc: s0"]
     assert third["metadata"]["cursor_next"] is None
+
+
+def test_find_span_by_id_and_record_by_id() -> None:
+    s = store()
+    t = os.urandom(16)
+    first, second = ids(2, 8)
+    s.spans.add(batch([(t, first, b"", "a")]), 0)
+    s.spans.add(batch([(t, second, first, "b")]), 0)
+    found = s.spans.find_span(second)
+    assert found is not None and found.name == "b" and found.trace_id == t
+    assert s.spans.find_span(os.urandom(8)) is None
+    for i in range(1, 1200):
+        r = Record(time_ns=i, source="custom", level="info", message=f"m{i}")
+        r.id = i
+        s.records.add([r], i)  # a new chunk per arrival time
+    got = s.records.get(777)
+    assert got is not None and got.message == "m777"
+    assert s.records.get(5000) is None

@@ -140,6 +140,23 @@ class RecordStore:
     def by_correlation(self, correlation_id: str) -> list[Record]:
         return list(self._by_correlation.get(correlation_id, ()))
 
+    def get(self, record_id: int) -> Record | None:
+        """A stored record by id. Ids grow with arrival, so chunks are searched by bisection."""
+        chunks = self._chunks
+        lo, hi = 0, len(chunks)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if chunks[mid].records[-1].id < record_id:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == len(chunks):
+            return None
+        for record in chunks[lo].live():
+            if record.id == record_id:
+                return record
+        return None
+
     def chunks_newest_first(self) -> Iterator[RecordChunk]:
         return reversed(self._chunks)
 
