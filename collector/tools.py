@@ -44,7 +44,7 @@ CONFIGURE_ACTIONS = (
 )
 TOOLS = ("observe", "analyze", "configure", "generate", "interact")
 _WINDOW_NS = 50_000_000  # records this close to a trace's span are inferred to belong
-_MAX_INFERRED = 20  # finding a span or event by id scans at most this many, newest first
+_MAX_INFERRED = 20
 
 
 class ToolInputError(CollectorError):
