@@ -265,6 +265,13 @@ def load_section(cls: type[T], data: Any, path: str, errors: list[str]) -> T | N
                 kwargs[name] = value
             else:
                 failed = True  # keep the default so the other fields are still checked
+    needed = {
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    if not needed <= set(kwargs):
+        return None  # a required field had the wrong type: reported above
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if validate is not None:
