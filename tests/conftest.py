@@ -21,6 +21,14 @@ os.environ["PYTHONASYNCIODEBUG"] = "1"
 PORTS_0 = {"grpc": 0, "http": 0, "api": 0}
 
 
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Components that keep state under ~/.gasoline (tailer offsets, spools) keep it here."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
 def make_config(tmp_path: Path, text: str = "") -> Config:
     """A config from YAML text over the embedded defaults, every port 0 unless set.
 

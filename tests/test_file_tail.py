@@ -481,3 +481,28 @@ async def test_unusable_storage_dir_fails_start(tmp_path: Path, problem: str) ->
     with pytest.raises(ReceiverStartError, match=expected):
         await receiver.start(_SheddingSink())
     await receiver.stop()
+
+
+async def test_seeds_short_form_backend_logs_maps_onto_filelog(start_daemon, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`backend: logs: [{type: file, ...}]` becomes a filelog receiver on the logs pipeline."""
+    log = tmp_path / "auth.log"
+    log.write_text("")
+    running = await start_daemon(
+        f"""
+        backend:
+          logs:
+            - {{type: file, path: "{log}", tags: ["service:auth"], poll_interval_ms: 20,
+                start_at: beginning}}
+        """
+    )
+    with log.open("a") as f:
+        f.write("2024-01-02 15:04:05,123 ERROR login failed for ann\n")
+    await wait_for(lambda: len(running.daemon.store.records) == 1, timeout=5)
+    [record] = list(running.daemon.store.records.iter_newest_first())
+    assert (record.service, record.level, record.message) == (
+        "auth",
+        "error",
+        "login failed for ann",
+    )
+    _, status = await running.get_json("/daemon/status")
+    assert "filelog/backend-0" in status["receivers"]
