@@ -96,7 +96,10 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
     sources: dict[tuple[str, str, tuple[str, ...]], LogLines] = {}
 
     async def post_lines(request: web.Request) -> web.Response:
-        """Plain log lines from gasoline-run or a script, parsed here into log records."""
+        """Plain log lines from gasoline-run or a script, parsed here into log records.
+
+        ``observed_time_ms`` (optional) is when the lines were captured: the time of lines
+        that carry none of their own."""
         data = await read_json(request)
         if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
             raise _Reject(400, 'body must be {"lines": [...], "service": ..., "tags": [...]}')
@@ -120,7 +123,10 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
             if len(sources) >= _MAX_LINE_SOURCES:
                 sources.clear()
             parser = sources[key] = LogLines(service=service, source=source, tags=tags)
-        records = parser.records(lines)
+        observed = data.get("observed_time_ms")
+        if observed is not None and (not isinstance(observed, int) or observed < 0):
+            raise _Reject(400, "observed_time_ms: expected milliseconds since the epoch")
+        records = parser.records(lines, now_ns=observed * 1_000_000 if observed else None)
         if records:
             try:
                 sink.offer_records(records)

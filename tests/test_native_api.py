@@ -212,6 +212,12 @@ async def test_plain_lines_are_parsed_into_records_on_their_trace(gasoline: Runn
     _, timeline = await gasoline.get_json("/buffers/timeline?correlation_id=req-77")
     [slow] = timeline["events"]
     assert slow["level"] == "warn" and slow["timestamp"] == 1704207845123
+    status, _, _ = await post_json(
+        f"{gasoline.api}/v1/lines", {"lines": ["no time here"], "observed_time_ms": 1704067200000}
+    )
+    await gasoline.settled()
+    _, timeline = await gasoline.get_json("/buffers/timeline?text=no+time+here")
+    assert timeline["events"][0]["timestamp"] == 1704067200000
     status, answer, _ = await post_json(f"{gasoline.api}/v1/lines", {"lines": "nope"})
     assert status == 400 and "lines" in answer["error"]
 

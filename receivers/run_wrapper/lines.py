@@ -1,0 +1,87 @@
+"""Output bytes to shipping records: split on newlines, cut, decoded, de-coloured, grouped.
+
+Only the shipping copy is touched here; the pass-through path never sees this module, so a
+line that is cut or decoded with replacement characters still reaches the terminal whole.
+"""
+
+from __future__ import annotations
+
+import re
+
+from receivers.log_parser.multiline import MultilineGrouper
+
+__all__ = ["MAX_LINE_BYTES", "StreamLines"]
+
+MAX_LINE_BYTES = 64 * 1024
+"""Lines longer than this are cut to this many bytes for shipping (passed through whole)."""
+
+# SGR and other CSI sequences: colours mean nothing to the log parser and hide levels.
+_CSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+_CUT_CHECK_CHARS = MAX_LINE_BYTES // 4  # shorter than this (in chars) cannot be too long
+
+
+class StreamLines:
+    """The records of one output stream (stdout or stderr); not thread-safe.
+
+    Keeps at most one partial line (up to ``MAX_LINE_BYTES``) and the grouper's pending
+    record, so memory stays bounded however the child writes.
+    """
+
+    __slots__ = ("_carry", "_grouper", "_skipping", "truncated")
+
+    def __init__(self) -> None:
+        self._carry = b""
+        self._skipping = False  # inside the tail of a line already cut and shipped
+        self._grouper = MultilineGrouper()
+        self.truncated = 0
+
+    def feed(self, data: bytes, out: list[str]) -> None:
+        """Split ``data``; completed records are appended to ``out``.
+
+        Complete lines are decoded as one block (a newline is never inside a UTF-8
+        sequence, so this equals decoding line by line) to keep the per-line cost low.
+        """
+        if self._skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return
+            data = data[newline + 1 :]
+            self._skipping = False
+        if self._carry:
+            data = self._carry + data
+        end = data.rfind(b"\n")
+        carry = data[end + 1 :]
+        if end >= 0:
+            self._lines(data[:end], out)
+        if len(carry) > MAX_LINE_BYTES:
+            self._lines(carry, out)
+            self._skipping = True
+            carry = b""
+        self._carry = carry
+
+    def idle(self, out: list[str]) -> None:
+        """The stream went quiet: hand over the grouper's pending record."""
+        out.extend(self._grouper.flush())
+
+    def close(self, out: list[str]) -> None:
+        """End of stream: the unterminated last line and the pending record."""
+        if self._carry and not self._skipping:
+            self._lines(self._carry, out)
+        self._carry = b""
+        self._skipping = False
+        out.extend(self._grouper.flush())
+
+    def _lines(self, block: bytes, out: list[str]) -> None:
+        text = block.decode("utf-8", errors="replace")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").removesuffix("\r")
+        if "\x1b" in text:
+            text = _CSI_RE.sub("", text)
+        feed = self._grouper.feed
+        for line in text.split("\n"):
+            if len(line) > _CUT_CHECK_CHARS:
+                raw = line.encode()
+                if len(raw) > MAX_LINE_BYTES:
+                    line = raw[:MAX_LINE_BYTES].decode("utf-8", errors="replace")
+                    self.truncated += 1
+            out += feed(line)
