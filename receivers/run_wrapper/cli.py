@@ -43,8 +43,8 @@ new batches are dropped and counted) and replayed in order once the daemon answe
 Batches answered 4xx are not retried: reported once on stderr and counted. At exit the
 wrapper waits up to --flush-timeout seconds to deliver (not at all when nothing listens);
 what is left stays in the spool and is replayed by the next gasoline-run (each run replays
-every spool a finished run left behind) or by --flush-spool. Spooled lines get the time of
-replay unless the line carries its own timestamp.
+every spool a finished run left behind) or by --flush-spool. Spooled lines keep the time they
+were printed.
 
 The wrapper prints nothing else unless something is wrong; a one-line summary of counters
 appears on stderr at exit only when lines were spooled, dropped or rejected.
