@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from collector.analysis.signals import failure_of, http_method, http_status, http_url
+from collector.filters import LEVEL_RANK, TimelineFilter
 from collector.model import Record, SpanKind
 from collector.query import (
-    LEVEL_RANK,
-    TimelineFilter,
     iso_time,
     recent_trees,
     record_event,

@@ -13,13 +13,14 @@ answer says so.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from collector.filters import LEVEL_RANK, TimelineFilter
 from collector.model import Record, StatusCode
-from collector.query import LEVEL_RANK, TimelineFilter
 from collector.store import RecordStore, SpanChunk, SpanStore, Store, StoredSpan
 
-__all__ = ["Matches", "newest_matches"]
+__all__ = ["Matches", "candidates", "newest_matches"]
 
 Item = tuple[int, str, StoredSpan | Record]
 _SpanEntry = tuple[int, str, int, int, SpanChunk]  # time, key, chunk seq, index, chunk
@@ -45,8 +46,6 @@ def newest_matches(store: Store, f: TimelineFilter, k: int) -> Matches:
 
 def _indexed(store: Store, f: TimelineFilter, k: int) -> Matches:
     """A trace or correlation id names few items: filter them all, count exactly."""
-    from collector.query import candidates
-
     spans, records = candidates(store, f)
     found: list[Item] = []
     for span in spans:
@@ -188,3 +187,21 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
             if len(heap) >= k:
                 floor = heap[0][0]
     return heap, total, exact
+
+
+def candidates(store: Store, f: TimelineFilter) -> tuple[Iterable[StoredSpan], Iterable[Record]]:
+    """The items worth filtering: one trace's, one correlation's, or everything."""
+    if f.trace_id is not None:
+        spans: Iterable[StoredSpan] = store.spans.trace(f.trace_id)
+        records: Iterable[Record] = store.records.by_trace(f.trace_id)
+    elif f.correlation_id is not None:
+        correlated = store.records.by_correlation(f.correlation_id)
+        trace_ids = {r.trace_id for r in correlated if r.trace_id is not None}
+        spans = [s for t in trace_ids for s in store.spans.trace(t)]
+        linked = [r for t in trace_ids for r in store.records.by_trace(t)]
+        records = list({id(r): r for r in [*correlated, *linked]}.values())
+    else:
+        spans, records = store.spans.iter_newest_first(), store.records.iter_newest_first()
+    if f.kinds is not None and "span" not in f.kinds:
+        spans = ()
+    return spans, records

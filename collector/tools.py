@@ -21,12 +21,13 @@ from collector.analysis.latency import analyze_latency
 from collector.checkpoints import BASELINE, compare, load_checkpoint, save_checkpoint, snapshot
 from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
+from collector.filters import NoiseRule, build_filter
 from collector.generate import GENERATORS, generate
 from collector.interact import Interactor
 from collector.model import LEVELS, Record, parse_hex_id
 from collector.observe import VIEWS, ViewError, observe
 from collector.pipeline import Pipeline
-from collector.query import NoiseRule, build_filter, record_event, timeline, trace_tree
+from collector.query import record_event, timeline, trace_tree
 from collector.scan import newest_matches
 from collector.store import Store
 from collector.trace_tree import TraceTree

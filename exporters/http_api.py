@@ -17,10 +17,9 @@ from aiohttp import web
 from collector.analysis.causality import analyze_causality
 from collector.config import ApiConfig
 from collector.errors import ReceiverStartError
+from collector.filters import TimelineFilter, build_filter
 from collector.model import parse_hex_id
 from collector.query import (
-    TimelineFilter,
-    build_filter,
     timeline,
     trace_document,
     trace_summaries,

@@ -7,8 +7,9 @@ import os
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector.config import StoreConfig
+from collector.filters import TimelineFilter, parse_cursor
 from collector.model import DropReason, Record, SpanBatch
-from collector.query import TimelineFilter, timeline, trace_document
+from collector.query import timeline, trace_document
 from collector.store import Store
 from receivers.otlp_codec import decode_traces
 
@@ -149,8 +150,6 @@ def test_timeline_pages_back_in_time_with_a_cursor() -> None:
     assert first["metadata"]["total_count"] >= 3 and first["metadata"]["total_count_exact"] is False
     everything = timeline(s, TimelineFilter(limit=10))["metadata"]
     assert (everything["total_count"], everything["total_count_exact"]) == (5, True)
-    from collector.query import parse_cursor
-
     cursor = parse_cursor(first["metadata"]["cursor_next"])
     second = timeline(s, TimelineFilter(limit=2, cursor=cursor))
     assert [e["message"] for e in second["events"]] == ["svc: s1", "svc: s2"]
