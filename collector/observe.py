@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from collector.analysis.signals import failure_of, http_method, http_status, http_url
+from collector.analysis.timing import clock_shifts
 from collector.filters import LEVEL_RANK, TimelineFilter
 from collector.model import Record, SpanKind
 from collector.query import (
@@ -107,14 +108,15 @@ def _trace_view(
             f"trace {f.trace_id.hex()} is not in the store (never received, or evicted)"
         )
     wanted = set(span_ids or ())
-    lines = _tree_lines(tree, wanted)
+    clock = _Clock(tree)
+    lines = _tree_lines(tree, wanted, clock)
     metadata: dict[str, Any] = {"total_count": len(tree.nodes), "cursor_next": None}
     if len(lines) > _MAX_TREE_LINES:
         metadata["truncated"] = f"showing {_MAX_TREE_LINES} of {len(lines)} lines"
     records = [
         compact(
             {
-                "offset_ms": _offset(tree, r.time_ns),
+                "offset_ms": clock.offset(r.time_ns, service=r.service),
                 "level": r.level,
                 "service": r.service,
                 "span_id": r.span_id.hex() if r.span_id else None,
@@ -139,20 +141,41 @@ def _trace_view(
     }
 
 
-def _tree_lines(tree: TraceTree, detail_for: set[str]) -> list[dict[str, Any]]:
+class _Clock:
+    """Offsets from the trace's start on the root's clock: a service whose clock is skewed
+    is moved to sit inside its caller (``collector.analysis.timing.clock_shifts``)."""
+
+    def __init__(self, tree: TraceTree) -> None:
+        self.shifts, self._by_service, _ = clock_shifts(tree)
+        self.origin = min(
+            (n.span.start_ns + self.shifts.get(id(n), 0) for n in tree.nodes.values()),
+            default=tree.start_ns,
+        )
+
+    def offset(self, time_ns: int, *, shift: int = 0, service: str | None = None) -> float:
+        if service is not None:
+            shift = self._by_service.get(service, 0)
+        return round((time_ns + shift - self.origin) / 1e6, 3)
+
+
+def _tree_lines(tree: TraceTree, detail_for: set[str], clock: _Clock) -> list[dict[str, Any]]:
+    """One line per span; a line moved onto the root's clock says by how much."""
     lines: list[dict[str, Any]] = []
 
     def line(node: Node, depth: int) -> dict[str, Any]:
         span = node.span
+        shift = clock.shifts.get(id(node), 0)
         item: dict[str, Any] = {
             "depth": depth,
             "span_id": span.span_id.hex(),
             "service": span.service,
             "name": span.name,
             "kind": _kind(span),
-            "offset_ms": _offset(tree, span.start_ns),
+            "offset_ms": clock.offset(span.start_ns, shift=shift),
             "duration_ms": round(span.duration_ns / 1e6, 3),
         }
+        if shift:
+            item["clock_adjusted_ms"] = round(shift / 1e6, 3)
         if node.orphan:
             item["orphan"] = True
         failure = failure_of(node) if node.is_error or node.records else None
@@ -167,7 +190,11 @@ def _tree_lines(tree: TraceTree, detail_for: set[str]) -> list[dict[str, Any]]:
             d = node.detail()
             item["attributes"] = d.attributes
             item["events"] = [
-                {"name": e.name, "offset_ms": _offset(tree, e.time_ns), "attributes": e.attributes}
+                {
+                    "name": e.name,
+                    "offset_ms": clock.offset(e.time_ns, shift=shift),
+                    "attributes": e.attributes,
+                }
                 for e in d.events
             ]
             item["resource"] = d.resource
@@ -197,7 +224,9 @@ def _tree_lines(tree: TraceTree, detail_for: set[str]) -> list[dict[str, Any]]:
                         "service": group[0].span.service,
                         "name": group[0].span.name,
                         "kind": _kind(group[0].span),
-                        "offset_ms": _offset(tree, group[0].span.start_ns),
+                        "offset_ms": clock.offset(
+                            group[0].span.start_ns, shift=clock.shifts.get(id(group[0]), 0)
+                        ),
                         "total_ms": round(sum(durations), 3),
                         "avg_ms": round(sum(durations) / run, 3),
                         "span_ids": [n.span.span_id.hex() for n in group[:3]],
@@ -414,10 +443,6 @@ def _pct(values: list[float], q: float) -> float | None:
         return round(statistics.median(values), 3)
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-
-def _offset(tree: TraceTree, time_ns: int) -> float:
-    return round((time_ns - tree.start_ns) / 1e6, 3)
 
 
 def _kind(span: StoredSpan) -> str:

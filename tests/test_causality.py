@@ -284,6 +284,16 @@ async def test_skewed_clocks_do_not_mislead_the_analysis(gasoline: Running) -> N
     assert tree is not None
     report = skew_report([tree])
     assert report["status"] == "large_skew"
+    view = await gasoline.daemon.tools.run(
+        "observe", {"what": "trace", "filter": {"trace_id": trace_id}}
+    )
+    fetch_line, server_line, db_line = view["trace"]["spans"]
+    assert (fetch_line["offset_ms"], server_line["offset_ms"], db_line["offset_ms"]) == (
+        0.0,
+        10.0,
+        20.0,
+    )
+    assert server_line["clock_adjusted_ms"] == 2000.0
     assert report["pairs"]["browser -> api"]["median_skew_ms"] == -2000.0
     assert "behind" in report["recommendation"]
 
@@ -314,12 +324,35 @@ async def test_slow_request_dominated_by_sequential_db_calls(gasoline: Running) 
 async def test_causality_endpoint_and_skew_in_daemon_status(gasoline: Running) -> None:
     s = Scenario()
     s.skew_ms = {"api": 350.0}
-    fetch = s.span("browser", "fetch GET /api/me", 0, 60, kind=CLIENT,
-                   attrs=http_client("GET", "http://localhost:8000/api/me", 500), error="")
-    server = s.span("api", "GET /api/me", 5, 55, parent=fetch, kind=SERVER,
-                    attrs=http_server("GET", "/api/me", 500), error="")
-    s.span("api", "SELECT user", 10, 50, parent=server, kind=CLIENT, attrs=db("SELECT user"),
-           error="deadlock detected")
+    fetch = s.span(
+        "browser",
+        "fetch GET /api/me",
+        0,
+        60,
+        kind=CLIENT,
+        attrs=http_client("GET", "http://localhost:8000/api/me", 500),
+        error="",
+    )
+    server = s.span(
+        "api",
+        "GET /api/me",
+        5,
+        55,
+        parent=fetch,
+        kind=SERVER,
+        attrs=http_server("GET", "/api/me", 500),
+        error="",
+    )
+    s.span(
+        "api",
+        "SELECT user",
+        10,
+        50,
+        parent=server,
+        kind=CLIENT,
+        attrs=db("SELECT user"),
+        error="deadlock detected",
+    )
     trace_id = await s.send(gasoline)
     status, answer = await gasoline.get_json(f"/v1/traces/{trace_id}/causality")
     assert status == 200 and answer["root_cause"]["message"] == "deadlock detected"

@@ -47,6 +47,29 @@ def aligned(child: Node) -> tuple[int, int]:
     return mid - half, mid - half + (end - start)
 
 
+def clock_shifts(tree: TraceTree) -> tuple[dict[int, int], dict[str, int], int]:
+    """How far each span must move to sit on its root's clock.
+
+    ``aligned`` places a child from another service inside its parent; the move carries
+    down to the child's own descendants, which share its clock. Orphans take the move
+    of the first placed span of their service. Returns per-node moves, per-service moves
+    and the browser's move (for browser records that name no service).
+    """
+    shift: dict[int, int] = {}
+    by_service: dict[str, int] = {}
+    browser: int | None = None
+    for node in tree.walk():
+        if node.parent is None:
+            delta = by_service.get(node.span.service, 0) if node.orphan else 0
+        else:
+            delta = shift[id(node.parent)] + aligned(node)[0] - node.span.start_ns
+        shift[id(node)] = delta
+        by_service.setdefault(node.span.service, delta)
+        if browser is None and is_browser(node):
+            browser = delta
+    return shift, by_service, browser or 0
+
+
 def self_time_ns(node: Node) -> int:
     start, end = node.span.start_ns, node.span.end_ns
     if end <= start:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from collector.analysis.causality import analyze_causality
 from collector.analysis.signals import http_method, http_status, is_browser
-from collector.analysis.timing import aligned
+from collector.analysis.timing import clock_shifts
 from collector.model import Record, SpanKind
 from collector.trace_tree import Node, TraceTree
 
@@ -120,7 +120,7 @@ class _Facts:
 
     @classmethod
     def of(cls, tree: TraceTree, base_url: str | None) -> _Facts:
-        shift, by_service, browser_shift = _clock_shifts(tree)
+        shift, by_service, browser_shift = clock_shifts(tree)
         facts = cls(tree, base_url, 0, shift, [], [])
         times = [n.span.start_ns + shift[id(n)] for n in tree.nodes.values()]
         for record in tree.records:
@@ -181,29 +181,6 @@ class _Facts:
             return text
         self.note(f"{what} contained {REDACTED}: replace {_PLACEHOLDER} with the real value")
         return text.replace(REDACTED, _PLACEHOLDER)
-
-
-def _clock_shifts(tree: TraceTree) -> tuple[dict[int, int], dict[str, int], int]:
-    """How far each span must move to sit on its root's clock.
-
-    ``aligned`` places a child from another service inside its parent; the move carries
-    down to the child's own descendants, which share its clock. Orphans take the move
-    of the first placed span of their service. Returns per-node moves, per-service moves
-    and the browser's move (for browser records that name no service).
-    """
-    shift: dict[int, int] = {}
-    by_service: dict[str, int] = {}
-    browser: int | None = None
-    for node in tree.walk():
-        if node.parent is None:
-            delta = by_service.get(node.span.service, 0) if node.orphan else 0
-        else:
-            delta = shift[id(node.parent)] + aligned(node)[0] - node.span.start_ns
-        shift[id(node)] = delta
-        by_service.setdefault(node.span.service, delta)
-        if browser is None and is_browser(node):
-            browser = delta
-    return shift, by_service, browser or 0
 
 
 def _check_base_url(base_url: str) -> None:
