@@ -10,7 +10,7 @@ from collector.analysis.causality import analyze_causality
 from collector.analysis.skew import skew_report
 from collector.query import trace_tree
 from tests.conftest import Running
-from tests.scenarios import Scenario, db, http_client, http_server
+from tests.scenarios import MS, T0, Scenario, db, http_client, http_server
 
 CLIENT, SERVER = SpanKind.CLIENT, SpanKind.SERVER
 
@@ -363,3 +363,25 @@ async def test_causality_endpoint_and_skew_in_daemon_status(gasoline: Running) -
     assert skew["samples_collected"] == 1 and skew["median_skew_ms"] == 350.0
     assert skew["status"] == "detected" and "ahead of" in skew["recommendation"]
     assert set(skew) >= {"p95_skew_ms", "p99_skew_ms", "std_dev_ms"}
+
+
+async def test_x_client_time_header_gives_browser_skew_samples(gasoline: Running) -> None:
+    s = Scenario()
+    s.skew_ms = {"api": 500.0}
+    server = s.span(
+        "api",
+        "GET /api/me",
+        0,
+        20,
+        kind=SERVER,
+        attrs={
+            **http_server("GET", "/api/me", 200),
+            "http.request.header.x-client-time": [str(T0 // MS)],
+        },
+    )
+    assert server is not None
+    trace_id = await s.send(gasoline)
+    tree = trace_tree(gasoline.daemon.store, bytes.fromhex(trace_id))
+    assert tree is not None
+    report = skew_report([tree])
+    assert report["pairs"]["browser -> api"]["median_skew_ms"] == 500.0

@@ -18,14 +18,23 @@ from collector.trace_tree import TraceTree
 
 __all__ = ["skew_report", "skew_samples"]
 
+_CLIENT_TIME = "http.request.header.x-client-time"
 _SYNCHRONIZED_MS = 10.0
 _LARGE_MS = 1000.0
 
 
 def skew_samples(tree: TraceTree) -> list[tuple[str, str, float]]:
-    """(caller service, callee service, callee clock minus caller clock in ms)."""
+    """(caller service, callee service, callee clock minus caller clock in ms).
+
+    A SERVER span whose request carried the browser's ``X-Client-Time`` header (ms since
+    the epoch, as the extension sends it) gives a sample for ``browser -> service`` too.
+    """
     samples = []
     for node in tree.nodes.values():
+        if node.kind == SpanKind.SERVER:
+            client_ms = _client_time_ms(node.detail().attributes.get(_CLIENT_TIME))
+            if client_ms is not None:
+                samples.append(("browser", node.span.service, node.span.start_ns / 1e6 - client_ms))
         parent = node.parent
         if (
             parent is not None
@@ -39,6 +48,15 @@ def skew_samples(tree: TraceTree) -> list[tuple[str, str, float]]:
                 (parent.span.service, node.span.service, (server_mid - client_mid) / 1e6)
             )
     return samples
+
+
+def _client_time_ms(value: Any) -> float | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def skew_report(trees: Iterable[TraceTree]) -> dict[str, Any]:
