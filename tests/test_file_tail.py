@@ -12,6 +12,7 @@ import gzip
 import os
 import re
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -71,6 +72,11 @@ def _receiver(running: Running, name: str) -> FileLogReceiver:
     return receiver
 
 
+_NEEDS_LOGROTATE = pytest.mark.skipif(
+    shutil.which("logrotate") is None, reason="logrotate is not installed"
+)
+
+
 class _Writer(threading.Thread):
     """Appends ``seq N`` lines; rotation steps run under ``lock`` between two lines."""
 
@@ -106,6 +112,31 @@ def _rename_create(log: Path, writer: _Writer, n: int) -> None:
         time.sleep(0.001)
     with writer.lock:
         writer.reopen()
+
+
+def _logrotate(log: Path, mode: str) -> None:
+    """Run the real logrotate once, forced, with ``mode`` (``create`` or ``copytruncate``)."""
+    conf = log.with_name("logrotate.conf")
+    conf.write_text(f"{log} {{\n  rotate 10\n  {mode}\n  missingok\n}}\n")
+    subprocess.run(
+        ["logrotate", "-f", "-s", str(log.with_name("logrotate.state")), str(conf)], check=True
+    )
+
+
+def _logrotate_create(log: Path, writer: _Writer, n: int) -> None:
+    _logrotate(log, "create")  # renames app.log to app.log.1 (shifting older ones), creates anew
+    target = writer.count + 30  # the app writes on into the renamed file until it reopens
+    while writer.count < target and writer.is_alive():
+        time.sleep(0.001)
+    with writer.lock:
+        writer.reopen()
+
+
+def _logrotate_copytruncate(log: Path, writer: _Writer, n: int) -> None:
+    with (
+        writer.lock
+    ):  # as in _copytruncate: what logrotate loses between its steps is unrecoverable
+        _logrotate(log, "copytruncate")
 
 
 def _copytruncate(log: Path, writer: _Writer, n: int) -> None:
@@ -153,6 +184,8 @@ async def _rotate_under_writes(
         (_copytruncate, "app.log*"),  # the copy matches too and must not be read twice
         (_delete_recreate, "*.log"),
         (_rename_gzip, "app.log*"),
+        pytest.param(_logrotate_create, "*.log", marks=_NEEDS_LOGROTATE),
+        pytest.param(_logrotate_copytruncate, "app.log*", marks=_NEEDS_LOGROTATE),
     ],
     ids=[
         "rename_create",
@@ -161,6 +194,8 @@ async def _rotate_under_writes(
         "copytruncate_glob_matches_copy",
         "delete_recreate",
         "rename_then_gzip",
+        "logrotate_create",
+        "logrotate_copytruncate",
     ],
 )
 async def test_rotation_under_concurrent_writes_loses_and_duplicates_nothing(
@@ -171,9 +206,9 @@ async def test_rotation_under_concurrent_writes_loses_and_duplicates_nothing(
 ) -> None:
     """Each rotation style three times while a thread appends 1,500 numbered lines.
 
-    logrotate is not installed here (``shutil.which("logrotate")`` is None), so its steps
-    are done in Python: copytruncate copies the file and truncates it in place (the writer
-    appends with O_APPEND, as logging does). The copy+truncate pair runs under the writer's
+    The steps are done in Python and, where it is installed, by logrotate itself:
+    copytruncate copies the file and truncates it in place (the writer appends with
+    O_APPEND, as logging does). The copy+truncate pair runs under the writer's
     lock: logrotate itself loses lines written between the two steps, which no reader can
     recover. A gzip file present from the start (``app.log.0.gz``) is never read.
     """
