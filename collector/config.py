@@ -243,20 +243,24 @@ def load_section(cls: type[T], data: Any, path: str, errors: list[str]) -> T | N
         errors.append(f"{path}: expected a mapping, got {_describe(data)}")
         return None
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    known = {f.name for f in fields}
+    required = {
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     for key in data:
         if key not in known:
             allowed = ", ".join(sorted(known)) or "none"
             errors.append(f"{_join(path, str(key))}: unknown key (allowed: {allowed})")
+    missing = sorted(required - set(data))
+    for name in missing:
+        errors.append(f"{_join(path, name)}: required")
+    if missing:
+        return None
     kwargs: dict[str, Any] = {}
     failed = False
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if required and f.name not in data:
-            errors.append(f"{_join(path, f.name)}: required")
-            failed = True
-    if failed:
-        return None
     for name in known:
         if name in data:
             before = len(errors)
@@ -265,12 +269,7 @@ def load_section(cls: type[T], data: Any, path: str, errors: list[str]) -> T | N
                 kwargs[name] = value
             else:
                 failed = True  # keep the default so the other fields are still checked
-    needed = {
-        f.name
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
-    if not needed <= set(kwargs):
+    if not required <= set(kwargs):
         return None  # a required field had the wrong type: reported above
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
