@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
 from collector.errors import DecodeError
@@ -27,6 +28,23 @@ _NESTED = {
     "scopeLogs": ("logRecords", "log_records"),
     "scope_logs": ("logRecords", "log_records"),
 }
+
+
+M = TypeVar("M", bound=Message)
+
+
+def parse_request(
+    body: bytes, message_type: type[M], top_key: str, *, is_json: bool
+) -> tuple[bytes, M]:
+    """The request's protobuf bytes and message, from a protobuf or an OTLP/JSON body.
+
+    Raises ``DecodeError`` naming the message type expected.
+    """
+    raw = _json_to_protobuf(body, message_type, top_key) if is_json else body
+    try:
+        return raw, message_type.FromString(raw)
+    except (ProtobufDecodeError, RuntimeError) as exc:
+        raise DecodeError(f"body is not a valid OTLP {message_type.__name__}: {exc}") from exc
 
 
 def _json_to_protobuf(body: bytes, message_type: type[Message], top_key: str) -> bytes:

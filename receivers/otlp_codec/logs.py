@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
 )
@@ -14,9 +13,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from collector.errors import DecodeError
 from collector.model import ZERO_SPAN_ID, Record
-from receivers.otlp_codec.json_mapping import _json_to_protobuf
+from receivers.otlp_codec.json_mapping import parse_request
 from receivers.otlp_codec.values import (
     _ZERO_TRACE_ID,
     _bad_ids_message,
@@ -40,11 +38,7 @@ class DecodedLogs:
 
 def decode_logs(body: bytes, *, is_json: bool = False) -> DecodedLogs:
     """Decode an ``ExportLogsServiceRequest`` into records; raise ``DecodeError`` if invalid."""
-    raw = _json_to_protobuf(body, ExportLogsServiceRequest, "resourceLogs") if is_json else body
-    try:
-        request = ExportLogsServiceRequest.FromString(raw)
-    except (ProtobufDecodeError, RuntimeError) as exc:
-        raise DecodeError(f"body is not a valid OTLP ExportLogsServiceRequest: {exc}") from exc
+    _, request = parse_request(body, ExportLogsServiceRequest, "resourceLogs", is_json=is_json)
     records: list[Record] = []
     rejected = 0
     error = ""
@@ -111,13 +105,9 @@ def level_from_severity(number: int, text: str) -> str:
 
 def decode_metrics(body: bytes, *, is_json: bool = False) -> int:
     """Count the data points of an ``ExportMetricsServiceRequest``."""
-    raw = (
-        _json_to_protobuf(body, ExportMetricsServiceRequest, "resourceMetrics") if is_json else body
+    _, request = parse_request(
+        body, ExportMetricsServiceRequest, "resourceMetrics", is_json=is_json
     )
-    try:
-        request = ExportMetricsServiceRequest.FromString(raw)
-    except (ProtobufDecodeError, RuntimeError) as exc:
-        raise DecodeError(f"body is not a valid OTLP ExportMetricsServiceRequest: {exc}") from exc
     points = 0
     for resource_metrics in request.resource_metrics:
         for scope_metrics in resource_metrics.scope_metrics:

@@ -11,16 +11,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from collector.errors import DecodeError
 from collector.model import ZERO_SPAN_ID, SpanBatch, SpanDetail, SpanEvent
-from receivers.otlp_codec.json_mapping import _json_to_protobuf
+from receivers.otlp_codec.json_mapping import parse_request
 from receivers.otlp_codec.values import (
     _ZERO_TRACE_ID,
     _any_value,
@@ -44,11 +42,7 @@ class DecodedTraces:
 
 def decode_traces(body: bytes, *, is_json: bool = False) -> DecodedTraces:
     """Decode an ``ExportTraceServiceRequest``; raise ``DecodeError`` if it is not one."""
-    raw = _json_to_protobuf(body, ExportTraceServiceRequest, "resourceSpans") if is_json else body
-    try:
-        request = ExportTraceServiceRequest.FromString(raw)
-    except (ProtobufDecodeError, RuntimeError) as exc:
-        raise DecodeError(f"body is not a valid OTLP ExportTraceServiceRequest: {exc}") from exc
+    raw, request = parse_request(body, ExportTraceServiceRequest, "resourceSpans", is_json=is_json)
 
     trace_ids: list[bytes] = []
     span_ids: list[bytes] = []
