@@ -21,7 +21,7 @@ from typing import Any
 from collector.component import MCP_SERVER
 from collector.config import load_config
 from collector.daemon import VERSION, Daemon
-from collector.errors import CollectorError
+from collector.errors import CollectorError, ReceiverStartError
 from collector.render import render_status, render_trace, render_traces
 
 __all__ = ["main"]
@@ -162,7 +162,14 @@ def _mcp(args: argparse.Namespace) -> int:
     if explicit:
         print(f"gasoline mcp: no Gasoline daemon answers at {url}", file=sys.stderr)
         return 1
-    return asyncio.run(_serve_mcp_embedded(Daemon(config)))
+    try:
+        return asyncio.run(_serve_mcp_embedded(Daemon(config)))
+    except ReceiverStartError:
+        # Another agent's `gasoline mcp` may have bound the ports a moment ago: share it.
+        if not _is_daemon(url):
+            raise
+    print(f"gasoline mcp: serving the daemon at {url}", file=sys.stderr)
+    return asyncio.run(_serve_mcp_bridged(url))
 
 
 def _is_daemon(url: str) -> bool:
