@@ -22,7 +22,7 @@ from collector.component import MCP_SERVER
 from collector.config import load_config
 from collector.daemon import VERSION, Daemon
 from collector.errors import CollectorError, ReceiverStartError
-from collector.render import render_status, render_trace, render_traces
+from collector.render import render_status, render_timeline, render_trace, render_traces
 
 __all__ = ["main"]
 
@@ -99,6 +99,27 @@ def _parser() -> argparse.ArgumentParser:
     traces.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     traces.add_argument("--json", action="store_true", help="print the raw JSON")
     traces.set_defaults(run=_traces)
+
+    events = commands.add_parser(
+        "timeline",
+        help="show spans, logs and events merged, newest page, oldest first",
+        description="The merged timeline (GET /buffers/timeline): one line per span, log "
+        "record or event. Filters narrow it; --cursor pages back in time.",
+    )
+    events.add_argument("--url", help=url_help)
+    for name, text in (
+        ("service", "only this service"),
+        ("source", "only this source (otlp, browser, backend, interact, ...)"),
+        ("level", "at least this level (debug, info, warn, error, critical)"),
+        ("text", "messages containing this (case-insensitive)"),
+        ("trace-id", "only this trace"),
+        ("since", "not before: ms since the epoch or ISO 8601"),
+        ("cursor", "the cursor printed under the previous page"),
+    ):
+        events.add_argument(f"--{name}", help=text)
+    events.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    events.add_argument("--json", action="store_true", help="print the raw JSON")
+    events.set_defaults(run=_timeline)
 
     trace = commands.add_parser(
         "trace",
@@ -239,6 +260,23 @@ def _status(args: argparse.Namespace) -> int:
 def _traces(args: argparse.Namespace) -> int:
     answer = _get(args, f"/v1/traces?limit={args.limit}")
     print(json.dumps(answer, indent=2) if args.json else render_traces(answer["traces"]))
+    return 0
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    params = {
+        "service": args.service,
+        "source": args.source,
+        "level": args.level,
+        "text": args.text,
+        "trace_id": args.trace_id,
+        "since": args.since,
+        "cursor": args.cursor,
+        "limit": str(args.limit),
+    }
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    answer = _get(args, f"/buffers/timeline?{query}")
+    print(json.dumps(answer, indent=2) if args.json else render_timeline(answer))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["render_status", "render_trace", "render_traces"]
+__all__ = ["render_status", "render_timeline", "render_trace", "render_traces"]
 
 _RED = "\x1b[31m"
 _DIM = "\x1b[2m"
@@ -65,6 +65,25 @@ def render_trace(doc: dict[str, Any], *, width: int = 120, color: bool = False) 
             line = f"{when}  {r['level']:<8} {r['service'] or r['source']}: {r['message']}"
             lines.append(paint(_RED, line) if r["level"] in ("error", "critical") else line)
     return "\n".join(lines)
+
+
+def render_timeline(answer: dict[str, Any]) -> str:
+    """One line per item: time, level, where it came from, message, and its trace."""
+    events = answer["events"]
+    if not events:
+        return "nothing matches"
+    lines = []
+    for e in events:
+        when = datetime.fromtimestamp(e["timestamp"] / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
+        origin = e["service"] or e["source"]
+        trace = f"  [{e['trace_id'][:8]}]" if e.get("trace_id") else ""
+        lines.append(f"{when}  {e['level']:<8} {origin:<12} {e['message']}{trace}")
+    meta = answer["metadata"]
+    exact = "" if meta.get("total_count_exact", True) else "at least "
+    footer = f"{len(events)} shown of {exact}{meta['total_count']}"
+    if meta.get("cursor_next"):
+        footer += f"; older: --cursor {meta['cursor_next']}"
+    return "\n".join([*lines, footer])
 
 
 def render_traces(traces: list[dict[str, Any]]) -> str:

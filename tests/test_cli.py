@@ -66,7 +66,9 @@ def _post(url: str, payload: object) -> None:
         assert response.status == 200
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["status"], ["trace"], ["traces"]])
+@pytest.mark.parametrize(
+    "command", [[], ["serve"], ["status"], ["trace"], ["traces"], ["timeline"], ["mcp"]]
+)
 def test_help_for_every_command(command: list[str], tmp_path: Path) -> None:
     result = run(*command, "--help", home=tmp_path)
     assert result.returncode == 0 and "usage: gasoline" in result.stdout
@@ -110,6 +112,12 @@ def test_trace_renders_a_tree_with_timings_and_errors(
     assert TRACE in result.stdout and "GET /checkout" in result.stdout
     result = run("trace", TRACE, "--json", "--url", served["API"], home=tmp_path)
     assert json.loads(result.stdout)["span_count"] == 3
+    result = run("timeline", "--level", "error", "--url", served["API"], home=tmp_path)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 and len(lines) == 3, result.stdout
+    assert re.search(r"error\s+checkout\s+checkout: SELECT orders  \[5b8efff7\]", lines[0])
+    assert re.search(r"error\s+custom\s+payment failed  \[5b8efff7\]", lines[1])
+    assert lines[2] == "2 shown of 2"
 
 
 def test_unknown_trace_and_bad_id_are_clear(served: dict[str, str], tmp_path: Path) -> None:
