@@ -69,6 +69,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import (  # noqa: E402
 )
 
 from collector.config import QueueConfig, RedactionConfig, StoreConfig  # noqa: E402
+from collector.gc_policy import GcPolicy  # noqa: E402
 from collector.model import Record  # noqa: E402
 from collector.pipeline import Pipeline  # noqa: E402
 from collector.redact import Redactor  # noqa: E402
@@ -1063,6 +1064,9 @@ def fill(args: argparse.Namespace, log: Callable[[str], None]) -> Filled:
     gc.collect()
     rss_all = _rss()
     log(f"{len(store.records):,} records stored in {records_s:.1f} s; RSS {rss_all / 1e6:,.0f} MB")
+    if not args.no_gc_policy:
+        GcPolicy().freeze()  # what the daemon's policy does within a minute of storing
+        log(f"gc policy: {gc.get_freeze_count():,} objects frozen, as the daemon does")
     return Filled(
         store,
         big,
@@ -1336,6 +1340,11 @@ def main(argv: list[str] | None = None) -> int:
         help="cProfile up to N calls that miss their target (5; 0 for none)",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-gc-policy",
+        action="store_true",
+        help="leave the stored objects to the default collector (the daemon freezes them)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 

@@ -18,6 +18,7 @@ from collector.component import (
     resolve,
 )
 from collector.config import Config
+from collector.gc_policy import GcPolicy
 from collector.interact import Interactor
 from collector.pipeline import Pipeline
 from collector.query import recent_trees
@@ -57,6 +58,7 @@ class Daemon:
         )
         self._started_at = time.time()
         self._sweeper: asyncio.Task[None] | None = None
+        self.gc = GcPolicy()
 
     @property
     def ports(self) -> dict[str, int]:
@@ -78,6 +80,7 @@ class Daemon:
             raise
         self._started_at = time.time()
         self._sweeper = asyncio.create_task(self._sweep(), name="gasoline-ttl-sweeper")
+        self.gc.start()
 
     async def stop(self) -> None:
         """Stop intake first, then store what is queued. Idempotent."""
@@ -86,6 +89,7 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        await self.gc.stop()
         await self.api.stop()
         for receiver in self.receivers:
             await receiver.stop()
@@ -131,7 +135,7 @@ class Daemon:
             "clock_skew": skew_report(
                 recent_trees(self.store, limit=_SKEW_TRACES, with_records=False)
             ),
-            "memory": {"rss_bytes": rss_bytes()},
+            "memory": {"rss_bytes": rss_bytes(), "gc": self.gc.stats()},
         }
 
 
