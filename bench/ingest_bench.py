@@ -447,22 +447,13 @@ def summarize_collapsed(path: str, top: int = 15) -> dict[str, Any]:
 # -- in-process store measurement (runs in a child process) ---------------------------
 
 
-def _rss() -> int:
-    try:
-        import psutil
-
-        return int(psutil.Process().memory_info().rss)
-    except ImportError:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def in_process(args: argparse.Namespace) -> dict[str, Any]:
     """Fill a Store with --fill-spans decoded spans, then time lookups; RSS per span."""
     import cProfile
     import pstats
 
     from collector.config import RedactionConfig, StoreConfig
+    from collector.daemon import rss_bytes
     from collector.query import trace_document
     from collector.redact import Redactor
     from collector.store import Store
@@ -476,7 +467,7 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
     profiler = cProfile.Profile() if args.cprofile else None
 
     gc.collect()
-    rss_before = _rss()
+    rss_before = rss_bytes()
     decode_s = add_s = 0.0
     for seq in range(n_requests):
         raw = otlp_load.payload(pool, seq)
@@ -496,7 +487,7 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
         add_s += t2 - t1
         del raw, batch
     gc.collect()
-    rss_after = _rss()
+    rss_after = rss_bytes()
     stored = store.spans.span_count
 
     ids = otlp_load.trace_ids_for(pool, range(n_requests))

@@ -185,7 +185,7 @@ def _fail_with_exception(span: Span, at_ns: int) -> None:
     """Mark a db span failed, with the exception event an SDK records."""
     span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=_DB_TIMEOUT))
     span.events.append(
-        Span.Event(name="exception", time_unix_nano=at_ns, attributes=_attrs(_EXCEPTION))
+        Span.Event(name="exception", time_unix_nano=at_ns, attributes=attributes(_EXCEPTION))
     )
 
 
@@ -211,7 +211,8 @@ def _value(v: Any) -> AnyValue:
     return AnyValue(string_value=str(v))
 
 
-def _attrs(d: dict[str, Any]) -> list[KeyValue]:
+def attributes(d: dict[str, Any]) -> list[KeyValue]:
+    """Plain values to OTLP ``KeyValue``s; shared with the other benches."""
     return [KeyValue(key=k, value=_value(v)) for k, v in d.items()]
 
 
@@ -251,7 +252,7 @@ class _TraceFactory:
             kind=kind,
             start_time_unix_nano=start,
             end_time_unix_nano=end,
-            attributes=_attrs(attrs),
+            attributes=attributes(attrs),
         )
         s.flags = 0x101  # trace flags: sampled; whether the parent is remote is known
         return s
@@ -516,7 +517,7 @@ def _resource(service: str, host: str) -> Resource:
     }
     if service != "web-frontend":
         attrs["service.instance.id"] = f"{host}-7c9f4d"
-    return Resource(attributes=_attrs(attrs))
+    return Resource(attributes=attributes(attrs))
 
 
 def _request(batch: list[_Pending]) -> ExportTraceServiceRequest:

@@ -56,9 +56,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
     ExportTraceServiceRequest,
 )
 from opentelemetry.proto.common.v1.common_pb2 import (  # noqa: E402
-    AnyValue,
     InstrumentationScope,
-    KeyValue,
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource  # noqa: E402
 from opentelemetry.proto.trace.v1.trace_pb2 import (  # noqa: E402
@@ -69,6 +67,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import (  # noqa: E402
 )
 
 from collector.config import QueueConfig, RedactionConfig, StoreConfig  # noqa: E402
+from collector.daemon import rss_bytes  # noqa: E402
 from collector.gc_policy import GcPolicy  # noqa: E402
 from collector.model import Record  # noqa: E402
 from collector.pipeline import Pipeline  # noqa: E402
@@ -84,25 +83,6 @@ ANSWER_BYTES = 10_240
 BIG_TRACE_SPANS = 500
 
 # -- helpers --------------------------------------------------------------------------
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _value(v: Any) -> AnyValue:
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    return AnyValue(string_value=str(v))
-
-
-def _attrs(d: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=_value(v)) for k, v in d.items()]
 
 
 def _answer_bytes(answer: dict[str, Any]) -> int:
@@ -589,7 +569,7 @@ def _layout(
         kind=op.kind,
         start_time_unix_nano=start,
         end_time_unix_nano=end,
-        attributes=_attrs(op.attrs),
+        attributes=otlp_load.attributes(op.attrs),
     )
     span.flags = 0x101
     if op.error is not None:
@@ -599,7 +579,7 @@ def _layout(
             Span.Event(
                 name="exception",
                 time_unix_nano=end - 1000,
-                attributes=_attrs(
+                attributes=otlp_load.attributes(
                     {
                         "exception.type": "*pgconn.PgError",
                         "exception.message": f"ERROR: {_TIMEOUT} (SQLSTATE 57014)",
@@ -644,7 +624,7 @@ def build_big_trace(rng: random.Random, start_ns: int) -> BigTrace:
         request = ExportTraceServiceRequest(
             resource_spans=[
                 ResourceSpans(
-                    resource=Resource(attributes=_attrs(resource)),
+                    resource=Resource(attributes=otlp_load.attributes(resource)),
                     scope_spans=scope_spans,
                     schema_url="https://opentelemetry.io/schemas/1.26.0",
                 )
@@ -996,7 +976,7 @@ class Filled:
 def fill(args: argparse.Namespace, log: Callable[[str], None]) -> Filled:
     rng = random.Random(args.seed)
     gc.collect()
-    rss_start = _rss()
+    rss_start = rss_bytes()
     pool = otlp_load.build_pool(args.requests_pool, seed=args.seed)
     n_requests = pool.requests_for(args.spans)
     log(f"pool of {len(pool)} requests built; {n_requests} requests for {args.spans:,} spans")
@@ -1039,7 +1019,7 @@ def fill(args: argparse.Namespace, log: Callable[[str], None]) -> Filled:
     trace_ids = otlp_load.trace_ids_for(pool, range(n_requests))
     del pool
     gc.collect()
-    rss_spans = _rss()
+    rss_spans = rss_bytes()
     log(
         f"{store.spans.span_count:,} spans in {store.spans.trace_count:,} traces stored in "
         f"{spans_s:.1f} s; RSS {rss_spans / 1e6:,.0f} MB"
@@ -1062,7 +1042,7 @@ def fill(args: argparse.Namespace, log: Callable[[str], None]) -> Filled:
     store.records.add(chunk, time.time_ns())
     records_s = time.perf_counter() - t0
     gc.collect()
-    rss_all = _rss()
+    rss_all = rss_bytes()
     log(f"{len(store.records):,} records stored in {records_s:.1f} s; RSS {rss_all / 1e6:,.0f} MB")
     if not args.no_gc_policy:
         GcPolicy().freeze()  # what the daemon's policy does within a minute of storing
