@@ -25,6 +25,9 @@ from receivers.wire_errors import http_status, retry_after
 __all__ = ["routes"]
 
 _MAX_LINE_SOURCES = 256
+# Batch ids of the latest accepted /v1/lines posts: a sender that lost an answer and sends
+# the batch again (gasoline-run replaying its spool) is told it was already stored.
+_MAX_BATCH_IDS = 65_536
 
 
 class _Reject(Exception):
@@ -94,15 +97,25 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
         return wrapped
 
     sources: dict[tuple[str, str, tuple[str, ...]], LogLines] = {}
+    accepted_batches: dict[str, int] = {}
 
     async def post_lines(request: web.Request) -> web.Response:
         """Plain log lines from gasoline-run or a script, parsed here into log records.
 
         ``observed_time_ms`` (optional) is when the lines were captured: the time of lines
-        that carry none of their own."""
+        that carry none of their own. ``batch`` (optional) names the batch: one sent again
+        after it was stored is answered ``"duplicate": true`` and not stored twice."""
         data = await read_json(request)
         if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
             raise _Reject(400, 'body must be {"lines": [...], "service": ..., "tags": [...]}')
+        batch = data.get("batch")
+        if batch is not None:
+            if not isinstance(batch, str) or not 0 < len(batch) <= 128:
+                raise _Reject(400, "batch: expected an id of 1-128 characters")
+            if batch in accepted_batches:
+                return web.json_response(
+                    {"status": "ok", "count": accepted_batches[batch], "duplicate": True}
+                )
         lines = data["lines"]
         if len(lines) > max_batch_events:
             raise _Reject(413, f"{len(lines)} lines in one batch; the limit is {max_batch_events}")
@@ -132,6 +145,10 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
                 sink.offer_records(records)
             except CollectorError as exc:
                 raise _Reject(http_status(exc), str(exc), retry_after(exc)) from exc
+        if batch is not None:
+            if len(accepted_batches) >= _MAX_BATCH_IDS:
+                del accepted_batches[next(iter(accepted_batches))]
+            accepted_batches[batch] = len(records)
         return web.json_response({"status": "ok", "count": len(records)})
 
     return [

@@ -222,6 +222,21 @@ async def test_plain_lines_are_parsed_into_records_on_their_trace(gasoline: Runn
     assert status == 400 and "lines" in answer["error"]
 
 
+async def test_lines_batch_sent_twice_is_stored_once(gasoline: Running) -> None:
+    body = {"service": "twice", "batch": "run1-7", "lines": ["first copy", "second line"]}
+    status, answer, _ = await post_json(f"{gasoline.api}/v1/lines", body)
+    assert (status, answer) == (200, {"status": "ok", "count": 2})
+    status, answer, _ = await post_json(f"{gasoline.api}/v1/lines", body)
+    assert (status, answer) == (200, {"status": "ok", "count": 2, "duplicate": True})
+    status, answer, _ = await post_json(f"{gasoline.api}/v1/lines", {**body, "batch": "run1-8"})
+    assert (status, answer["count"]) == (200, 2)
+    await gasoline.settled()
+    _, doc = await gasoline.get_json("/buffers/timeline?service=twice")
+    assert [e["message"] for e in doc["events"]].count("first copy") == 2
+    status, answer, _ = await post_json(f"{gasoline.api}/v1/lines", {**body, "batch": 7})
+    assert status == 400 and "batch" in answer["error"]
+
+
 async def test_request_id_on_a_span_links_log_lines_before_and_after_it(
     gasoline: Running,
 ) -> None:

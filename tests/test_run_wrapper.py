@@ -357,6 +357,55 @@ async def test_next_run_replays_a_leftover_spool(
     )
 
 
+async def test_lost_answers_do_not_duplicate_lines(gasoline: Running, tmp_path: Path) -> None:
+    """Between the wrapper and the real daemon, a proxy forwards every batch but drops the
+    daemon's answer to the first three: the wrapper resends them (at once on a fresh
+    connection, later from its spool), and the daemon stores each batch once."""
+    import aiohttp
+
+    lost = 0
+    batches: list[str] = []
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        nonlocal lost
+        body = await request.read()
+        batches.append(json.loads(body)["batch"])
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{gasoline.api}/v1/lines", data=body) as resp:
+                answer = await resp.read()
+                status = resp.status
+        if lost < 3:
+            lost += 1
+            assert request.transport is not None
+            request.transport.abort()  # the batch is stored; the sender never hears so
+            return web.StreamResponse()
+        return web.Response(body=answer, status=status, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/lines", forward)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        child = textwrap.dedent(
+            """
+            import time
+            for i in range(2000):
+                print("once", i, flush=True)
+                if i % 200 == 199:
+                    time.sleep(0.05)  # several batches
+            """
+        )
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        rc, _, err = await run("--service", "once", PY, "-c", child, spool=tmp_path, url=url)
+    finally:
+        await runner.cleanup()
+    assert rc == 0, err
+    assert len(batches) > len(set(batches)) >= 3  # resends happened
+    assert await messages(gasoline, "once") == [f"once {i}" for i in range(2000)]
+
+
 @pytest.fixture
 async def stalled_daemon() -> AsyncIterator[str]:
     """A stand-in daemon that accepts connections and never answers."""

@@ -37,28 +37,23 @@ class Segment:
         self.owner.forget(self)
 
 
-def read_segment(path: Path) -> tuple[dict[str, object], int, int]:
-    """(one POST body with every line of the segment, line count, unreadable entries).
+def read_segment(path: Path) -> tuple[list[tuple[bytes, int]], int]:
+    """(each POST body in the segment with its line count, unreadable entries).
 
+    Bodies are returned as written, batch id included, so a replay is the same batch again.
     A torn last entry (a crash mid-append) is skipped and counted rather than failing the
     whole segment.
     """
-    body: dict[str, object] = {}
-    lines: list[str] = []
+    entries: list[tuple[bytes, int]] = []
     bad = 0
     with path.open("rb") as f:
         for raw in f:
             try:
-                entry = json.loads(raw)
-                entry_lines = entry["lines"]
+                lines = json.loads(raw)["lines"]
+                entries.append((raw.rstrip(b"\n"), len(lines)))
             except (ValueError, KeyError, TypeError):
                 bad += 1
-                continue
-            if not body:
-                body = {k: v for k, v in entry.items() if k != "lines"}
-            lines.extend(entry_lines)
-    body["lines"] = lines
-    return body, len(lines), bad
+    return entries, bad
 
 
 class SpoolDir:
