@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from receivers.log_parser import LineParser, MultilineGrouper
+from receivers.log_parser import LineParser, MultilineGrouper, parser
 
 _BASE_S = 1_704_207_845  # 2024-01-02T15:04:05Z
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -216,8 +216,10 @@ def main(argv: list[str] | None = None) -> None:
     parse = LineParser().parse
     _time_once(parse, interleaved[:5000])  # warm caches
 
+    build = "interpreted" if parser.__file__.endswith(".py") else "compiled with mypyc"
     print(
-        f"python {sys.version.split()[0]}, {len(interleaved)} lines, {len(_shapes(_Gen(0)))} shapes"
+        f"python {sys.version.split()[0]}, parser {build}, {len(interleaved)} lines, "
+        f"{len(_shapes(_Gen(0)))} shapes"
     )
     _report(f"mixed, bursts of {args.burst} lines per source", parse, bursts, runs)
     _report("mixed, shapes interleaved line by line", parse, interleaved, runs)

@@ -19,6 +19,20 @@ from collector.daemon import Daemon
 os.environ["PYTHONASYNCIODEBUG"] = "1"
 
 PORTS_0 = {"grpc": 0, "http": 0, "api": 0}
+COMPILED_PACKAGE = Path(__file__).resolve().parent.parent / "receivers" / "log_parser"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Python imports a compiled module before its source: a stale one would be tested
+    instead of the code in the tree (an editable install compiles the log parser once)."""
+    for compiled in sorted(COMPILED_PACKAGE.glob("*.so")):
+        source = COMPILED_PACKAGE / (compiled.name.split(".")[0].removesuffix("__mypyc") + ".py")
+        if not source.exists() or source.stat().st_mtime > compiled.stat().st_mtime:
+            pytest.exit(
+                f"{compiled} is older than {source.name}: run `pip install -e '.[test]'` to "
+                "compile it again (or delete the .so files to test the interpreted code)",
+                returncode=2,
+            )
 
 
 @pytest.fixture(autouse=True)

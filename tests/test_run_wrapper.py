@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -361,8 +362,6 @@ async def test_lost_answers_do_not_duplicate_lines(gasoline: Running, tmp_path: 
     """Between the wrapper and the real daemon, a proxy forwards every batch but drops the
     daemon's answer to the first three: the wrapper resends them (at once on a fresh
     connection, later from its spool), and the daemon stores each batch once."""
-    import aiohttp
-
     lost = 0
     batches: list[str] = []
 
@@ -370,10 +369,12 @@ async def test_lost_answers_do_not_duplicate_lines(gasoline: Running, tmp_path: 
         nonlocal lost
         body = await request.read()
         batches.append(json.loads(body)["batch"])
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{gasoline.api}/v1/lines", data=body) as resp:
-                answer = await resp.read()
-                status = resp.status
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{gasoline.api}/v1/lines", data=body) as resp,
+        ):
+            answer = await resp.read()
+            status = resp.status
         if lost < 3:
             lost += 1
             assert request.transport is not None

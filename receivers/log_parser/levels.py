@@ -167,7 +167,7 @@ def _slow_str(value: str) -> str | None:
     return None
 
 
-def normalize_level(value: str | int | None) -> str | None:
+def normalize_level(value: object) -> str | None:
     """Map a level word or number onto debug/info/warn/error/critical; None if unknown.
 
     Integers are Bunyan/Pino levels when a multiple of ten in 10..60, else OTel severity

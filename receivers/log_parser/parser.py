@@ -58,8 +58,10 @@ class LineParser:
                 raise ValueError(f"invalid log pattern {pattern!r}: {exc}") from None
         self._patterns = tuple(compiled)
 
-    def parse(self, line: str) -> ParsedLine:
-        """Never raises, whatever the input."""
+    def parse(self, line: object) -> ParsedLine:
+        """Never raises, whatever the input (anything but a str is read as its text)."""
+        if not isinstance(line, str):
+            return _fallback(line)
         try:
             last = line[-1:]
             if last == "\n" or last == "\r":
