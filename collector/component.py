@@ -22,6 +22,7 @@ __all__ = [
     "NATIVE_INTAKE_ROUTES",
     "PROCESSORS",
     "RECEIVERS",
+    "LineSource",
     "Receiver",
     "Sink",
     "build_receiver",
@@ -43,6 +44,14 @@ NATIVE_INTAKE_ROUTES = "receivers.native:routes"
 MCP_SERVER = "exporters.mcp_server"
 
 
+class LineSource(Protocol):
+    """Turns one source's plain log lines into records (``receivers.log_records.LogLines``)."""
+
+    def records(self, lines: Sequence[str], *, now_ns: int | None = None) -> list[Record]:
+        """Exactly one record per line; ``now_ns`` is the time of lines without their own."""
+        ...
+
+
 class Sink(Protocol):
     """Where receivers put what they decoded. No method blocks."""
 
@@ -54,6 +63,14 @@ class Sink(Protocol):
     def offer_records(self, records: Sequence[Record]) -> int:
         """Accept all records, set each one's ``id``, and return how many; or raise
         ``QueueFullError``."""
+        ...
+
+    def offer_lines(
+        self, source: LineSource, lines: Sequence[str], *, observed_ns: int | None = None
+    ) -> int:
+        """Accept plain log lines, to be parsed by ``source`` off the producer's path, and
+        return how many; or raise ``QueueFullError``. ``observed_ns`` (default: now) is when
+        they were captured. The caller must not change ``lines`` afterwards."""
         ...
 
     def offer_metrics(self, data_points: int) -> int:

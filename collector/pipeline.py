@@ -3,7 +3,8 @@
 Receivers call ``offer_*`` from their request handlers; nothing blocks. When the queue
 holds ``max_items`` items the pipeline sheds load (``when_full: drop_newest``): the
 offer raises ``QueueFullError`` and the receiver answers with a retryable error, so
-the sender keeps the data. One consumer task then redacts, correlates and stores.
+the sender keeps the data. One consumer task then parses plain log lines, redacts,
+correlates and stores, in slices of loop time.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from collector.component import LineSource
 from collector.config import QueueConfig
 from collector.errors import QueueFullError
 from collector.model import DropReason, Record, SpanBatch
@@ -26,11 +29,38 @@ __all__ = ["Pipeline"]
 
 _log = logging.getLogger("gasoline.pipeline")
 
-_Item = SpanBatch | list[Record]
 _MAX_CORRELATIONS = 100_000
 # The consumer drains the queue in slices of this much loop time, so a backlog is stored
-# quickly without starving the receivers.
+# quickly without starving the receivers; plain lines are parsed this many at a time.
 _SLICE_S = 0.02
+_LINES_PER_STEP = 500
+
+
+@dataclass(slots=True)
+class _Lines:
+    """Plain log lines waiting to be parsed; their record ids were handed out at offer
+    time, so records stay in id order whatever was offered around them."""
+
+    source: LineSource
+    lines: Sequence[str]
+    now_ns: int
+    first_id: int
+    done: int = 0
+
+    def __len__(self) -> int:
+        return len(self.lines) - self.done
+
+    def step(self, count: int) -> list[Record]:
+        """Parse the next ``count`` lines (skipped, not retried, if parsing raises)."""
+        start = self.done
+        self.done += count
+        records = self.source.records(self.lines[start : self.done], now_ns=self.now_ns)
+        for record_id, record in enumerate(records, self.first_id + start):
+            record.id = record_id
+        return records
+
+
+_Item = SpanBatch | list[Record] | _Lines
 
 
 class Pipeline:
@@ -80,6 +110,17 @@ class Pipeline:
         self._queued(len(records))
         self.accepted["records"] += len(records)
         return len(records)
+
+    def offer_lines(
+        self, source: LineSource, lines: Sequence[str], *, observed_ns: int | None = None
+    ) -> int:
+        self._admit("records", len(lines))
+        now = self._clock() if observed_ns is None else observed_ns
+        self._queue.append(_Lines(source, lines, now, self._next_record_id))
+        self._next_record_id += len(lines)
+        self._queued(len(lines))
+        self.accepted["records"] += len(lines)
+        return len(lines)
 
     def offer_metrics(self, data_points: int) -> int:
         self.accepted["metric_points"] += data_points
@@ -146,10 +187,16 @@ class Pipeline:
             self._wakeup.clear()
             slice_end = time.perf_counter() + _SLICE_S
             while self._queue:
-                item = self._queue.popleft()
-                size = len(item)
+                item = self._queue[0]
+                if isinstance(item, _Lines):
+                    size = min(len(item), _LINES_PER_STEP)
+                    if size == len(item):
+                        self._queue.popleft()
+                else:
+                    self._queue.popleft()
+                    size = len(item)
                 try:
-                    self._process(item)
+                    self._process(item.step(size) if isinstance(item, _Lines) else item)
                 except Exception:  # a task boundary: count, log once, keep consuming
                     _log.exception("pipeline: failed to store a batch of %d items", size)
                     signal = "spans" if isinstance(item, SpanBatch) else "records"
@@ -160,7 +207,7 @@ class Pipeline:
                     slice_end = time.perf_counter() + _SLICE_S
             self._idle.set()
 
-    def _process(self, item: _Item) -> None:
+    def _process(self, item: SpanBatch | list[Record]) -> None:
         now = self._clock()
         if isinstance(item, SpanBatch):
             if self._redactor is not None:
@@ -205,3 +252,4 @@ class Pipeline:
             "dropped": dropped,
             "redacted_record_values": self.redacted_record_values,
         }
+

@@ -100,7 +100,8 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
     accepted_batches: dict[str, int] = {}
 
     async def post_lines(request: web.Request) -> web.Response:
-        """Plain log lines from gasoline-run or a script, parsed here into log records.
+        """Plain log lines from gasoline-run or a script, parsed into log records by the
+        pipeline (so a large batch never holds up other requests).
 
         ``observed_time_ms`` (optional) is when the lines were captured: the time of lines
         that carry none of their own. ``batch`` (optional) names the batch: one sent again
@@ -139,17 +140,18 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
         observed = data.get("observed_time_ms")
         if observed is not None and (not isinstance(observed, int) or observed < 0):
             raise _Reject(400, "observed_time_ms: expected milliseconds since the epoch")
-        records = parser.records(lines, now_ns=observed * 1_000_000 if observed else None)
-        if records:
+        if lines:
             try:
-                sink.offer_records(records)
+                sink.offer_lines(
+                    parser, lines, observed_ns=observed * 1_000_000 if observed else None
+                )
             except CollectorError as exc:
                 raise _Reject(http_status(exc), str(exc), retry_after(exc)) from exc
         if batch is not None:
             if len(accepted_batches) >= _MAX_BATCH_IDS:
                 del accepted_batches[next(iter(accepted_batches))]
-            accepted_batches[batch] = len(records)
-        return web.json_response({"status": "ok", "count": len(records)})
+            accepted_batches[batch] = len(lines)
+        return web.json_response({"status": "ok", "count": len(lines)})
 
     return [
         *(

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from collector.component import LineSource
 from collector.config import Duration
 from collector.errors import ConfigError, QueueFullError, ReceiverStartError
 from collector.model import Record
@@ -447,6 +448,11 @@ class _SheddingSink:
 
     def offer_spans(self, batch: Any) -> int:
         raise NotImplementedError
+
+    def offer_lines(
+        self, source: LineSource, lines: Sequence[str], *, observed_ns: int | None = None
+    ) -> int:
+        return self.offer_records(source.records(lines, now_ns=observed_ns))
 
     def offer_metrics(self, data_points: int) -> int:
         return data_points

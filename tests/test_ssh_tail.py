@@ -13,6 +13,7 @@ from typing import Any
 import asyncssh
 import pytest
 
+from collector.component import LineSource
 from collector.config import Duration
 from collector.errors import ConfigError, QueueFullError, ReceiverStartError
 from collector.model import DropReason, Record, SpanBatch
@@ -306,6 +307,11 @@ class _RefusingSink:
 
     def offer_metrics(self, data_points: int) -> int:
         return data_points
+
+    def offer_lines(
+        self, source: LineSource, lines: Sequence[str], *, observed_ns: int | None = None
+    ) -> int:
+        return self.offer_records(source.records(lines, now_ns=observed_ns))
 
     def count_dropped(self, signal: str, reason: DropReason, count: int) -> None:
         pass

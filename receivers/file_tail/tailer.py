@@ -26,7 +26,6 @@ from typing import Any
 from collector.component import Sink
 from collector.config import Endpoint
 from collector.errors import QueueFullError, ReceiverStartError
-from collector.model import Record
 from receivers.file_tail.checkpoint import FileCheckpoint, load_checkpoints, save_checkpoints
 from receivers.file_tail.config import FileLogConfig
 from receivers.file_tail.fingerprint import GZIP_MAGIC, fingerprint_matches, read_fingerprint
@@ -75,8 +74,6 @@ class _File:
         "ready_end",
         "size",
         "skipping",
-        "unsent",
-        "unsent_end",
     )
 
     def __init__(
@@ -93,10 +90,8 @@ class _File:
         self.skipping = False  # inside an over-long line whose head was already cut off
         self.grouper = MultilineGrouper()
         self.line_ends: deque[int] = deque()  # end offsets of lines inside the grouper
-        self.ready: list[str] = []  # grouped records not yet parsed
+        self.ready: list[str] = []  # grouped records the sink has not accepted yet
         self.ready_end = offset
-        self.unsent: list[Record] = []  # parsed records the sink refused so far
-        self.unsent_end = offset
         self.lines = 0
         self.idle_since = time.monotonic()
         self.orphan = False
@@ -481,7 +476,7 @@ class FileLogReceiver:
             f.partial = b""
         self._flush_grouper(f)
         f.skipping = False
-        f.read_offset = f.committed = f.ready_end = f.unsent_end = 0
+        f.read_offset = f.committed = f.ready_end = 0
         f.fingerprint = read_fingerprint(f.fd, self._config.fingerprint_size)
         self._dirty = True
 
@@ -598,23 +593,18 @@ class FileLogReceiver:
 
     def _deliver(self, f: _File) -> bool:
         """Offer the file's ready records; False if the sink is shedding load (kept)."""
-        if f.ready:
-            assert f.log_lines is not None
-            f.unsent += f.log_lines.records(f.ready)
-            f.unsent_end = f.ready_end
-            f.ready = []
-        if not f.unsent:
+        if not f.ready:
             return True
-        assert self._sink is not None
+        assert self._sink is not None and f.log_lines is not None
         try:
-            self._sink.offer_records(f.unsent)
+            self._sink.offer_lines(f.log_lines, f.ready)
         except QueueFullError:
             self.counts["queue_full_retries"] += 1
             return False
-        self.counts["records"] += len(f.unsent)
-        f.unsent = []
-        if f.unsent_end != f.committed:
-            f.committed = f.unsent_end
+        self.counts["records"] += len(f.ready)
+        f.ready = []
+        if f.ready_end != f.committed:
+            f.committed = f.ready_end
             self._dirty = True
         return True
 

@@ -218,13 +218,12 @@ class RemoteTail:
     def _deliver(self) -> bool:
         """Offer the ready records; on ``QueueFullError`` keep them for the next poll."""
         if self._ready:
-            records = self._lines.records(self._ready)
             try:
-                self._sink.offer_records(records)
+                self._sink.offer_lines(self._lines, self._ready)
             except QueueFullError:
                 self.counts["queue_full_retries"] += 1
                 return False
-            self.counts["records"] += len(records)
+            self.counts["records"] += len(self._ready)
             self._ready = []
         self.position.offset = self._ready_end
         return True

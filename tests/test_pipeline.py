@@ -1,0 +1,56 @@
+"""The pipeline between receivers and the store: plain lines parsed by its consumer."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.config import QueueConfig, StoreConfig
+from collector.errors import QueueFullError
+from collector.model import DropReason, Record
+from collector.pipeline import Pipeline
+from collector.store import Store
+from receivers.log_records import LogLines
+
+OBSERVED_NS = 1_704_067_200_000_000_000
+
+
+def _event(message: str) -> Record:
+    return Record(time_ns=OBSERVED_NS, source="custom", level="info", message=message)
+
+
+async def test_lines_are_parsed_by_the_consumer_and_keep_id_order() -> None:
+    pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None)
+    await pipeline.start()
+    try:
+        source = LogLines(service="api", tags=["env:dev"])
+        lines = [f"line {i}" for i in range(1200)]  # more than one consumer step
+        assert pipeline.offer_lines(source, lines, observed_ns=OBSERVED_NS) == 1200
+        event = _event("between the batches")
+        pipeline.offer_records([event])
+        assert event.id == 1201  # ids are handed out at offer time, lines included
+        pipeline.offer_lines(source, ["2024-01-02T15:04:05Z ERROR late request_id=r-1"])
+        assert pipeline.queue_depth == 1202
+        await pipeline.drained()
+    finally:
+        await pipeline.stop()
+
+    records = pipeline.store.records
+    stored = list(records.iter_newest_first())[::-1]
+    assert [r.id for r in stored] == list(range(1, 1203))
+    assert [r.message for r in stored[:3]] == ["line 0", "line 1", "line 2"]
+    assert stored[0].time_ns == OBSERVED_NS and stored[0].tags == ("env:dev",)
+    assert records.get(1201) is event
+    line_600 = records.get(600)
+    assert line_600 is not None and line_600.message == "line 599"
+    last = records.get(1202)
+    assert last is not None and (last.level, last.correlation_id) == ("error", "r-1")
+    assert pipeline.queue_depth == 0
+    assert pipeline.stats()["accepted"] == {"records": 1202}
+
+
+async def test_lines_beyond_the_queue_are_refused_and_counted() -> None:
+    pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(max_items=100), redactor=None)
+    with pytest.raises(QueueFullError):
+        pipeline.offer_lines(LogLines(), ["x"] * 101)
+    assert pipeline.dropped[("records", DropReason.QUEUE_FULL)] == 101
+    assert pipeline.offer_lines(LogLines(), ["x"] * 100) == 100
