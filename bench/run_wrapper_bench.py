@@ -6,8 +6,9 @@ subprocess and reads its ``API http://...`` line. Prints figures; asserts nothin
 1. Throughput: a child prints ``--lines`` (500,000) lines as fast as it can through the
    wrapper; lines/s = lines / (start to all records queryable in the daemon).
 2. Overhead: 1,000,000 lines to /dev/null, bare command versus through the wrapper (pipes
-   mode), median of ``--repeat`` runs: the child's own run time (start to its last write) and
-   the wrapper's total wall time (which includes delivering everything to the daemon).
+   mode), median of ``--repeat`` runs taken round-robin: the child's own run time (start to
+   its last write) and the wrapper's total wall time (which includes delivering everything
+   to the daemon).
    Target: child time within 10 % of bare.
 3. Latency: a child writes timestamped lines at ``--rate`` (200/s) for 5 s; a poller on
    ``/buffers/timeline`` notes when each becomes queryable; p50/p99. Target p50 10 ms.
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,15 @@ def wait_records(api: str, target: int, timeout: float = 120.0) -> float:
     return time.monotonic()
 
 
+def wait_idle(api: str, timeout: float = 120.0) -> None:
+    """Until the daemon has parsed and stored everything it accepted."""
+    deadline = time.monotonic() + timeout
+    while get_json(api + "/daemon/status")["pipeline"]["queue"]["depth"]:
+        if time.monotonic() > deadline:
+            raise SystemExit("the daemon did not drain its queue")
+        time.sleep(0.01)
+
+
 def child_code(lines: int, done_file: str = "") -> str:
     code = (
         "import sys\nw = sys.stdout.write\n"
@@ -106,6 +117,7 @@ def overhead(api: str, tmp: Path, lines: int, repeat: int) -> None:
     done_file = str(tmp / "done")
 
     def one(cmd: list[str], *, through_cat: bool = False) -> tuple[float, float]:
+        wait_idle(api)  # no variant runs while the daemon still parses the previous one
         t0 = time.time()
         if through_cat:
             child = subprocess.Popen(cmd, stdout=subprocess.PIPE)
@@ -121,12 +133,17 @@ def overhead(api: str, tmp: Path, lines: int, repeat: int) -> None:
                    "--service", "overhead", "--flush-timeout", "60", *bare_cmd]  # fmt: skip
     down_cmd = [*WRAPPER, "--url", "http://127.0.0.1:9", "--spool-dir", str(tmp / "spool-down"),
                 "--flush-timeout", "0", *bare_cmd]  # fmt: skip
-    runs = {
-        "bare > /dev/null": [one(bare_cmd) for _ in range(repeat)],
-        "bare | cat > /dev/null": [one(bare_cmd, through_cat=True) for _ in range(repeat)],
-        "gasoline-run, daemon up": [one(wrapped_cmd) for _ in range(repeat)],
-        "gasoline-run, daemon down": [one(down_cmd) for _ in range(repeat)],
+    variants: dict[str, Callable[[], tuple[float, float]]] = {
+        "bare > /dev/null": lambda: one(bare_cmd),
+        "bare | cat > /dev/null": lambda: one(bare_cmd, through_cat=True),
+        "gasoline-run, daemon up": lambda: one(wrapped_cmd),
+        "gasoline-run, daemon down": lambda: one(down_cmd),
     }
+    # Round-robin, so a machine that speeds up or slows down affects every variant alike.
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for _ in range(repeat):
+        for name, run in variants.items():
+            runs[name].append(run())
     base = statistics.median(c for c, _ in runs["bare | cat > /dev/null"])
     print(f"overhead: {lines:,} lines, median of {repeat}; % against bare | cat (a pipe, as the")
     print("  wrapper always puts one in front of the child)")

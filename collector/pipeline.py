@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from collector.component import LineSource
 from collector.config import QueueConfig
 from collector.errors import QueueFullError
 from collector.model import DropReason, Record, SpanBatch
+from collector.priority import lower_thread_priority
 from collector.redact import Redactor
 from collector.store import Store
 
@@ -84,6 +86,7 @@ class Pipeline:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._parser: ThreadPoolExecutor | None = None
         self._closed = False
         self._correlated: dict[str, bytes] = {}
         self._next_record_id = 1
@@ -135,6 +138,11 @@ class Pipeline:
     async def start(self) -> None:
         if self._task is None:
             self._closed = False
+            # Plain lines are parsed on a thread of lower priority: a flood of log lines is
+            # caught up with the CPU the application being debugged leaves free.
+            self._parser = ThreadPoolExecutor(
+                1, thread_name_prefix="gasoline-parse", initializer=lower_thread_priority
+            )
             self._task = asyncio.create_task(self._run(), name="gasoline-pipeline")
 
     async def stop(self) -> None:
@@ -147,6 +155,9 @@ class Pipeline:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._parser is not None:
+            self._parser.shutdown()
+            self._parser = None
 
     async def drained(self) -> None:
         """Return once everything offered so far is in the store."""
@@ -196,7 +207,11 @@ class Pipeline:
                     self._queue.popleft()
                     size = len(item)
                 try:
-                    self._process(item.step(size) if isinstance(item, _Lines) else item)
+                    if isinstance(item, _Lines):
+                        loop = asyncio.get_running_loop()
+                        self._process(await loop.run_in_executor(self._parser, item.step, size))
+                    else:
+                        self._process(item)
                 except Exception:  # a task boundary: count, log once, keep consuming
                     _log.exception("pipeline: failed to store a batch of %d items", size)
                     signal = "spans" if isinstance(item, SpanBatch) else "records"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from collector.config import QueueConfig, StoreConfig
 from collector.errors import QueueFullError
 from collector.model import DropReason, Record
 from collector.pipeline import Pipeline
+from collector.priority import BACKGROUND_NICE
 from collector.store import Store
 from receivers.log_records import LogLines
 
@@ -54,3 +58,30 @@ async def test_lines_beyond_the_queue_are_refused_and_counted() -> None:
         pipeline.offer_lines(LogLines(), ["x"] * 101)
     assert pipeline.dropped[("records", DropReason.QUEUE_FULL)] == 101
     assert pipeline.offer_lines(LogLines(), ["x"] * 100) == 100
+
+
+def _thread_nices() -> list[int]:
+    # Field 19 of /proc/<pid>/task/<tid>/stat (after the command name) is the nice value.
+    return [
+        int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+        for task in Path(f"/proc/{os.getpid()}/task").iterdir()
+    ]
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/task").exists() or os.getpriority(os.PRIO_PROCESS, 0) != 0,
+    reason="per-thread nice values are read from Linux's /proc, starting from nice 0",
+)
+async def test_lines_are_parsed_on_a_thread_of_lower_priority() -> None:
+    """A flood of log lines must not take CPU from the application being debugged."""
+    assert BACKGROUND_NICE not in _thread_nices()
+    pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None)
+    await pipeline.start()
+    try:
+        pipeline.offer_lines(LogLines(), ["a line"])
+        await pipeline.drained()
+        assert BACKGROUND_NICE in _thread_nices()
+        assert os.getpriority(os.PRIO_PROCESS, 0) == 0  # the rest of the process is not
+    finally:
+        await pipeline.stop()
+    assert BACKGROUND_NICE not in _thread_nices()

@@ -13,9 +13,7 @@ appended behind it so order is kept, and the spool is replayed oldest first.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 import threading
 import time
@@ -24,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collector.priority import lower_thread_priority
 from receivers.run_wrapper.lines import StreamLines
 from receivers.run_wrapper.sender import LinesClient, Outcome
 from receivers.run_wrapper.spool import OwnSpool, Segment, SpoolDir, adopt_leftovers, read_segment
@@ -34,7 +33,6 @@ _IDLE_FLUSH_S = 0.003  # a stream quiet this long: its pending multi-line record
 _LINGER_S = 0.002  # at most one POST per 2 ms: under load, lines gather into batches
 _BATCH_BYTES = 4 * 1024 * 1024
 _SEAL_AGE_S = 1.0
-_NICE = 10
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.25, 2.0
 
 
@@ -273,10 +271,7 @@ class Shipper:
             print(line, file=sys.stderr, flush=True)
 
     def _run(self) -> None:
-        # Lower this thread's CPU priority (Linux: per thread) so that under contention the
-        # child and the pass-through win; shipping only has to keep up on average.
-        with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _NICE)
+        lower_thread_priority()  # the child and the pass-through win under contention
         delivery = self._delivery
         try:
             delivery.leftovers = adopt_leftovers(self.config.spool_root)
