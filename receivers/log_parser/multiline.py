@@ -156,6 +156,13 @@ class MultilineGrouper:
         self._bytes += 1 + size
         return self._emit_if_full()
 
+    def feed_all(self, lines: list[str]) -> list[str]:
+        """:meth:`feed` for each line in turn; the records they completed, in order."""
+        out: list[str] = []
+        for line in lines:
+            out.extend(self.feed(line))
+        return out
+
     def _emit_if_full(self) -> list[str]:
         lines = self._lines
         if len(lines) >= self._max_lines or self._bytes >= self._max_bytes:

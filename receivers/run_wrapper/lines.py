@@ -77,11 +77,12 @@ class StreamLines:
             text = text.replace("\r\n", "\n").removesuffix("\r")
         if "\x1b" in text:
             text = _CSI_RE.sub("", text)
-        feed = self._grouper.feed
-        for line in text.split("\n"):
-            if len(line) > _CUT_CHECK_CHARS:
-                raw = line.encode()
-                if len(raw) > MAX_LINE_BYTES:
-                    line = raw[:MAX_LINE_BYTES].decode("utf-8", errors="replace")
-                    self.truncated += 1
-            out += feed(line)
+        lines = text.split("\n")
+        if max(map(len, lines)) > _CUT_CHECK_CHARS:
+            for i, line in enumerate(lines):
+                if len(line) > _CUT_CHECK_CHARS:
+                    raw = line.encode()
+                    if len(raw) > MAX_LINE_BYTES:
+                        lines[i] = raw[:MAX_LINE_BYTES].decode("utf-8", errors="replace")
+                        self.truncated += 1
+        out += self._grouper.feed_all(lines)
