@@ -32,8 +32,27 @@ async def test_freeze_then_sweep_reclaims_cycles_that_died_while_frozen() -> Non
     assert gc.get_freeze_count() == 0
 
 
+async def test_survivors_of_a_full_collection_are_frozen_at_once() -> None:
+    """So the next automatic full collection walks only what is newer."""
+    policy = GcPolicy()
+    policy.start()
+    try:
+        assert gc.get_freeze_count() == 0
+        kept = [_Node() for _ in range(1000)]
+        dead = _Node()
+        dead_ref = weakref.ref(dead)
+        del dead
+        gc.collect()  # what the interpreter does on its own as objects pile up
+        assert dead_ref() is None  # garbage is collected first,
+        assert gc.get_freeze_count() >= len(kept)  # the survivors frozen right after
+        assert policy.stats()["freezes"] >= 1
+    finally:
+        await policy.stop()
+    assert gc.get_freeze_count() == 0
+
+
 async def test_daemon_reports_gc_and_leaves_nothing_frozen(gasoline: Running) -> None:
     _, status = await gasoline.get_json("/daemon/status")
-    assert set(status["memory"]["gc"]) == {"frozen_objects", "sweeps", "last_sweep_ms"}
+    assert set(status["memory"]["gc"]) == {"freezes", "sweeps", "last_sweep_ms"}
     await gasoline.daemon.stop()
     assert gc.get_freeze_count() == 0
