@@ -3,8 +3,8 @@
 Receivers call ``offer_*`` from their request handlers; nothing blocks. When the queue
 holds ``max_items`` items the pipeline sheds load (``when_full: drop_newest``): the
 offer raises ``QueueFullError`` and the receiver answers with a retryable error, so
-the sender keeps the data. One consumer task then parses plain log lines, redacts,
-correlates and stores, in slices of loop time.
+the sender keeps the data. One consumer task then parses plain log lines (on a thread
+of lower priority), redacts, correlates and stores, in slices of loop time.
 """
 
 from __future__ import annotations
@@ -267,4 +267,3 @@ class Pipeline:
             "dropped": dropped,
             "redacted_record_values": self.redacted_record_values,
         }
-
