@@ -2,11 +2,12 @@
 
 One task polls every ``poll_interval``: it globs the include patterns, stats every match,
 and reads what was appended since the last poll in 1 MiB chunks (``os.pread`` in a worker
-thread), so memory stays bounded whatever the file size. Lines go through a per-file
-``MultilineGrouper`` and ``LogLines`` and are offered to the sink in batches of at most
-``max_batch_lines``. Offsets advance only past lines the sink accepted; when it sheds load
-(``QueueFullError``) the records are kept and offered again on the next poll, and nothing
-more is read from that file meanwhile. See ``design.md`` for rotation handling.
+thread), so memory stays bounded whatever the file size. Lines are grouped per file
+(``reading.TailedFile``) and offered to the sink, with the file's ``LogLines`` to parse
+them, in batches of at most ``max_batch_lines``. Offsets advance only past lines the sink
+accepted; when it sheds load (``QueueFullError``) the lines are kept and offered again on
+the next poll, and nothing more is read from that file meanwhile. See ``design.md`` for
+rotation handling.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import stat
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from typing import Any
 
 from collector.component import Sink
@@ -29,7 +30,7 @@ from collector.errors import QueueFullError, ReceiverStartError
 from receivers.file_tail.checkpoint import FileCheckpoint, load_checkpoints, save_checkpoints
 from receivers.file_tail.config import FileLogConfig
 from receivers.file_tail.fingerprint import GZIP_MAGIC, fingerprint_matches, read_fingerprint
-from receivers.log_parser.multiline import MultilineGrouper
+from receivers.file_tail.reading import FileId, TailedFile
 from receivers.log_records import LogLines
 
 __all__ = ["FileLogReceiver"]
@@ -49,56 +50,6 @@ _GROUP_WAIT_S = 0.02
 # Offsets are persisted at most this often while running, and always on stop().
 _CHECKPOINT_INTERVAL_S = 1.0
 
-_FileId = tuple[int, int]
-
-
-class _File:
-    """One open file being tailed. Offsets are byte positions in the file."""
-
-    __slots__ = (
-        "committed",
-        "error",
-        "fd",
-        "fingerprint",
-        "grouper",
-        "id",
-        "idle_since",
-        "line_ends",
-        "lines",
-        "log_lines",
-        "orphan",
-        "partial",
-        "path",
-        "read_offset",
-        "ready",
-        "ready_end",
-        "size",
-        "skipping",
-    )
-
-    def __init__(
-        self, path: str, fd: int, st: os.stat_result, fingerprint: bytes, offset: int
-    ) -> None:
-        self.path = path
-        self.fd = fd
-        self.id: _FileId = (st.st_dev, st.st_ino)
-        self.fingerprint = fingerprint
-        self.size = st.st_size
-        self.read_offset = offset  # bytes read (lines split off or held in ``partial``)
-        self.committed = offset  # bytes whose lines the sink accepted
-        self.partial = b""  # the last line, while it has no newline
-        self.skipping = False  # inside an over-long line whose head was already cut off
-        self.grouper = MultilineGrouper()
-        self.line_ends: deque[int] = deque()  # end offsets of lines inside the grouper
-        self.ready: list[str] = []  # grouped records the sink has not accepted yet
-        self.ready_end = offset
-        self.lines = 0
-        self.idle_since = time.monotonic()
-        self.orphan = False
-        self.error: str | None = None
-        self.log_lines: LogLines | None = None
-
-
 class FileLogReceiver:
     """Tails the files matching ``include``; one instance per ``filelog/<name>`` section."""
 
@@ -109,8 +60,8 @@ class FileLogReceiver:
         self._config = config
         self._storage = config.storage_path(name)
         self._interval = float(config.poll_interval)
-        self._files: dict[_FileId, _File] = {}
-        self._ignored: set[_FileId] = set()  # copies made by copytruncate, already read
+        self._files: dict[FileId, TailedFile] = {}
+        self._ignored: set[FileId] = set()  # copies made by copytruncate, already read
         self._open_errors: dict[str, str] = {}  # path -> why it cannot be opened
         self._stat_errors: dict[str, str] = {}  # path -> why it cannot be stat'ed (last scan)
         self._rotations: Counter[str] = Counter()
@@ -190,7 +141,7 @@ class FileLogReceiver:
                 await task
         if self._sink is not None:
             for f in self._files.values():
-                self._flush_grouper(f)
+                f.flush_grouper()
                 self._deliver(f)
             try:
                 await asyncio.to_thread(self._save, self._entries())
@@ -252,10 +203,10 @@ class FileLogReceiver:
                 self.counts["checkpoint_errors"] += 1
                 _log.warning("%s: cannot save offsets in %s: %s", self.name, self._storage, exc)
 
-    def _scan(self) -> tuple[dict[_FileId, tuple[str, os.stat_result]], dict[str, str]]:
+    def _scan(self) -> tuple[dict[FileId, tuple[str, os.stat_result]], dict[str, str]]:
         """Glob and stat the matching regular files (runs in a worker thread); also returns
         the paths that could not be stat'ed, with the reason."""
-        found: dict[_FileId, tuple[str, os.stat_result]] = {}
+        found: dict[FileId, tuple[str, os.stat_result]] = {}
         errors: dict[str, str] = {}
         for pattern in self._config.include or ():
             for path in sorted(glob.glob(os.path.expanduser(pattern), recursive=True)):
@@ -283,10 +234,10 @@ class FileLogReceiver:
         return False
 
     def _register(
-        self, found: dict[_FileId, tuple[str, os.stat_result]], *, initial: bool
-    ) -> list[_File]:
+        self, found: dict[FileId, tuple[str, os.stat_result]], *, initial: bool
+    ) -> list[TailedFile]:
         """Open files seen for the first time and decide where reading starts."""
-        added: list[_File] = []
+        added: list[TailedFile] = []
         paths = {path for path, _ in found.values()}
         for gone in [p for p in self._open_errors if p not in paths]:
             del self._open_errors[gone]
@@ -323,16 +274,16 @@ class FileLogReceiver:
                 replaced = any(e.path == path for e in self._checkpoints)  # while we were down
                 at_end = initial and not replaced and self._config.start_at == "end"
                 offset = st.st_size if at_end else 0
-            f = _File(path, fd, st, fp, offset)
+            f = TailedFile(path, fd, st, fp, offset)
             f.log_lines = self._log_lines(path)
             self._files[f.id] = f
             added.append(f)
         return added
 
-    def _find_rotated_while_down(self) -> list[_File]:
+    def _find_rotated_while_down(self) -> list[TailedFile]:
         """Checkpointed files renamed away while we were stopped (``app.log`` -> ``app.log.1``)
         are finished from their saved offset, before their successors (runs in a thread)."""
-        rotated: list[_File] = []
+        rotated: list[TailedFile] = []
         for entry in self._checkpoints:
             directory = os.path.dirname(entry.path) or "."
             try:
@@ -362,7 +313,7 @@ class FileLogReceiver:
                 if not same:
                     os.close(fd)
                     break
-                f = _File(path, fd, st, entry.fingerprint, entry.offset)
+                f = TailedFile(path, fd, st, entry.fingerprint, entry.offset)
                 f.log_lines = self._log_lines(path)
                 f.orphan = True
                 rotated.append(f)
@@ -370,7 +321,7 @@ class FileLogReceiver:
         self._checkpoints = []
         return rotated
 
-    def _is_copy(self, fp: bytes, file_id: _FileId) -> bool | None:
+    def _is_copy(self, fp: bytes, file_id: FileId) -> bool | None:
         """A new file that starts like one we follow is a copy (copytruncate's ``.1``);
         None when it is a shorter prefix of one, so it cannot be told yet."""
         if not fp:
@@ -384,7 +335,7 @@ class FileLogReceiver:
                 return None
         return False
 
-    def _resume_offset(self, file_id: _FileId, fp: bytes, size: int) -> int | None:
+    def _resume_offset(self, file_id: FileId, fp: bytes, size: int) -> int | None:
         for i, entry in enumerate(self._checkpoints):
             same_inode = (entry.dev, entry.inode) == file_id
             full = len(entry.fingerprint) == self._config.fingerprint_size == len(fp)
@@ -407,7 +358,7 @@ class FileLogReceiver:
 
     # -- reading ----------------------------------------------------------------------
 
-    async def _read_file(self, f: _File, seen: tuple[str, os.stat_result] | None) -> None:
+    async def _read_file(self, f: TailedFile, seen: tuple[str, os.stat_result] | None) -> None:
         """Read what was appended to ``f``; never raises for I/O problems of this file."""
         if f.id not in self._files:
             return
@@ -440,7 +391,7 @@ class FileLogReceiver:
                 f.read_offset += len(data)
                 f.size = max(f.size, f.read_offset)
                 self.counts["bytes"] += len(data)
-                self._split(f, data)
+                f.split(data, self._config.max_line_bytes, self.counts)
                 if len(f.ready) >= self._config.max_batch_lines:
                     if not self._deliver(f):
                         return
@@ -454,7 +405,7 @@ class FileLogReceiver:
                 self.counts["read_errors"] += 1
             f.error = exc.strerror or str(exc)
 
-    async def _same_content(self, f: _File) -> bool:
+    async def _same_content(self, f: TailedFile) -> bool:
         """False when the start of the file changed (truncated and rewritten)."""
         if f.size == f.read_offset:
             return True  # nothing new; a rewrite to the same size is caught once it grows
@@ -466,21 +417,21 @@ class FileLogReceiver:
             f.fingerprint = current
         return True
 
-    def _truncated(self, f: _File) -> None:
+    def _truncated(self, f: TailedFile) -> None:
         """copytruncate: finish the old content from the copy if there is one, restart at 0."""
         self._rotations[f.path] += 1
         self.counts["rotations"] += 1
         self._read_rest_from_copy(f)
         if f.partial:
-            self._emit_line(f, f.partial, f.read_offset)
+            f.emit_line(f.partial, f.read_offset, self._config.max_line_bytes, self.counts)
             f.partial = b""
-        self._flush_grouper(f)
+        f.flush_grouper()
         f.skipping = False
         f.read_offset = f.committed = f.ready_end = 0
         f.fingerprint = read_fingerprint(f.fd, self._config.fingerprint_size)
         self._dirty = True
 
-    def _read_rest_from_copy(self, f: _File) -> None:
+    def _read_rest_from_copy(self, f: TailedFile) -> None:
         if not f.fingerprint:
             return
         directory, name = os.path.split(f.path)
@@ -505,7 +456,7 @@ class FileLogReceiver:
                 while data := os.pread(fd, _CHUNK, offset):
                     offset += len(data)
                     self.counts["bytes"] += len(data)
-                    self._split(f, data)
+                    f.split(data, self._config.max_line_bytes, self.counts)
                 self._ignored.add((st.st_dev, st.st_ino))
                 self.counts["copytruncate_recovered_bytes"] += offset - f.read_offset
                 return
@@ -514,84 +465,30 @@ class FileLogReceiver:
             finally:
                 os.close(fd)
 
-    def _split(self, f: _File, data: bytes) -> None:
-        """Cut ``data`` (read at ``f.read_offset - len(data)``) into lines for the grouper."""
-        end = f.read_offset - len(data) - len(f.partial)
-        buf = f.partial + data if f.partial else data
-        pieces = buf.split(b"\n")
-        tail = pieces.pop()
-        limit = self._config.max_line_bytes
-        for piece in pieces:
-            end += len(piece) + 1
-            if f.skipping:
-                f.skipping = False  # the rest of an over-long line: dropped
-                if not f.line_ends:
-                    f.ready_end = end
-                continue
-            self._emit_line(f, piece, end)
-        if len(tail) > limit and not f.skipping:
-            f.skipping = True  # counted as truncated by _emit_line
-            self._emit_line(f, tail[:limit], end + limit)
-            tail = b""
-        elif f.skipping:
-            tail = b""
-        f.partial = tail
-        if data:
-            f.idle_since = time.monotonic()
-
-    def _emit_line(self, f: _File, raw: bytes, end: int) -> None:
-        if len(raw) > self._config.max_line_bytes:
-            raw = raw[: self._config.max_line_bytes]
-            self.counts["truncated_lines"] += 1
-        elif f.skipping:
-            self.counts["truncated_lines"] += 1
-        text = raw.decode("utf-8", "replace")
-        if text.endswith("\r"):
-            text = text[:-1]
-        f.lines += 1
-        self.counts["lines"] += 1
-        f.line_ends.append(end)
-        for record in f.grouper.feed(text):
-            self._ready(f, record)
-
-    def _ready(self, f: _File, record: str) -> None:
-        ends = f.line_ends
-        last = f.ready_end
-        for _ in range(record.count("\n") + 1):
-            if not ends:
-                break
-            last = ends.popleft()
-        f.ready.append(record)
-        f.ready_end = last
-
-    def _flush_grouper(self, f: _File) -> None:
-        for record in f.grouper.flush():
-            self._ready(f, record)
-
-    def _idle(self, f: _File, got: bool) -> None:
+    def _idle(self, f: TailedFile, got: bool) -> None:
         """On a poll that found nothing new: hand over the pending group; after a while,
         a partial last line; close a rotated-away file once its grace time is over."""
         if f.orphan:
-            self._flush_grouper(f)  # its lines are complete; its successor comes next
+            f.flush_grouper()  # its lines are complete; its successor comes next
         if got:
             return
-        self._flush_grouper(f)
+        f.flush_grouper()
         waited = time.monotonic() - f.idle_since
         if f.partial and waited >= _PARTIAL_LINE_TIMEOUT_S:
             self.counts["partial_lines_flushed"] += 1
-            self._emit_line(f, f.partial, f.read_offset)
+            f.emit_line(f.partial, f.read_offset, self._config.max_line_bytes, self.counts)
             f.partial = b""
-            self._flush_grouper(f)
+            f.flush_grouper()
         if f.orphan and waited >= _ORPHAN_GRACE_S:
             if f.partial:
-                self._emit_line(f, f.partial, f.read_offset)
+                f.emit_line(f.partial, f.read_offset, self._config.max_line_bytes, self.counts)
                 f.partial = b""
-                self._flush_grouper(f)
+                f.flush_grouper()
             if self._deliver(f):
                 os.close(f.fd)
                 del self._files[f.id]
 
-    def _deliver(self, f: _File) -> bool:
+    def _deliver(self, f: TailedFile) -> bool:
         """Offer the file's ready records; False if the sink is shedding load (kept)."""
         if not f.ready:
             return True
