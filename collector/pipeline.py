@@ -146,7 +146,9 @@ class Pipeline:
             self._task = asyncio.create_task(self._run(), name="gasoline-pipeline")
 
     async def stop(self) -> None:
-        """Stop accepting, store what is queued, stop the consumer. Idempotent."""
+        """Stop accepting, store the spans and records queued, stop the consumer.
+        Idempotent. Plain lines not parsed yet are dropped and counted: the store goes
+        with the process, and parsing a backlog would only hold up the exit."""
         self._closed = True
         if self._task is None:
             return
@@ -199,6 +201,11 @@ class Pipeline:
             slice_end = time.perf_counter() + _SLICE_S
             while self._queue:
                 item = self._queue[0]
+                if isinstance(item, _Lines) and self._closed:
+                    self._queue.popleft()
+                    self.dropped[("records", DropReason.SHUTTING_DOWN)] += len(item)
+                    self._queued_items -= len(item)
+                    continue
                 if isinstance(item, _Lines):
                     size = min(len(item), _LINES_PER_STEP)
                     if size == len(item):

@@ -52,6 +52,20 @@ async def test_lines_are_parsed_by_the_consumer_and_keep_id_order() -> None:
     assert pipeline.stats()["accepted"] == {"records": 1202}
 
 
+async def test_stop_drops_lines_not_parsed_yet_and_counts_them() -> None:
+    pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None)
+    await pipeline.start()
+    event = _event("stored before the exit")
+    pipeline.offer_lines(LogLines(), [f"line {i}" for i in range(50_000)])
+    pipeline.offer_records([event])
+    await pipeline.stop()
+    stored = len(pipeline.store.records)
+    dropped = pipeline.dropped[("records", DropReason.SHUTTING_DOWN)]
+    assert dropped > 0 and stored + dropped == 50_001
+    assert pipeline.store.records.get(event.id) is event  # records are still stored
+    assert pipeline.queue_depth == 0
+
+
 async def test_lines_beyond_the_queue_are_refused_and_counted() -> None:
     pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(max_items=100), redactor=None)
     with pytest.raises(QueueFullError):
