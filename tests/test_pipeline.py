@@ -88,14 +88,14 @@ def _thread_nices() -> list[int]:
 )
 async def test_lines_are_parsed_on_a_thread_of_lower_priority() -> None:
     """A flood of log lines must not take CPU from the application being debugged."""
-    assert BACKGROUND_NICE not in _thread_nices()
+    before = _thread_nices().count(BACKGROUND_NICE)
     pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None)
     await pipeline.start()
     try:
         pipeline.offer_lines(LogLines(), ["a line"])
         await pipeline.drained()
-        assert BACKGROUND_NICE in _thread_nices()
+        assert _thread_nices().count(BACKGROUND_NICE) == before + 1
         assert os.getpriority(os.PRIO_PROCESS, 0) == 0  # the rest of the process is not
     finally:
         await pipeline.stop()
-    assert BACKGROUND_NICE not in _thread_nices()
+    assert _thread_nices().count(BACKGROUND_NICE) == before
