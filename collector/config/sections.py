@@ -1,0 +1,162 @@
+"""The daemon's own config sections: service (API, queue, store, pipelines), redaction,
+interact. Component sections (receivers) are declared beside their components."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from collector.config.values import Duration, Endpoint, positive
+
+__all__ = [
+    "ApiConfig",
+    "CommandConfig",
+    "Config",
+    "CorsConfig",
+    "InteractConfig",
+    "PipelineConfig",
+    "QueueConfig",
+    "RedactionConfig",
+    "ServiceConfig",
+    "StoreConfig",
+]
+
+
+@dataclass(slots=True)
+class CorsConfig:
+    """Origins may use ``*`` as a wildcard, e.g. ``http://localhost:*``."""
+
+    allowed_origins: list[str] = field(
+        default_factory=lambda: ["http://localhost:*", "http://127.0.0.1:*"]
+    )
+    allowed_headers: list[str] = field(default_factory=list)
+    max_age: int = 7200
+
+
+@dataclass(slots=True)
+class ApiConfig:
+    """The native API on :7890: event intake, queries, status."""
+
+    endpoint: Endpoint = Endpoint("127.0.0.1", 7890)
+    max_batch_events: int = 10_000
+    max_request_body_size: int = 32 * 1024 * 1024
+    cors: CorsConfig = field(default_factory=CorsConfig)
+
+    def validate(self, path: str) -> list[str]:
+        errors = positive(path, "max_batch_events", self.max_batch_events)
+        return errors + positive(path, "max_request_body_size", self.max_request_body_size)
+
+
+@dataclass(slots=True)
+class QueueConfig:
+    """The bounded queue between receivers and the stores."""
+
+    max_items: int = 1_000_000
+    when_full: Literal["drop_newest"] = "drop_newest"
+
+    def validate(self, path: str) -> list[str]:
+        return positive(path, "max_items", self.max_items)
+
+
+@dataclass(slots=True)
+class StoreConfig:
+    """Memory bounds; the oldest data is evicted first, and everything older than ``ttl``."""
+
+    max_spans: int = 1_000_000
+    max_traces: int = 200_000
+    max_spans_per_trace: int = 20_000
+    max_records: int = 500_000
+    ttl: Duration = Duration(24 * 3600)
+
+    def validate(self, path: str) -> list[str]:
+        errors: list[str] = []
+        for name in ("max_spans", "max_traces", "max_spans_per_trace", "max_records", "ttl"):
+            errors += positive(path, name, getattr(self, name))
+        return errors
+
+
+@dataclass(slots=True)
+class RedactionConfig:
+    """Attribute keys matching any pattern (case-insensitive search) have their value replaced."""
+
+    key_patterns: list[str] = field(
+        default_factory=lambda: [
+            "authorization",
+            "cookie",
+            "password",
+            "passwd",
+            "secret",
+            "token",
+            "api[-_.]?key",
+            "private[-_.]?key",
+            "session[-_.]?id",
+        ]
+    )
+    replacement: str = "[REDACTED]"
+
+    def validate(self, path: str) -> list[str]:
+        errors = []
+        for i, pattern in enumerate(self.key_patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                errors.append(f"{path}.key_patterns[{i}]: {pattern!r} is not a regex ({exc})")
+        return errors
+
+
+@dataclass(slots=True)
+class CommandConfig:
+    """A command an agent may run through ``interact``: a shell line, run as given."""
+
+    run: str
+    cwd: str | None = None
+    timeout: Duration = Duration(300)
+
+    def validate(self, path: str) -> list[str]:
+        errors = [] if self.run.strip() else [f"{path}.run: must not be empty"]
+        return errors + positive(path, "timeout", self.timeout)
+
+
+@dataclass(slots=True)
+class InteractConfig:
+    """What ``interact`` may do: nothing unless listed here."""
+
+    commands: dict[str, CommandConfig] = field(default_factory=dict)
+    services: dict[str, CommandConfig] = field(default_factory=dict)
+    test_command: CommandConfig | None = None
+
+
+@dataclass(slots=True)
+class PipelineConfig:
+    receivers: list[str] = field(default_factory=list)
+    processors: list[str] = field(default_factory=list)
+    exporters: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ServiceConfig:
+    api: ApiConfig = field(default_factory=ApiConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    pipelines: dict[str, PipelineConfig] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Config:
+    """The whole config. Component sections stay raw here and are typed by their component."""
+
+    receivers: dict[str, Any]
+    processors: dict[str, Any]
+    exporters: dict[str, Any]
+    service: ServiceConfig
+    redaction: RedactionConfig | None
+    interact: InteractConfig = field(default_factory=InteractConfig)
+    source: str = "embedded defaults"
+
+    def enabled_receivers(self) -> list[str]:
+        """Receivers named by at least one pipeline, in first-mention order."""
+        names: list[str] = []
+        for pipeline in self.service.pipelines.values():
+            names += [n for n in pipeline.receivers if n not in names]
+        return names
