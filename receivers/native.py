@@ -8,6 +8,7 @@ An event links to a trace by ``trace_id``/``span_id``, a W3C ``traceparent``, or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
 from collector.model import Record
 from receivers.log_records import LogLines
+from receivers.stream_groups import StreamGroups
 from receivers.wire_errors import http_status, retry_after
 
 __all__ = ["routes"]
@@ -97,18 +99,35 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
         return wrapped
 
     sources: dict[tuple[str, str, tuple[str, ...]], LogLines] = {}
+    streams = StreamGroups()
     accepted_batches: dict[str, int] = {}
+
+    def offer(parser: LogLines, lines: list[str], observed_ns: int | None) -> None:
+        try:
+            sink.offer_lines(parser, lines, observed_ns=observed_ns)
+        except CollectorError as exc:
+            raise _Reject(http_status(exc), str(exc), retry_after(exc)) from exc
 
     async def post_lines(request: web.Request) -> web.Response:
         """Plain log lines from gasoline-run or a script, parsed into log records by the
         pipeline (so a large batch never holds up other requests).
 
-        ``observed_time_ms`` (optional) is when the lines were captured: the time of lines
-        that carry none of their own. ``batch`` (optional) names the batch: one sent again
-        after it was stored is answered ``"duplicate": true`` and not stored twice."""
+        Either ``lines`` (each one record, already grouped) or ``text`` (a block of
+        complete lines joined by "\n") with ``stream`` (whose multi-line records the
+        daemon groups across blocks) and ``end`` (the stream went quiet: its last record
+        is complete). ``observed_time_ms`` (optional) is when the lines were captured:
+        the time of lines that carry none of their own. ``batch`` (optional) names the
+        batch: one sent again after it was stored is answered ``"duplicate": true`` and
+        not stored twice."""
         data = await read_json(request)
-        if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
-            raise _Reject(400, 'body must be {"lines": [...], "service": ..., "tags": [...]}')
+        if not isinstance(data, dict) or not (
+            isinstance(data.get("lines"), list) or isinstance(data.get("text"), str)
+        ):
+            raise _Reject(
+                400,
+                'body must be {"lines": [...]} or {"text": "...", "stream": "..."}, '
+                'with "service" and "tags"',
+            )
         batch = data.get("batch")
         if batch is not None:
             if not isinstance(batch, str) or not 0 < len(batch) <= 128:
@@ -117,11 +136,20 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
                 return web.json_response(
                     {"status": "ok", "count": accepted_batches[batch], "duplicate": True}
                 )
-        lines = data["lines"]
+        stream: str | None = None
+        if "text" in data:
+            text, stream, end = data["text"], data.get("stream"), data.get("end", False)
+            if not isinstance(stream, str) or not 0 < len(stream) <= 128:
+                raise _Reject(400, "stream: expected an id of 1-128 characters with text")
+            if not isinstance(end, bool):
+                raise _Reject(400, "end: expected true or false")
+            lines = text.split("\n") if text else []
+        else:
+            lines = data["lines"]
+            if not all(isinstance(line, str) for line in lines):
+                raise _Reject(400, "lines: expected a list of strings")
         if len(lines) > max_batch_events:
             raise _Reject(413, f"{len(lines)} lines in one batch; the limit is {max_batch_events}")
-        if not all(isinstance(line, str) for line in lines):
-            raise _Reject(400, "lines: expected a list of strings")
         service, source, tags = (
             data.get("service", ""),
             data.get("source", "backend"),
@@ -140,13 +168,20 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
         observed = data.get("observed_time_ms")
         if observed is not None and (not isinstance(observed, int) or observed < 0):
             raise _Reject(400, "observed_time_ms: expected milliseconds since the epoch")
-        if lines:
-            try:
-                sink.offer_lines(
-                    parser, lines, observed_ns=observed * 1_000_000 if observed else None
-                )
-            except CollectorError as exc:
-                raise _Reject(http_status(exc), str(exc), retry_after(exc)) from exc
+        observed_ns = observed * 1_000_000 if observed else None
+        if stream is not None:
+            stream_key = (*key, stream)
+            grouper = streams.trial(stream_key)
+            records = grouper.feed_all(lines)
+            if end:
+                records += grouper.flush()
+            if records:
+                offer(parser, records, observed_ns)
+            for evicted_parser, evicted in streams.commit(stream_key, grouper, parser):
+                with contextlib.suppress(_Reject):  # refused: the pipeline counted the drop
+                    offer(evicted_parser, evicted, None)
+        elif lines:
+            offer(parser, lines, observed_ns)
         if batch is not None:
             if len(accepted_batches) >= _MAX_BATCH_IDS:
                 del accepted_batches[next(iter(accepted_batches))]

@@ -485,7 +485,8 @@ async def refusing_daemon() -> AsyncIterator[tuple[str, list[list[str]]]]:
     received: list[list[str]] = []
 
     async def reject(request: web.Request) -> web.Response:
-        received.append(json.loads(await request.read())["lines"])
+        text = json.loads(await request.read())["text"]
+        received.append(text.split("\n") if text else [])
         return web.json_response({"status": "error", "error": "lines: nope"}, status=400)
 
     app = web.Application()

@@ -1,14 +1,14 @@
-"""Output bytes to shipping records: split on newlines, cut, decoded, de-coloured, grouped.
+"""Output bytes to shipping lines: split on newlines, cut, decoded, de-coloured.
 
 Only the shipping copy is touched here; the pass-through path never sees this module, so a
 line that is cut or decoded with replacement characters still reaches the terminal whole.
+Multi-line records are grouped by the daemon (``receivers.stream_groups``), so the wrapper
+does no per-line work beyond splitting.
 """
 
 from __future__ import annotations
 
 import re
-
-from receivers.log_parser.multiline import MultilineGrouper
 
 __all__ = ["MAX_LINE_BYTES", "StreamLines"]
 
@@ -21,22 +21,21 @@ _CUT_CHECK_CHARS = MAX_LINE_BYTES // 4  # shorter than this (in chars) cannot be
 
 
 class StreamLines:
-    """The records of one output stream (stdout or stderr); not thread-safe.
+    """The complete lines of one output stream (stdout or stderr); not thread-safe.
 
-    Keeps at most one partial line (up to ``MAX_LINE_BYTES``) and the grouper's pending
-    record, so memory stays bounded however the child writes.
+    Keeps at most one partial line (up to ``MAX_LINE_BYTES``), so memory stays bounded
+    however the child writes.
     """
 
-    __slots__ = ("_carry", "_grouper", "_skipping", "truncated")
+    __slots__ = ("_carry", "_skipping", "truncated")
 
     def __init__(self) -> None:
         self._carry = b""
         self._skipping = False  # inside the tail of a line already cut and shipped
-        self._grouper = MultilineGrouper()
         self.truncated = 0
 
-    def feed(self, data: bytes, out: list[str]) -> None:
-        """Split ``data``; completed records are appended to ``out``.
+    def feed(self, data: bytes) -> list[str]:
+        """The lines ``data`` completed.
 
         Complete lines are decoded as one block (a newline is never inside a UTF-8
         sequence, so this equals decoding line by line) to keep the per-line cost low.
@@ -44,34 +43,29 @@ class StreamLines:
         if self._skipping:
             newline = data.find(b"\n")
             if newline < 0:
-                return
+                return []
             data = data[newline + 1 :]
             self._skipping = False
         if self._carry:
             data = self._carry + data
         end = data.rfind(b"\n")
         carry = data[end + 1 :]
-        if end >= 0:
-            self._lines(data[:end], out)
+        lines = self._lines(data[:end]) if end >= 0 else []
         if len(carry) > MAX_LINE_BYTES:
-            self._lines(carry, out)
+            lines += self._lines(carry)
             self._skipping = True
             carry = b""
         self._carry = carry
+        return lines
 
-    def idle(self, out: list[str]) -> None:
-        """The stream went quiet: hand over the grouper's pending record."""
-        out.extend(self._grouper.flush())
-
-    def close(self, out: list[str]) -> None:
-        """End of stream: the unterminated last line and the pending record."""
-        if self._carry and not self._skipping:
-            self._lines(self._carry, out)
+    def close(self) -> list[str]:
+        """End of stream: the unterminated last line, if any."""
+        lines = self._lines(self._carry) if self._carry and not self._skipping else []
         self._carry = b""
         self._skipping = False
-        out.extend(self._grouper.flush())
+        return lines
 
-    def _lines(self, block: bytes, out: list[str]) -> None:
+    def _lines(self, block: bytes) -> list[str]:
         text = block.decode("utf-8", errors="replace")
         if "\r" in text:
             text = text.replace("\r\n", "\n").removesuffix("\r")
@@ -85,4 +79,4 @@ class StreamLines:
                     if len(raw) > MAX_LINE_BYTES:
                         lines[i] = raw[:MAX_LINE_BYTES].decode("utf-8", errors="replace")
                         self.truncated += 1
-        out += self._grouper.feed_all(lines)
+        return lines

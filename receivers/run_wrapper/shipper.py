@@ -3,12 +3,12 @@
 The pump (main thread) only calls :meth:`Shipper.offer`, which appends a chunk under a lock
 and never blocks on I/O, so the child is never slowed by the daemon. The queue holds at most
 ``queue_bytes`` of raw output; when full the *oldest* chunks are dropped and their lines
-counted (a dropped chunk may also cut the lines at its edges). The shipper thread splits and
-groups lines, and posts a batch once the stream has been quiet for 3 ms (a multi-line record
-written in one go is complete by then) and at least 2 ms after the previous POST, or at once
-at ``batch_lines`` lines / 4 MiB. A batch the daemon cannot take (5xx,
-connection error) goes to the spool; while this run's spool holds data, new batches are
-appended behind it so order is kept, and the spool is replayed oldest first.
+counted (a dropped chunk may also cut the lines at its edges). The shipper thread splits each
+stream into lines and posts them as text blocks: once the stream has been quiet for 3 ms
+(``end``: its last record is complete; the daemon groups multi-line records), after 5 ms of
+steady output, or at once at ``batch_lines`` lines / 4 MiB. A batch the daemon cannot take
+(5xx, connection error) goes to the spool; while this run's spool holds data, new batches
+are appended behind it so order is kept, and the spool is replayed oldest first.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from receivers.run_wrapper.spool import OwnSpool, Segment, SpoolDir, adopt_lefto
 
 __all__ = ["Counters", "Shipper", "ShipperConfig", "flush_spool"]
 
-_IDLE_FLUSH_S = 0.003  # a stream quiet this long: its pending multi-line record is complete
-_LINGER_S = 0.002  # at most one POST per 2 ms: under load, lines gather into batches
+_IDLE_S = 0.003  # a stream quiet this long: its last multi-line record is complete
+_MAX_WAIT_S = 0.005  # under steady output a line waits no longer than this to be posted
 _BATCH_BYTES = 4 * 1024 * 1024
 _SEAL_AGE_S = 1.0
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.25, 2.0
@@ -127,7 +127,7 @@ class _Delivery:
         # The segment being replayed and how many of its entries the daemon has taken.
         self._replaying: tuple[Path, int] | None = None
 
-    def encode(self, lines: list[str]) -> bytes:
+    def encode(self, stream: int, lines: list[str], end: bool) -> bytes:
         """The batch with an id and the time it was captured. The id makes a resend after a
         lost answer harmless (the daemon stores a batch once); the time lets lines replayed
         from the spool later keep when they were printed (when they carry none of their own).
@@ -137,12 +137,14 @@ class _Delivery:
             **self._header,
             "batch": f"{self._run}-{self._batches}",
             "observed_time_ms": time.time_ns() // 1_000_000,
-            "lines": lines,
+            "stream": f"{self._run}-{stream}",
+            "text": "\n".join(lines),
+            "end": end,
         }
         return json.dumps(body, separators=(",", ":")).encode()
 
-    def ship(self, lines: list[str]) -> None:
-        body = self.encode(lines)
+    def ship(self, stream: int, lines: list[str], end: bool) -> None:
+        body = self.encode(stream, lines, end)
         if self.spool.has_data() or time.monotonic() < self.retry_at:
             self._to_spool(body, len(lines))
             return
@@ -233,6 +235,34 @@ class _Delivery:
             )
 
 
+class _Pending:
+    """One stream's lines not posted yet, and whether the daemon holds an unfinished record
+    of it (the last block was posted without ``end``)."""
+
+    __slots__ = ("first_data", "last_data", "lines", "open")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.first_data = 0.0  # when the oldest line in ``lines`` arrived
+        self.last_data = 0.0
+        self.open = False
+
+    def add(self, lines: list[str], now: float) -> None:
+        if lines:
+            if not self.lines:
+                self.first_data = now
+            self.lines += lines
+            self.last_data = now
+
+    def deadline(self) -> float:
+        """When to post next: at 3 ms of quiet (end), or 5 ms after the oldest line."""
+        if self.lines:
+            return min(self.last_data + _IDLE_S, self.first_data + _MAX_WAIT_S)
+        if self.open:
+            return self.last_data + _IDLE_S
+        return float("inf")
+
+
 class Shipper:
     """Owns the queue and the shipper thread. ``offer`` is the only call on the hot path.
 
@@ -277,59 +307,50 @@ class Shipper:
             delivery.leftovers = adopt_leftovers(self.config.spool_root)
         except OSError as exc:
             print(f"gasoline-run: cannot read the spool: {exc}", file=sys.stderr, flush=True)
-        batch: list[str] = []
-        last_send = 0.0
-        last_data = time.monotonic()
-        idle_flushed = True
-        limit = self.config.batch_lines
+        pending = [_Pending() for _ in self._streams]
         while True:
             now = time.monotonic()
-            if batch:
-                timeout = max(0.0, last_send + _LINGER_S - now)
-            elif not idle_flushed:
-                timeout = max(0.0, last_data + _IDLE_FLUSH_S - now)
-            else:
-                timeout = 0.25
-            chunks, closed = self._queue.take(timeout)
+            timeout = min((p.deadline() for p in pending), default=0.25) - now
+            chunks, closed = self._queue.take(min(max(0.0, timeout), 0.25))
             now = time.monotonic()
-            if chunks:
-                last_data, idle_flushed = now, False
-                for stream, data in chunks:
-                    self._streams[stream].feed(data, batch)
-                    if len(batch) >= limit:
-                        batch = self._send(batch)
-                        last_send = time.monotonic()
-            elif not idle_flushed and now - last_data >= _IDLE_FLUSH_S:
-                for s in self._streams:
-                    s.idle(batch)
-                idle_flushed = True
+            for stream, data in chunks:
+                p = pending[stream]
+                p.add(self._streams[stream].feed(data), now)
+                if len(p.lines) >= self.config.batch_lines:
+                    self._ship(stream, p, end=False)
             if closed:
                 break
-            if batch and now - last_send >= _LINGER_S:
-                batch = self._send(batch)
-                last_send = time.monotonic()
+            for stream, p in enumerate(pending):
+                if p.deadline() <= now:
+                    self._ship(stream, p, end=now - p.last_data >= _IDLE_S)
             delivery.replay(closing=False)
         # Closed: the pump has stopped. Take what is left, then deliver within the deadline.
         chunks, _ = self._queue.take(0)
         for stream, data in chunks:
-            self._streams[stream].feed(data, batch)
-        for s in self._streams:
-            s.close(batch)
-        self._send(batch)
+            pending[stream].add(self._streams[stream].feed(data), time.monotonic())
+        for stream, p in enumerate(pending):
+            p.add(self._streams[stream].close(), time.monotonic())
+            if p.lines or p.open:
+                self._ship(stream, p, end=True)
         self._drain()
 
-    def _send(self, batch: list[str]) -> list[str]:
-        """Ship ``batch`` in pieces of at most batch_lines / 4 MiB; returns a fresh list."""
-        limit = self.config.batch_lines
+    def _ship(self, stream: int, p: _Pending, *, end: bool) -> None:
+        """Post ``p``'s lines in pieces of at most batch_lines / 4 MiB; only the last piece
+        carries ``end``."""
+        lines, limit = p.lines, self.config.batch_lines
         start = 0
-        while start < len(batch):
-            end, size = start, 0
-            while end < len(batch) and end - start < limit and size < _BATCH_BYTES:
-                size += len(batch[end]) + 8
-                end += 1
-            self._delivery.ship(batch[start:end])
-            start = end
-        return []
+        while True:
+            stop, size = start, 0
+            while stop < len(lines) and stop - start < limit and size < _BATCH_BYTES:
+                size += len(lines[stop]) + 8
+                stop += 1
+            last = stop >= len(lines)
+            self._delivery.ship(stream, lines[start:stop], end and last)
+            if last:
+                break
+            start = stop
+        p.lines = []
+        p.open = not end
 
     def _drain(self) -> None:
         delivery = self._delivery

@@ -49,9 +49,11 @@ def read_segment(path: Path) -> tuple[list[tuple[bytes, int]], int]:
     with path.open("rb") as f:
         for raw in f:
             try:
-                lines = json.loads(raw)["lines"]
-                entries.append((raw.rstrip(b"\n"), len(lines)))
-            except (ValueError, KeyError, TypeError):
+                entry = json.loads(raw)
+                text = entry["text"] if "text" in entry else None
+                count = len(entry["lines"]) if text is None else len(text.split("\n"))
+                entries.append((raw.rstrip(b"\n"), count if text != "" else 0))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 bad += 1
     return entries, bad
 
