@@ -47,8 +47,12 @@ MCP_SERVER = "exporters.mcp_server"
 class LineSource(Protocol):
     """Turns one source's plain log lines into records (``receivers.log_records.LogLines``)."""
 
-    def records(self, lines: Sequence[str], *, now_ns: int | None = None) -> list[Record]:
-        """Exactly one record per line; ``now_ns`` is the time of lines without their own."""
+    def records(
+        self, lines: Sequence[str], *, now_ns: int | None = None, last: bool = True
+    ) -> list[Record]:
+        """Records for the next lines of one offer (``last``: no more follow in it);
+        ``now_ns`` is the time of lines without their own. At most ``len(lines) + 1``
+        records: a source that groups multi-line records may hand over one it held."""
         ...
 
 

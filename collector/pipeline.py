@@ -40,14 +40,16 @@ _LINES_PER_STEP = 500
 
 @dataclass(slots=True)
 class _Lines:
-    """Plain log lines waiting to be parsed; their record ids were handed out at offer
-    time, so records stay in id order whatever was offered around them."""
+    """Plain log lines waiting to be parsed. Their record ids (one per line, and one for a
+    record the source may have held from before) were handed out at offer time, so records
+    stay in id order whatever was offered around them."""
 
     source: LineSource
     lines: Sequence[str]
     now_ns: int
     first_id: int
     done: int = 0
+    made: int = 0
 
     def __len__(self) -> int:
         return len(self.lines) - self.done
@@ -56,9 +58,11 @@ class _Lines:
         """Parse the next ``count`` lines (skipped, not retried, if parsing raises)."""
         start = self.done
         self.done += count
-        records = self.source.records(self.lines[start : self.done], now_ns=self.now_ns)
-        for record_id, record in enumerate(records, self.first_id + start):
+        chunk = self.lines[start : self.done]
+        records = self.source.records(chunk, now_ns=self.now_ns, last=not self)
+        for record_id, record in enumerate(records, self.first_id + self.made):
             record.id = record_id
+        self.made += len(records)
         return records
 
 
@@ -120,7 +124,7 @@ class Pipeline:
         self._admit("records", len(lines))
         now = self._clock() if observed_ns is None else observed_ns
         self._queue.append(_Lines(source, lines, now, self._next_record_id))
-        self._next_record_id += len(lines)
+        self._next_record_id += len(lines) + 1
         self._queued(len(lines))
         self.accepted["records"] += len(lines)
         return len(lines)

@@ -38,7 +38,9 @@ class LogLines:
         self._tags = tuple(tags)
         self._attributes = dict(attributes or {})
 
-    def records(self, lines: Sequence[str], *, now_ns: int | None = None) -> list[Record]:
+    def records(
+        self, lines: Sequence[str], *, now_ns: int | None = None, last: bool = True
+    ) -> list[Record]:
         """One record per line; a line without a timestamp gets ``now_ns`` (default now)."""
         now = time.time_ns() if now_ns is None else now_ns
         parse = self._parser.parse

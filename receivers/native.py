@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.component import Sink
+from collector.component import LineSource, Sink
 from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
 from collector.model import Record
@@ -102,9 +102,9 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
     streams = StreamGroups()
     accepted_batches: dict[str, int] = {}
 
-    def offer(parser: LogLines, lines: list[str], observed_ns: int | None) -> None:
+    def offer(source: LineSource, lines: list[str], observed_ns: int | None) -> None:
         try:
-            sink.offer_lines(parser, lines, observed_ns=observed_ns)
+            sink.offer_lines(source, lines, observed_ns=observed_ns)
         except CollectorError as exc:
             raise _Reject(http_status(exc), str(exc), retry_after(exc)) from exc
 
@@ -170,16 +170,11 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
             raise _Reject(400, "observed_time_ms: expected milliseconds since the epoch")
         observed_ns = observed * 1_000_000 if observed else None
         if stream is not None:
-            stream_key = (*key, stream)
-            grouper = streams.trial(stream_key)
-            records = grouper.feed_all(lines)
-            if end:
-                records += grouper.flush()
-            if records:
-                offer(parser, records, observed_ns)
-            for evicted_parser, evicted in streams.commit(stream_key, grouper, parser):
+            block, closing = streams.block((*key, stream), parser, end=end)
+            offer(block, lines, observed_ns)
+            for evicted in closing:
                 with contextlib.suppress(_Reject):  # refused: the pipeline counted the drop
-                    offer(evicted_parser, evicted, None)
+                    offer(evicted, [], None)
         elif lines:
             offer(parser, lines, observed_ns)
         if batch is not None:

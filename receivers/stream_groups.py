@@ -2,37 +2,60 @@
 the blocks, so a stack trace cut by a block boundary is still one record.
 
 ``gasoline-run`` posts its output this way, so that it does no per-line work while the
-command runs. A block ends with ``end`` when the stream went quiet: the pending record is
-complete then. A stream that stops posting without one (its wrapper was killed) has its
-pending record handed over when it is evicted: after ``idle_s`` without a block, or when
-more than ``max_streams`` streams are kept.
+command runs. The pipeline parses blocks in the order they were offered, on one thread, so
+a stream's grouper is only ever used there, one block after the other. A block posted with
+``end`` (the stream went quiet) completes the stream's last record. A stream that stops
+posting without one (its wrapper was killed) has its last record handed over when it is
+evicted: after ``idle_s`` without a block, or when more than ``max_streams`` are kept.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
+from collector.model import Record
 from receivers.log_parser.multiline import MultilineGrouper
 from receivers.log_records import LogLines
 
-__all__ = ["StreamGroups", "StreamKey"]
+__all__ = ["StreamBlock", "StreamGroups", "StreamKey"]
 
 StreamKey = tuple[str, str, tuple[str, ...], str]
 """Whose stream: the poster's service, source and tags, and its stream id."""
 
 
-@dataclass(slots=True)
 class _Stream:
-    grouper: MultilineGrouper
-    parser: LogLines
-    seen: float
+    __slots__ = ("grouper", "parser", "seen")
+
+    def __init__(self, parser: LogLines, seen: float) -> None:
+        self.grouper = MultilineGrouper()
+        self.parser = parser
+        self.seen = seen
+
+
+class StreamBlock:
+    """One posted block of a stream, as the pipeline's ``LineSource``: lines are grouped
+    with what the stream held from its earlier blocks, then parsed."""
+
+    __slots__ = ("_end", "_stream")
+
+    def __init__(self, stream: _Stream, end: bool) -> None:
+        self._stream = stream
+        self._end = end
+
+    def records(
+        self, lines: Sequence[str], *, now_ns: int | None = None, last: bool = True
+    ) -> list[Record]:
+        grouper = self._stream.grouper
+        grouped = grouper.feed_all(list(lines))
+        if last and self._end:
+            grouped += grouper.flush()
+        return self._stream.parser.records(grouped, now_ns=now_ns) if grouped else []
 
 
 class StreamGroups:
-    """Only used from the event loop's thread."""
+    """The streams posting blocks; used from the event loop's thread only."""
 
     def __init__(
         self,
@@ -46,30 +69,26 @@ class StreamGroups:
         self._idle_s = idle_s
         self._clock = clock
 
-    def trial(self, stream: StreamKey) -> MultilineGrouper:
-        """A copy of ``stream``'s grouper to feed a block through; ``commit`` it once the
-        records it gave were accepted, so a refused block leaves the stream as it was."""
-        kept = self._streams.get(stream)
-        return MultilineGrouper() if kept is None else kept.grouper.copy()
-
-    def commit(
-        self, stream: StreamKey, grouper: MultilineGrouper, parser: LogLines
-    ) -> list[tuple[LogLines, list[str]]]:
-        """Keep ``grouper`` as ``stream``'s state. Returns the pending records of the
-        streams evicted meanwhile, with the parser of each, for the caller to offer."""
-        self._streams[stream] = _Stream(grouper, parser, self._clock())
-        self._streams.move_to_end(stream)
-        evicted: list[tuple[LogLines, list[str]]] = []
+    def block(
+        self, key: StreamKey, parser: LogLines, *, end: bool
+    ) -> tuple[StreamBlock, list[StreamBlock]]:
+        """The source for one block of stream ``key``, and closing blocks (no lines, ``end``)
+        for the streams evicted meanwhile, to be offered after it."""
         now = self._clock()
-        while self._streams:
-            oldest_name, oldest = next(iter(self._streams.items()))
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = _Stream(parser, now)
+        else:
+            stream.seen = now
+            self._streams.move_to_end(key)
+        evicted: list[StreamBlock] = []
+        while len(self._streams) > 1:
+            oldest_key, oldest = next(iter(self._streams.items()))
             if len(self._streams) <= self._max and now - oldest.seen < self._idle_s:
                 break
-            del self._streams[oldest_name]
-            records = oldest.grouper.flush()
-            if records:
-                evicted.append((oldest.parser, records))
-        return evicted
+            del self._streams[oldest_key]
+            evicted.append(StreamBlock(oldest, end=True))
+        return StreamBlock(stream, end), evicted
 
     def __len__(self) -> int:
         return len(self._streams)

@@ -267,3 +267,54 @@ async def test_request_id_on_a_span_links_log_lines_before_and_after_it(
     assert len(messages) == 2 and all(r["trace_id"] == TRACE for r in doc["records"])
     assert any("payment declined" in m for m in messages)
     assert any("refund queued" in m for m in messages)
+
+
+async def test_text_blocks_are_grouped_per_stream_across_posts(gasoline: Running) -> None:
+    """How gasoline-run posts: raw blocks of lines; the daemon groups each stream."""
+    url = f"{gasoline.api}/v1/lines"
+    first = {
+        "service": "blocks",
+        "stream": "run-1",
+        "batch": "b1",
+        "text": 'ERROR payment failed\nTraceback (most recent call last):\n  File "pay.py", line 3',
+        "end": False,
+    }
+    other = {"service": "blocks", "stream": "run-2", "text": "another stream", "end": True}
+    second = {
+        "service": "blocks",
+        "stream": "run-1",
+        "batch": "b2",
+        "text": "ValueError: card declined\nnext request ok",
+        "end": True,
+    }
+    for body in (first, other, second):
+        status, answer, _ = await post_json(url, body)
+        assert status == 200, answer
+    status, answer, _ = await post_json(url, second)  # a resend changes nothing
+    assert answer == {"status": "ok", "count": 2, "duplicate": True}
+    await gasoline.settled()
+    _, doc = await gasoline.get_json("/buffers/timeline?service=blocks")
+    messages = sorted(e["message"] for e in doc["events"])
+    assert messages == sorted(
+        [
+            "payment failed\nTraceback (most recent call last):\n"
+            '  File "pay.py", line 3\nValueError: card declined',
+            "another stream",
+            "next request ok",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"text": "a line"}, 400, "stream"),
+        ({"text": "a line", "stream": "s", "end": "yes"}, 400, "end"),
+        ({"text": "x\n" * 10_000 + "x", "stream": "s"}, 413, "10001 lines"),
+    ],
+)
+async def test_bad_text_blocks_are_refused(
+    gasoline: Running, body: dict[str, Any], status: int, error: str
+) -> None:
+    got, answer, _ = await post_json(f"{gasoline.api}/v1/lines", body)
+    assert got == status and error in answer["error"]

@@ -31,7 +31,9 @@ async def test_lines_are_parsed_by_the_consumer_and_keep_id_order() -> None:
         assert pipeline.offer_lines(source, lines, observed_ns=OBSERVED_NS) == 1200
         event = _event("between the batches")
         pipeline.offer_records([event])
-        assert event.id == 1201  # ids are handed out at offer time, lines included
+        # Ids are handed out at offer time: one per line, and one for a record a grouping
+        # source may hand over from an earlier offer (unused by this one).
+        assert event.id == 1202
         pipeline.offer_lines(source, ["2024-01-02T15:04:05Z ERROR late request_id=r-1"])
         assert pipeline.queue_depth == 1202
         await pipeline.drained()
@@ -40,13 +42,13 @@ async def test_lines_are_parsed_by_the_consumer_and_keep_id_order() -> None:
 
     records = pipeline.store.records
     stored = list(records.iter_newest_first())[::-1]
-    assert [r.id for r in stored] == list(range(1, 1203))
+    assert [r.id for r in stored] == [*range(1, 1201), 1202, 1203]
     assert [r.message for r in stored[:3]] == ["line 0", "line 1", "line 2"]
     assert stored[0].time_ns == OBSERVED_NS and stored[0].tags == ("env:dev",)
-    assert records.get(1201) is event
+    assert records.get(1202) is event
     line_600 = records.get(600)
     assert line_600 is not None and line_600.message == "line 599"
-    last = records.get(1202)
+    last = records.get(1203)
     assert last is not None and (last.level, last.correlation_id) == ("error", "r-1")
     assert pipeline.queue_depth == 0
     assert pipeline.stats()["accepted"] == {"records": 1202}

@@ -156,20 +156,6 @@ class MultilineGrouper:
         self._bytes += 1 + size
         return self._emit_if_full()
 
-    def copy(self) -> MultilineGrouper:
-        """An independent grouper in the same state: feed it, keep it only if that worked."""
-        twin = MultilineGrouper(max_lines=self._max_lines, max_bytes=self._max_bytes)
-        twin._lines = list(self._lines)
-        twin._bytes = self._bytes
-        twin._python = self._python
-        twin._go_panic = self._go_panic
-        twin._carry = self._carry
-        return twin
-
-    def pending(self) -> bool:
-        """Whether a record is waiting for the line that ends it."""
-        return bool(self._lines)
-
     def feed_all(self, lines: list[str]) -> list[str]:
         """:meth:`feed` for each line in turn; the records they completed, in order."""
         out: list[str] = []

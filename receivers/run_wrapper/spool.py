@@ -50,9 +50,9 @@ def read_segment(path: Path) -> tuple[list[tuple[bytes, int]], int]:
         for raw in f:
             try:
                 entry = json.loads(raw)
-                text = entry["text"] if "text" in entry else None
-                count = len(entry["lines"]) if text is None else len(text.split("\n"))
-                entries.append((raw.rstrip(b"\n"), count if text != "" else 0))
+                text = entry.get("text")
+                lines = entry["lines"] if text is None else text.split("\n") if text else []
+                entries.append((raw.rstrip(b"\n"), len(lines)))
             except (ValueError, KeyError, TypeError, AttributeError):
                 bad += 1
     return entries, bad
