@@ -35,10 +35,10 @@ not sent twice.
 
 Shipping never slows the command: output goes to a bounded in-memory queue (--queue-mib,
 default 64 MiB of raw output; when full the OLDEST output is dropped and counted) and a
-background thread posts batches (a line goes out as soon as the next line, or 3 ms of
-quiet, shows its record is complete; at most one POST per 2 ms, of at most --batch-lines
-lines or 4 MiB). When the daemon is down or answers 5xx, batches are
-appended to an on-disk spool (fsynced; sealed segments seg-NNNNNN.jsonl under
+background thread posts each stream's lines as text blocks, after 3 ms of quiet, 5 ms
+of steady output, or --batch-lines lines / 4 MiB; the daemon groups multi-line records
+(tracebacks, stack traces) across blocks. When the daemon is down or answers 5xx, batches
+are appended to an on-disk spool (fsynced; sealed segments seg-NNNNNN.jsonl under
 --spool-dir/run-<time>-<pid>/; at most --spool-mib, default 256 MiB, per run; beyond that
 new batches are dropped and counted) and replayed in order once the daemon answers.
 Batches answered 4xx are not retried: reported once on stderr and counted. At exit the
