@@ -196,7 +196,7 @@ class _Delivery:
         segments = d.segments()
         if segments:
             return segments[0]
-        if self.spool.active_lines() and (
+        if self.spool.has_active() and (
             closing or self.up or self.spool.active_age() >= _SEAL_AGE_S
         ):
             self.spool.seal()

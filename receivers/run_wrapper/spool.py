@@ -122,13 +122,17 @@ class OwnSpool:
         self._active_since = 0.0
 
     def has_data(self) -> bool:
-        return self.dir is not None and (self._active_lines > 0 or bool(self.dir.segments()))
+        return self.dir is not None and (self.has_active() or bool(self.dir.segments()))
+
+    def has_active(self) -> bool:
+        """Whether the active segment holds a batch (an ``end`` marker may hold no line)."""
+        return self._active_bytes > 0
 
     def active_lines(self) -> int:
         return self._active_lines
 
     def active_age(self) -> float:
-        return time.monotonic() - self._active_since if self._active_lines else 0.0
+        return time.monotonic() - self._active_since if self._active_bytes else 0.0
 
     def append(self, body: bytes, lines: int) -> bool:
         """Add one batch (a JSON body without newlines); False (and counted) over the cap."""
@@ -142,7 +146,7 @@ class OwnSpool:
             os.fsync(fd)
         finally:
             os.close(fd)
-        if not self._active_lines:
+        if not self._active_bytes:
             self._active_since = time.monotonic()
         self._active_lines += lines
         self._active_bytes += len(body) + 1
