@@ -1,5 +1,5 @@
 """The native event API: ``POST /event`` and ``POST /events`` (also under ``/v1/``), and
-``POST /v1/lines`` for plain log lines, parsed here.
+``POST /v1/lines`` for plain log lines and raw output blocks, parsed by the pipeline.
 
 This is how the browser extension, the log tailers and custom scripts report events.
 An event links to a trace by ``trace_id``/``span_id``, a W3C ``traceparent``, or a
