@@ -144,12 +144,14 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
             if not isinstance(end, bool):
                 raise _Reject(400, "end: expected true or false")
             lines = text.split("\n") if text else []
-        else:
+        else:  # a block is bounded by the request size only; a list, like events, by count
             lines = data["lines"]
+            if len(lines) > max_batch_events:
+                raise _Reject(
+                    413, f"{len(lines)} lines in one batch; the limit is {max_batch_events}"
+                )
             if not all(isinstance(line, str) for line in lines):
                 raise _Reject(400, "lines: expected a list of strings")
-        if len(lines) > max_batch_events:
-            raise _Reject(413, f"{len(lines)} lines in one batch; the limit is {max_batch_events}")
         service, source, tags = (
             data.get("service", ""),
             data.get("source", "backend"),

@@ -310,11 +310,19 @@ async def test_text_blocks_are_grouped_per_stream_across_posts(gasoline: Running
     [
         ({"text": "a line"}, 400, "stream"),
         ({"text": "a line", "stream": "s", "end": "yes"}, 400, "end"),
-        ({"text": "x\n" * 10_000 + "x", "stream": "s"}, 413, "10001 lines"),
+        ({"lines": ["x"] * 10_001}, 413, "10001 lines"),
     ],
 )
-async def test_bad_text_blocks_are_refused(
+async def test_bad_line_posts_are_refused(
     gasoline: Running, body: dict[str, Any], status: int, error: str
 ) -> None:
     got, answer, _ = await post_json(f"{gasoline.api}/v1/lines", body)
     assert got == status and error in answer["error"]
+
+
+async def test_a_text_block_is_bounded_by_the_request_size_not_the_event_count(
+    gasoline: Running,
+) -> None:
+    block = {"service": "big", "stream": "s", "text": "\n".join(["x"] * 50_000), "end": True}
+    status, answer, _ = await post_json(f"{gasoline.api}/v1/lines", block)
+    assert (status, answer["count"]) == (200, 50_000)

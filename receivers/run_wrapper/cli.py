@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         "--spool-mib", type=_positive, default=256, help="spool cap per run in MiB (256)"
     )
     parser.add_argument(
-        "--batch-lines", type=_positive, default=10_000, help="most lines per POST (10000)"
+        "--batch-lines", type=_positive, default=100_000, help="most lines per POST (100000)"
     )
     parser.add_argument(
         "--flush-timeout",

@@ -44,7 +44,7 @@ class ShipperConfig:
     spool_root: Path = field(default_factory=lambda: Path.home() / ".gasoline" / "spool")
     queue_bytes: int = 64 * 1024 * 1024
     spool_max_bytes: int = 256 * 1024 * 1024
-    batch_lines: int = 10_000
+    batch_lines: int = 100_000
     flush_timeout: float = 5.0
     http_timeout: float = 2.0
 
