@@ -20,8 +20,8 @@ _MIB = 1024 * 1024
 _DESCRIPTION = f"""\
 Run CMD ARGS exactly as without the wrapper (same output, colours, exit code, Ctrl-C), and
 send every line of its output to a Gasoline daemon (POST /v1/lines), where it is parsed into
-log records: JSON and logfmt fields, levels, trace ids; stack traces are grouped into one
-record before sending. Options go before CMD.
+log records: JSON and logfmt fields, levels, trace ids; stack traces grouped into one
+record. Options go before CMD.
 
 Output: passed through byte for byte, unbuffered. When stdout is a terminal the command gets a
 pty for stdout and stderr (it keeps colours and line buffering; stdout and stderr are then one
