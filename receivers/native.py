@@ -173,10 +173,10 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
         observed_ns = observed * 1_000_000 if observed else None
         if stream is not None:
             block, closing = streams.block((*key, stream), parser, end=end)
-            offer(block, lines, observed_ns)
-            for evicted in closing:
+            for evicted in closing:  # first: they are gone from the table either way
                 with contextlib.suppress(_Reject):  # refused: the pipeline counted the drop
                     offer(evicted, [], None)
+            offer(block, lines, observed_ns)
         elif lines:
             offer(parser, lines, observed_ns)
         if batch is not None:
