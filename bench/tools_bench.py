@@ -1045,7 +1045,9 @@ def fill(args: argparse.Namespace, log: Callable[[str], None]) -> Filled:
     rss_all = rss_bytes()
     log(f"{len(store.records):,} records stored in {records_s:.1f} s; RSS {rss_all / 1e6:,.0f} MB")
     if not args.no_gc_policy:
-        GcPolicy().freeze()  # what the daemon's policy does within a minute of storing
+        policy = GcPolicy()  # as the daemon's: frozen within a minute of storing, and the
+        policy.freeze()  # survivors of each full collection during the runs
+        policy.follow_collections()
         log(f"gc policy: {gc.get_freeze_count():,} objects frozen, as the daemon does")
     return Filled(
         store,

@@ -33,12 +33,19 @@ class GcPolicy:
 
     def start(self) -> None:
         if self._task is None:
-            gc.callbacks.append(self._after_collection)
+            self.follow_collections()
             self._task = asyncio.create_task(self._run(), name="gasoline-gc-policy")
 
+    def follow_collections(self) -> None:
+        """Freeze the survivors of every automatic full collection from now on (``start``
+        does this; without an event loop, this is all of the policy there is)."""
+        if self._after_collection not in gc.callbacks:
+            gc.callbacks.append(self._after_collection)
+
     async def stop(self) -> None:
-        if self._task is not None:
+        if self._after_collection in gc.callbacks:
             gc.callbacks.remove(self._after_collection)
+        if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

@@ -48,7 +48,7 @@ class StreamBlock:
         self, lines: Sequence[str], *, now_ns: int | None = None, last: bool = True
     ) -> list[Record]:
         grouper = self._stream.grouper
-        grouped = grouper.feed_all(list(lines))
+        grouped = grouper.feed_all(lines)
         if last and self._end:
             grouped += grouper.flush()
         return self._stream.parser.records(grouped, now_ns=now_ns) if grouped else []

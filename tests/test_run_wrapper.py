@@ -91,6 +91,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def read_pty(master: int, data: bytearray) -> bytes:
+    """``data`` and everything else read from a pty until its last writer is gone."""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every writer of the pty is gone
+            return bytes(data)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+
+
 def spool_segments(spool: Path) -> list[Path]:
     return sorted(spool.glob("run-*/seg-*.jsonl")) + sorted(spool.glob("run-*/active.jsonl"))
 
@@ -199,20 +211,11 @@ async def test_pty_mode_child_sees_a_terminal_and_keeps_colours(
     )
     os.close(slave)
 
-    def read_all() -> bytes:
-        data = bytearray()
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every writer of the pty is gone
-                return bytes(data)
-            if not chunk:
-                return bytes(data)
-            data += chunk
-
     try:
         async with asyncio.timeout(TIMEOUT):
-            output, rc = await asyncio.gather(asyncio.to_thread(read_all), proc.wait())
+            output, rc = await asyncio.gather(
+                asyncio.to_thread(read_pty, master, bytearray()), proc.wait()
+            )
     finally:
         os.close(master)
     assert rc == 0
@@ -266,14 +269,7 @@ async def test_ctrl_c_on_the_terminal_reaches_the_child_once(
         while b"ready" not in data:
             data += os.read(master, 65536)
         os.write(master, b"\x03")
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                return bytes(data)
-            if not chunk:
-                return bytes(data)
-            data += chunk
+        return read_pty(master, data)
 
     try:
         async with asyncio.timeout(TIMEOUT):

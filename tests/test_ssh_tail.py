@@ -14,7 +14,7 @@ import asyncssh
 import pytest
 
 from collector.component import LineSource
-from collector.config import Duration
+from collector.config import load_section
 from collector.errors import ConfigError, QueueFullError, ReceiverStartError
 from collector.model import DropReason, Record, SpanBatch
 from receivers.ssh_tail import SshLogConfig, SshLogReceiver
@@ -88,8 +88,9 @@ async def ssh_server(tmp_path: Path) -> AsyncIterator[SshServer]:
     await server.stop()
 
 
-def _yaml(server: SshServer, log: Path, **extra: Any) -> str:
-    options: dict[str, Any] = {
+def _options(server: SshServer, log: Path, **extra: Any) -> dict[str, Any]:
+    """An sshlog section for ``server``, with short reconnect delays."""
+    return {
         "host": "127.0.0.1",
         "port": server.port,
         "user": "tester",
@@ -102,8 +103,12 @@ def _yaml(server: SshServer, log: Path, **extra: Any) -> str:
         "reconnect_max": "0.2s",
         "poll_interval": "0.02s",
         "connect_timeout": "5s",
+        **extra,
     }
-    options.update(extra)
+
+
+def _yaml(server: SshServer, log: Path, **extra: Any) -> str:
+    options = _options(server, log, **extra)
     body = "\n".join(f"    {k}: {v}" for k, v in options.items())
     return (
         "receivers:\n  sshlog/x:\n"
@@ -318,20 +323,10 @@ class _RefusingSink:
 
 
 def _config(server: SshServer, log: Path, **extra: Any) -> SshLogConfig:
-    options: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": server.port,
-        "user": "tester",
-        "path": str(log),
-        "key_file": str(server.key_file),
-        "known_hosts": str(server.known_hosts),
-        "start_at": "beginning",
-        "reconnect_initial": Duration(0.05),
-        "reconnect_max": Duration(0.2),
-        "poll_interval": Duration(0.02),
-    }
-    options.update(extra)
-    return SshLogConfig(**options)
+    errors: list[str] = []
+    config = load_section(SshLogConfig, _options(server, log, **extra), "sshlog/x", errors)
+    assert config is not None, errors
+    return config
 
 
 async def test_full_queue_keeps_lines_and_offset(ssh_server: SshServer, tmp_path: Path) -> None:

@@ -35,16 +35,24 @@ from collector.generate.facts import (
 # -- reproduction -------------------------------------------------------------------
 
 
-def _repro_curl(facts: _Facts) -> str:
+def _http_replay(facts: _Facts, skipped_actions_note: str) -> tuple[list[_Request], int]:
+    """The requests a curl or python reproduction replays (capped), and how many it left out;
+    a trace of browser actions alone cannot be replayed that way."""
     _require_steps(facts)
-    if facts.actions:
-        facts.note("curl replays only the HTTP requests; use format playwright for the actions")
     if not facts.requests:
         raise GenerateError(
             f"trace {facts.trace_hex} has browser actions but no HTTP request: use format"
             " playwright"
         )
-    requests, more = _capped(facts.requests, facts, "requests")
+    if facts.actions:
+        facts.note(skipped_actions_note)
+    return _capped(facts.requests, facts, "requests")
+
+
+def _repro_curl(facts: _Facts) -> str:
+    requests, more = _http_replay(
+        facts, "curl replays only the HTTP requests; use format playwright for the actions"
+    )
     lines = [
         "#!/usr/bin/env bash",
         f"# Replays the HTTP requests of Gasoline trace {facts.trace_hex}, in time order.",
@@ -104,15 +112,9 @@ def send(method: str, url: str, headers: dict[str, str], body: str | None) -> tu
 
 
 def _repro_python(facts: _Facts) -> str:
-    _require_steps(facts)
-    if not facts.requests:
-        raise GenerateError(
-            f"trace {facts.trace_hex} has browser actions but no HTTP request: use format"
-            " playwright"
-        )
-    if facts.actions:
-        facts.note("the python script replays only the HTTP requests; use format playwright")
-    requests, more = _capped(facts.requests, facts, "requests")
+    requests, more = _http_replay(
+        facts, "the python script replays only the HTTP requests; use format playwright"
+    )
     lines = [
         "#!/usr/bin/env python3",
         f'"""Replays the HTTP requests of Gasoline trace {facts.trace_hex}, in time order.',

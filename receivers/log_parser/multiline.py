@@ -8,6 +8,7 @@ text: every line fed comes back exactly once, in order.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 __all__ = ["MultilineGrouper"]
 
@@ -156,7 +157,7 @@ class MultilineGrouper:
         self._bytes += 1 + size
         return self._emit_if_full()
 
-    def feed_all(self, lines: list[str]) -> list[str]:
+    def feed_all(self, lines: Iterable[str]) -> list[str]:
         """:meth:`feed` for each line in turn; the records they completed, in order."""
         out: list[str] = []
         for line in lines:

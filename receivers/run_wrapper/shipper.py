@@ -18,8 +18,10 @@ import sys
 import threading
 import time
 import uuid
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 from collector.priority import lower_thread_priority
@@ -338,12 +340,11 @@ class Shipper:
         """Post ``p``'s lines in pieces of at most batch_lines / 4 MiB; only the last piece
         carries ``end``."""
         lines, limit = p.lines, self.config.batch_lines
+        sizes = list(accumulate(map(len, lines), initial=0))  # characters before line i
         start = 0
         while True:
-            stop, size = start, 0
-            while stop < len(lines) and stop - start < limit and size < _BATCH_BYTES:
-                size += len(lines[stop]) + 8
-                stop += 1
+            stop = min(start + limit, bisect_right(sizes, sizes[start] + _BATCH_BYTES) - 1)
+            stop = min(max(stop, start + 1), len(lines))  # one line at least, if any
             last = stop >= len(lines)
             self._delivery.ship(stream, lines[start:stop], end and last)
             if last:
