@@ -21,7 +21,7 @@ from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
 from collector.model import Record
 from receivers.log_records import LogLines
-from receivers.stream_groups import StreamGroups
+from receivers.stream_groups import StreamGroups, output_lines
 from receivers.wire_errors import http_status, retry_after
 
 __all__ = ["routes"]
@@ -30,6 +30,9 @@ _MAX_LINE_SOURCES = 256
 # Batch ids of the latest accepted /v1/lines posts: a sender that lost an answer and sends
 # the batch again (gasoline-run replaying its spool) is told it was already stored.
 _MAX_BATCH_IDS = 65_536
+# Bodies taken as raw output, with the other fields in the query string.
+_RAW_TYPES = frozenset(("text/plain", "application/octet-stream"))
+_FLAGS = {"1": True, "true": True, "0": False, "false": False}
 
 
 class _Reject(Exception):
@@ -42,11 +45,14 @@ class _Reject(Exception):
 def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
     """The intake routes, for the API server to mount."""
 
-    async def read_json(request: web.Request) -> Any:
+    async def read_body(request: web.Request) -> bytes:
         try:
-            body = await request.read()
+            return await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise _Reject(413, f"request body is too large: {exc.text}") from exc
+
+    async def read_json(request: web.Request) -> Any:
+        body = await read_body(request)
         try:
             return json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -108,25 +114,47 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
         except CollectorError as exc:
             raise _Reject(http_status(exc), str(exc), retry_after(exc)) from exc
 
+    async def read_raw(request: web.Request) -> dict[str, Any]:
+        """A text/plain post: the body is ``text`` (one trailing newline is the last line's
+        end), every other field is a query parameter (``tag`` repeated)."""
+        text = (await read_body(request)).decode("utf-8", errors="replace")
+        query = request.query
+        data: dict[str, Any] = {
+            "text": text[:-1] if text.endswith("\n") else text,
+            "tags": query.getall("tag", []),
+            **{k: query[k] for k in ("service", "source", "stream", "batch") if k in query},
+        }
+        if "end" in query:
+            data["end"] = _FLAGS.get(query["end"], query["end"])
+        if "observed_time_ms" in query:
+            observed = query["observed_time_ms"]
+            data["observed_time_ms"] = int(observed) if observed.isdigit() else observed
+        return data
+
     async def post_lines(request: web.Request) -> web.Response:
         """Plain log lines from gasoline-run or a script, parsed into log records by the
         pipeline (so a large batch never holds up other requests).
 
-        Either ``lines`` (each one record, already grouped) or ``text`` (a block of
-        complete lines joined by "\n") with ``stream`` (whose multi-line records the
-        daemon groups across blocks) and ``end`` (the stream went quiet: its last record
-        is complete). ``observed_time_ms`` (optional) is when the lines were captured:
-        the time of lines that carry none of their own. ``batch`` (optional) names the
-        batch: one sent again after it was stored is answered ``"duplicate": true`` and
-        not stored twice."""
-        data = await read_json(request)
+        Either ``lines`` (each one record, already grouped) or ``text`` (raw output:
+        complete lines joined by "\n"), as JSON or as a text/plain body. A text's
+        multi-line records are grouped: within the text alone, or with ``stream`` across
+        the posts of that stream, its last record completed by ``end`` (the stream went
+        quiet). ``observed_time_ms`` (optional) is when the lines were captured: the time
+        of lines that carry none of their own. ``batch`` (optional) names the batch: one
+        sent again after it was stored is answered ``"duplicate": true`` and not stored
+        twice."""
+        if request.content_type in _RAW_TYPES:
+            data = await read_raw(request)
+        else:
+            data = await read_json(request)
         if not isinstance(data, dict) or not (
             isinstance(data.get("lines"), list) or isinstance(data.get("text"), str)
         ):
             raise _Reject(
                 400,
-                'body must be {"lines": [...]} or {"text": "...", "stream": "..."}, '
-                'with "service" and "tags"',
+                'body must be {"lines": [...]} or {"text": "..."} (optionally with '
+                '"stream" and "end"), with "service" and "tags"; or text/plain output with '
+                "those in the query string",
             )
         batch = data.get("batch")
         if batch is not None:
@@ -139,11 +167,11 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
         stream: str | None = None
         if "text" in data:
             text, stream, end = data["text"], data.get("stream"), data.get("end", False)
-            if not isinstance(stream, str) or not 0 < len(stream) <= 128:
-                raise _Reject(400, "stream: expected an id of 1-128 characters with text")
+            if stream is not None and (not isinstance(stream, str) or not 0 < len(stream) <= 128):
+                raise _Reject(400, "stream: expected an id of 1-128 characters")
             if not isinstance(end, bool):
                 raise _Reject(400, "end: expected true or false")
-            lines = text.split("\n") if text else []
+            lines = output_lines(text)
         else:  # a block is bounded by the request size only; a list, like events, by count
             lines = data["lines"]
             if len(lines) > max_batch_events:
@@ -177,6 +205,9 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
                 with contextlib.suppress(_Reject):  # refused: the pipeline counted the drop
                     offer(evicted, [], None)
             offer(block, lines, observed_ns)
+        elif "text" in data:
+            if lines:
+                offer(streams.single(parser), lines, observed_ns)
         elif lines:
             offer(parser, lines, observed_ns)
         if batch is not None:

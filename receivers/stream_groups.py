@@ -1,16 +1,18 @@
-"""Multi-line grouping for output posted in raw blocks: one grouper per stream, kept between
-the blocks, so a stack trace cut by a block boundary is still one record.
+"""Raw output posted in blocks: its lines, and multi-line grouping with one grouper per
+stream, kept between the blocks, so a stack trace cut by a block boundary is still one record.
 
 ``gasoline-run`` posts its output this way, so that it does no per-line work while the
-command runs. The pipeline parses blocks in the order they were offered, on one thread, so
-a stream's grouper is only ever used there, one block after the other. A block posted with
-``end`` (the stream went quiet) completes the stream's last record. A stream that stops
-posting without one (its wrapper was killed) has its last record handed over when it is
-evicted: after ``idle_s`` without a block, or when more than ``max_streams`` are kept.
+command runs: line endings, colour codes and overlong lines are dealt with here. The pipeline
+parses blocks in the order they were offered, on one thread, so a stream's grouper is only
+ever used there, one block after the other. A block posted with ``end`` (the stream went
+quiet) completes the stream's last record. A stream that stops posting without one (its
+wrapper was killed) has its last record handed over when it is evicted: after ``idle_s``
+without a block, or when more than ``max_streams`` are kept.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -19,10 +21,30 @@ from collector.model import Record
 from receivers.log_parser.multiline import MultilineGrouper
 from receivers.log_records import LogLines
 
-__all__ = ["StreamBlock", "StreamGroups", "StreamKey"]
+__all__ = ["MAX_LINE_CHARS", "StreamBlock", "StreamGroups", "StreamKey", "output_lines"]
+
+MAX_LINE_CHARS = 64 * 1024
+"""Longer lines of raw output are cut to this many characters."""
+
+# SGR and other CSI sequences: colours mean nothing to the log parser and hide levels.
+_CSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 StreamKey = tuple[str, str, tuple[str, ...], str]
 """Whose stream: the poster's service, source and tags, and its stream id."""
+
+
+def output_lines(text: str) -> list[str]:
+    """The lines of raw output (joined by newlines): without CRs of CRLF endings and colour
+    codes, cut at ``MAX_LINE_CHARS``. Each step runs over the whole text at C speed and only
+    when needed, as most output has none of them."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").removesuffix("\r")
+    if "\x1b" in text:
+        text = _CSI_RE.sub("", text)
+    lines = text.split("\n") if text else []
+    if lines and max(map(len, lines)) > MAX_LINE_CHARS:
+        lines = [line[:MAX_LINE_CHARS] for line in lines]
+    return lines
 
 
 class _Stream:
@@ -89,6 +111,10 @@ class StreamGroups:
             del self._streams[oldest_key]
             evicted.append(StreamBlock(oldest, end=True))
         return StreamBlock(stream, end), evicted
+
+    def single(self, parser: LogLines) -> StreamBlock:
+        """The source for a block that is a stream of its own: grouped alone, complete."""
+        return StreamBlock(_Stream(parser, self._clock()), end=True)
 
     def __len__(self) -> int:
         return len(self._streams)

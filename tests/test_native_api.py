@@ -308,7 +308,7 @@ async def test_text_blocks_are_grouped_per_stream_across_posts(gasoline: Running
 @pytest.mark.parametrize(
     ("body", "status", "error"),
     [
-        ({"text": "a line"}, 400, "stream"),
+        ({"text": "a line", "stream": ""}, 400, "stream"),
         ({"text": "a line", "stream": "s", "end": "yes"}, 400, "end"),
         ({"lines": ["x"] * 10_001}, 413, "10001 lines"),
     ],
@@ -318,6 +318,62 @@ async def test_bad_line_posts_are_refused(
 ) -> None:
     got, answer, _ = await post_json(f"{gasoline.api}/v1/lines", body)
     assert got == status and error in answer["error"]
+
+
+async def test_raw_output_posted_as_text_plain(gasoline: Running) -> None:
+    """``curl --data-binary @out.log``: the body is the output, the fields are in the query.
+    A text without ``stream`` is grouped on its own; line endings, colours and overlong
+    lines are dealt with by the daemon."""
+    long_line = "L" * 70_000
+    body = (
+        b"\x1b[31mERROR\x1b[0m payment failed\r\n"
+        b"Traceback (most recent call last):\n"
+        b'  File "pay.py", line 3, in charge\n'
+        b"ValueError: card declined\n"
+        b"bad \xff utf-8\n" + long_line.encode() + b"\n"
+    )
+    query = "service=raw&tag=env:dev&tag=team:pay&batch=r1&observed_time_ms=1704067200000"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(2):  # the second is a resend of the same batch
+            async with session.post(
+                f"{gasoline.api}/v1/lines?{query}",
+                data=body,
+                headers={"Content-Type": "text/plain"},
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+                answer = await resp.json()
+    assert answer == {"status": "ok", "count": 6, "duplicate": True}
+    await gasoline.settled()
+    _, doc = await gasoline.get_json("/buffers/timeline?service=raw")
+    events = sorted(doc["events"], key=lambda e: e["message"])
+    assert [e["message"] for e in events] == [
+        long_line[: 64 * 1024],
+        "bad \ufffd utf-8",
+        'payment failed\nTraceback (most recent call last):\n  File "pay.py", line 3, in '
+        "charge\nValueError: card declined",
+    ]
+    assert events[2]["level"] == "error"
+    assert all(e["tags"] == ["env:dev", "team:pay"] for e in events)
+    assert events[1]["timestamp"] == 1704067200000  # no time of its own: when captured
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [("end=maybe&stream=s", "end"), ("observed_time_ms=soon", "observed_time_ms")],
+)
+async def test_bad_raw_output_fields_are_refused(
+    gasoline: Running, query: str, error: str
+) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{gasoline.api}/v1/lines?{query}",
+            data=b"a line\n",
+            headers={"Content-Type": "text/plain"},
+        ) as resp,
+    ):
+        assert resp.status == 400
+        assert error in (await resp.json())["error"]
 
 
 async def test_a_text_block_is_bounded_by_the_request_size_not_the_event_count(

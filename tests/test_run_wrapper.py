@@ -7,7 +7,6 @@ output was delivered (or spooled), so nothing here waits on time except as a fai
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -104,7 +103,7 @@ def read_pty(master: int, data: bytearray) -> bytes:
 
 
 def spool_segments(spool: Path) -> list[Path]:
-    return sorted(spool.glob("run-*/seg-*.jsonl")) + sorted(spool.glob("run-*/active.jsonl"))
+    return sorted(spool.glob("run-*/seg-*.spool")) + sorted(spool.glob("run-*/active.spool"))
 
 
 async def test_pass_through_is_byte_exact_on_both_streams(
@@ -364,10 +363,15 @@ async def test_lost_answers_do_not_duplicate_lines(gasoline: Running, tmp_path: 
     async def forward(request: web.Request) -> web.StreamResponse:
         nonlocal lost
         body = await request.read()
-        batches.append(json.loads(body)["batch"])
+        batches.append(request.query["batch"])
         async with (
             aiohttp.ClientSession() as session,
-            session.post(f"{gasoline.api}/v1/lines", data=body) as resp,
+            session.post(
+                f"{gasoline.api}/v1/lines",
+                params=request.query,
+                data=body,
+                headers={"Content-Type": request.content_type},
+            ) as resp,
         ):
             answer = await resp.read()
             status = resp.status
@@ -463,7 +467,7 @@ async def test_rejected_batch_reported_once_and_counted(
     gasoline = await start_daemon("service: {api: {max_request_body_size: 400}}")
     child = "print('\\n'.join(f'big batch {i}' for i in range(100)), flush=True)"
     rc, out, err = await run(
-        "--service", "rej", "--batch-lines", "50", PY, "-c", child, spool=tmp_path, url=gasoline.api
+        "--service", "rej", "--batch-kib", "1", PY, "-c", child, spool=tmp_path, url=gasoline.api
     )
     assert rc == 0 and out.count(b"\n") == 100
     lines = err.decode().splitlines()
@@ -481,8 +485,8 @@ async def refusing_daemon() -> AsyncIterator[tuple[str, list[list[str]]]]:
     received: list[list[str]] = []
 
     async def reject(request: web.Request) -> web.Response:
-        text = json.loads(await request.read())["text"]
-        received.append(text.split("\n") if text else [])
+        text = (await request.read()).decode()
+        received.append(text.splitlines())
         return web.json_response({"status": "error", "error": "lines: nope"}, status=400)
 
     app = web.Application()

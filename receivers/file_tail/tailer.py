@@ -50,6 +50,7 @@ _GROUP_WAIT_S = 0.02
 # Offsets are persisted at most this often while running, and always on stop().
 _CHECKPOINT_INTERVAL_S = 1.0
 
+
 class FileLogReceiver:
     """Tails the files matching ``include``; one instance per ``filelog/<name>`` section."""
 

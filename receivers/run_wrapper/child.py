@@ -48,6 +48,7 @@ def run_child(
     *,
     use_pty: bool,
     on_output: Callable[[int, bytes], None],
+    on_started: Callable[[], None] = lambda: None,
     on_late_signal: Callable[[], None] = lambda: None,
 ) -> int:
     """Run ``argv`` to completion, copying its output to fds 1/2 and to ``on_output``.
@@ -55,6 +56,7 @@ def run_child(
     Returns the exit code, or 128+N when the child was killed by signal N. Raises OSError
     (FileNotFoundError, PermissionError) when the command cannot be started.
     ``on_output(stream, data)`` runs on this thread for every chunk and must not block.
+    ``on_started`` runs once the child runs, before its output is read.
     ``on_late_signal`` runs (on the signal thread) for a signal arriving after the child
     was reaped, e.g. a second Ctrl-C while output is still being flushed.
     """
@@ -90,6 +92,7 @@ def run_child(
         os.close(fd)
     state = _ChildState(pid, master if use_pty else None, on_late_signal)
     threading.Thread(target=state.take_signals, name="gasoline-run-signals", daemon=True).start()
+    on_started()
     _pump(fds, state, on_output)
     status = state.wait()
     return (

@@ -5,19 +5,27 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from receivers.run_wrapper.child import block_signals, run_child
-from receivers.run_wrapper.lines import MAX_LINE_BYTES
-from receivers.run_wrapper.shipper import Shipper, ShipperConfig, flush_spool
+from receivers.run_wrapper.chunks import ChunkQueue
+
+if TYPE_CHECKING:
+    from receivers.run_wrapper.shipper import ShipperConfig
 
 __all__ = ["main"]
 
 _DEFAULT_URL = "http://127.0.0.1:7890"
 _MIB = 1024 * 1024
+# How long the command's exit waits for the shipper beyond --flush-timeout: its last posts'
+# timeouts and, for a command that exits at once, the shipper's imports.
+_JOIN_SLACK_S = 6.0
 
-_DESCRIPTION = f"""\
+_DESCRIPTION = """\
 Run CMD ARGS exactly as without the wrapper (same output, colours, exit code, Ctrl-C), and
 send every line of its output to a Gasoline daemon (POST /v1/lines), where it is parsed into
 log records: JSON and logfmt fields, levels, trace ids; stack traces grouped into one
@@ -26,8 +34,8 @@ record. Options go before CMD.
 Output: passed through byte for byte, unbuffered. When stdout is a terminal the command gets a
 pty for stdout and stderr (it keeps colours and line buffering; stdout and stderr are then one
 stream, as on a terminal); otherwise two pipes (stderr stays stderr, `| tee` works). stdin is
-inherited. Lines longer than {MAX_LINE_BYTES // 1024} KiB are cut to that for shipping only;
-colour codes are stripped from the shipped copy only.
+inherited. The daemon keeps lines longer than 64 KiB cut to that and strips colour codes; what
+passes through is untouched.
 
 Signals: SIGINT, SIGTERM and SIGHUP sent to the wrapper are forwarded to the command; Ctrl-C on
 the terminal reaches the command directly (it stays in the terminal's foreground group) and is
@@ -35,12 +43,13 @@ not sent twice.
 
 Shipping never slows the command: output goes to a bounded in-memory queue (--queue-mib,
 default 64 MiB of raw output; when full the OLDEST output is dropped and counted) and a
-background thread posts each stream's lines as text blocks, after 3 ms of quiet, 5 ms
-of steady output, or --batch-lines lines / 4 MiB; the daemon groups multi-line records
-(tracebacks, stack traces) across blocks. When the daemon is down or answers 5xx, batches
-are appended to an on-disk spool (fsynced; sealed segments seg-NNNNNN.jsonl under
---spool-dir/run-<time>-<pid>/; at most --spool-mib, default 256 MiB, per run; beyond that
-new batches are dropped and counted) and replayed in order once the daemon answers.
+background thread posts each stream's whole lines as raw text blocks, after 3 ms of quiet,
+5 ms of steady output, or --batch-kib of output; the daemon splits and parses them and groups
+multi-line records (tracebacks, stack traces) across blocks. When the daemon is down or answers
+5xx, batches are appended every 100 ms to an on-disk spool (fsynced; sealed segments
+seg-NNNNNN.spool under --spool-dir/run-<time>-<pid>/; at most --spool-mib, default 256 MiB,
+per run; beyond that new batches are dropped and counted) and replayed in order once the daemon
+answers.
 Batches answered 4xx are not retried: reported once on stderr and counted. At exit the
 wrapper waits up to --flush-timeout seconds to deliver (not at all when nothing listens);
 what is left stays in the spool and is replayed by the next gasoline-run (each run replays
@@ -65,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--url",
+        type=_http_url,
         default=os.environ.get("GASOLINE_URL") or _DEFAULT_URL,
         help=f"daemon API URL (default: $GASOLINE_URL or {_DEFAULT_URL})",
     )
@@ -89,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         "--spool-mib", type=_positive, default=256, help="spool cap per run in MiB (256)"
     )
     parser.add_argument(
-        "--batch-lines", type=_positive, default=100_000, help="most lines per POST (100000)"
+        "--batch-kib", type=_positive, default=4096, help="most output per POST in KiB (4096)"
     )
     parser.add_argument(
         "--flush-timeout",
@@ -120,6 +130,38 @@ def _positive(text: str) -> int:
     return value
 
 
+def _http_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+    return text
+
+
+def _config(args: argparse.Namespace, service: str) -> ShipperConfig:
+    from receivers.run_wrapper.shipper import ShipperConfig  # see _ship
+
+    return ShipperConfig(
+        url=args.url,
+        service=service,
+        tags=tuple(args.tag),
+        spool_root=args.spool_dir,
+        queue_bytes=args.queue_mib * _MIB,
+        spool_max_bytes=args.spool_mib * _MIB,
+        batch_bytes=args.batch_kib * 1024,
+        flush_timeout=args.flush_timeout,
+    )
+
+
+def _ship(
+    args: argparse.Namespace, service: str, queue: ChunkQueue, abort: threading.Event
+) -> None:
+    # Imported here, on the shipper's own thread, once the command runs: the HTTP client and
+    # the rest take longer to load than many commands take to print their first line.
+    from receivers.run_wrapper.shipper import Shipper
+
+    Shipper(_config(args, service), queue, abort).run()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (see --help)."""
     parser = _parser()
@@ -127,41 +169,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: list[str] = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
-    try:
-        config = ShipperConfig(
-            url=args.url,
-            service=args.service or (os.path.basename(command[0]) if command else ""),
-            tags=tuple(args.tag),
-            spool_root=args.spool_dir,
-            queue_bytes=args.queue_mib * _MIB,
-            spool_max_bytes=args.spool_mib * _MIB,
-            batch_lines=args.batch_lines,
-            flush_timeout=args.flush_timeout,
-        )
-        if args.flush_spool:
-            return flush_spool(config)
-        if not command:
-            parser.error("a command to run is required (or --flush-spool)")
-        block_signals()
-        shipper = Shipper(config, streams=2)
-    except ValueError as exc:
-        print(f"gasoline-run: {exc}", file=sys.stderr)
-        return 2
+    if args.flush_spool:
+        from receivers.run_wrapper.shipper import flush_spool
+
+        return flush_spool(_config(args, ""))
+    if not command:
+        parser.error("a command to run is required (or --flush-spool)")
+    block_signals()
+    queue = ChunkQueue(args.queue_mib * _MIB)
+    abort = threading.Event()
+    service = args.service or os.path.basename(command[0])
+    shipper = threading.Thread(
+        target=_ship, args=(args, service, queue, abort), name="gasoline-run-shipper", daemon=True
+    )
     # The pump thread must get the interpreter back quickly after each read, or the child
-    # waits on a full pipe while the shipper thread encodes: hand it over every 0.5 ms
+    # waits on a full pipe while the shipper thread works: hand it over every 0.5 ms
     # instead of every 5 ms.
     sys.setswitchinterval(0.0005)
-    shipper.start()
     use_pty = os.isatty(1) if args.pty is None else args.pty
     try:
         code = run_child(
-            command, use_pty=use_pty, on_output=shipper.offer, on_late_signal=shipper.abort
+            command,
+            use_pty=use_pty,
+            on_output=queue.put,
+            on_started=shipper.start,
+            on_late_signal=abort.set,
         )
     except FileNotFoundError:
         print(f"gasoline-run: {command[0]}: command not found", file=sys.stderr)
-        code = 127
+        return 127
     except OSError as exc:
         print(f"gasoline-run: {command[0]}: {exc.strerror or exc}", file=sys.stderr)
-        code = 126
-    shipper.close()
+        return 126
+    queue.close()
+    shipper.join(args.flush_timeout + _JOIN_SLACK_S)
     return code

@@ -1,4 +1,5 @@
-"""One HTTP client for ``POST /v1/lines``, and the one place answers are classified.
+"""One HTTP client for ``POST /v1/lines`` (raw output as text/plain), and the one place
+answers are classified.
 
 200 is delivered; 400/413 and other 4xx are the batch's fault and never retried; 5xx, 429,
 timeouts and connection errors are the daemon's state and retried (via the spool).
@@ -40,23 +41,22 @@ class LinesClient:
     __slots__ = ("_conn", "_host", "_path", "_port", "_secure", "_timeout", "url")
 
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+        """``url``: the daemon's http(s) URL (the command line checked it)."""
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"--url: {url!r} is not an http(s) URL")
         self.url = url
         self._secure = parts.scheme == "https"
-        self._host = parts.hostname
+        self._host = parts.hostname or ""
         self._port = parts.port
         self._path = parts.path.rstrip("/") + "/v1/lines"
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 
-    def post(self, body: bytes) -> Answer:
-        """Send one JSON body; a stale keep-alive connection is retried once, fresh."""
+    def post(self, query: str, body: bytes) -> Answer:
+        """Send one batch of raw output; a stale keep-alive connection is retried once, fresh."""
         reused = self._conn is not None
-        answer = self._post_once(body)
+        answer = self._post_once(query, body)
         if reused and answer.outcome is not Outcome.OK and answer.message == "stale":
-            answer = self._post_once(body)
+            answer = self._post_once(query, body)
         if answer.message == "stale":
             return Answer(Outcome.RETRY, "connection closed by the daemon")
         return answer
@@ -66,14 +66,14 @@ class LinesClient:
             self._conn.close()
             self._conn = None
 
-    def _post_once(self, body: bytes) -> Answer:
+    def _post_once(self, query: str, body: bytes) -> Answer:
         if self._conn is None:
             cls = http.client.HTTPSConnection if self._secure else http.client.HTTPConnection
             self._conn = cls(self._host, self._port, timeout=self._timeout)
         conn = self._conn
         try:
             conn.request(
-                "POST", self._path, body=body, headers={"Content-Type": "application/json"}
+                "POST", f"{self._path}?{query}", body=body, headers={"Content-Type": "text/plain"}
             )
             resp = conn.getresponse()
             data = resp.read()

@@ -1,39 +1,44 @@
-"""The shipper: a bounded queue the pump drops output into, and the thread that ships it.
+"""The shipper: the thread that takes the command's output from the chunk queue and ships it.
 
-The pump (main thread) only calls :meth:`Shipper.offer`, which appends a chunk under a lock
-and never blocks on I/O, so the child is never slowed by the daemon. The queue holds at most
-``queue_bytes`` of raw output; when full the *oldest* chunks are dropped and their lines
-counted (a dropped chunk may also cut the lines at its edges). The shipper thread splits each
-stream into lines and posts them as text blocks: once the stream has been quiet for 3 ms
+The pump (main thread) only puts chunks in the :class:`ChunkQueue`, so the command is never
+slowed by the daemon. The shipper cuts each stream into whole lines and posts them as raw
+text blocks (``POST /v1/lines``, text/plain): once the stream has been quiet for 3 ms
 (``end``: its last record is complete; the daemon groups multi-line records), after 5 ms of
-steady output, or at once at ``batch_lines`` lines / 4 MiB. A batch the daemon cannot take
-(5xx, connection error) goes to the spool; while this run's spool holds data, new batches
-are appended behind it so order is kept, and the spool is replayed oldest first.
+steady output, or at once at ``batch_bytes``. It never decodes or splits lines itself: the
+daemon does, on its parse thread. A batch the daemon cannot take (5xx, connection error) goes
+to the spool; while this run's spool holds data, new batches are appended behind it (every
+100 ms, as nothing is waiting for them) so order is kept, and the spool is replayed oldest
+first.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
 import uuid
-from bisect import bisect_right
-from collections import deque
 from dataclasses import dataclass, field
-from itertools import accumulate
 from pathlib import Path
+from urllib.parse import urlencode
 
 from collector.priority import lower_thread_priority
+from receivers.run_wrapper.chunks import ChunkQueue
 from receivers.run_wrapper.lines import StreamLines
 from receivers.run_wrapper.sender import LinesClient, Outcome
-from receivers.run_wrapper.spool import OwnSpool, Segment, SpoolDir, adopt_leftovers, read_segment
+from receivers.run_wrapper.spool import (
+    Batch,
+    OwnSpool,
+    Segment,
+    SpoolDir,
+    adopt_leftovers,
+    read_segment,
+)
 
 __all__ = ["Counters", "Shipper", "ShipperConfig", "flush_spool"]
 
 _IDLE_S = 0.003  # a stream quiet this long: its last multi-line record is complete
 _MAX_WAIT_S = 0.005  # under steady output a line waits no longer than this to be posted
-_BATCH_BYTES = 4 * 1024 * 1024
+_SPOOL_WAIT_S = 0.1  # the same while batches go to the spool (fewer, larger appends)
 _SEAL_AGE_S = 1.0
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.25, 2.0
 
@@ -46,7 +51,7 @@ class ShipperConfig:
     spool_root: Path = field(default_factory=lambda: Path.home() / ".gasoline" / "spool")
     queue_bytes: int = 64 * 1024 * 1024
     spool_max_bytes: int = 256 * 1024 * 1024
-    batch_lines: int = 100_000
+    batch_bytes: int = 4 * 1024 * 1024
     flush_timeout: float = 5.0
     http_timeout: float = 2.0
 
@@ -72,43 +77,6 @@ class Counters:
         )
 
 
-class _ChunkQueue:
-    __slots__ = ("_bytes", "_closed", "_cond", "_items", "_max", "dropped_lines")
-
-    def __init__(self, max_bytes: int) -> None:
-        self._items: deque[tuple[int, bytes]] = deque()
-        self._bytes = 0
-        self._max = max_bytes
-        self._cond = threading.Condition()
-        self._closed = False
-        self.dropped_lines = 0
-
-    def put(self, stream: int, data: bytes) -> None:
-        with self._cond:
-            self._items.append((stream, data))
-            self._bytes += len(data)
-            while self._bytes > self._max and len(self._items) > 1:
-                _, old = self._items.popleft()
-                self._bytes -= len(old)
-                self.dropped_lines += old.count(b"\n")
-            self._cond.notify()
-
-    def take(self, timeout: float) -> tuple[list[tuple[int, bytes]], bool]:
-        """Everything queued (waiting up to ``timeout`` if empty), and whether closed."""
-        with self._cond:
-            if not self._items and not self._closed and timeout > 0:
-                self._cond.wait(timeout)
-            items = list(self._items)
-            self._items.clear()
-            self._bytes = 0
-            return items, self._closed
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-
-
 class _Delivery:
     """Posting, spooling and replay; used by one thread only."""
 
@@ -123,41 +91,47 @@ class _Delivery:
         self.up = False
         self.down = False  # last failure was "nothing listens"
         self._reported = False
-        self._header = {"service": config.service, "source": "backend", "tags": list(config.tags)}
+        self._header = {"service": config.service, "source": "backend", "tag": config.tags}
         self._run = uuid.uuid4().hex[:16]
         self._batches = 0
         # The segment being replayed and how many of its entries the daemon has taken.
         self._replaying: tuple[Path, int] | None = None
 
-    def encode(self, stream: int, lines: list[str], end: bool) -> bytes:
+    def encode(self, stream: int, body: bytes, end: bool) -> Batch:
         """The batch with an id and the time it was captured. The id makes a resend after a
         lost answer harmless (the daemon stores a batch once); the time lets lines replayed
         from the spool later keep when they were printed (when they carry none of their own).
         """
         self._batches += 1
-        body = {
-            **self._header,
-            "batch": f"{self._run}-{self._batches}",
-            "observed_time_ms": time.time_ns() // 1_000_000,
-            "stream": f"{self._run}-{stream}",
-            "text": "\n".join(lines),
-            "end": end,
-        }
-        return json.dumps(body, separators=(",", ":")).encode()
+        query = urlencode(
+            {
+                **self._header,
+                "batch": f"{self._run}-{self._batches}",
+                "observed_time_ms": time.time_ns() // 1_000_000,
+                "stream": f"{self._run}-{stream}",
+                "end": int(end),
+            },
+            doseq=True,
+        )
+        return Batch(query, body, body.count(b"\n"))
 
-    def ship(self, stream: int, lines: list[str], end: bool) -> None:
-        body = self.encode(stream, lines, end)
-        if self.spool.has_data() or time.monotonic() < self.retry_at:
-            self._to_spool(body, len(lines))
+    def deferring(self) -> bool:
+        """Whether new batches go to the spool (behind older ones, or while backing off)."""
+        return self.spool.has_data() or time.monotonic() < self.retry_at
+
+    def ship(self, stream: int, body: bytes, end: bool) -> None:
+        batch = self.encode(stream, body, end)
+        if self.deferring():
+            self._to_spool(batch)
             return
-        answer = self.client.post(body)
+        answer = self.client.post(batch.query, batch.body)
         if answer.outcome is Outcome.OK:
-            self._ok(len(lines), replayed=False)
+            self._ok(batch.lines, replayed=False)
         elif answer.outcome is Outcome.REJECTED:
-            self._reject(len(lines), answer.message)
+            self._reject(batch.lines, answer.message)
         else:
             self._failed(answer.outcome)
-            self._to_spool(body, len(lines))
+            self._to_spool(batch)
 
     def replay(self, *, closing: bool, budget: int = 8) -> bool:
         """Send spooled batches, oldest first; False when something is still pending."""
@@ -167,16 +141,16 @@ class _Delivery:
             segment = self._next_segment(closing)
             if segment is None:
                 return True
-            entries, _torn = read_segment(segment.path)
+            batches, _torn = read_segment(segment.path)
             done = 0
             if self._replaying is not None and self._replaying[0] == segment.path:
                 done = self._replaying[1]
-            for body, n in entries[done:]:
-                answer = self.client.post(body)
+            for batch in batches[done:]:
+                answer = self.client.post(batch.query, batch.body)
                 if answer.outcome is Outcome.OK:
-                    self._ok(n, replayed=True)
+                    self._ok(batch.lines, replayed=True)
                 elif answer.outcome is Outcome.REJECTED:
-                    self._reject(n, answer.message)
+                    self._reject(batch.lines, answer.message)
                 else:
                     self._failed(answer.outcome)
                     self._replaying = (segment.path, done)
@@ -193,7 +167,7 @@ class _Delivery:
                 return segments[0]
             self.leftovers.pop(0).release()
         d = self.spool.dir
-        if d is None:
+        if d is None or not self.spool.has_data():
             return None
         segments = d.segments()
         if segments:
@@ -206,9 +180,9 @@ class _Delivery:
             return segments[0] if segments else None
         return None
 
-    def _to_spool(self, body: bytes, n: int) -> None:
-        self.spool.append(body, n)
-        if self.spool.active_lines() >= self.config.batch_lines:
+    def _to_spool(self, batch: Batch) -> None:
+        self.spool.append(batch)
+        if self.spool.active_bytes() >= self.config.batch_bytes:
             self.spool.seal()
 
     def _ok(self, n: int, *, replayed: bool) -> None:
@@ -238,92 +212,72 @@ class _Delivery:
 
 
 class _Pending:
-    """One stream's lines not posted yet, and whether the daemon holds an unfinished record
-    of it (the last block was posted without ``end``)."""
+    """One stream's output not posted yet (whole lines), and whether the daemon holds an
+    unfinished record of it (the last block was posted without ``end``)."""
 
-    __slots__ = ("first_data", "last_data", "lines", "open")
+    __slots__ = ("blocks", "first_data", "last_data", "open", "size")
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.first_data = 0.0  # when the oldest line in ``lines`` arrived
+        self.blocks: list[bytes] = []
+        self.size = 0
+        self.first_data = 0.0  # when the oldest block in ``blocks`` arrived
         self.last_data = 0.0
         self.open = False
 
-    def add(self, lines: list[str], now: float) -> None:
-        if lines:
-            if not self.lines:
+    def add(self, block: bytes, now: float) -> None:
+        if block:
+            if not self.blocks:
                 self.first_data = now
-            self.lines += lines
+            self.blocks.append(block)
+            self.size += len(block)
             self.last_data = now
 
-    def deadline(self) -> float:
-        """When to post next: at 3 ms of quiet (end), or 5 ms after the oldest line."""
-        if self.lines:
-            return min(self.last_data + _IDLE_S, self.first_data + _MAX_WAIT_S)
+    def deadline(self, max_wait: float) -> float:
+        """When to post next: at 3 ms of quiet (end), or ``max_wait`` after the oldest line."""
+        if self.blocks:
+            return min(self.last_data + _IDLE_S, self.first_data + max_wait)
         if self.open:
             return self.last_data + _IDLE_S
         return float("inf")
 
 
 class Shipper:
-    """Owns the queue and the shipper thread. ``offer`` is the only call on the hot path.
+    """Ships what the pump puts in ``queue`` until the queue is closed, then delivers or
+    spools the rest within ``flush_timeout`` (less if ``abort`` is set: a second Ctrl-C)
+    and prints the counters' summary. ``run`` is the shipper thread's whole life."""
 
-    Lifecycle: ``start()`` once, ``offer()`` any number of times from one thread, then
-    ``close()`` once, which blocks for at most about ``flush_timeout`` seconds.
-    """
-
-    def __init__(self, config: ShipperConfig, *, streams: int = 2) -> None:
+    def __init__(self, config: ShipperConfig, queue: ChunkQueue, abort: threading.Event) -> None:
         self.config = config
         self.counters = Counters()
-        self._queue = _ChunkQueue(config.queue_bytes)
-        self._streams = [StreamLines() for _ in range(streams + 1)]
+        self._queue = queue
+        self._abort = abort
+        self._streams = [StreamLines() for _ in range(3)]  # by fd: stdout 1, stderr 2
         self._delivery = _Delivery(config, self.counters)
-        self._abort = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gasoline-run-shipper", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def offer(self, stream: int, data: bytes) -> None:
-        """Queue a chunk of stream 1 (stdout) or 2 (stderr); never blocks on I/O."""
-        self._queue.put(stream, data)
-
-    def abort(self) -> None:
-        """Stop waiting for the daemon during close() (a second Ctrl-C)."""
-        self._abort.set()
-
-    def close(self) -> None:
-        """Flush, deliver or spool everything, print the notes; bounded by flush_timeout."""
-        self._queue.close()
-        self._thread.join(self.config.flush_timeout + 2 * self.config.http_timeout + 1)
-        self.counters.queue_dropped = self._queue.dropped_lines
-        self.counters.truncated = sum(s.truncated for s in self._streams)
-        line = self.counters.summary()
-        if line is not None:
-            print(line, file=sys.stderr, flush=True)
-
-    def _run(self) -> None:
-        lower_thread_priority()  # the child and the pass-through win under contention
+    def run(self) -> None:
+        lower_thread_priority()  # the command and the pass-through win under contention
         delivery = self._delivery
         try:
             delivery.leftovers = adopt_leftovers(self.config.spool_root)
         except OSError as exc:
             print(f"gasoline-run: cannot read the spool: {exc}", file=sys.stderr, flush=True)
         pending = [_Pending() for _ in self._streams]
+        batch_bytes = self.config.batch_bytes
         while True:
             now = time.monotonic()
-            timeout = min((p.deadline() for p in pending), default=0.25) - now
+            max_wait = _SPOOL_WAIT_S if delivery.deferring() else _MAX_WAIT_S
+            timeout = min(p.deadline(max_wait) for p in pending) - now
             chunks, closed = self._queue.take(min(max(0.0, timeout), 0.25))
             now = time.monotonic()
             for stream, data in chunks:
                 p = pending[stream]
                 p.add(self._streams[stream].feed(data), now)
-                if len(p.lines) >= self.config.batch_lines:
+                if p.size >= batch_bytes:
                     self._ship(stream, p, end=False)
             if closed:
                 break
             for stream, p in enumerate(pending):
-                if p.deadline() <= now:
+                if p.deadline(max_wait) <= now:
                     self._ship(stream, p, end=now - p.last_data >= _IDLE_S)
             delivery.replay(closing=False)
         # Closed: the pump has stopped. Take what is left, then deliver within the deadline.
@@ -332,25 +286,34 @@ class Shipper:
             pending[stream].add(self._streams[stream].feed(data), time.monotonic())
         for stream, p in enumerate(pending):
             p.add(self._streams[stream].close(), time.monotonic())
-            if p.lines or p.open:
+            if p.blocks or p.open:
                 self._ship(stream, p, end=True)
         self._drain()
+        self.counters.queue_dropped = self._queue.dropped_lines
+        self.counters.truncated = sum(s.truncated for s in self._streams)
+        line = self.counters.summary()
+        if line is not None:
+            print(line, file=sys.stderr, flush=True)
 
     def _ship(self, stream: int, p: _Pending, *, end: bool) -> None:
-        """Post ``p``'s lines in pieces of at most batch_lines / 4 MiB; only the last piece
-        carries ``end``."""
-        lines, limit = p.lines, self.config.batch_lines
-        sizes = list(accumulate(map(len, lines), initial=0))  # characters before line i
+        """Post ``p``'s output in pieces of at most batch_bytes, cut after a newline (a
+        longer line goes alone); only the last piece carries ``end``."""
+        data = b"".join(p.blocks)
+        limit = self.config.batch_bytes
         start = 0
         while True:
-            stop = min(start + limit, bisect_right(sizes, sizes[start] + _BATCH_BYTES) - 1)
-            stop = min(max(stop, start + 1), len(lines))  # one line at least, if any
-            last = stop >= len(lines)
-            self._delivery.ship(stream, lines[start:stop], end and last)
+            stop = len(data)
+            if stop - start > limit:
+                stop = data.rfind(b"\n", start, start + limit) + 1
+                if stop <= start:
+                    stop = data.find(b"\n", start + limit) + 1 or len(data)
+            last = stop >= len(data)
+            self._delivery.ship(stream, data[start:stop], end and last)
             if last:
                 break
             start = stop
-        p.lines = []
+        p.blocks = []
+        p.size = 0
         p.open = not end
 
     def _drain(self) -> None:

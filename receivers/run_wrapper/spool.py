@@ -1,11 +1,13 @@
 """The on-disk buffer for batches the daemon could not take, replayed in order later.
 
 Layout: ``<root>/run-<start ns>-<pid>/`` per run, holding ``lock`` (flock'd by the owner while
-it runs), ``active.jsonl`` (the segment being appended, one POST body per line, fsynced after
-every append) and sealed ``seg-000001.jsonl``, ``seg-000002.jsonl``... (renamed from
-``active.jsonl`` atomically). Readers only read sealed segments and delete one only after the
-daemon accepted it. A directory whose lock nobody holds belongs to a finished run and may be
-adopted, its active segment sealed, and replayed by any later run or ``--flush-spool``.
+it runs), ``active.spool`` (the segment being appended, fsynced after every append) and sealed
+``seg-000001.spool``, ``seg-000002.spool``... (renamed from ``active.spool`` atomically). A
+segment is a sequence of batches, each a JSON header line ``{"query": ..., "lines": ...,
+"bytes": ...}`` followed by that many bytes of body: the POST's query string and raw output.
+Readers only read sealed segments and delete one only after the daemon accepted it. A
+directory whose lock nobody holds belongs to a finished run and may be adopted, its active
+segment sealed, and replayed by any later run or ``--flush-spool``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import NamedTuple
 
-__all__ = ["OwnSpool", "Segment", "SpoolDir", "adopt_leftovers", "read_segment"]
+__all__ = ["Batch", "OwnSpool", "Segment", "SpoolDir", "adopt_leftovers", "read_segment"]
 
-_ACTIVE = "active.jsonl"
+_ACTIVE = "active.spool"
 _LOCK = "lock"
 
 
@@ -37,25 +40,37 @@ class Segment:
         self.owner.forget(self)
 
 
-def read_segment(path: Path) -> tuple[list[tuple[bytes, int]], int]:
-    """(each POST body in the segment with its line count, unreadable entries).
+class Batch(NamedTuple):
+    """One POST: its query string (batch id included, so a replay is the same batch again),
+    its body, and how many lines the body holds."""
 
-    Bodies are returned as written, batch id included, so a replay is the same batch again.
+    query: str
+    body: bytes
+    lines: int
+
+
+def read_segment(path: Path) -> tuple[list[Batch], int]:
+    """(the batches in the segment, 1 if it ends in a torn or unreadable entry else 0).
+
     A torn last entry (a crash mid-append) is skipped and counted rather than failing the
     whole segment.
     """
-    entries: list[tuple[bytes, int]] = []
-    bad = 0
-    with path.open("rb") as f:
-        for raw in f:
-            try:
-                entry = json.loads(raw)
-                text = entry.get("text")
-                lines = entry["lines"] if text is None else text.split("\n") if text else []
-                entries.append((raw.rstrip(b"\n"), len(lines)))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                bad += 1
-    return entries, bad
+    data = path.read_bytes()
+    batches: list[Batch] = []
+    pos = 0
+    while pos < len(data):
+        newline = data.find(b"\n", pos)
+        try:
+            header = json.loads(data[pos:newline])
+            query, lines, size = str(header["query"]), int(header["lines"]), int(header["bytes"])
+        except (ValueError, KeyError, TypeError):
+            return batches, 1
+        body = data[newline + 1 : newline + 1 + size]
+        if newline < 0 or len(body) < size:
+            return batches, 1
+        batches.append(Batch(query, body, lines))
+        pos = newline + 1 + size
+    return batches, 0
 
 
 class SpoolDir:
@@ -71,7 +86,7 @@ class SpoolDir:
             self._next = max(self._next, int(seg.stem[4:]) + 1)
 
     def _sealed_paths(self) -> list[Path]:
-        return sorted(p for p in self.path.glob("seg-*.jsonl") if p.stem[4:].isdigit())
+        return sorted(p for p in self.path.glob("seg-*.spool") if p.stem[4:].isdigit())
 
     def segments(self) -> list[Segment]:
         return [Segment(self, p) for p in self._sealed_paths()]
@@ -81,7 +96,7 @@ class SpoolDir:
         active = self.path / _ACTIVE
         if not active.exists() or active.stat().st_size == 0:
             return False
-        os.rename(active, self.path / f"seg-{self._next:06d}.jsonl")
+        os.rename(active, self.path / f"seg-{self._next:06d}.spool")
         self._next += 1
         _fsync_dir(self.path)
         return True
@@ -117,46 +132,46 @@ class OwnSpool:
         self.dir: SpoolDir | None = None
         self.dropped_lines = 0
         self.spooled_lines = 0
-        self._active_lines = 0
         self._active_bytes = 0
         self._active_since = 0.0
 
     def has_data(self) -> bool:
-        return self.dir is not None and (self.has_active() or bool(self.dir.segments()))
+        """Whether this run has spooled batches not delivered yet (no directory listing)."""
+        return self.dir is not None and (self.has_active() or self.dir.bytes > 0)
 
     def has_active(self) -> bool:
         """Whether the active segment holds a batch (an ``end`` marker may hold no line)."""
         return self._active_bytes > 0
 
-    def active_lines(self) -> int:
-        return self._active_lines
+    def active_bytes(self) -> int:
+        return self._active_bytes
 
     def active_age(self) -> float:
         return time.monotonic() - self._active_since if self._active_bytes else 0.0
 
-    def append(self, body: bytes, lines: int) -> bool:
-        """Add one batch (a JSON body without newlines); False (and counted) over the cap."""
+    def append(self, batch: Batch) -> bool:
+        """Add one batch; False (and counted) over the cap."""
         d = self._ensure_dir()
-        if d.bytes + self._active_bytes + len(body) + 1 > self.max_bytes:
-            self.dropped_lines += lines
+        header = {"query": batch.query, "lines": batch.lines, "bytes": len(batch.body)}
+        entry = json.dumps(header).encode() + b"\n" + batch.body
+        if d.bytes + self._active_bytes + len(entry) > self.max_bytes:
+            self.dropped_lines += batch.lines
             return False
         fd = os.open(d.path / _ACTIVE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, body + b"\n")
+            os.write(fd, entry)
             os.fsync(fd)
         finally:
             os.close(fd)
         if not self._active_bytes:
             self._active_since = time.monotonic()
-        self._active_lines += lines
-        self._active_bytes += len(body) + 1
-        self.spooled_lines += lines
+        self._active_bytes += len(entry)
+        self.spooled_lines += batch.lines
         return True
 
     def seal(self) -> None:
         if self.dir is not None and self.dir.seal_active():
             self.dir.bytes += self._active_bytes
-        self._active_lines = 0
         self._active_bytes = 0
 
     def _ensure_dir(self) -> SpoolDir:
