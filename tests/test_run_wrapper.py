@@ -15,11 +15,13 @@ import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from receivers.run_wrapper.spool import Batch, OwnSpool
 from tests.conftest import Running
 
 WRAPPER = [
@@ -326,6 +328,30 @@ async def test_daemon_down_then_spool_replayed_exactly_once(
     rc, _, err = await run("--flush-spool", spool=spool, url=url)
     assert (rc, err) == (0, b"")
     assert len(await messages(gasoline, "downsvc")) == 5000
+
+
+async def test_a_torn_spool_entry_is_skipped_and_counted(
+    start_daemon: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A wrapper killed mid-append leaves its last spool entry cut short: the replay delivers
+    the whole batches before it, skips the torn one, says so, and leaves nothing behind."""
+    spool_root = tmp_path / "spool"
+    own = OwnSpool(spool_root, max_bytes=1 << 20)
+    for i in range(3):
+        query = urlencode({"service": "torn", "batch": f"t-{i}", "stream": "s", "end": 1})
+        own.append(Batch(query, f"torn batch {i}\n".encode(), 1))
+    assert own.dir is not None
+    own.dir.release()  # the run ended (crashed) without sealing
+    [active] = spool_root.glob("run-*/active.spool")
+    active.write_bytes(active.read_bytes()[:-5])  # the last append did not complete
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    gasoline = await start_daemon(f"service: {{api: {{endpoint: '127.0.0.1:{port}'}}}}")
+    rc, _, err = await run("--flush-spool", spool=spool_root, url=url)
+    assert rc == 0 and b"replayed 2 records, 1 torn spool entries skipped" in err, err
+    assert not spool_segments(spool_root)
+    assert await messages(gasoline, "torn") == ["torn batch 0", "torn batch 1"]
 
 
 async def test_next_run_replays_a_leftover_spool(

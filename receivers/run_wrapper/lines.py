@@ -21,12 +21,11 @@ class StreamLines:
     however the child writes.
     """
 
-    __slots__ = ("_carry", "_skipping", "truncated")
+    __slots__ = ("_carry", "_skipping")
 
     def __init__(self) -> None:
         self._carry = b""
         self._skipping = False  # inside the tail of a line already cut and shipped
-        self.truncated = 0
 
     def feed(self, data: bytes) -> bytes:
         """The lines ``data`` completed, each ending in a newline (b"" if none)."""
@@ -42,7 +41,6 @@ class StreamLines:
         block, carry = data[:end], data[end:]
         if len(carry) > MAX_LINE_BYTES:
             block += carry[:MAX_LINE_BYTES] + b"\n"
-            self.truncated += 1
             self._skipping = True
             carry = b""
         self._carry = carry

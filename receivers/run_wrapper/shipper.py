@@ -64,16 +64,19 @@ class Counters:
     rejected: int = 0  # records in batches answered 4xx (not retried)
     spooled: int = 0  # records written to this run's spool
     spool_dropped: int = 0  # records dropped because the spool was at its cap
-    truncated: int = 0  # lines cut at MAX_LINE_BYTES for shipping
+    torn: int = 0  # spooled batches cut short by a crash mid-append, skipped at replay
 
     def summary(self) -> str | None:
         """One line for stderr, or None when nothing was dropped, rejected or spooled."""
-        if not (self.queue_dropped or self.rejected or self.spooled or self.spool_dropped):
+        if not (
+            self.queue_dropped or self.rejected or self.spooled or self.spool_dropped or self.torn
+        ):
             return None
         return (
             f"gasoline-run: {self.sent} records sent, {self.spooled} spooled, "
             f"{self.queue_dropped} lines dropped (queue full), "
             f"{self.spool_dropped} dropped (spool full), {self.rejected} rejected by the daemon"
+            + (f", {self.torn} torn spool entries skipped" if self.torn else "")
         )
 
 
@@ -141,7 +144,7 @@ class _Delivery:
             segment = self._next_segment(closing)
             if segment is None:
                 return True
-            batches, _torn = read_segment(segment.path)
+            batches, torn = read_segment(segment.path)
             done = 0
             if self._replaying is not None and self._replaying[0] == segment.path:
                 done = self._replaying[1]
@@ -157,6 +160,7 @@ class _Delivery:
                     return False
                 done += 1
             segment.delete()
+            self.counters.torn += torn
             self._replaying = None
         return self._next_segment(closing) is None
 
@@ -290,7 +294,6 @@ class Shipper:
                 self._ship(stream, p, end=True)
         self._drain()
         self.counters.queue_dropped = self._queue.dropped_lines
-        self.counters.truncated = sum(s.truncated for s in self._streams)
         line = self.counters.summary()
         if line is not None:
             print(line, file=sys.stderr, flush=True)
@@ -368,10 +371,11 @@ def flush_spool(config: ShipperConfig) -> int:
             file=sys.stderr,
         )
         return 1
-    if counters.sent or counters.rejected:
+    if counters.sent or counters.rejected or counters.torn:
         print(
             f"gasoline-run: replayed {counters.sent} records"
-            + (f", {counters.rejected} rejected" if counters.rejected else ""),
+            + (f", {counters.rejected} rejected" if counters.rejected else "")
+            + (f", {counters.torn} torn spool entries skipped" if counters.torn else ""),
             file=sys.stderr,
         )
     return 0
