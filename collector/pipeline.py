@@ -5,6 +5,14 @@ holds ``max_items`` items the pipeline sheds load (``when_full: drop_newest``): 
 offer raises ``QueueFullError`` and the receiver answers with a retryable error, so
 the sender keeps the data. One consumer task then parses plain log lines (on a thread
 of lower priority), redacts, correlates and stores, in slices of loop time.
+
+Spans never wait behind log records and lines: they have a queue of their own, taken first.
+Records and lines share one, as their ids (handed out at offer time) must reach the store in
+order. A flood of lines (a command printing as fast as it can) is parsed
+once it ebbs: parsing alongside it would take the CPU the command runs on (on two cores even
+a lowest-priority thread slows a command that pipes its output by a third or more). The wait
+is bounded (``_MAX_DEFER_S``, or half the queue filled), and lines arriving slower than a
+flood are parsed at once.
 """
 
 from __future__ import annotations
@@ -36,6 +44,10 @@ _MAX_CORRELATIONS = 100_000
 # quickly without starving the receivers; plain lines are parsed this many at a time.
 _SLICE_S = 0.02
 _LINES_PER_STEP = 500
+# A flood: at least this many lines a second, over windows of _FLOOD_WINDOW_S.
+_FLOOD_LINES_PER_S = 20_000
+_FLOOD_WINDOW_S = 0.1
+_MAX_DEFER_S = 2.0
 
 
 @dataclass(slots=True)
@@ -66,6 +78,40 @@ class _Lines:
         return records
 
 
+class _FloodGauge:
+    """How fast plain lines arrive: lines counted per window of ``_FLOOD_WINDOW_S``."""
+
+    __slots__ = ("_count", "_deferring_since", "_previous", "_start")
+
+    def __init__(self) -> None:
+        self._start = 0.0
+        self._count = 0
+        self._previous = 0  # lines of the window before ``_start``, if it was the last one
+        self._deferring_since: float | None = None
+
+    def note(self, lines: int, now: float) -> None:
+        if now - self._start >= _FLOOD_WINDOW_S:
+            adjacent = now - self._start < 2 * _FLOOD_WINDOW_S
+            self._previous = self._count if adjacent else 0
+            self._start, self._count = now, 0
+        self._count += lines
+
+    def defer(self, now: float) -> bool:
+        """Whether parsing should wait: a flood is on and has not been waited out for
+        ``_MAX_DEFER_S`` yet."""
+        limit = _FLOOD_LINES_PER_S * _FLOOD_WINDOW_S
+        age = now - self._start
+        flooding = age < 2 * _FLOOD_WINDOW_S and (
+            self._count >= limit or (age < _FLOOD_WINDOW_S and self._previous >= limit)
+        )
+        if not flooding:
+            self._deferring_since = None
+            return False
+        if self._deferring_since is None:
+            self._deferring_since = now
+        return now - self._deferring_since < _MAX_DEFER_S
+
+
 _Item = SpanBatch | list[Record] | _Lines
 
 
@@ -79,12 +125,17 @@ class Pipeline:
         queue: QueueConfig,
         redactor: Redactor | None,
         clock: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` stamps records without a time; ``monotonic`` gauges floods of lines."""
         self.store = store
         self._max_items = queue.max_items
         self._redactor = redactor
         self._clock = clock
-        self._queue: deque[_Item] = deque()
+        self._monotonic = monotonic
+        self._spans: deque[SpanBatch] = deque()
+        self._records: deque[list[Record] | _Lines] = deque()  # in id order
+        self._flood = _FloodGauge()
         self._queued_items = 0
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -102,7 +153,7 @@ class Pipeline:
 
     def offer_spans(self, batch: SpanBatch) -> int:
         self._admit("spans", len(batch))
-        self._queue.append(batch)
+        self._spans.append(batch)
         self._queued(len(batch))
         self.accepted["spans"] += len(batch)
         return len(batch)
@@ -113,7 +164,7 @@ class Pipeline:
         for record in records:
             record.id = self._next_record_id
             self._next_record_id += 1
-        self._queue.append(list(records))
+        self._records.append(list(records))
         self._queued(len(records))
         self.accepted["records"] += len(records)
         return len(records)
@@ -122,8 +173,9 @@ class Pipeline:
         self, source: LineSource, lines: Sequence[str], *, observed_ns: int | None = None
     ) -> int:
         self._admit("records", len(lines))
+        self._flood.note(len(lines), self._monotonic())
         now = self._clock() if observed_ns is None else observed_ns
-        self._queue.append(_Lines(source, lines, now, self._next_record_id))
+        self._records.append(_Lines(source, lines, now, self._next_record_id))
         self._next_record_id += len(lines) + 1
         self._queued(len(lines))
         self.accepted["records"] += len(lines)
@@ -203,20 +255,29 @@ class Pipeline:
             await self._wakeup.wait()
             self._wakeup.clear()
             slice_end = time.perf_counter() + _SLICE_S
-            while self._queue:
-                item = self._queue[0]
-                if isinstance(item, _Lines) and self._closed:
-                    self._queue.popleft()
+            while self._spans or self._records:
+                item: _Item
+                if self._spans:
+                    item = self._spans.popleft()
+                    size = len(item)
+                elif not isinstance(self._records[0], _Lines):
+                    item = self._records.popleft()
+                    size = len(item)
+                elif self._closed:  # stopping: lines not parsed yet are dropped
+                    item = self._records.popleft()
                     self.dropped[("records", DropReason.SHUTTING_DOWN)] += len(item)
                     self._queued_items -= len(item)
                     continue
-                if isinstance(item, _Lines):
+                elif self._queued_items < self._max_items // 2 and self._flood.defer(
+                    self._monotonic()
+                ):
+                    await asyncio.sleep(_FLOOD_WINDOW_S / 4)
+                    continue
+                else:
+                    item = self._records[0]
                     size = min(len(item), _LINES_PER_STEP)
                     if size == len(item):
-                        self._queue.popleft()
-                else:
-                    self._queue.popleft()
-                    size = len(item)
+                        self._records.popleft()
                 try:
                     if isinstance(item, _Lines):
                         loop = asyncio.get_running_loop()
@@ -228,7 +289,7 @@ class Pipeline:
                     signal = "spans" if isinstance(item, SpanBatch) else "records"
                     self.dropped[(signal, DropReason.INVALID)] += size
                 self._queued_items -= size
-                if self._queue and time.perf_counter() > slice_end:
+                if (self._spans or self._records) and time.perf_counter() > slice_end:
                     await asyncio.sleep(0)  # let receivers run, then carry on draining
                     slice_end = time.perf_counter() + _SLICE_S
             self._idle.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from collector.pipeline import Pipeline
 from collector.priority import BACKGROUND_NICE
 from collector.store import Store
 from receivers.log_records import LogLines
+from tests.test_store import batch
 
 OBSERVED_NS = 1_704_067_200_000_000_000
 
@@ -52,6 +54,55 @@ async def test_lines_are_parsed_by_the_consumer_and_keep_id_order() -> None:
     assert last is not None and (last.level, last.correlation_id) == ("error", "r-1")
     assert pipeline.queue_depth == 0
     assert pipeline.stats()["accepted"] == {"records": 1202}
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _settle(pipeline: Pipeline, stored: int) -> None:
+    """Until the store holds ``stored`` records, or the consumer is waiting out a flood."""
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if len(pipeline.store.records) == stored:
+            return
+
+
+async def test_a_flood_of_lines_is_parsed_once_it_ebbs_and_spans_do_not_wait() -> None:
+    clock = _Clock()
+    pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None, monotonic=clock)
+    await pipeline.start()
+    try:
+        pipeline.offer_lines(LogLines(), [f"flood {i}" for i in range(3_000)])  # in 0.1 s
+        pipeline.offer_spans(batch([(b"t" * 16, b"s" * 8, b"\0" * 8, "GET /")]))
+        await _settle(pipeline, 3_000)
+        assert pipeline.store.spans.span_count == 1  # spans have a queue of their own
+        assert len(pipeline.store.records) == 0  # the flood is still on: parsing waits
+        clock.now += 1.0  # no line for a second: the flood is over
+        async with asyncio.timeout(30):
+            await pipeline.drained()
+        assert len(pipeline.store.records) == 3_000
+
+        # A flood that goes on is waited out for two seconds at most.
+        for _ in range(30):
+            clock.now += 0.09
+            pipeline.offer_lines(LogLines(), [f"more {i}" for i in range(2_000)])
+            await asyncio.sleep(0.02)  # the consumer sees the flood go on meanwhile
+        async with asyncio.timeout(30):  # while the flood still looks on
+            await pipeline.drained()
+        assert len(pipeline.store.records) == 3_000 + 60_000
+
+        # Lines arriving slower than a flood are parsed at once.
+        clock.now += 1.0
+        pipeline.offer_lines(LogLines(), ["a quiet line"])
+        await pipeline.drained()
+        assert len(pipeline.store.records) == 63_001
+    finally:
+        await pipeline.stop()
 
 
 async def test_stop_drops_lines_not_parsed_yet_and_counts_them() -> None:
