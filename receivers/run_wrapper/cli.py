@@ -43,18 +43,17 @@ not sent twice.
 
 Shipping never slows the command: output goes to a bounded in-memory queue (--queue-mib,
 default 64 MiB of raw output; when full the OLDEST output is dropped and counted) and a
-background thread posts each stream's whole lines as raw text blocks, after 3 ms of quiet,
-5 ms of steady output, or --batch-kib of output; the daemon splits and parses them and groups
-multi-line records (tracebacks, stack traces) across blocks. When the daemon is down or answers
-5xx, batches are appended every 100 ms to an on-disk spool (fsynced; sealed segments
-seg-NNNNNN.spool under --spool-dir/run-<time>-<pid>/; at most --spool-mib, default 256 MiB,
-per run; beyond that new batches are dropped and counted) and replayed in order once the daemon
-answers.
-Batches answered 4xx are not retried: reported once on stderr and counted. At exit the
-wrapper waits up to --flush-timeout seconds to deliver (not at all when nothing listens);
-what is left stays in the spool and is replayed by the next gasoline-run (each run replays
-every spool a finished run left behind) or by --flush-spool. Spooled lines keep the time they
-were printed.
+background thread posts each stream's whole lines as raw text blocks, after 3 ms of quiet, 5 ms
+of steady output (25 ms in a flood), or --batch-kib of output; the daemon splits and parses
+them and groups multi-line records (tracebacks, stack traces) across blocks. When the daemon is
+down or answers 5xx, batches are appended every 100 ms to an on-disk spool (fsynced; sealed
+segments seg-NNNNNN.spool under --spool-dir/run-<time>-<pid>/; at most --spool-mib, default 256
+MiB, per run; beyond that new batches are dropped and counted) and replayed in order once the
+daemon answers. Batches answered 4xx are not retried: reported once on stderr and counted. At
+exit the wrapper waits up to --flush-timeout seconds to deliver (not at all when nothing
+listens); what is left stays in the spool and is replayed by the next gasoline-run (each run
+replays every spool a finished run left behind) or by --flush-spool. Spooled lines keep the
+time they were printed.
 
 The wrapper prints nothing else unless something is wrong; a one-line summary of counters
 appears on stderr at exit only when lines were spooled, dropped or rejected.

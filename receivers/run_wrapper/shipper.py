@@ -1,14 +1,14 @@
 """The shipper: the thread that takes the command's output from the chunk queue and ships it.
 
 The pump (main thread) only puts chunks in the :class:`ChunkQueue`, so the command is never
-slowed by the daemon. The shipper cuts each stream into whole lines and posts them as raw
-text blocks (``POST /v1/lines``, text/plain): once the stream has been quiet for 3 ms
-(``end``: its last record is complete; the daemon groups multi-line records), after 5 ms of
-steady output, or at once at ``batch_bytes``. It never decodes or splits lines itself: the
-daemon does, on its parse thread. A batch the daemon cannot take (5xx, connection error) goes
-to the spool; while this run's spool holds data, new batches are appended behind it (every
-100 ms, as nothing is waiting for them) so order is kept, and the spool is replayed oldest
-first.
+slowed by the daemon. The shipper cuts each stream into whole lines and posts them as raw text
+blocks (``POST /v1/lines``, text/plain): once the stream has been quiet for 3 ms (``end``: its
+last record is complete; the daemon groups multi-line records), after 5 ms of steady output
+(25 ms in a flood), or at once at ``batch_bytes``. It never decodes or splits lines itself:
+the daemon does, on its parse thread. A batch the daemon cannot take (5xx, connection error)
+goes to the spool; while this run's spool holds data, new batches are appended behind it
+(every 100 ms, as nothing is waiting for them) so order is kept, and the spool is replayed
+oldest first.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ __all__ = ["Counters", "Shipper", "ShipperConfig", "flush_spool"]
 _IDLE_S = 0.003  # a stream quiet this long: its last multi-line record is complete
 _MAX_WAIT_S = 0.005  # under steady output a line waits no longer than this to be posted
 _SPOOL_WAIT_S = 0.1  # the same while batches go to the spool (fewer, larger appends)
+# A flood: this much output within _MAX_WAIT_S. Then lines wait up to _FLOOD_WAIT_S, for
+# fewer, larger posts: the daemon's work per post is time the command could have had.
+_FLOOD_BYTES = 64 * 1024
+_FLOOD_WAIT_S = 0.025
 _SEAL_AGE_S = 1.0
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.25, 2.0
 
@@ -237,8 +241,11 @@ class _Pending:
             self.last_data = now
 
     def deadline(self, max_wait: float) -> float:
-        """When to post next: at 3 ms of quiet (end), or ``max_wait`` after the oldest line."""
+        """When to post next: at 3 ms of quiet (end), or ``max_wait`` after the oldest line
+        (``_FLOOD_WAIT_S`` in a flood)."""
         if self.blocks:
+            if self.size >= _FLOOD_BYTES:
+                max_wait = max(max_wait, _FLOOD_WAIT_S)
             return min(self.last_data + _IDLE_S, self.first_data + max_wait)
         if self.open:
             return self.last_data + _IDLE_S
