@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +21,7 @@ from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
 from collector.model import Record
 from receivers.log_records import LogLines
-from receivers.stream_groups import StreamGroups, output_lines
+from receivers.stream_groups import OutputLines, StreamGroups
 from receivers.wire_errors import http_status, retry_after
 
 __all__ = ["routes"]
@@ -108,7 +108,7 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
     streams = StreamGroups()
     accepted_batches: dict[str, int] = {}
 
-    def offer(source: LineSource, lines: list[str], observed_ns: int | None) -> None:
+    def offer(source: LineSource, lines: Sequence[str], observed_ns: int | None) -> None:
         try:
             sink.offer_lines(source, lines, observed_ns=observed_ns)
         except CollectorError as exc:
@@ -117,10 +117,10 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
     async def read_raw(request: web.Request) -> dict[str, Any]:
         """A text/plain post: the body is ``text`` (one trailing newline is the last line's
         end), every other field is a query parameter (``tag`` repeated)."""
-        text = (await read_body(request)).decode("utf-8", errors="replace")
+        text = await read_body(request)  # decoded and split by the pipeline (OutputLines)
         query = request.query
         data: dict[str, Any] = {
-            "text": text[:-1] if text.endswith("\n") else text,
+            "text": text[:-1] if text.endswith(b"\n") else text,
             "tags": query.getall("tag", []),
             **{k: query[k] for k in ("service", "source", "stream", "batch") if k in query},
         }
@@ -148,7 +148,7 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
         else:
             data = await read_json(request)
         if not isinstance(data, dict) or not (
-            isinstance(data.get("lines"), list) or isinstance(data.get("text"), str)
+            isinstance(data.get("lines"), list) or isinstance(data.get("text"), str | bytes)
         ):
             raise _Reject(
                 400,
@@ -171,7 +171,7 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
                 raise _Reject(400, "stream: expected an id of 1-128 characters")
             if not isinstance(end, bool):
                 raise _Reject(400, "end: expected true or false")
-            lines = output_lines(text)
+            lines = OutputLines(text)
         else:  # a block is bounded by the request size only; a list, like events, by count
             lines = data["lines"]
             if len(lines) > max_batch_events:

@@ -16,12 +16,13 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import overload
 
 from collector.model import Record
 from receivers.log_parser.multiline import MultilineGrouper
 from receivers.log_records import LogLines
 
-__all__ = ["MAX_LINE_CHARS", "StreamBlock", "StreamGroups", "StreamKey", "output_lines"]
+__all__ = ["MAX_LINE_CHARS", "OutputLines", "StreamBlock", "StreamGroups", "StreamKey"]
 
 MAX_LINE_CHARS = 64 * 1024
 """Longer lines of raw output are cut to this many characters."""
@@ -33,16 +34,45 @@ StreamKey = tuple[str, str, tuple[str, ...], str]
 """Whose stream: the poster's service, source and tags, and its stream id."""
 
 
-def output_lines(text: str) -> list[str]:
-    """The lines of raw output (joined by newlines): without CRs of CRLF endings and colour
-    codes, cut at ``MAX_LINE_CHARS``. Each step runs over the whole text at C speed and only
-    when needed, as most output has none of them."""
+class OutputLines(Sequence[str]):
+    """The lines of raw output (joined by newlines), split when first read: on the pipeline's
+    parse thread, not in the request that brought them. Counting them needs no split, as
+    neither decoding, nor dropping the CRs of CRLF endings and colour codes, nor cutting lines
+    at ``MAX_LINE_CHARS`` adds or removes a newline."""
+
+    __slots__ = ("_count", "_lines", "_raw")
+
+    def __init__(self, raw: bytes | str) -> None:
+        self._raw = raw
+        newlines = raw.count(b"\n") if isinstance(raw, bytes) else raw.count("\n")
+        self._count = newlines + 1 if raw else 0
+        self._lines: list[str] | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if self._lines is None:
+            raw = self._raw
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            self._lines = _split(text) if self._count else []
+            self._raw = ""
+        return self._lines[index]
+
+
+def _split(text: str) -> list[str]:
+    # Each step runs over the whole text at C speed, and only when needed: most output has
+    # no CR, no colour and no overlong line.
     if "\r" in text:
         text = text.replace("\r\n", "\n").removesuffix("\r")
     if "\x1b" in text:
         text = _CSI_RE.sub("", text)
-    lines = text.split("\n") if text else []
-    if lines and max(map(len, lines)) > MAX_LINE_CHARS:
+    lines = text.split("\n")
+    if max(map(len, lines)) > MAX_LINE_CHARS:
         lines = [line[:MAX_LINE_CHARS] for line in lines]
     return lines
 

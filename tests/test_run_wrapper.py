@@ -153,6 +153,23 @@ async def test_command_not_found_is_127(gasoline: Running, tmp_path: Path) -> No
     assert rc == 127 and b"command not found" in err
 
 
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--url", "127.0.0.1:7890", "true"], b"--url: '127.0.0.1:7890' is not an http(s) URL"),
+        ([], b"a command to run is required"),
+    ],
+)
+async def test_usage_errors_exit_2_before_running_anything(
+    tmp_path: Path, args: list[str], error: bytes
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *WRAPPER, "--spool-dir", str(tmp_path), *args, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 2 and error in err and b"usage: gasoline-run" in err
+
+
 @pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM])
 async def test_signal_to_wrapper_reaches_child_handler(
     gasoline: Running, tmp_path: Path, signo: int

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from receivers.log_records import LogLines
-from receivers.stream_groups import StreamGroups
+from receivers.stream_groups import MAX_LINE_CHARS, OutputLines, StreamGroups
 
 
 class _Clock:
@@ -52,3 +55,19 @@ def test_more_streams_than_kept_evicts_the_oldest() -> None:
     _, closing = groups.block(keys[2], LogLines(), end=False)
     assert [r.message for c in closing for r in c.records([], last=True)] == ["pending run-0"]
     assert len(groups) == 2
+
+
+def test_output_lines_are_split_when_first_read() -> None:
+    raw = b"\x1b[31mERROR\x1b[0m boom\r\nbad \xff byte\n" + b"x" * (MAX_LINE_CHARS + 5) + b"\r"
+    lines = OutputLines(raw)
+    assert len(lines) == 3
+    assert lines[:] == ["ERROR boom", "bad \ufffd byte", "x" * MAX_LINE_CHARS]
+    assert len(OutputLines(b"")) == 0 and OutputLines("a\nb")[1] == "b"
+
+
+@given(st.binary(max_size=300) | st.text(max_size=300))
+def test_output_lines_are_counted_before_they_are_split(raw: bytes | str) -> None:
+    """The pipeline reserves one record id per line from the count, before any split."""
+    lines = OutputLines(raw)
+    count = len(lines)
+    assert len(lines[:]) == count
