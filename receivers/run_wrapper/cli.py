@@ -34,7 +34,7 @@ record. Options go before CMD.
 Output: passed through byte for byte, unbuffered. When stdout is a terminal the command gets a
 pty for stdout and stderr (it keeps colours and line buffering; stdout and stderr are then one
 stream, as on a terminal); otherwise two pipes (stderr stays stderr, `| tee` works). stdin is
-inherited. The daemon keeps lines longer than 64 KiB cut to that and strips colour codes; what
+inherited. The daemon cuts lines at 65,536 characters and strips colour codes; what
 passes through is untouched.
 
 Signals: SIGINT, SIGTERM and SIGHUP sent to the wrapper are forwarded to the command; Ctrl-C on

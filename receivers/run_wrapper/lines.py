@@ -2,7 +2,7 @@
 
 Only the shipping copy is touched here; the pass-through path never sees this module. The
 daemon does the rest (``receivers.stream_groups``: decoding, line endings, colour codes, lines
-over 64 KiB), so the wrapper's per-chunk work is a search for the last newline.
+over 65,536 characters), so the wrapper's per-chunk work is a search for the last newline.
 """
 
 from __future__ import annotations
