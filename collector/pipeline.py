@@ -6,13 +6,13 @@ offer raises ``QueueFullError`` and the receiver answers with a retryable error,
 the sender keeps the data. One consumer task then parses plain log lines (on a thread
 of lower priority), redacts, correlates and stores, in slices of loop time.
 
-Spans never wait behind log records and lines: they have a queue of their own, taken first.
-Records and lines share one, as their ids (handed out at offer time) must reach the store in
-order. A flood of lines (a command printing as fast as it can) is parsed
-once it ebbs: parsing alongside it would take the CPU the command runs on (on two cores even
-a lowest-priority thread slows a command that pipes its output by a third or more). The wait
-is bounded (``_MAX_DEFER_S``, or half the queue filled), and lines arriving slower than a
-flood are parsed at once.
+Spans never wait behind log records and lines: they have a queue of their own, taken
+first. Records and lines share one, as their ids (handed out at offer time) must reach
+the store in order. A flood of lines (a command printing as fast as it can) is parsed
+once it ebbs: parsing alongside it would take the CPU the command runs on (on two cores
+even a lowest-priority thread slows a command that pipes its output by a third or more).
+The wait is bounded (``_MAX_DEFER_S``, or half the queue filled), and lines arriving
+slower than a flood are parsed at once.
 """
 
 from __future__ import annotations
