@@ -16,6 +16,7 @@ from collector.priority import BACKGROUND_NICE
 from collector.store import Store
 from receivers.log_records import LogLines
 from tests.test_store import batch
+from tests.test_stream_groups import FakeClock
 
 OBSERVED_NS = 1_704_067_200_000_000_000
 
@@ -56,14 +57,6 @@ async def test_lines_are_parsed_by_the_consumer_and_keep_id_order() -> None:
     assert pipeline.stats()["accepted"] == {"records": 1202}
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def _settle(pipeline: Pipeline, stored: int) -> None:
     """Until the store holds ``stored`` records, or the consumer is waiting out a flood."""
     for _ in range(100):
@@ -73,7 +66,7 @@ async def _settle(pipeline: Pipeline, stored: int) -> None:
 
 
 async def test_a_flood_of_lines_is_parsed_once_it_ebbs_and_spans_do_not_wait() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None, monotonic=clock)
     await pipeline.start()
     try:

@@ -9,7 +9,9 @@ from receivers.log_records import LogLines
 from receivers.stream_groups import MAX_LINE_CHARS, OutputLines, StreamGroups
 
 
-class _Clock:
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
     def __init__(self) -> None:
         self.now = 0.0
 
@@ -32,7 +34,7 @@ def test_a_record_cut_by_a_block_boundary_is_one_record() -> None:
 
 
 def test_a_stream_that_went_silent_hands_over_its_last_record() -> None:
-    clock = _Clock()
+    clock = FakeClock()
     groups = StreamGroups(idle_s=60.0, clock=clock)
     killed = ("api", "backend", (), "run-killed")
     block, _ = groups.block(killed, LogLines(), end=False)

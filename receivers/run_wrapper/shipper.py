@@ -128,16 +128,7 @@ class _Delivery:
 
     def ship(self, stream: int, body: bytes, end: bool) -> None:
         batch = self.encode(stream, body, end)
-        if self.deferring():
-            self._to_spool(batch)
-            return
-        answer = self.client.post(batch.query, batch.body)
-        if answer.outcome is Outcome.OK:
-            self._ok(batch.lines, replayed=False)
-        elif answer.outcome is Outcome.REJECTED:
-            self._reject(batch.lines, answer.message)
-        else:
-            self._failed(answer.outcome)
+        if self.deferring() or not self._send(batch, replayed=False):
             self._to_spool(batch)
 
     def replay(self, *, closing: bool, budget: int = 8) -> bool:
@@ -153,13 +144,7 @@ class _Delivery:
             if self._replaying is not None and self._replaying[0] == segment.path:
                 done = self._replaying[1]
             for batch in batches[done:]:
-                answer = self.client.post(batch.query, batch.body)
-                if answer.outcome is Outcome.OK:
-                    self._ok(batch.lines, replayed=True)
-                elif answer.outcome is Outcome.REJECTED:
-                    self._reject(batch.lines, answer.message)
-                else:
-                    self._failed(answer.outcome)
+                if not self._send(batch, replayed=True):
                     self._replaying = (segment.path, done)
                     return False
                 done += 1
@@ -167,6 +152,18 @@ class _Delivery:
             self.counters.torn += torn
             self._replaying = None
         return self._next_segment(closing) is None
+
+    def _send(self, batch: Batch, *, replayed: bool) -> bool:
+        """Post one batch; False when it must be sent again later (5xx, no daemon)."""
+        answer = self.client.post(batch.query, batch.body)
+        if answer.outcome is Outcome.OK:
+            self._ok(batch.lines, replayed=replayed)
+        elif answer.outcome is Outcome.REJECTED:
+            self._reject(batch.lines, answer.message)
+        else:
+            self._failed(answer.outcome)
+            return False
+        return True
 
     def _next_segment(self, closing: bool) -> Segment | None:
         while self.leftovers:
