@@ -116,20 +116,11 @@ class OtlpGrpcReceiver:
     ) -> Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]:
         async def export(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
             self.counts["requests"] += 1
-            if self.edge.token_required and not self.edge.authorized(
-                next(
-                    (
-                        str(v)
-                        for k, v in context.invocation_metadata() or ()
-                        if k == "authorization"
-                    ),
-                    None,
-                )
-            ):
+            metadata = dict(context.invocation_metadata() or ())
+            if not self.edge.authorized(str(metadata.get("authorization", "")) or None):
                 self.edge.refuse(Refusal.TOKEN)
-                await context.abort(
-                    grpc.StatusCode.UNAUTHENTICATED, f"{self.name}: {self.edge.token_message()}"
-                )
+                message = f"{self.name}: {self.edge.token_message()}"
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
             try:
                 rejected, message = otlp_codec.deliver(self._sink, signal, request)
             except CollectorError as exc:

@@ -420,6 +420,24 @@ async def test_slow_headers_are_cut(start_daemon: Any, port: str) -> None:
     assert closed and sent < len(head), (closed, sent)
 
 
+async def test_a_slow_answer_is_not_cut(start_daemon: Any) -> None:
+    """The header timeout bounds the request head only, not the handler's work."""
+    gasoline: Running = await start_daemon(
+        """
+        service: {api: {header_timeout: 200ms}}
+        interact: {commands: {pause: {run: "sleep 1"}}}
+        """
+    )
+    body = json.dumps({"action": "run_command", "name": "pause"}).encode()
+    status, answer, _ = await request(
+        "POST",
+        gasoline.api + "/v1/tools/interact",
+        body=body,
+        **{"Content-Type": "application/json"},
+    )
+    assert status == 200 and answer["exit_code"] == 0 and not answer["timed_out"], answer
+
+
 @pytest.mark.parametrize("name", ["ok\n", "../escape", ".hidden", "a" * 65, "", "spa ce"])
 async def test_bad_checkpoint_names_are_rejected(
     gasoline: Running, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
