@@ -131,7 +131,7 @@ async def test_browser_pages_never_interact_and_configure_only_from_the_daemons_
     interact = json.dumps({"action": "run_command", "name": "touch"}).encode()
     clear = json.dumps({"action": "clear"}).encode()
     json_type = {"Content-Type": "application/json"}
-    for origin in ("http://localhost:5173", own):
+    for origin in ("http://localhost:5173", "chrome-extension://abcdefghijklmnop", own):
         status, answer, _ = await request(
             "POST", own + "/v1/tools/interact", body=interact, Origin=origin, **json_type
         )
@@ -163,7 +163,7 @@ async def test_browser_pages_never_interact_and_configure_only_from_the_daemons_
 
     _, status_doc = await gasoline.get_json("/daemon/status")
     refused = status_doc["edge"]["refused"]
-    assert refused["browser_tool"] == 3 and refused["content_type"] == 1
+    assert refused["browser_tool"] == 4 and refused["content_type"] == 1
 
 
 async def test_reads_are_shared_only_with_the_daemons_page_and_read_origins(
@@ -187,6 +187,11 @@ async def test_reads_are_shared_only_with_the_daemons_page_and_read_origins(
     page = {"Origin": "http://localhost:5173", "Content-Type": "application/json"}
     status, _, headers = await request("POST", own + "/events", body=b'{"events": []}', **page)
     assert status == 200 and headers["Access-Control-Allow-Origin"] == page["Origin"]
+    extension = {"Origin": "chrome-extension://abcdefghijklmnop", "Content-Type": "text/plain"}
+    status, _, _ = await request(
+        "POST", own + "/event", body=json.dumps(EVENT).encode(), **extension
+    )
+    assert status == 200
     observe = json.dumps({"what": "logs"}).encode()
     status, _, headers = await request("POST", own + "/v1/tools/observe", body=observe, **page)
     assert status == 200 and "Access-Control-Allow-Origin" not in headers

@@ -26,10 +26,12 @@ __all__ = [
 
 @dataclass(slots=True)
 class CorsConfig:
-    """Origins may use ``*`` as a wildcard, e.g. ``http://localhost:*``."""
+    """Browser origins that may send data (a request with any other Origin that could change
+    state is refused). ``*`` is a wildcard: ``http://localhost:*``. Extensions (the Gasoline
+    extension's ID depends on where it was loaded from) may send telemetry, never act."""
 
     allowed_origins: list[str] = field(
-        default_factory=lambda: ["http://localhost:*", "http://127.0.0.1:*"]
+        default_factory=lambda: ["http://localhost:*", "http://127.0.0.1:*", "chrome-extension://*"]
     )
     allowed_headers: list[str] = field(default_factory=list)
     max_age: int = 7200
