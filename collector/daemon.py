@@ -9,6 +9,7 @@ import resource
 import time
 from typing import Any
 
+from collector import VERSION
 from collector.analysis.skew import skew_report
 from collector.component import (
     API_SERVER,
@@ -29,7 +30,6 @@ from collector.tools import Toolbox
 
 __all__ = ["VERSION", "Daemon"]
 
-VERSION = "0.1.0"
 _SWEEP_INTERVAL_S = 5.0
 _SKEW_TRACES = 200  # clock skew is estimated over the newest traces
 

@@ -107,6 +107,16 @@ def test_invalid_config_names_the_key(tmp_path: Path, text: str, message: str) -
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize("text", ["servce: {}\n", "receivers: [otlp\n"])
+def test_config_errors_name_the_file(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value).splitlines()[0]
+    assert "<unicode string>" not in str(info.value)
+
+
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("service: {store: {max_spans: -1, max_traces: x}, api: {nope: 1}}\n")

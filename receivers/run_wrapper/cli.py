@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from collector import VERSION
 from receivers.run_wrapper.child import block_signals, run_child
 from receivers.run_wrapper.chunks import ChunkQueue
 
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"gasoline-run {VERSION}")
     parser.add_argument(
         "--url",
         type=_http_url,
