@@ -2,7 +2,8 @@
 
 Stored values are user-shaped: event metadata and span attributes can nest hundreds of
 levels, a trace can hold 100,000 spans. Everything here walks values with an explicit
-stack, never by recursion, so no input can raise ``RecursionError`` at answer time.
+stack, or recurses no deeper than a fixed cap (``compact``), so no input can raise
+``RecursionError`` at answer time.
 
 - ``cap_depth``: nested values below ``MAX_DEPTH`` become a marker string, so any JSON
   encoder (the daemon's, an agent's, ``jq``) can take the answer.
@@ -42,10 +43,13 @@ _COMPACT_DEPTH = 8
 _MAX_FIT_ROUNDS = 64
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False).encode
+
+
 def json_size(value: Any) -> int:
-    """Bytes of ``value`` as compact JSON, as the MCP server and the HTTP API send it.
-    ``value`` must already be depth-capped."""
-    return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+    """Bytes of ``value`` as compact JSON, as the MCP server and the HTTP API send it
+    (ASCII, so characters are bytes). ``value`` must already be depth-capped."""
+    return len(_encode(value))
 
 
 def _deep_marker(value: dict[Any, Any] | list[Any], depth: int) -> str:
@@ -58,7 +62,7 @@ def cap_depth(value: Any, max_depth: int = MAX_DEPTH) -> Any:
     marker string. Values that need no cut are returned as they are, not copied."""
     if not isinstance(value, dict | list) or _depth_within(value, max_depth):
         return value
-    return _copy(value, max_depth, text=None, max_keys=None, drop_empty=False)
+    return _copy(value, max_depth)
 
 
 def _depth_within(value: dict[Any, Any] | list[Any], max_depth: int) -> bool:
@@ -74,47 +78,41 @@ def _depth_within(value: dict[Any, Any] | list[Any], max_depth: int) -> bool:
     return True
 
 
-def compact(value: Any) -> Any:
+def compact(value: Any, *, depth: int = 0) -> Any:
     """Drop empty fields, cut long strings and large mappings: answers stay small.
 
     Nested mappings keep their first ``_MAX_METADATA_KEYS`` keys and a ``"…"`` key
     counting the rest; strings over ``_MAX_TEXT`` characters are cut with their length;
-    nesting below ``_COMPACT_DEPTH`` levels becomes a marker.
+    a mapping or list nested ``_COMPACT_DEPTH`` levels down becomes a marker, which also
+    bounds this function's own recursion.
     """
     if isinstance(value, str):
-        return _cut_text(value)
-    if not isinstance(value, dict | list):
-        return value
-    return _copy(
-        value, _COMPACT_DEPTH, text=_MAX_TEXT, max_keys=_MAX_METADATA_KEYS, drop_empty=True
-    )
+        return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + f"… ({len(value)} chars)"
+    if isinstance(value, dict):
+        if depth >= _COMPACT_DEPTH and value:
+            return _deep_marker(value, _COMPACT_DEPTH)
+        items = [
+            (k, compact(v, depth=depth + 1))
+            for k, v in value.items()
+            if v is not None and v != [] and v != {} and v != ""
+        ]
+        if depth > 0 and len(items) > _MAX_METADATA_KEYS:
+            extra = len(items) - _MAX_METADATA_KEYS
+            items = [*items[:_MAX_METADATA_KEYS], ("…", f"{extra} more keys")]
+        return dict(items)
+    if isinstance(value, list):
+        if depth >= _COMPACT_DEPTH and value:
+            return _deep_marker(value, _COMPACT_DEPTH)
+        return [compact(v, depth=depth + 1) for v in value]
+    return value
 
 
-def _cut_text(value: str, limit: int = _MAX_TEXT) -> str:
-    return value if len(value) <= limit else value[:limit] + f"… ({len(value)} chars)"
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, dict | list) and not value)
-
-
-def _copy(
-    value: dict[Any, Any] | list[Any],
-    max_depth: int,
-    *,
-    text: int | None,
-    max_keys: int | None,
-    drop_empty: bool,
-) -> Any:
-    """An iterative deep copy with the cuts ``cap_depth`` and ``compact`` make.
-
-    Containers are copied in order of discovery: a new container is appended to its
-    parent before its own items are filled, so the parent's key order is kept.
-    """
+def _copy(value: dict[Any, Any] | list[Any], max_depth: int) -> Any:
+    """An iterative deep copy that replaces containers ``max_depth`` levels down with a
+    marker. A new container is appended to its parent before its own items are filled,
+    so the parent's key order is kept."""
 
     def shallow(item: Any, depth: int) -> Any:
-        if isinstance(item, str):
-            return _cut_text(item, text) if text is not None else item
         if not isinstance(item, dict | list):
             return item
         if depth >= max_depth and item:
@@ -128,16 +126,8 @@ def _copy(
     while stack:
         source, target, depth = stack.pop()
         if isinstance(source, dict):
-            kept = 0
             for key, child in source.items():
-                if drop_empty and _empty(child):
-                    continue
-                if max_keys is not None and depth > 0 and kept == max_keys:
-                    rest = sum(1 for v in source.values() if not (drop_empty and _empty(v)))
-                    target["…"] = f"{rest - max_keys} more keys"
-                    break
                 target[key] = shallow(child, depth + 1)
-                kept += 1
         else:
             target.extend(shallow(child, depth + 1) for child in source)
     return root
@@ -145,14 +135,15 @@ def _copy(
 
 def take_within(items: Iterable[Any], max_bytes: int) -> list[Any]:
     """The leading ``items`` whose compact JSON adds up to at most ``max_bytes`` (always
-    the first one). Lazy: items past the budget are never produced."""
-    taken: list[Any] = []
+    the first one). One measure of the whole list when it fits, the usual case."""
+    taken = list(items)
+    if json_size(taken) <= max_bytes:
+        return taken
     used = 2
-    for item in items:
+    for i, item in enumerate(taken):
         used += json_size(item) + 1
-        if used > max_bytes and taken:
-            break
-        taken.append(item)
+        if used > max_bytes and i:
+            return taken[:i]
     return taken
 
 
