@@ -160,9 +160,17 @@ def fit(answer: dict[str, Any], max_bytes: int = MAX_ANSWER_BYTES) -> dict[str, 
     Each round cuts the biggest list or mapping below the top level (never
     ``metadata``) to the items that fit, keeping its first items, and notes the cut in
     ``metadata.truncated``. A single string bigger than the budget is cut to its share.
-    ``answer`` is changed in place and returned.
+    ``answer`` is changed in place and returned. A value nested past ``MAX_DEPTH`` that
+    reached the answer uncut is cut first.
     """
-    size = json_size(answer)
+    try:
+        size = json_size(answer)
+    except RecursionError:
+        capped = cap_depth(answer)
+        answer.clear()
+        answer.update(capped)
+        note_truncated(answer, f"values nested deeper than {MAX_DEPTH} levels were cut")
+        size = json_size(answer)
     for _ in range(_MAX_FIT_ROUNDS):
         if size <= max_bytes:
             return answer

@@ -90,7 +90,7 @@ class Toolbox:
             answer: dict[str, Any] = await result if inspect.isawaitable(result) else result
         except (ValueError, ViewError) as exc:  # ViewError, CheckpointError, InteractError
             raise ToolInputError(str(exc)) from None
-        fit(answer, MAX_ANSWER_BYTES)
+        answer = fit(answer, MAX_ANSWER_BYTES)
         answer.setdefault("metadata", {})["query_time_ms"] = round(
             (time.perf_counter() - started) * 1000, 3
         )

@@ -389,3 +389,68 @@ def test_fit_cuts_the_biggest_parts_and_says_what_it_cut() -> None:
     assert "chain: kept" in answer["metadata"]["truncated"]
     small = {"a": [1, 2, 3]}
     assert fit(small, 10_000) == {"a": [1, 2, 3]}
+
+
+def kvlist(depth: int) -> dict[str, Any]:
+    """An OTLP/JSON AnyValue: kvlists nested ``depth`` deep."""
+    value: dict[str, Any] = {"stringValue": "bottom"}
+    for i in range(depth):
+        value = {"kvlistValue": {"values": [{"key": f"k{i}", "value": value}]}}
+    return value
+
+
+async def test_nested_otlp_attributes_are_cut_in_answers_and_pages_are_chosen_by_query(
+    gasoline: Running, tmp_path: Path
+) -> None:
+    """Protobuf's parser stops OTLP values near 30 kvlist levels: a trace document keeps
+    them whole (it cuts at 32), observe cuts them at 8; the page parameters are checked."""
+    trace_id, span_id = "ab" * 16, "cd" * 8
+    spans = [
+        {
+            "traceId": trace_id,
+            "spanId": span_id if i == 0 else f"{i:016x}",
+            "parentSpanId": "" if i == 0 else span_id,
+            "name": f"s{i}",
+            "startTimeUnixNano": str(T0 + i),
+            "endTimeUnixNano": str(T0 + 1000),
+            "attributes": [{"key": "deep", "value": kvlist(30)}],
+        }
+        for i in range(3)
+    ]
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(gasoline.http + "/v1/traces", json=body) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+    await gasoline.settled()
+
+    status, raw = await get(gasoline, f"/v1/traces/{trace_id}?span_ids={span_id},{2:016x}")
+    assert status == 200
+    doc = json.loads(raw)
+    assert [s["name"] for s in doc["spans"]] == ["s0"] and doc["metadata"]["count"] == 2
+    assert [c["name"] for c in doc["spans"][0]["children"]] == ["s2"]
+    assert raw.decode().count('"bottom"') == 2  # 30 levels: under the cap, kept whole
+    status, raw = await get(gasoline, f"/v1/traces/{trace_id}?limit=2&detail=0")
+    doc = json.loads(raw)
+    assert (
+        status == 200 and doc["metadata"]["cursor_next"] == "2" and "attributes" not in raw.decode()
+    )
+    for bad in ("limit=0", "limit=10001", "cursor=x", "span_ids=zz"):
+        status, raw = await get(gasoline, f"/v1/traces/{trace_id}?{bad}")
+        assert status == 400 and bad.split("=")[0] in json.loads(raw)["error"], bad
+
+    async with mcp_session(tmp_path, "--url", gasoline.api) as (session, _):
+        tree = await call(
+            session, "observe", what="trace", filter={"trace_id": trace_id}, span_ids=[span_id]
+        )
+        assert "nested deeper than 8 levels" in json.dumps(tree["trace"]["spans"][0]["attributes"])
+        assert json_depth(tree) < 20
+
+
+def test_fit_cuts_nesting_that_reached_an_answer_uncut() -> None:
+    value: Any = "bottom"
+    for _ in range(5_000):
+        value = {"k": value}
+    answer = fit({"linked": [value], "metadata": {}}, 10_000)
+    assert json_depth(answer) <= 34 and "nested deeper than 32" in answer["metadata"]["truncated"]
