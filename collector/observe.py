@@ -117,8 +117,8 @@ def _trace_view(
                 "id": str(r.id),
             }
         )
-        for r in tree.records
-    ][: f.limit]
+        for r in tree.records[: f.limit]
+    ]
     summary = {
         "trace_id": tree.trace_id.hex(),
         "start_time": iso_time(tree.start_ns) if tree.nodes else None,

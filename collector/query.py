@@ -10,7 +10,7 @@ whether it came from a span, a log record or a native event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,7 +93,6 @@ def trace_document(
     placed: dict[int, tuple[dict[str, Any], int]] = {}
     notes: list[str] = []
     used = 0
-    position = -1
     cursor_next: str | None = None
     for position, node in enumerate(tree.walk()):
         if span_ids is not None:
@@ -116,7 +115,7 @@ def trace_document(
                 doc["continued"] = True
             top.append(doc)
             placed[id(node)] = (doc, 0)
-    if tree.nodes and any(d.get("continued") for d in top):
+    if any(d.get("continued") for d in top):
         notes.append(
             "spans marked continued have their parent elsewhere (an earlier page, or "
             f"nesting deeper than {NEST_LEVELS} levels): follow parent_span_id"
@@ -318,13 +317,8 @@ def timeline(
     found = newest_matches(store, f, f.limit + 1)
     page = found.items[: f.limit]
     more = len(found.items) > f.limit
-
-    def rendered() -> Iterator[dict[str, Any]]:
-        for _, _, o in page:
-            event = span_event(o) if isinstance(o, StoredSpan) else record_event(o)
-            yield shape(event) if shape is not None else event
-
-    events = take_within(rendered(), max_bytes)
+    rendered = [span_event(o) if isinstance(o, StoredSpan) else record_event(o) for _, _, o in page]
+    events = take_within(map(shape, rendered) if shape is not None else rendered, max_bytes)
     answer: dict[str, Any] = {"events": events, "metadata": {}}
     if len(events) < len(page):
         note_truncated(
