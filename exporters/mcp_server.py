@@ -64,7 +64,8 @@ EventIdArg = Annotated[
 _WHAT = (
     "timeline: spans, logs and events merged, newest page, oldest first. logs: log records "
     "and events only. traces: one line per trace (root, services, duration, errors). trace: "
-    "one trace as a compact tree (needs filter.trace_id; repeated calls folded). errors: "
+    "one trace as a compact tree (needs filter.trace_id; repeated calls folded; 50 lines a "
+    "page, after_cursor for more). errors: "
     "error spans, exceptions and error logs, newest first. network_waterfall: HTTP calls "
     "with timings and the server span that answered. actions: browser user actions. "
     "websocket_events. services: services and who calls whom."

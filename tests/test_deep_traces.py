@@ -164,10 +164,12 @@ async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str,
     return answer
 
 
-async def cli_trace(gasoline: Running, trace_id: str) -> subprocess.CompletedProcess[str]:
+async def cli_trace(
+    gasoline: Running, trace_id: str, *args: str
+) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(
         subprocess.run,
-        [GASOLINE, "trace", trace_id, "--url", gasoline.api],
+        [GASOLINE, "trace", trace_id, "--url", gasoline.api, *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -209,6 +211,9 @@ async def test_a_10000_deep_chain_is_answered_by_every_view(
     assert "level 999 " in shown.stdout and "level 1000 " not in shown.stdout
     assert "1000 of 10000 spans shown; the next ones: --cursor 1000" in shown.stdout
     assert "[depth 16]" in shown.stdout
+    last = await cli_trace(gasoline, trace_id, "--cursor", "9000")
+    assert last.returncode == 0, last.stderr
+    assert f"✗ deep  level {DEPTH - 1}" in last.stdout and "--cursor" not in last.stdout
 
     async with mcp_session(tmp_path, "--url", gasoline.api) as (session, _):
         tree = await call(session, "observe", what="trace", filter={"trace_id": trace_id})
