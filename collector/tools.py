@@ -100,8 +100,8 @@ class Toolbox:
 
     def observe(self, args: dict[str, Any]) -> dict[str, Any]:
         what = args.get("what", "timeline")
-        if what not in VIEWS:
-            raise ToolInputError(f"what: {what!r} is not a view (one of: {', '.join(VIEWS)})")
+        if not isinstance(what, str) or what not in VIEWS:
+            raise ToolInputError(f"what: {what!r:.100} is not a view (one of: {', '.join(VIEWS)})")
         f = build_filter(
             args.get("filter") or {},
             limit=args.get("limit"),

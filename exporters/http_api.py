@@ -147,6 +147,8 @@ class HttpApi:
             args = await request.json()
         except ValueError as exc:
             return _error(400, f"body is not valid JSON: {exc}")
+        except RecursionError:
+            return _error(400, "body is not valid JSON: it nests too deep to parse")
         if not isinstance(args, dict):
             return _error(400, "body must be a JSON object of tool arguments")
         try:

@@ -459,3 +459,20 @@ def test_fit_cuts_nesting_that_reached_an_answer_uncut() -> None:
         value = {"k": value}
     answer = fit({"linked": [value], "metadata": {}}, 10_000)
     assert json_depth(answer) <= 34 and "nested deeper than 32" in answer["metadata"]["truncated"]
+
+
+async def test_bodies_nested_past_the_json_parser_are_refused_with_400(gasoline: Running) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    posts = [
+        (gasoline.http + "/v1/traces", '{"resourceSpans": ' + deep + "}"),
+        (gasoline.api + "/event", '{"message": "x", "metadata": ' + deep + "}"),
+        (gasoline.api + "/v1/tools/observe", '{"what": ' + deep + "}"),
+        (gasoline.api + "/v1/tools/observe", '{"what": ' + "[" * 900 + "]" * 900 + "}"),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for url, body in posts:
+            headers = {"Content-Type": "application/json"}
+            async with http.post(url, data=body, headers=headers) as resp:
+                text = await resp.text()
+                assert resp.status == 400, (url, text[:200])
+                assert "nests too deep" in text or "is not a view" in text
