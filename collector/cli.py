@@ -130,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     trace.add_argument("trace_id", metavar="TRACE_ID", help="32 hex digits")
     trace.add_argument("--url", help=url_help)
+    trace.add_argument(
+        "--limit", type=int, default=1000, help="spans per page (default 1000, up to 10000)"
+    )
+    trace.add_argument("--cursor", help="the next page: the cursor the last page printed")
     trace.add_argument("--json", action="store_true", help="print the raw JSON")
     trace.set_defaults(run=_trace)
     return parser
@@ -296,7 +300,9 @@ def _timeline(args: argparse.Namespace) -> int:
 
 def _trace(args: argparse.Namespace) -> int:
     trace_id = urllib.parse.quote(args.trace_id.strip(), safe="")
-    doc = _get(args, f"/v1/traces/{trace_id}")
+    page = {"limit": str(args.limit), "cursor": args.cursor}
+    query = urllib.parse.urlencode({k: v for k, v in page.items() if v is not None})
+    doc = _get(args, f"/v1/traces/{trace_id}?{query}")
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

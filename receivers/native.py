@@ -57,6 +57,8 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
             return json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise _Reject(400, f"body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise _Reject(400, "body is not valid JSON: it nests too deep to parse") from exc
 
     def parse(events: list[Any], paths: list[str]) -> list[Record]:
         now = time.time_ns()

@@ -52,6 +52,8 @@ def _json_to_protobuf(body: bytes, message_type: type[Message], top_key: str) ->
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DecodeError(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise DecodeError("body is not valid JSON: it nests too deep to parse") from exc
     if not isinstance(data, dict):
         raise DecodeError(f"body is not an OTLP/JSON request: expected an object with {top_key!r}")
     snake = "".join("_" + c.lower() if c.isupper() else c for c in top_key)
@@ -60,10 +62,10 @@ def _json_to_protobuf(body: bytes, message_type: type[Message], top_key: str) ->
             f"body is not an OTLP/JSON request: expected an object with {top_key!r}, "
             f"got keys {sorted(data)[:5]}"
         )
-    for key in (top_key, snake):
-        if key in data:
-            _hex_ids_to_base64(data[key], key)
     try:
+        for key in (top_key, snake):
+            if key in data:
+                _hex_ids_to_base64(data[key], key)
         message = json_format.ParseDict(data, message_type(), ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise DecodeError(f"body is not a valid OTLP/JSON request: {exc}") from exc
