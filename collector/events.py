@@ -6,6 +6,8 @@ accept exactly the same events and reject bad ones with the same messages.
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -32,6 +34,7 @@ _LEVEL_ALIASES = {
     "panic": "critical",
 }
 _MAX_SOURCE_LEN = 64
+_MAX_TIME_NS = 1 << 63
 
 
 def normalize_level(value: Any) -> str | None:
@@ -116,13 +119,21 @@ def _trace_context(field: Any, path: str) -> tuple[bytes | None, bytes | None]:
 
 
 def _timestamp_ns(value: Any, path: str, now_ns: int) -> int:
+    """Milliseconds (or an ISO 8601 string) to nanoseconds, which must fit a signed 64-bit
+    integer as OTLP's do: from 1970 to 2262."""
     if value is None:
         return now_ns
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return int(value * 1_000_000)
-    if isinstance(value, str):
-        try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
-        except ValueError:
-            pass
-    raise DecodeError(f"{path}: {value!r} is not a time (expected milliseconds since the epoch)")
+    time_ns: int | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if math.isfinite(value):
+            time_ns = int(value * 1_000_000)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError, OverflowError):
+            stamp = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            time_ns = int(stamp * 1e9)
+    if time_ns is not None and 0 <= time_ns < _MAX_TIME_NS:
+        return time_ns
+    raise DecodeError(
+        f"{path}: {value!r} is not a time (expected milliseconds since the epoch, "
+        "from 1970 to 2262)"
+    )
