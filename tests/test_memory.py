@@ -184,6 +184,22 @@ async def test_long_strings_and_oversized_events_are_cut_with_a_marker(
     assert store["truncated_values"] == 4 and store["bytes"]["used"] < 1.2 * MIB
 
 
+async def test_otlp_log_records_are_capped_like_events(gasoline: Running) -> None:
+    req = ExportLogsServiceRequest()
+    record = req.resource_logs.add().scope_logs.add().log_records.add()
+    record.body.string_value = "b" * 100_000
+    attribute = record.attributes.add()
+    attribute.key, attribute.value.string_value = "payload", "p" * 100_000
+    status, _, _ = await post(f"{gasoline.http}/v1/logs", req.SerializeToString(), PROTOBUF)
+    assert status == 200
+    await gasoline.settled()
+    _, timeline = await gasoline.get_json("/buffers/timeline?source=otlp")
+    [stored] = timeline["events"]
+    assert stored["message"].endswith("b…[truncated 34464 characters]")
+    assert stored["metadata"]["payload"].endswith("p…[truncated 34464 characters]")
+    assert (await status_of(gasoline))["store"]["truncated_values"] == 2
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
