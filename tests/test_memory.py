@@ -26,7 +26,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServ
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
+from collector.config import Duration, StoreConfig
 from collector.limits import DEEP_MARKER, MAX_DEPTH
+from collector.model import Record
+from collector.store import Store
+from receivers.otlp_codec import decode_traces
 from tests.conftest import Running
 from tests.test_otlp_grpc import request
 from tests.test_otlp_http import TRACE, otlp_json, post, span
@@ -200,6 +204,10 @@ async def test_otlp_log_records_are_capped_like_events(gasoline: Running) -> Non
     assert (await status_of(gasoline))["store"]["truncated_values"] == 2
 
 
+DEEP_SERVICE = json.dumps({"metadata": {"service": nested(900)}}).encode()
+DEEP_LEVEL = json.dumps({"level": nested(900)}).encode()
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -211,14 +219,30 @@ async def test_otlp_log_records_are_capped_like_events(gasoline: Running) -> Non
         (b'{"timestamp": "9999-12-31T00:00:00Z"}', "event.timestamp: '9999-12-31T00:00:00Z'"),
         (b'{"metadata": ' * 5000 + b"{}" + b"}" * 5000, "nests too deep"),
         (b'{"message": "x", "n": ' + b"9" * 5000 + b"}", "not valid JSON"),
+        (DEEP_SERVICE, "event.service: expected a string, got an object"),
+        (DEEP_LEVEL, "event.level: an object is not a level"),
+        (b'{"level": "' + b"x" * 100_000 + b'"}', "event.level: 'xxxxxxx"),
     ],
-    ids=["1e300", "2^63ns", "negative", "inf", "nan", "year 9999", "5000 deep", "huge int"],
+    ids=[
+        "1e300",
+        "2^63ns",
+        "negative",
+        "inf",
+        "nan",
+        "year 9999",
+        "5000 deep",
+        "huge int",
+        "deep service",
+        "deep level",
+        "long level",
+    ],
 )
 async def test_out_of_range_events_get_400_naming_the_field(
     gasoline: Running, body: bytes, message: str
 ) -> None:
     status, raw, _ = await post(f"{gasoline.api}/event", body)
-    assert status == 400 and message in json.loads(raw)["error"]
+    error = json.loads(raw)["error"]
+    assert status == 400 and message in error and len(error) < 300
     assert (await status_of(gasoline))["store"]["records"] == 0
 
 
@@ -385,3 +409,18 @@ async def test_serve_process_stays_within_its_budget_under_large_events_and_span
         assert store["evicted"]["records"]["evicted_byte_limit"] > 150
         assert store["dropped"]["spans"]["trace_too_large"] == 19_900
         assert peak < BUDGET + RSS_ALLOWANCE, f"peak RSS {peak / MIB:.0f} MiB"
+
+
+def test_expiry_and_clear_give_the_bytes_back() -> None:
+    store = Store(StoreConfig(ttl=Duration(1)))
+    first = Record(time_ns=1, source="custom", level="info", message="x" * 10_000)
+    store.records.add([first], now_ns=0)
+    store.spans.add(decode_traces(big_spans(3, value_bytes=10_000)).batch, now_ns=0)
+    assert first.size > 10_000 and store.budget.used > 25_000
+    store.evict_expired(now_ns=2_000_000_000)
+    assert store.budget.used == 0 and len(store.records) == 0 and store.spans.span_count == 0
+    store.records.add([Record(time_ns=1, source="custom", level="info", message="y")], 3)
+    store.spans.add(decode_traces(big_spans(3)).batch, now_ns=3)
+    store.records.clear()
+    store.spans.clear()
+    assert store.budget.used == 0
