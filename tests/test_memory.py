@@ -409,6 +409,10 @@ async def test_serve_process_stays_within_its_budget_under_large_events_and_span
         assert store["evicted"]["records"]["evicted_byte_limit"] > 150
         assert store["dropped"]["spans"]["trace_too_large"] == 19_900
         assert peak < BUDGET + RSS_ALLOWANCE, f"peak RSS {peak / MIB:.0f} MiB"
+        cli = subprocess.run(
+            [GASOLINE, "status", "--url", urls["API"]], capture_output=True, text=True, timeout=60
+        )
+        assert re.search(r"the store keeps \d+\.\d of 32 MiB", cli.stdout), cli.stdout
 
 
 def test_expiry_and_clear_give_the_bytes_back() -> None:
