@@ -428,3 +428,13 @@ def test_expiry_and_clear_give_the_bytes_back() -> None:
     store.records.clear()
     store.spans.clear()
     assert store.budget.used == 0
+
+
+def test_records_evicted_for_bytes_leave_their_chunk_at_once() -> None:
+    store = Store(StoreConfig(max_bytes=3 * MIB, max_value_chars=MIB, max_record_bytes=2 * MIB))
+    batch = [Record(time_ns=i, source="custom", level="info", message="x" * MIB) for i in range(5)]
+    store.records.add(batch, now_ns=0)  # one chunk: arrived together
+    [chunk] = store.records.chunks_newest_first()
+    assert store.records.evicted["evicted_byte_limit"] == 3 == chunk.first
+    assert [len(r.message) for r in chunk.records] == [0, 0, 0, MIB, MIB]
+    assert store.budget.used <= 3 * MIB

@@ -26,6 +26,8 @@ __all__ = ["RecordChunk", "RecordStore"]
 K = TypeVar("K", bound=Hashable)
 _CHUNK = 512
 _MAX_LINKED_TRACES = 100_000
+# Stands in a chunk for a record evicted before the rest of its chunk.
+_EVICTED = Record(time_ns=0, source="", level="", message="")
 # A key's deque (one block of 64 slots) and its slot in the index dict.
 _INDEX_ENTRY_BYTES = sys.getsizeof(deque()) + 100
 
@@ -148,6 +150,7 @@ class RecordStore:
     def evict_oldest(self, reason: DropReason) -> None:
         oldest = self._chunks[0]
         record = oldest.records[oldest.first]
+        oldest.records[oldest.first] = _EVICTED  # its memory goes now, not with the chunk
         oldest.first += 1
         if oldest.first == len(oldest.records):
             self._chunks.popleft()
