@@ -58,10 +58,12 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
         body = await read_body(request)
         try:
             return json.loads(body)
-        except ValueError as exc:  # bad UTF-8 or JSON, or an integer of over 4300 digits
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise _Reject(400, f"body is not valid JSON: {exc}") from exc
         except RecursionError as exc:
-            raise _Reject(400, "body is not valid JSON: it nests too deep") from exc
+            raise _Reject(400, "body is not valid JSON: it nests too deep to parse") from exc
+        except ValueError as exc:  # an integer of more digits than int() takes (4300)
+            raise _Reject(400, f"body is not valid JSON: {exc}") from exc
 
     def parse(events: list[Any], paths: list[str]) -> list[Record]:
         now = time.time_ns()

@@ -50,10 +50,12 @@ def parse_request(
 def _json_to_protobuf(body: bytes, message_type: type[Message], top_key: str) -> bytes:
     try:
         data = json.loads(body)
-    except ValueError as exc:  # bad UTF-8 or JSON, or an integer of over 4300 digits
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DecodeError(f"body is not valid JSON: {exc}") from exc
     except RecursionError as exc:
-        raise DecodeError("body is not valid JSON: it nests too deep") from exc
+        raise DecodeError("body is not valid JSON: it nests too deep to parse") from exc
+    except ValueError as exc:  # an integer of more digits than int() takes (4300)
+        raise DecodeError(f"body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise DecodeError(f"body is not an OTLP/JSON request: expected an object with {top_key!r}")
     snake = "".join("_" + c.lower() if c.isupper() else c for c in top_key)
