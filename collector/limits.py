@@ -14,6 +14,7 @@ number and container, which is exact for strings and cheap for all of them) and 
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 
 from collector.model import Record
 
-__all__ = ["DEEP_MARKER", "MAX_DEPTH", "ValueLimits", "cap_record"]
+__all__ = ["DEEP_MARKER", "MAX_DEPTH", "ValueLimits", "cap_record", "json_int"]
 
 MAX_DEPTH = 32
 """Levels of nesting kept in attributes and metadata; deeper values become a marker."""
@@ -32,6 +33,15 @@ _SCALARS = frozenset((str, int, float, bool, type(None)))
 _STR_HEADER = sys.getsizeof("")
 # The record object, its slots in a store chunk and its indexes, and allocator slack.
 _RECORD_OVERHEAD = sys.getsizeof(Record(0, "", "", "")) + 96
+
+
+def json_int(text: str) -> int:
+    """``json.loads``' ``parse_int``: an integer too long for ``int()`` (4300 digits) is a
+    ``JSONDecodeError`` like any other bad JSON, not a ``ValueError`` the caller misses."""
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise json.JSONDecodeError(f"integer of {len(text)} digits", text, 0) from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from aiohttp import web
 from collector.component import LineSource, Sink
 from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
+from collector.limits import json_int
 from collector.model import Record
 from receivers.log_records import LogLines
 from receivers.stream_groups import OutputLines, StreamGroups
@@ -57,13 +58,11 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
     async def read_json(request: web.Request) -> Any:
         body = await read_body(request)
         try:
-            return json.loads(body)
+            return json.loads(body, parse_int=json_int)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise _Reject(400, f"body is not valid JSON: {exc}") from exc
         except RecursionError as exc:
             raise _Reject(400, "body is not valid JSON: it nests too deep to parse") from exc
-        except ValueError as exc:  # an integer of more digits than int() takes (4300)
-            raise _Reject(400, f"body is not valid JSON: {exc}") from exc
 
     def parse(events: list[Any], paths: list[str]) -> list[Record]:
         now = time.time_ns()

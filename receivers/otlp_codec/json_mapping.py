@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
 from collector.errors import DecodeError
+from collector.limits import json_int
 
 # OTLP/JSON writes ids as hex, where protobuf's JSON mapping expects base64.
 _ID_FIELDS = frozenset(
@@ -49,13 +50,11 @@ def parse_request(
 
 def _json_to_protobuf(body: bytes, message_type: type[Message], top_key: str) -> bytes:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_int=json_int)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DecodeError(f"body is not valid JSON: {exc}") from exc
     except RecursionError as exc:
         raise DecodeError("body is not valid JSON: it nests too deep to parse") from exc
-    except ValueError as exc:  # an integer of more digits than int() takes (4300)
-        raise DecodeError(f"body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise DecodeError(f"body is not an OTLP/JSON request: expected an object with {top_key!r}")
     snake = "".join("_" + c.lower() if c.isupper() else c for c in top_key)
