@@ -44,6 +44,7 @@ class DropReason(StrEnum):
     EVICTED_SPAN_LIMIT = "evicted_span_limit"
     EVICTED_TRACE_LIMIT = "evicted_trace_limit"
     EVICTED_RECORD_LIMIT = "evicted_record_limit"
+    EVICTED_BYTE_LIMIT = "evicted_byte_limit"
     EXPIRED = "expired"
 
 
@@ -111,6 +112,11 @@ class SpanDetailSource(Protocol):
         """Decode span ``index`` of the batch."""
         ...
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes this source keeps in memory, for the store's byte budget."""
+        ...
+
     def redact_with(self, redact: Callable[[dict[str, Any]], int]) -> None:
         """Apply ``redact`` to every attribute mapping this source decodes from now on.
 
@@ -167,3 +173,6 @@ class Record:
     attributes: dict[str, Any] = field(default_factory=dict)
     kind: str = "log"
     id: int = 0
+    size: int = 0
+    """Estimated bytes the record keeps in memory; set once, when it is capped at ingest
+    (``collector.limits.cap_record``), and counted against the store's byte budget."""

@@ -304,6 +304,7 @@ class Pipeline:
                 self._learn(correlation_id, trace_id)
             return
         for record in item:
+            self.store.records.cap(record)  # first: redaction walks the nested values
             if self._redactor is not None and record.attributes:
                 self.redacted_record_values += self._redactor.redact_mapping(record.attributes)
             self._correlate(record)

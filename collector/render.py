@@ -131,7 +131,8 @@ def render_status(status: dict[str, Any]) -> str:
         f"accepted:  {_counts(pipeline['accepted'])}",
         f"dropped:   {_nested(pipeline['dropped'])}",
         f"evicted:   {_nested(store['evicted'])}",
-        f"memory:    {status['memory']['rss_bytes'] / 2**20:.1f} MiB RSS",
+        f"memory:    {status['memory']['rss_bytes'] / 2**20:.1f} MiB RSS; the store keeps "
+        f"{store['bytes']['used'] / 2**20:.1f} of {store['bytes']['budget'] / 2**20:.0f} MiB",
         f"clock skew: {skew['status']} ({skew['samples_collected']} samples, "
         f"median {skew['median_skew_ms']} ms)",
     ]

@@ -67,6 +67,15 @@ INVALID = [
         "service.store.ttl: 'forever' is not a duration (expected e.g. 30s, 15m, 24h)",
     ),
     ("service: {store: {max_spans: 0}}", "service.store.max_spans: 0 must be greater than 0"),
+    ("service: {store: {max_bytes: 0}}", "service.store.max_bytes: 0 must be greater than 0"),
+    (
+        "service: {store: {max_value_chars: -1}}",
+        "service.store.max_value_chars: -1 must be greater than 0",
+    ),
+    (
+        "service: {store: {max_bytes: 1000, max_record_bytes: 2000}}",
+        "service.store.max_record_bytes: 2000 is more than service.store.max_bytes (1000)",
+    ),
     (
         "service: {queue: {when_full: block_forever}}",
         "service.queue.when_full: 'block_forever' must be 'drop_newest'",

@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
 from collector.errors import DecodeError
+from collector.limits import json_int
 
 # OTLP/JSON writes ids as hex, where protobuf's JSON mapping expects base64.
 _ID_FIELDS = frozenset(
@@ -49,7 +50,7 @@ def parse_request(
 
 def _json_to_protobuf(body: bytes, message_type: type[Message], top_key: str) -> bytes:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_int=json_int)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DecodeError(f"body is not valid JSON: {exc}") from exc
     except RecursionError as exc:
