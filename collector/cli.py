@@ -128,7 +128,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Show a trace as a tree: service, span name, duration, a bar for where "
         "it sits in time, errors marked; then the trace's log records and events.",
     )
-    trace.add_argument("trace_id", metavar="TRACE_ID", help="32 hex digits")
+    trace.add_argument(
+        "trace_id", metavar="TRACE_ID", help="32 hex digits, or a unique prefix of 8 or more"
+    )
     trace.add_argument("--url", help=url_help)
     trace.add_argument(
         "--limit", type=int, default=1000, help="spans per page (default 1000, up to 10000)"

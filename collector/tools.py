@@ -108,6 +108,7 @@ class Toolbox:
             cursor=args.get("after_cursor"),
             default_limit=20,
             noise=self.noise,
+            resolve_trace=self.store.resolve_trace_id,
         )
         return {"view": what, **observe(self.store, what, f, span_ids=args.get("span_ids"))}
 
@@ -132,11 +133,10 @@ class Toolbox:
         """The trace named by ``trace_id``, or the one holding ``span_id`` or ``event_id``."""
         trace_id = None
         if "trace_id" in args:
-            trace_id = parse_hex_id(str(args["trace_id"]).strip().lower(), 16)
-            if trace_id is None:
-                raise ToolInputError(
-                    f"trace_id: {args['trace_id']!r} is not a trace id (32 hex digits)"
-                )
+            try:
+                trace_id = self.store.resolve_trace_id(str(args["trace_id"]))
+            except ValueError as exc:
+                raise ToolInputError(f"trace_id: {exc}") from None
         elif "span_id" in args:
             trace_id = self._trace_of_span(str(args["span_id"]))
         elif "event_id" in args:

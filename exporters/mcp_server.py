@@ -54,7 +54,9 @@ View = Literal[
     "services",
 ]
 Level = Literal["debug", "info", "warn", "error", "critical"]
-TraceIdArg = Annotated[str | None, Field(description="The trace, 32 hex digits.")]
+TraceIdArg = Annotated[
+    str | None, Field(description="The trace: 32 hex digits, or a unique prefix of 8 or more.")
+]
 SpanIdArg = Annotated[
     str | None, Field(description="Or a span of the trace, e.g. an error span from observe errors.")
 ]
@@ -155,7 +157,9 @@ class Filter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    trace_id: str | None = Field(None, description="A trace id, 32 hex digits.")
+    trace_id: str | None = Field(
+        None, description="A trace id: 32 hex digits, or a unique prefix of 8 or more."
+    )
     correlation_id: str | None = Field(
         None, description="A request or correlation id carried by events and logs."
     )

@@ -160,3 +160,36 @@ def test_home_config_file_is_used(tmp_path: Path) -> None:
     result = run("serve", home=tmp_path)
     assert result.returncode == 1
     assert "service.store.max_spans: expected an integer, got 'nope'" in result.stderr
+
+
+def test_short_trace_ids_are_accepted_everywhere(served: dict[str, str], tmp_path: Path) -> None:
+    """The timeline shows 8-digit trace ids; every command and tool takes them back."""
+    twin = TRACE[:8] + "0" * 23 + "1"  # same first 8 digits as TRACE
+    _post(served["OTLP/HTTP"] + "/v1/traces", otlp_json([span("a1a1a1a1a1a1a1a1", "GET /orders")]))
+    _post(
+        served["OTLP/HTTP"] + "/v1/traces",
+        otlp_json([span("b2b2b2b2b2b2b2b2", "GET /twin", trace=twin)]),
+    )
+    url = ("--url", served["API"])
+    result = run("trace", TRACE[:12], *url, home=tmp_path)
+    assert result.returncode == 0 and f"trace {TRACE}" in result.stdout
+    assert "GET /orders" in result.stdout and "GET /twin" not in result.stdout
+    result = run("timeline", "--trace-id", TRACE[:10], *url, home=tmp_path)
+    assert result.returncode == 0 and "GET /orders" in result.stdout
+    assert "GET /twin" not in result.stdout
+    result = run("trace", TRACE[:8], *url, home=tmp_path)  # two traces start so
+    assert result.returncode == 1
+    assert TRACE in result.stderr and twin in result.stderr and "several" in result.stderr
+    result = run("trace", "abcdef", *url, home=tmp_path)  # too short to be unique
+    assert result.returncode == 1 and "prefix of 8 or more" in result.stderr
+    for tool, args in (
+        ("observe", {"what": "trace", "filter": {"trace_id": TRACE[:12]}}),
+        ("analyze", {"type": "causality", "trace_id": TRACE[:12]}),
+    ):
+        request = urllib.request.Request(
+            f"{served['API']}/v1/tools/{tool}",
+            data=json.dumps(args).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert TRACE in response.read().decode()
