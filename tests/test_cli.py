@@ -107,7 +107,8 @@ def test_trace_renders_a_tree_with_timings_and_errors(
     assert any(re.search(r"error\s+custom: payment failed", line) for line in lines)
 
     result = run("status", "--url", served["API"], home=tmp_path)
-    assert result.returncode == 0 and "3 spans in 1 traces" in result.stdout
+    assert result.returncode == 0 and "3 spans in 1 trace, 1 record" in result.stdout
+    assert "receiver otlp/grpc: running  nothing received yet" in result.stdout
     result = run("traces", "--url", served["API"], home=tmp_path)
     assert TRACE in result.stdout and "GET /checkout" in result.stdout
     result = run("trace", TRACE, "--json", "--url", served["API"], home=tmp_path)
@@ -115,9 +116,32 @@ def test_trace_renders_a_tree_with_timings_and_errors(
     result = run("timeline", "--level", "error", "--url", served["API"], home=tmp_path)
     lines = result.stdout.splitlines()
     assert result.returncode == 0 and len(lines) == 3, result.stdout
-    assert re.search(r"error\s+checkout\s+checkout: SELECT orders  \[5b8efff7\]", lines[0])
+    # The service once, and why the span failed.
+    assert re.search(
+        r"error\s+checkout\s+SELECT orders -- deadlock detected  \[5b8efff7\]$", lines[0]
+    )
     assert re.search(r"error\s+custom\s+payment failed  \[5b8efff7\]", lines[1])
     assert lines[2] == "2 shown of 2"
+
+
+def test_timeline_columns_hold_long_service_names(served: dict[str, str], tmp_path: Path) -> None:
+    service = "a-very-long-service-name-for-the-payments-gateway"
+    _post(
+        served["OTLP/HTTP"] + "/v1/traces", otlp_json([span("c3c3c3c3c3c3c3c3", "charge")], service)
+    )
+    events = [{"message": f"line {i}", "level": "info", "service": "api"} for i in range(20)]
+    _post(served["API"] + "/events", {"events": events})
+    for _ in range(100):  # storing is asynchronous: retry the read briefly
+        result = run("timeline", "--limit", "3", "--url", served["API"], home=tmp_path)
+        lines = result.stdout.splitlines()
+        if "line 19" in result.stdout:
+            break
+    assert result.returncode == 0 and len(lines) == 4, result.stdout
+    assert all(line.index("line ") == lines[0].index("line ") for line in lines[:3])
+    assert lines[3].startswith("3 shown") and "at least" not in lines[3] and "--cursor" in lines[3]
+    result = run("timeline", "--service", service, "--url", served["API"], home=tmp_path)
+    [row, _] = result.stdout.splitlines()
+    assert "a-very-long-s…  charge" in row and service not in row
 
 
 def test_unknown_trace_and_bad_id_are_clear(served: dict[str, str], tmp_path: Path) -> None:
