@@ -49,6 +49,9 @@ _WINDOW_NS = 50_000_000  # records this close to a trace's span are inferred to 
 _MAX_INFERRED = 20
 
 
+_MAX_EVENT_IDS = 20
+
+
 class ToolInputError(CollectorError):
     """The arguments cannot be acted on; the message says what to change."""
 
@@ -99,6 +102,8 @@ class Toolbox:
     # -- observe ----------------------------------------------------------------------
 
     def observe(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("event_ids"):
+            return self._events_in_full(args["event_ids"])
         what = args.get("what", "timeline")
         if not isinstance(what, str) or what not in VIEWS:
             raise ToolInputError(f"what: {what!r:.100} is not a view (one of: {', '.join(VIEWS)})")
@@ -111,6 +116,29 @@ class Toolbox:
             resolve_trace=self.store.resolve_trace_id,
         )
         return {"view": what, **observe(self.store, what, f, span_ids=args.get("span_ids"))}
+
+    def _events_in_full(self, ids: Any) -> dict[str, Any]:
+        """Log records and events by id, uncut: a traceback with every line. The answer cap
+        still applies, so one record of a megabyte is cut there, with a note."""
+        if not isinstance(ids, list) or len(ids) > _MAX_EVENT_IDS:
+            raise ToolInputError(f"event_ids: expected a list of up to {_MAX_EVENT_IDS} ids")
+        events, missing = [], []
+        for raw in ids:
+            text = str(raw)
+            if text.startswith("span:"):
+                raise ToolInputError(
+                    f"event_ids: {text!r:.40} is a span; observe what='trace' with span_ids "
+                    "shows a span in full"
+                )
+            record = self.store.records.get(int(text)) if text.isdigit() else None
+            if record is None:
+                missing.append(text[:40])
+            else:
+                events.append(record_event(record))
+        metadata: dict[str, Any] = {"total_count": len(events)}
+        if missing:
+            metadata["not_stored"] = missing
+        return {"view": "events", "events": events, "metadata": metadata}
 
     # -- analyze ----------------------------------------------------------------------
 

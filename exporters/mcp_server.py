@@ -256,6 +256,14 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
                 description="For what='trace': span ids to show with full attributes and events."
             ),
         ] = None,
+        event_ids: Annotated[
+            list[str] | None,
+            Field(
+                description="Ids of log records or events from an earlier answer, to show in "
+                "full (a long message is cut in lists; this shows every line). Replaces what.",
+                max_length=20,
+            ),
+        ] = None,
     ) -> CallToolResult:
         """See what happened: timelines, traces, errors, network calls, services."""
         return _result(
@@ -267,6 +275,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
                     limit=limit,
                     after_cursor=after_cursor,
                     span_ids=span_ids,
+                    event_ids=event_ids,
                 ),
             )
         )

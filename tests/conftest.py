@@ -83,6 +83,10 @@ class Running:
         async with aiohttp.ClientSession() as http, http.get(self.api + path) as resp:
             return resp.status, await resp.json()
 
+    async def post_json(self, path: str, body: object) -> tuple[int, dict]:  # type: ignore[type-arg]
+        async with aiohttp.ClientSession() as http, http.post(self.api + path, json=body) as resp:
+            return resp.status, await resp.json()
+
 
 @pytest.fixture
 async def start_daemon(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
