@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     mcp = commands.add_parser(
         "mcp",
         help="MCP server on stdio for an AI agent",
-        description="Serve the observe, analyze and configure tools over MCP on stdio, for "
+        description="Serve the observe, analyze, configure, generate and interact tools over "
+        "MCP on stdio, for "
         'an agent\'s MCP config: {"command": "gasoline", "args": ["mcp"]}. If a daemon '
         "answers at --url (or $GASOLINE_URL, or the configured API endpoint), its data is "
         "served and any number of agents share it; otherwise this process runs the "

@@ -1,4 +1,5 @@
-"""The MCP server: ``observe``, ``analyze`` and ``configure`` for an agent, over stdio.
+"""The MCP server: the five tools (observe, analyze, configure, generate, interact) for an
+agent, over stdio.
 
 Tools run on a ``ToolBackend``: in process against an embedded daemon, or forwarded to
 a running daemon's ``POST /v1/tools/{name}``, so several agents share one daemon's data.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, Protocol
@@ -226,6 +228,9 @@ def _args(**values: Any) -> dict[str, Any]:
 
 
 def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
+    # Argument errors reach the agent as pydantic words them; its documentation links
+    # (pydantic's documented switch, read when an error is first shown) are noise there.
+    os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
     server = MCPServer(
         "gasoline",
         version=version,

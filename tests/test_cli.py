@@ -72,6 +72,11 @@ def _post(url: str, payload: object) -> None:
 def test_help_for_every_command(command: list[str], tmp_path: Path) -> None:
     result = run(*command, "--help", home=tmp_path)
     assert result.returncode == 0 and "usage: gasoline" in result.stdout
+    if command == ["mcp"]:
+        text = " ".join(result.stdout.split())
+        assert all(
+            tool in text for tool in ("observe", "analyze", "configure", "generate", "interact")
+        )
 
 
 def test_trace_renders_a_tree_with_timings_and_errors(
