@@ -22,10 +22,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from collector.component import Sink
 from collector.model import DropReason
-from receivers.otlp_codec.logs import decode_logs, decode_metrics
-from receivers.otlp_codec.spans import decode_traces
+from receivers.otlp_codec.logs import DecodedLogs, decode_logs, decode_metrics
+from receivers.otlp_codec.spans import DecodedTraces, decode_traces
 
-__all__ = ["deliver", "encode_response"]
+__all__ = ["Decoded", "decode", "deliver", "encode_response", "offer"]
 
 # -- delivery -------------------------------------------------------------------------
 
@@ -38,21 +38,36 @@ def deliver(
     Returns (rejected items, error message) for the partial-success answer. Raises
     ``DecodeError`` for a bad body and ``QueueFullError`` when the pipeline sheds load.
     """
+    return offer(sink, decode(signal, body, is_json=is_json))
+
+
+Decoded = DecodedTraces | DecodedLogs | int  # an int: metric data points
+
+
+def decode(signal: str, body: bytes, *, is_json: bool = False) -> Decoded:
+    """The first half of ``deliver``: touches no shared state, so it may run on any thread."""
+    if signal == "traces":
+        return decode_traces(body, is_json=is_json)
+    if signal == "logs":
+        return decode_logs(body, is_json=is_json)
+    return decode_metrics(body, is_json=is_json)
+
+
+def offer(sink: Sink | None, decoded: Decoded) -> tuple[int, str]:
+    """The second half of ``deliver``, on the sink's event loop."""
     if sink is None:
         raise RuntimeError("receiver used before start()")
-    if signal == "traces":
-        traces = decode_traces(body, is_json=is_json)
-        sink.count_dropped("spans", DropReason.INVALID, traces.rejected)
-        if len(traces.batch):
-            sink.offer_spans(traces.batch)
-        return traces.rejected, traces.error
-    if signal == "logs":
-        logs = decode_logs(body, is_json=is_json)
-        sink.count_dropped("records", DropReason.INVALID, logs.rejected)
-        if logs.records:
-            sink.offer_records(logs.records)
-        return logs.rejected, logs.error
-    sink.offer_metrics(decode_metrics(body, is_json=is_json))
+    if isinstance(decoded, DecodedTraces):
+        sink.count_dropped("spans", DropReason.INVALID, decoded.rejected)
+        if len(decoded.batch):
+            sink.offer_spans(decoded.batch)
+        return decoded.rejected, decoded.error
+    if isinstance(decoded, DecodedLogs):
+        sink.count_dropped("records", DropReason.INVALID, decoded.rejected)
+        if decoded.records:
+            sink.offer_records(decoded.records)
+        return decoded.rejected, decoded.error
+    sink.offer_metrics(decoded)
     return 0, ""
 
 
