@@ -161,35 +161,39 @@ def _spans(lane: str, number: int, size: int) -> SpanBatch:
     )
 
 
-async def test_a_flooding_receiver_leaves_the_others_their_share_of_the_queue() -> None:
+@pytest.mark.parametrize("flooding", ["otlp/http", "otlp/grpc"])
+async def test_a_flooding_receiver_leaves_the_others_their_share_of_the_queue(
+    flooding: str,
+) -> None:
     # The consumer is not started: the queue stays as full as the flood makes it.
     pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(max_items=1000), redactor=None)
-    http, grpc = pipeline.lane("otlp/http"), pipeline.lane("otlp/grpc")
+    other = "otlp/grpc" if flooding == "otlp/http" else "otlp/http"
+    flood, sender = pipeline.lane(flooding), pipeline.lane(other)
     assert pipeline.reserve == 250  # a quarter of the queue each, for two receivers
 
     flooded = 0
-    with pytest.raises(QueueFullError, match=r"full for otlp/http.*service\.queue\.max_items"):
+    with pytest.raises(QueueFullError, match=rf"full for {flooding}.*service\.queue\.max_items"):
         while True:
-            http.offer_spans(_spans("http", flooded, 50))
+            flood.offer_spans(_spans(flooding, flooded, 50))
             flooded += 1
-    assert flooded == 15  # 750 spans: all but the 250 kept for gRPC
+    assert flooded == 15  # 750 spans: all but the 250 kept for the other receiver
 
     admitted = 0
-    with pytest.raises(QueueFullError, match="full for otlp/grpc"):
+    with pytest.raises(QueueFullError, match=f"full for {other}"):
         while True:
-            grpc.offer_spans(_spans("grpc", admitted, 50))
+            sender.offer_spans(_spans(other, admitted, 50))
             admitted += 1
-    assert admitted == 5  # gRPC fills its own share, and no more
+    assert admitted == 5  # the other receiver fills its own share, and no more
     assert pipeline.queue_depth == 1000
 
     stats = pipeline.stats()
     assert stats["receivers"] == {
-        "otlp/http": {
+        flooding: {
             "queued": 750,
             "accepted": {"spans": 750},
             "dropped": {"spans": {"queue_full": 50}},
         },
-        "otlp/grpc": {
+        other: {
             "queued": 250,
             "accepted": {"spans": 250},
             "dropped": {"spans": {"queue_full": 50}},

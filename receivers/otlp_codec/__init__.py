@@ -9,7 +9,7 @@ reported as partial success, while the valid items of the same request are kept.
 
 from __future__ import annotations
 
-from receivers.otlp_codec.delivery import Decoded, decode, deliver, encode_response, offer
+from receivers.otlp_codec.delivery import Decoded, decode, encode_response, offer
 from receivers.otlp_codec.logs import DecodedLogs, decode_logs, decode_metrics, level_from_severity
 from receivers.otlp_codec.spans import DecodedTraces, decode_traces
 from receivers.otlp_codec.values import attributes_to_dict
@@ -23,7 +23,6 @@ __all__ = [
     "decode_logs",
     "decode_metrics",
     "decode_traces",
-    "deliver",
     "encode_response",
     "level_from_severity",
     "offer",

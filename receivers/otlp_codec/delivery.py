@@ -1,4 +1,7 @@
-"""Decode an Export request, offer it to the sink, and answer with partial success."""
+"""Decode an Export request, offer it to the sink, and answer with partial success.
+
+Decoding and offering are two steps: a receiver may decode on a thread of its own, while
+offers are made on the daemon's event loop, where the pipeline lives."""
 
 from __future__ import annotations
 
@@ -25,27 +28,16 @@ from collector.model import DropReason
 from receivers.otlp_codec.logs import DecodedLogs, decode_logs, decode_metrics
 from receivers.otlp_codec.spans import DecodedTraces, decode_traces
 
-__all__ = ["Decoded", "decode", "deliver", "encode_response", "offer"]
+__all__ = ["Decoded", "decode", "encode_response", "offer"]
 
 # -- delivery -------------------------------------------------------------------------
-
-
-def deliver(
-    sink: Sink | None, signal: str, body: bytes, *, is_json: bool = False
-) -> tuple[int, str]:
-    """Decode an Export request for ``signal`` and offer it to ``sink``.
-
-    Returns (rejected items, error message) for the partial-success answer. Raises
-    ``DecodeError`` for a bad body and ``QueueFullError`` when the pipeline sheds load.
-    """
-    return offer(sink, decode(signal, body, is_json=is_json))
-
 
 Decoded = DecodedTraces | DecodedLogs | int  # an int: metric data points
 
 
 def decode(signal: str, body: bytes, *, is_json: bool = False) -> Decoded:
-    """The first half of ``deliver``: touches no shared state, so it may run on any thread."""
+    """Decode an Export request for ``signal``; raise ``DecodeError`` for a bad body.
+    Touches no shared state, so a receiver may decode on a thread of its own."""
     if signal == "traces":
         return decode_traces(body, is_json=is_json)
     if signal == "logs":
@@ -54,7 +46,9 @@ def decode(signal: str, body: bytes, *, is_json: bool = False) -> Decoded:
 
 
 def offer(sink: Sink | None, decoded: Decoded) -> tuple[int, str]:
-    """The second half of ``deliver``, on the sink's event loop."""
+    """Offer what ``decode`` made to ``sink``, on the sink's event loop. Returns (rejected
+    items, error message) for the partial-success answer; raises ``QueueFullError`` when
+    the pipeline sheds load."""
     if sink is None:
         raise RuntimeError("receiver used before start()")
     if isinstance(decoded, DecodedTraces):
