@@ -2,11 +2,11 @@
 
 grpc.aio takes one new call per turn of the loop it runs on, and each call needs a few
 more turns. On the daemon's loop a turn lasts as long as the decoding of every HTTP
-request that arrived meanwhile, so while OTLP/HTTP is busy gRPC got a call or two per
-turn against HTTP's eight (~21k against ~165k spans/s). On a loop of its own its turns
-are short; the interpreter's lock then shares the CPU between the two threads whatever
-each protocol's number of connections, and only the decoded batch crosses back to the
-daemon's loop, where the pipeline lives (``call_on``).
+request that arrived meanwhile, so while OTLP/HTTP was busy gRPC got about a tenth of
+HTTP's throughput, whatever its own number of connections. On a loop of its own its
+turns are short; the interpreter's lock shares the CPU between the receivers' threads,
+and only the decoded batch crosses back to the daemon's loop, where the pipeline lives
+(``call_on``).
 """
 
 from __future__ import annotations

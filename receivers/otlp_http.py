@@ -117,7 +117,7 @@ class OtlpHttpReceiver:
             await runner.cleanup()
         decoder, self._decoder = self._decoder, None
         if decoder is not None:
-            decoder.shutdown()
+            await asyncio.to_thread(decoder.shutdown)  # after the body it is decoding
 
     def _handler(self, signal: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
