@@ -63,6 +63,11 @@ class LineSource(Protocol):
 class Sink(Protocol):
     """Where receivers put what they decoded. No method blocks."""
 
+    def lane(self, receiver: str) -> Sink:
+        """This sink as receiver ``receiver`` offers to it: its own share of the queue,
+        whoever else floods, and its own counts (a receiver with parts gives each one)."""
+        ...
+
     def offer_spans(self, batch: SpanBatch) -> int:
         """Accept the whole batch and return its size, or raise ``QueueFullError``.
         The caller must not touch ``batch`` afterwards."""
