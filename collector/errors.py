@@ -10,6 +10,8 @@ CollectorError
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "ExportError",
     "QueueFullError",
     "ReceiverStartError",
+    "cannot_bind",
 ]
 
 
@@ -38,6 +41,17 @@ class ConfigError(CollectorError):
 
 class ReceiverStartError(CollectorError):
     """A receiver could not start, e.g. ``otlp_http: cannot bind 127.0.0.1:4318: ...``."""
+
+
+def cannot_bind(component: str, endpoint: object, exc: OSError) -> ReceiverStartError:
+    """The one line every port says when it cannot bind; a port in use is most often
+    another Gasoline, so that is said too."""
+    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        reason += (
+            " (another gasoline may be running: `gasoline status` tells; or pick another port)"
+        )
+    return ReceiverStartError(f"{component}: cannot bind {endpoint}: {reason}")
 
 
 class DecodeError(CollectorError):

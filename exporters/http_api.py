@@ -33,7 +33,7 @@ from collector.analysis.causality import analyze_causality
 from collector.bounded import fit
 from collector.config import ApiConfig
 from collector.edge import EdgePolicy, Refusal
-from collector.errors import ReceiverStartError
+from collector.errors import cannot_bind
 from collector.filters import TimelineFilter, build_filter
 from collector.model import parse_hex_id
 from collector.query import (
@@ -115,7 +115,7 @@ class HttpApi:
             await web.TCPSite(runner, endpoint.host, endpoint.port).start()
         except OSError as exc:
             await runner.cleanup()
-            raise ReceiverStartError(f"api: cannot bind {endpoint}: {exc.strerror or exc}") from exc
+            raise cannot_bind("api", endpoint, exc) from exc
         self._runner = runner
         self.port = int(runner.addresses[0][1])
 

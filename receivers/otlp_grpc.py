@@ -15,6 +15,7 @@ before any handler runs.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import grpc
 from collector.component import Sink
 from collector.config import Endpoint
 from collector.edge import EdgePolicy, Refusal
-from collector.errors import CollectorError, ReceiverStartError
+from collector.errors import CollectorError, ReceiverStartError, cannot_bind
 from receivers import otlp_codec
 from receivers.loop_thread import LoopThread, call_on
 from receivers.wire_errors import grpc_code
@@ -109,6 +110,11 @@ class OtlpGrpcReceiver:
         )
         endpoint = self.config.endpoint
         try:
+            _probe_bind(endpoint)
+        except OSError as exc:
+            await server.stop(None)
+            raise cannot_bind(self.name, endpoint, exc) from exc
+        try:
             port = server.add_insecure_port(f"{endpoint.host}:{endpoint.port}")
         except RuntimeError as exc:
             port = 0
@@ -156,3 +162,13 @@ class OtlpGrpcReceiver:
         if self._home is None:
             raise RuntimeError("receiver used before start()")
         return await call_on(self._home, otlp_codec.offer, self._sink, decoded)
+
+
+def _probe_bind(endpoint: Endpoint) -> None:
+    """Bind the endpoint once with a plain socket, so a port in use is reported with its
+    errno in our words, instead of gRPC core's log line and a hint about its verbosity.
+    (gRPC binds it again right after; losing that race still fails cleanly.)"""
+    family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((endpoint.host.strip("[]"), endpoint.port))

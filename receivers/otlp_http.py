@@ -22,7 +22,7 @@ from aiohttp import web
 from collector.component import Sink
 from collector.config import CorsConfig, Endpoint
 from collector.edge import EdgePolicy
-from collector.errors import CollectorError, DecodeError, ReceiverStartError
+from collector.errors import CollectorError, DecodeError, cannot_bind
 from receivers import otlp_codec
 from receivers.http_guard import guard_middleware
 from receivers.wire_errors import encode_status, http_status, retry_after
@@ -103,9 +103,7 @@ class OtlpHttpReceiver:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise ReceiverStartError(
-                f"{self.name}: cannot bind {self.config.endpoint}: {exc.strerror or exc}"
-            ) from exc
+            raise cannot_bind(self.name, self.config.endpoint, exc) from exc
         self._runner = runner
         self._port = int(runner.addresses[0][1])
         self._decoder = ThreadPoolExecutor(1, thread_name_prefix=f"gasoline-{self.name}")

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -171,6 +172,21 @@ def test_url_without_scheme_is_named_not_taken_for_a_daemon_down(
     assert result.returncode == 1
     assert "--url: 'localhost:7890' is not an http(s) URL" in result.stderr
     assert "cannot reach" not in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--grpc-port", "--http-port", "--api-port"])
+def test_a_busy_port_is_one_clear_line(tmp_path: Path, flag: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        ports = {"--grpc-port": "0", "--http-port": "0", "--api-port": "0", flag: port}
+        result = run("serve", *(x for pair in ports.items() for x in pair), home=tmp_path)
+    assert result.returncode == 1
+    # (The tests run asyncio in debug mode, which may log slow steps: only ours are counted.)
+    [line] = [line for line in result.stderr.splitlines() if "asyncio" not in line]
+    assert f"cannot bind 127.0.0.1:{port}: address already in use" in line
+    assert "gasoline status" in line and "GRPC_VERBOSITY" not in result.stderr
 
 
 def test_bad_config_fails_before_binding_and_names_the_key(tmp_path: Path) -> None:

@@ -146,5 +146,9 @@ async def test_port_in_use_fails_start_with_the_endpoint_named(tmp_path: Path) -
             daemon = Daemon(load_config(path, ports=ports))
             with pytest.raises(ReceiverStartError) as info:
                 await daemon.start()
-            assert f"{label}: cannot bind 127.0.0.1:{port}" in str(info.value)
+            message = str(info.value)
+            assert message.startswith(
+                f"{label}: cannot bind 127.0.0.1:{port}: address already in use"
+            )
+            assert "another gasoline may be running" in message
             assert daemon.ports == {}
