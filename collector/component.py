@@ -15,6 +15,7 @@ from collector.model import DropReason, Record, SpanBatch
 
 if TYPE_CHECKING:
     from collector.config import Config, Endpoint
+    from collector.redact import Redactor
 
 __all__ = [
     "API_SERVER",
@@ -58,6 +59,12 @@ class LineSource(Protocol):
 
 class Sink(Protocol):
     """Where receivers put what they decoded. No method blocks."""
+
+    @property
+    def redactor(self) -> Redactor | None:
+        """Receivers that keep data encoded (spans) redact it with this as they decode;
+        the sink redacts everything else before storing it."""
+        ...
 
     def offer_spans(self, batch: SpanBatch) -> int:
         """Accept the whole batch and return its size, or raise ``QueueFullError``.

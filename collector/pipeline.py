@@ -148,6 +148,7 @@ class Pipeline:
         self.accepted: Counter[str] = Counter()
         self.dropped: Counter[tuple[str, DropReason]] = Counter()
         self.redacted_record_values = 0
+        self.redacted_span_values = 0
 
     # -- Sink -------------------------------------------------------------------------
 
@@ -297,15 +298,14 @@ class Pipeline:
     def _process(self, item: SpanBatch | list[Record]) -> None:
         now = self._clock()
         if isinstance(item, SpanBatch):
-            if self._redactor is not None:
-                item.detail.redact_with(self._redactor.redact_mapping)
+            self.redacted_span_values += item.redacted  # replaced as the receiver decoded
             self.store.spans.add(item, now)
             for correlation_id, trace_id in item.correlations:
                 self._learn(correlation_id, trace_id)
             return
+        if self._redactor is not None:
+            self.redacted_record_values += self._redactor.redact_records(item)
         for record in item:
-            if self._redactor is not None and record.attributes:
-                self.redacted_record_values += self._redactor.redact_mapping(record.attributes)
             self._correlate(record)
         self.store.records.add(item, now)
 
@@ -338,4 +338,5 @@ class Pipeline:
             "accepted": dict(self.accepted),
             "dropped": dropped,
             "redacted_record_values": self.redacted_record_values,
+            "redacted_span_values": self.redacted_span_values,
         }

@@ -41,7 +41,7 @@ def deliver(
     if sink is None:
         raise RuntimeError("receiver used before start()")
     if signal == "traces":
-        traces = decode_traces(body, is_json=is_json)
+        traces = decode_traces(body, is_json=is_json, redactor=sink.redactor)
         sink.count_dropped("spans", DropReason.INVALID, traces.rejected)
         if len(traces.batch):
             sink.offer_spans(traces.batch)
