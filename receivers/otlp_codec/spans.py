@@ -182,21 +182,6 @@ class _EncodedSpans:
         redactor: Redactor | None,
     ) -> None:
         self.redacted = 0
-        if redactor is not None:
-            hints = redactor.hints(raw)
-            if hints:
-                ranges = _span_ranges(raw)
-                touched = _touched(hints, ranges) if len(ranges) == 2 * total else None
-                self.redacted = _redact_request(request, redactor, touched, kept, names)
-                if self.redacted:
-                    raw = request.SerializeToString()
-                    groups = [
-                        (resource_spans.resource.SerializeToString(), scope_spans.scope.name)
-                        for resource_spans in request.resource_spans
-                        for scope_spans in resource_spans.scope_spans
-                    ]
-        self._packed = zlib.compress(raw, 1)
-        self._plain: bytes | None = None
         # Kept spans' wire positions; turned into byte ranges on the first read, which
         # spares ingest a walk of the bytes for requests never read.
         self._kept: array.array[int] | None = kept
@@ -205,6 +190,98 @@ class _EncodedSpans:
         self._owners = owners
         self._groups = groups
         self._resources: dict[int, dict[str, Any]] = {}
+        if redactor is not None:
+            hints = redactor.hints(raw)
+            if hints:
+                raw = self._redact(raw, request, hints, names, redactor)
+        self._packed = zlib.compress(raw, 1)
+        self._plain: bytes | None = None
+
+    def _redact(
+        self,
+        raw: bytes,
+        request: ExportTraceServiceRequest,
+        hints: list[tuple[int, int]],
+        names: list[str],
+        redactor: Redactor,
+    ) -> bytes:
+        """Redact the spans the hints point at (all, for an unusual encoding), the
+        resources and the scopes; return the bytes to keep. If anything was replaced,
+        those are the kept spans one after another (as received, or encoded again if
+        they changed) and their byte ranges are set here."""
+        kept = self._kept
+        assert kept is not None
+        ranges = _span_ranges(raw)
+        usual = len(ranges) == 2 * self._total
+        spans: list[Span] = []
+        groups: list[tuple[bytes, str]] = []
+        count = 0
+        for resource_spans in request.resource_spans:
+            count += _redact_key_values(resource_spans.resource.attributes, redactor)
+            resource = resource_spans.resource.SerializeToString()
+            for scope_spans in resource_spans.scope_spans:
+                count += _redact_key_values(scope_spans.scope.attributes, redactor)
+                groups.append((resource, scope_spans.scope.name))
+                spans.extend(scope_spans.spans)
+        changed: set[int] = set()
+        for position in _touched(hints, ranges) if usual else range(len(spans)):
+            replaced = _redact_span(spans[position], redactor)
+            if replaced:
+                count += replaced
+                changed.add(position)
+        self.redacted = count
+        if not count:
+            return raw
+        self._groups = groups
+        self._kept = None
+        if not usual:
+            return self._kept_spans_encoded(kept, spans, names)
+        # Keep the bytes as received, with the changed spans and the stretches between
+        # spans that a hint points into (resources, kept redacted in ``groups``) zeroed,
+        # and the changed spans encoded again at the end.
+        out = bytearray(raw)
+        starts = ranges[0::2]
+        for start, _end in hints:
+            i = bisect_right(starts, start) - 1
+            if i < 0 or start >= ranges[2 * i + 1]:
+                gap_start = ranges[2 * i + 1] if i >= 0 else 0
+                gap_end = starts[i + 1] if i + 1 < len(starts) else len(raw)
+                out[gap_start:gap_end] = bytes(gap_end - gap_start)
+        moved: dict[int, tuple[int, int]] = {}
+        for position in sorted(changed):
+            start, end = ranges[2 * position], ranges[2 * position + 1]
+            out[start:end] = bytes(end - start)
+            encoded = spans[position].SerializeToString()
+            moved[position] = (len(out), len(out) + len(encoded))
+            out += encoded
+        if len(kept) == self._total:  # no span rejected: index == position
+            self._ranges = array.array("I", ranges)
+        else:
+            for position in kept:
+                self._ranges.append(ranges[2 * position])
+                self._ranges.append(ranges[2 * position + 1])
+        for position, (start, end) in moved.items():
+            index = bisect_left(kept, position)
+            if index < len(kept) and kept[index] == position:
+                self._ranges[2 * index] = start
+                self._ranges[2 * index + 1] = end
+                names[index] = spans[position].name
+        return bytes(out)
+
+    def _kept_spans_encoded(
+        self, kept: array.array[int], spans: list[Span], names: list[str]
+    ) -> bytes:
+        """The kept spans encoded one after another, their ranges and names set."""
+        parts: list[bytes] = []
+        offset = 0
+        for index, position in enumerate(kept):
+            part = spans[position].SerializeToString()
+            names[index] = spans[position].name
+            parts.append(part)
+            self._ranges.append(offset)
+            offset += len(part)
+            self._ranges.append(offset)
+        return b"".join(parts)
 
     def _bytes(self) -> bytes:
         if self._plain is None:
@@ -273,33 +350,6 @@ def _touched(hints: list[tuple[int, int]], ranges: array.array[int]) -> set[int]
                 touched.add(position)
             position += 1
     return touched
-
-
-def _redact_request(
-    request: ExportTraceServiceRequest,
-    redactor: Redactor,
-    touched: set[int] | None,
-    kept: array.array[int],
-    names: list[str],
-) -> int:
-    """Redact the resources and the ``touched`` spans (all if None) of ``request`` in
-    place, and the kept spans' ``names``; return how many values were replaced."""
-    count = 0
-    position = -1
-    for resource_spans in request.resource_spans:
-        count += _redact_key_values(resource_spans.resource.attributes, redactor)
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                position += 1
-                if touched is not None and position not in touched:
-                    continue
-                replaced = _redact_span(span, redactor)
-                if replaced:
-                    count += replaced
-                    index = bisect_left(kept, position)
-                    if index < len(kept) and kept[index] == position:
-                        names[index] = span.name
-    return count
 
 
 def _redact_span(span: Span, redactor: Redactor) -> int:
