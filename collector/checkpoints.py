@@ -31,7 +31,7 @@ __all__ = [
 BASELINE = "baseline"
 _VERSION = 1
 _MAX_SPANS = 200_000  # a snapshot summarises at most this many of the newest spans
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # fullmatch: no trailing newline
 # A regression: p95 up by both this factor and this many ms, or error rate up this much.
 _SLOWER_FACTOR = 1.2
 _SLOWER_MS = 5.0
@@ -72,7 +72,7 @@ def _pct(ordered: list[float], q: float) -> float:
 
 
 def _path(directory: Path, name: str) -> Path:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise CheckpointError(
             f"name: {name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit"

@@ -21,6 +21,7 @@ from typing import Any
 from collector.component import MCP_SERVER
 from collector.config import load_config
 from collector.daemon import VERSION, Daemon
+from collector.edge import client_headers
 from collector.errors import CollectorError, ReceiverStartError
 from collector.render import render_status, render_timeline, render_trace, render_traces
 
@@ -195,7 +196,8 @@ def _mcp(args: argparse.Namespace) -> int:
 
 def _is_daemon(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/daemon/status", timeout=1) as response:
+        request = urllib.request.Request(f"{url}/daemon/status", headers=client_headers())
+        with urllib.request.urlopen(request, timeout=1) as response:
             return "version" in json.load(response)
     except (OSError, ValueError):
         return False
@@ -235,7 +237,8 @@ def _get(args: argparse.Namespace, path: str) -> Any:
     base = (args.url or os.environ.get("GASOLINE_URL") or _DEFAULT_URL).rstrip("/")
     url = base + path
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        request = urllib.request.Request(url, headers=client_headers())
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
         try:

@@ -15,10 +15,12 @@ from collector.model import DropReason, Record, SpanBatch
 
 if TYPE_CHECKING:
     from collector.config import Config, Endpoint
+    from collector.edge import EdgePolicy
     from collector.redact import Redactor
 
 __all__ = [
     "API_SERVER",
+    "LISTENING_RECEIVERS",
     "MCP_SERVER",
     "NATIVE_INTAKE_ROUTES",
     "PROCESSORS",
@@ -37,6 +39,8 @@ RECEIVERS: dict[str, str] = {
     "filelog": "receivers.file_tail:FileLogReceiver",
     "sshlog": "receivers.ssh_tail:SshLogReceiver",
 }
+# Receivers that listen on ports: built with the daemon's ``EdgePolicy`` (``edge=``).
+LISTENING_RECEIVERS = frozenset(("otlp",))
 PROCESSORS: tuple[str, ...] = ("redaction",)
 # The daemon's own HTTP server and the native event intake it mounts.
 API_SERVER = "exporters.http_api:HttpApi"
@@ -136,15 +140,17 @@ def _receiver_class(name: str) -> Any:
     return resolve(RECEIVERS[receiver_type(name)])
 
 
-def build_receiver(name: str, raw: Any) -> Receiver:
-    """Build receiver ``name`` from its raw config section (already checked by the loader)."""
+def build_receiver(name: str, raw: Any, *, edge: EdgePolicy) -> Receiver:
+    """Build receiver ``name`` from its raw config section (already checked by the loader);
+    one that listens serves only what ``edge`` allows."""
     from collector.config import load_section
 
     cls = _receiver_class(name)
     errors: list[str] = []
     config = load_section(cls.config_class, raw, f"receivers.{name}", errors)
     assert config is not None and not errors, errors
-    receiver: Receiver = cls(config, name=name)
+    listening = receiver_type(name) in LISTENING_RECEIVERS
+    receiver: Receiver = cls(config, name=name, edge=edge) if listening else cls(config, name=name)
     return receiver
 
 

@@ -18,6 +18,7 @@ from collector.component import (
     resolve,
 )
 from collector.config import Config
+from collector.edge import EdgePolicy
 from collector.gc_policy import GcPolicy
 from collector.interact import Interactor
 from collector.pipeline import Pipeline
@@ -41,9 +42,15 @@ class Daemon:
         self.store = Store(config.service.store)
         redactor = Redactor(config.redaction) if config.redaction is not None else None
         self.pipeline = Pipeline(self.store, queue=config.service.queue, redactor=redactor)
+        self.edge = EdgePolicy.for_daemon(config.service.api)
         self.receivers: list[Receiver] = [
-            build_receiver(name, config.receivers.get(name)) for name in config.enabled_receivers()
+            build_receiver(name, config.receivers.get(name), edge=self.edge)
+            for name in config.enabled_receivers()
         ]
+        self.edge.admit_binds(
+            [config.service.api.endpoint.host]
+            + [e.host for r in self.receivers for _, e in r.endpoints()]
+        )
         routes = resolve(NATIVE_INTAKE_ROUTES)(
             self.pipeline, max_batch_events=config.service.api.max_batch_events
         )
@@ -55,6 +62,7 @@ class Daemon:
             status=self.status,
             tools=self.tools.run,
             extra_routes=routes,
+            edge=self.edge,
         )
         self._started_at = time.time()
         self._sweeper: asyncio.Task[None] | None = None
@@ -114,6 +122,7 @@ class Daemon:
             "ports": self.ports,
             "receivers": {name: part for r in self.receivers for name, part in r.stats().items()},
             "pipeline": self.pipeline.stats(),
+            "edge": self.edge.stats(),
             "store": {
                 "spans": spans.span_count,
                 "traces": spans.trace_count,

@@ -3,6 +3,20 @@
 ``GET /v1/traces`` (newest traces), ``GET /v1/traces/{trace_id}`` (the tree),
 ``GET /buffers/timeline`` (the merged timeline), ``GET /daemon/status``, ``GET /health``.
 Errors are JSON ``{"status": "error", "error": "..."}`` with a 4xx code.
+
+Who may read and act, beyond the edge every port has (``receivers.http_guard``):
+
+- Answers with data (every GET, every tool answer) are shared with browser scripts of the
+  daemon's own page and of ``service.api.read_origins`` (e.g. the extension's
+  ``chrome-extension://ID``) only. Any ``http://localhost:*`` page may send events (it is
+  on the CORS allowlist), but pages on other loopback ports are whatever the developer
+  happens to run -- a dev server, a notebook, a third-party script in them -- and traces
+  are not theirs to read.
+- ``POST /v1/tools/*`` needs ``Content-Type: application/json`` (415 otherwise), so no
+  browser can send one without a preflight. ``interact`` (runs commands) is refused from
+  any request carrying a browser Origin; ``configure`` (clears, rules, checkpoints,
+  redaction) is accepted from a browser only on the daemon's own page. An agent reaches
+  both through ``gasoline mcp``, which sends no Origin.
 """
 
 from __future__ import annotations
@@ -16,6 +30,7 @@ from aiohttp import web
 
 from collector.analysis.causality import analyze_causality
 from collector.config import ApiConfig
+from collector.edge import EdgePolicy, Refusal
 from collector.errors import ReceiverStartError
 from collector.filters import TimelineFilter, build_filter
 from collector.model import parse_hex_id
@@ -27,7 +42,7 @@ from collector.query import (
 )
 from collector.store import Store
 from collector.tools import ToolInputError
-from receivers.cors import cors_middleware
+from receivers.http_guard import guard_middleware, origin_matcher, same_origin
 
 __all__ = ["HttpApi"]
 
@@ -49,8 +64,10 @@ class HttpApi:
         status: Callable[[], dict[str, Any]],
         tools: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]],
         extra_routes: list[web.RouteDef],
+        edge: EdgePolicy | None = None,
     ) -> None:
         self.config = config
+        self.edge = edge if edge is not None else EdgePolicy()
         self._store = store
         self._status = status
         self._tools = tools
@@ -61,9 +78,19 @@ class HttpApi:
     async def start(self) -> None:
         if self._runner is not None:
             return
+        readers = origin_matcher(self.config.read_origins)
+        writers = origin_matcher(self.config.cors.allowed_origins)
+
+        def shares(request: web.Request, origin: str) -> bool:
+            if request.method in ("GET", "HEAD") or request.path.startswith("/v1/tools/"):
+                return same_origin(request) or readers(origin)
+            return writers(origin)
+
+        guard = guard_middleware(
+            self.edge, self.config.cors, where="service.api.cors", shares=shares
+        )
         app = web.Application(
-            client_max_size=self.config.max_request_body_size,
-            middlewares=[cors_middleware(self.config.cors, where="service.api.cors")],
+            client_max_size=self.config.max_request_body_size, middlewares=[guard]
         )
         app.add_routes(
             [
@@ -77,7 +104,8 @@ class HttpApi:
                 *self._extra_routes,
             ]
         )
-        runner = web.AppRunner(app, access_log=None)
+        # keepalive_timeout also bounds how long a request head may take to arrive.
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=self.edge.header_timeout_s)
         await runner.setup()
         endpoint = self.config.endpoint
         try:
@@ -133,6 +161,22 @@ class HttpApi:
 
     async def _tool(self, request: web.Request) -> web.Response:
         """Run an agent tool with JSON arguments; what ``gasoline mcp`` forwards to."""
+        name = request.match_info["name"]
+        if request.content_type != "application/json":
+            self.edge.refuse(Refusal.CONTENT_TYPE)
+            return _error(
+                415, f"tool calls take Content-Type application/json, not {request.content_type!r}"
+            )
+        if "Origin" in request.headers and (
+            name == "interact" or (name == "configure" and not same_origin(request))
+        ):
+            self.edge.refuse(Refusal.BROWSER_TOOL)
+            return _error(
+                403,
+                f"{name} is not accepted from a browser page"
+                + (" other than the daemon's own" if name == "configure" else "")
+                + "; an agent calls it through `gasoline mcp`",
+            )
         try:
             args = await request.json()
         except ValueError as exc:
@@ -140,7 +184,7 @@ class HttpApi:
         if not isinstance(args, dict):
             return _error(400, "body must be a JSON object of tool arguments")
         try:
-            return web.json_response(await self._tools(request.match_info["name"], args))
+            return web.json_response(await self._tools(name, args))
         except ToolInputError as exc:
             return _error(400, str(exc))
 

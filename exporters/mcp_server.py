@@ -21,6 +21,7 @@ from mcp.server.stdio import stdio_server
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, Field
 
+from collector.edge import client_headers
 from collector.tools import ToolInputError
 
 __all__ = ["DaemonTools", "LocalTools", "ToolBackend", "build_server", "serve_stdio"]
@@ -110,7 +111,9 @@ class DaemonTools:
 
     async def call(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=60), headers=client_headers()
+            )
         url = f"{self.api_url}/v1/tools/{name}"
         try:
             async with self._session.post(url, json=args) as response:

@@ -7,6 +7,7 @@ from typing import Any
 
 from collector.component import Sink
 from collector.config import Endpoint
+from collector.edge import EdgePolicy
 from receivers.otlp_grpc import OtlpGrpcConfig, OtlpGrpcReceiver
 from receivers.otlp_http import OtlpHttpConfig, OtlpHttpReceiver
 
@@ -31,17 +32,23 @@ class OtlpReceiver:
 
     config_class = OtlpConfig
 
-    def __init__(self, config: OtlpConfig, *, name: str = "otlp") -> None:
+    def __init__(
+        self, config: OtlpConfig, *, name: str = "otlp", edge: EdgePolicy | None = None
+    ) -> None:
         self.name = name
         base = f"receivers.{name}.protocols"
         self.parts: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
         if config.protocols.grpc is not None:
             self.parts.append(
-                OtlpGrpcReceiver(config.protocols.grpc, name=f"{name}/grpc", path=f"{base}.grpc")
+                OtlpGrpcReceiver(
+                    config.protocols.grpc, name=f"{name}/grpc", path=f"{base}.grpc", edge=edge
+                )
             )
         if config.protocols.http is not None:
             self.parts.append(
-                OtlpHttpReceiver(config.protocols.http, name=f"{name}/http", path=f"{base}.http")
+                OtlpHttpReceiver(
+                    config.protocols.http, name=f"{name}/http", path=f"{base}.http", edge=edge
+                )
             )
 
     def endpoints(self) -> list[tuple[str, Endpoint]]:

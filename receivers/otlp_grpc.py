@@ -2,6 +2,12 @@
 
 Handlers take the request bytes as they arrived (no generated servicer, no second
 parse) and hand them to the shared codec.
+
+The edge: with a token set, a call without the ``authorization: Bearer <token>`` metadata
+gets ``UNAUTHENTICATED``. The ``:authority`` cannot be checked: grpcio does not give it to
+Python servers (grpc/grpc#38906). No web page can reach this port anyway: browsers speak
+HTTP/2 only over TLS, so a page's request arrives as HTTP/1.1 and the server drops it
+before any handler runs.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import grpc
 
 from collector.component import Sink
 from collector.config import Endpoint
+from collector.edge import EdgePolicy, Refusal
 from collector.errors import CollectorError, ReceiverStartError
 from receivers import otlp_codec
 from receivers.wire_errors import grpc_code
@@ -47,10 +54,12 @@ class OtlpGrpcReceiver:
         *,
         name: str = "otlp/grpc",
         path: str = "receivers.otlp.protocols.grpc",
+        edge: EdgePolicy | None = None,
     ) -> None:
         self.config = config
         self.name = name
         self.path = path
+        self.edge = edge if edge is not None else EdgePolicy()
         self.counts: Counter[str] = Counter()
         self._server: grpc.aio.Server | None = None
         self._port: int | None = None
@@ -107,6 +116,11 @@ class OtlpGrpcReceiver:
     ) -> Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]:
         async def export(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
             self.counts["requests"] += 1
+            metadata = dict(context.invocation_metadata() or ())
+            if not self.edge.authorized(str(metadata.get("authorization", "")) or None):
+                self.edge.refuse(Refusal.TOKEN)
+                message = f"{self.name}: {self.edge.token_message()}"
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
             try:
                 rejected, message = otlp_codec.deliver(self._sink, signal, request)
             except CollectorError as exc:

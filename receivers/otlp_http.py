@@ -16,9 +16,10 @@ from aiohttp import web
 
 from collector.component import Sink
 from collector.config import CorsConfig, Endpoint
+from collector.edge import EdgePolicy
 from collector.errors import CollectorError, DecodeError, ReceiverStartError
 from receivers import otlp_codec
-from receivers.cors import cors_middleware
+from receivers.http_guard import guard_middleware
 from receivers.wire_errors import encode_status, http_status, retry_after
 
 __all__ = ["OtlpHttpConfig", "OtlpHttpReceiver"]
@@ -44,7 +45,8 @@ class _TooLarge(Exception):
 
 
 class OtlpHttpReceiver:
-    """Serves the three OTLP/HTTP export paths; one aiohttp site on its endpoint."""
+    """Serves the three OTLP/HTTP export paths; one aiohttp site on its endpoint, behind
+    the daemon's edge (Host, token, Origin: ``receivers.http_guard``)."""
 
     def __init__(
         self,
@@ -52,10 +54,12 @@ class OtlpHttpReceiver:
         *,
         name: str = "otlp/http",
         path: str = "receivers.otlp.protocols.http",
+        edge: EdgePolicy | None = None,
     ) -> None:
         self.config = config
         self.name = name
         self.path = path
+        self.edge = edge if edge is not None else EdgePolicy()
         self.counts: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -73,7 +77,7 @@ class OtlpHttpReceiver:
         self._sink = sink
         app = web.Application(
             client_max_size=self.config.max_request_body_size,
-            middlewares=[cors_middleware(self.config.cors, where=f"{self.path}.cors")],
+            middlewares=[guard_middleware(self.edge, self.config.cors, where=f"{self.path}.cors")],
         )
         for path, signal in (
             ("/v1/traces", "traces"),
@@ -81,7 +85,12 @@ class OtlpHttpReceiver:
             ("/v1/metrics", "metrics"),
         ):
             app.router.add_post(path, self._handler(signal))
-        runner = web.AppRunner(app, auto_decompress=False, access_log=None)
+        runner = web.AppRunner(
+            app,
+            auto_decompress=False,
+            access_log=None,
+            keepalive_timeout=self.edge.header_timeout_s,  # also bounds a slow request head
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.config.endpoint.host, self.config.endpoint.port)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -120,12 +121,14 @@ async def test_lines_beyond_the_queue_are_refused_and_counted() -> None:
     assert pipeline.offer_lines(LogLines(), ["x"] * 100) == 100
 
 
-def _thread_nices() -> list[int]:
+def _parse_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("gasoline-parse")]
+
+
+def _nice(native_id: int) -> int:
     # Field 19 of /proc/<pid>/task/<tid>/stat (after the command name) is the nice value.
-    return [
-        int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
-        for task in Path(f"/proc/{os.getpid()}/task").iterdir()
-    ]
+    stat = Path(f"/proc/{os.getpid()}/task/{native_id}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
 
 
 @pytest.mark.skipif(
@@ -134,14 +137,14 @@ def _thread_nices() -> list[int]:
 )
 async def test_lines_are_parsed_on_a_thread_of_lower_priority() -> None:
     """A flood of log lines must not take CPU from the application being debugged."""
-    before = _thread_nices().count(BACKGROUND_NICE)
     pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None)
     await pipeline.start()
     try:
         pipeline.offer_lines(LogLines(), ["a line"])
         await pipeline.drained()
-        assert _thread_nices().count(BACKGROUND_NICE) == before + 1
-        assert os.getpriority(os.PRIO_PROCESS, 0) == 0  # the rest of the process is not
+        [parser] = _parse_threads()
+        assert parser.native_id is not None and _nice(parser.native_id) == BACKGROUND_NICE
+        assert _nice(threading.get_native_id()) == 0  # the rest of the process is not
     finally:
         await pipeline.stop()
-    assert _thread_nices().count(BACKGROUND_NICE) == before
+    assert not parser.is_alive()

@@ -15,6 +15,7 @@ sections, ``loading`` the defaults, merging and cross-section checks.
 from collector.config.loading import DEFAULT_CONFIG_PATH, load_config
 from collector.config.sections import (
     ApiConfig,
+    AuthConfig,
     CommandConfig,
     Config,
     CorsConfig,
@@ -30,6 +31,7 @@ from collector.config.values import Duration, Endpoint, load_section
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ApiConfig",
+    "AuthConfig",
     "CommandConfig",
     "Config",
     "CorsConfig",

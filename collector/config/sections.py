@@ -11,6 +11,7 @@ from collector.config.values import Duration, Endpoint, positive
 
 __all__ = [
     "ApiConfig",
+    "AuthConfig",
     "CommandConfig",
     "Config",
     "CorsConfig",
@@ -25,26 +26,55 @@ __all__ = [
 
 @dataclass(slots=True)
 class CorsConfig:
-    """Origins may use ``*`` as a wildcard, e.g. ``http://localhost:*``."""
+    """Browser origins that may send data (a request with any other Origin that could change
+    state is refused). ``*`` is a wildcard: ``http://localhost:*``. Extensions (the Gasoline
+    extension's ID depends on where it was loaded from) may send telemetry, never act."""
 
     allowed_origins: list[str] = field(
-        default_factory=lambda: ["http://localhost:*", "http://127.0.0.1:*"]
+        default_factory=lambda: ["http://localhost:*", "http://127.0.0.1:*", "chrome-extension://*"]
     )
     allowed_headers: list[str] = field(default_factory=list)
     max_age: int = 7200
 
 
 @dataclass(slots=True)
+class AuthConfig:
+    """A bearer token every port then requires; needed when any port binds beyond loopback.
+    The ``GASOLINE_TOKEN`` environment variable, when set, takes its place."""
+
+    token: str | None = None
+
+    def validate(self, path: str) -> list[str]:
+        if self.token is not None and len(self.token) < 16:
+            return [f"{path}.token: must be at least 16 characters"]
+        return []
+
+
+@dataclass(slots=True)
 class ApiConfig:
-    """The native API on :7890: event intake, queries, status."""
+    """The native API on :7890: event intake, queries, status. ``allowed_hosts``,
+    ``header_timeout`` and ``auth`` apply to every port the daemon serves."""
 
     endpoint: Endpoint = Endpoint("127.0.0.1", 7890)
     max_batch_events: int = 10_000
     max_request_body_size: int = 32 * 1024 * 1024
     cors: CorsConfig = field(default_factory=CorsConfig)
+    # Browser origins besides the daemon's own page whose scripts may read answers.
+    read_origins: list[str] = field(default_factory=list)
+    # Host names served besides loopback ones (DNS rebinding is refused by this check).
+    allowed_hosts: list[str] = field(default_factory=list)
+    header_timeout: Duration = Duration(10)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     def validate(self, path: str) -> list[str]:
         errors = positive(path, "max_batch_events", self.max_batch_events)
+        errors += positive(path, "header_timeout", self.header_timeout)
+        for i, host in enumerate(self.allowed_hosts):
+            if not re.fullmatch(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]", host):
+                errors.append(
+                    f"{path}.allowed_hosts[{i}]: {host!r} is not a host name or address "
+                    "(no scheme, port or wildcard; IPv6 in brackets)"
+                )
         return errors + positive(path, "max_request_body_size", self.max_request_body_size)
 
 

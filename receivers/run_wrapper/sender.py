@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit
 
+from collector.edge import client_headers
+
 __all__ = ["Answer", "LinesClient", "Outcome"]
 
 _RETRYABLE_4XX = frozenset((408, 429))
@@ -73,7 +75,10 @@ class LinesClient:
         conn = self._conn
         try:
             conn.request(
-                "POST", f"{self._path}?{query}", body=body, headers={"Content-Type": "text/plain"}
+                "POST",
+                f"{self._path}?{query}",
+                body=body,
+                headers={"Content-Type": "text/plain", **client_headers()},
             )
             resp = conn.getresponse()
             data = resp.read()
