@@ -455,3 +455,30 @@ async def test_configure_cannot_remove_builtin_patterns(gasoline: Running) -> No
     assert removed["added_at_runtime"] == [] and "authorization" in removed["key_patterns"]
     with pytest.raises(ToolInputError, match="not a regex"):
         await tools.run("configure", {"action": "redaction", "op": "add", "pattern": "a("})
+
+
+def test_redacted_request_keeps_every_kept_span_readable() -> None:
+    """A rejected span, a span with a secret in its name and status, and a clean one:
+    the kept spans read back whole, in order, the secret gone from names and bytes."""
+    values = [{"key": "db.statement", "value": {"stringValue": "SELECT 1"}}]
+    spans = [
+        span("eee19b7ec3c1b171", "bad", trace="00" * 16),
+        span("eee19b7ec3c1b172", "GET /a?token=NameTok9", attributes=values),
+        span(
+            "eee19b7ec3c1b173",
+            "clean",
+            attributes=values,
+            status={"code": 2, "message": "password=StatusPw9"},
+        ),
+        span("eee19b7ec3c1b174", "also clean", attributes=values),
+    ]
+    decoded = decode_traces(json.dumps(otlp_json(spans)).encode(), is_json=True, redactor=REDACTOR)
+    batch = decoded.batch
+    assert decoded.rejected == 1 and len(batch) == 3 and batch.redacted == 2
+    assert batch.names == ["GET /a?token=[REDACTED]", "clean", "also clean"]
+    details = [batch.detail.span_detail(i) for i in range(3)]
+    assert [d.status_message for d in details] == ["", "password=[REDACTED]", ""]
+    assert all(d.attributes["db.statement"] == "SELECT 1" for d in details)
+    assert details[0].resource["service.name"] == "checkout"
+    raw = zlib.decompress(batch.detail._packed)  # type: ignore[attr-defined]
+    assert b"NameTok9" not in raw and b"StatusPw9" not in raw

@@ -6,7 +6,7 @@ from __future__ import annotations
 import array
 import re
 import zlib
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -154,8 +154,8 @@ class _EncodedSpans:
     reads cluster (one trace's spans, a page of a timeline).
 
     Secrets are replaced before the bytes are kept: the redactor's scan points at the
-    spans that may hold one; only those are decoded, redacted and encoded again, with
-    the request's resources. The bytes as received are not referenced afterwards.
+    spans that may hold one; only those are redacted and encoded again, with the
+    request's resources. The bytes as received are not referenced afterwards.
     """
 
     __slots__ = (
@@ -205,10 +205,11 @@ class _EncodedSpans:
         names: list[str],
         redactor: Redactor,
     ) -> bytes:
-        """Redact the spans the hints point at (all, for an unusual encoding), the
-        resources and the scopes; return the bytes to keep. If anything was replaced,
-        those are the kept spans one after another (as received, or encoded again if
-        they changed) and their byte ranges are set here."""
+        """Redact the resources, the scopes and the spans the hints point at (all, for
+        an unusual encoding); return the bytes to keep. If anything was replaced, those
+        are the kept spans back to back, as received or encoded again if they changed,
+        with their byte ranges set here: nothing outside them (the resources are kept
+        redacted in ``groups``) and nothing as it was before redaction."""
         kept = self._kept
         assert kept is not None
         ranges = _span_ranges(raw)
@@ -232,55 +233,20 @@ class _EncodedSpans:
         self.redacted = count
         if not count:
             return raw
-        self._groups = groups
-        self._kept = None
-        if not usual:
-            return self._kept_spans_encoded(kept, spans, names)
-        # Keep the bytes as received, with the changed spans and the stretches between
-        # spans that a hint points into (resources, kept redacted in ``groups``) zeroed,
-        # and the changed spans encoded again at the end.
-        out = bytearray(raw)
-        starts = ranges[0::2]
-        for start, _end in hints:
-            i = bisect_right(starts, start) - 1
-            if i < 0 or start >= ranges[2 * i + 1]:
-                gap_start = ranges[2 * i + 1] if i >= 0 else 0
-                gap_end = starts[i + 1] if i + 1 < len(starts) else len(raw)
-                out[gap_start:gap_end] = bytes(gap_end - gap_start)
-        moved: dict[int, tuple[int, int]] = {}
-        for position in sorted(changed):
-            start, end = ranges[2 * position], ranges[2 * position + 1]
-            out[start:end] = bytes(end - start)
-            encoded = spans[position].SerializeToString()
-            moved[position] = (len(out), len(out) + len(encoded))
-            out += encoded
-        if len(kept) == self._total:  # no span rejected: index == position
-            self._ranges = array.array("I", ranges)
-        else:
-            for position in kept:
-                self._ranges.append(ranges[2 * position])
-                self._ranges.append(ranges[2 * position + 1])
-        for position, (start, end) in moved.items():
-            index = bisect_left(kept, position)
-            if index < len(kept) and kept[index] == position:
-                self._ranges[2 * index] = start
-                self._ranges[2 * index + 1] = end
-                names[index] = spans[position].name
-        return bytes(out)
-
-    def _kept_spans_encoded(
-        self, kept: array.array[int], spans: list[Span], names: list[str]
-    ) -> bytes:
-        """The kept spans encoded one after another, their ranges and names set."""
         parts: list[bytes] = []
         offset = 0
         for index, position in enumerate(kept):
-            part = spans[position].SerializeToString()
-            names[index] = spans[position].name
+            if position in changed or not usual:
+                part = spans[position].SerializeToString()
+                names[index] = spans[position].name
+            else:
+                part = raw[ranges[2 * position] : ranges[2 * position + 1]]
             parts.append(part)
             self._ranges.append(offset)
             offset += len(part)
             self._ranges.append(offset)
+        self._kept = None
+        self._groups = groups
         return b"".join(parts)
 
     def _bytes(self) -> bytes:
