@@ -260,9 +260,11 @@ class Redactor:
 
     def redact_mapping(self, attributes: dict[str, Any]) -> int:
         """Replace secrets in place, in nested mappings and lists too; return the count."""
-        texts: list[tuple[Any, Any, str]] = []
+        texts: list[str] = []
         count = self._redact_keys(attributes, texts)
-        return count + self._redact_texts(texts)
+        if self._text_hint.search("\n".join(texts)) is not None:
+            count += self._redact_values(attributes)
+        return count
 
     def redact_records(self, records: Sequence[Record]) -> int:
         """Replace secrets in the records' messages and attributes; return the count.
@@ -271,18 +273,24 @@ class Redactor:
         fraction of a microsecond.
         """
         count = 0
-        texts: list[tuple[Any, Any, str]] = []
+        texts = [record.message for record in records]
         for record in records:
-            texts.append((record, None, record.message))
             if record.attributes:
                 count += self._redact_keys(record.attributes, texts)
-        return count + self._redact_texts(texts)
+        if self._text_hint.search("\n".join(texts)) is None:
+            return count
+        for record in records:
+            record.message, replaced = self.redact_text(record.message)
+            count += replaced
+            if record.attributes:
+                count += self._redact_values(record.attributes)
+        return count
 
-    def _redact_keys(self, attributes: dict[str, Any], texts: list[tuple[Any, Any, str]]) -> int:
+    def _redact_keys(self, attributes: dict[str, Any], texts: list[str]) -> int:
         """Replace the values of secret keys, at any depth (iteratively); collect the
-        other strings as (container, key or index, text) for ``_redact_texts``."""
+        other strings in ``texts`` for one scan."""
         count = 0
-        stack: list[Any] = [attributes]  # dicts and lists, written through by key or index
+        stack: list[Any] = [attributes]
         while stack:
             container = stack.pop()
             items: Iterable[tuple[Any, Any]] = (
@@ -294,21 +302,26 @@ class Redactor:
                         container[slot] = self.replacement  # same key: iteration goes on
                         count += 1
                 elif isinstance(value, str):
-                    texts.append((container, slot, value))
+                    texts.append(value)
                 elif isinstance(value, dict | list):
                     stack.append(value)
         return count
 
-    def _redact_texts(self, texts: list[tuple[Any, Any, str]]) -> int:
-        if not texts or self._text_hint.search("\n".join(t[2] for t in texts)) is None:
-            return 0
+    def _redact_values(self, attributes: dict[str, Any]) -> int:
+        """Replace secret-looking parts of every string, at any depth (iteratively)."""
         count = 0
-        for container, slot, text in texts:
-            new, replaced = self.redact_text(text)
-            if replaced:
-                count += replaced
-                if isinstance(container, Record):
-                    container.message = new
-                else:
-                    container[slot] = new
+        stack: list[Any] = [attributes]  # dicts and lists, written through by key or index
+        while stack:
+            container = stack.pop()
+            items: Iterable[tuple[Any, Any]] = (
+                container.items() if isinstance(container, dict) else enumerate(container)
+            )
+            for slot, value in items:
+                if isinstance(value, str):
+                    new, replaced = self.redact_text(value)
+                    if replaced:
+                        container[slot] = new
+                        count += replaced
+                elif isinstance(value, dict | list):
+                    stack.append(value)
         return count
