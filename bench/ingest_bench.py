@@ -70,12 +70,17 @@ class Daemon:
         return data
 
 
+# The byte budget is set out of the way: the phases bound the store by span count.
+_MAX_BYTES = 1 << 40
+
+
 def _write_config(directory: str, name: str, max_spans: int, max_traces: int) -> str:
     path = os.path.join(directory, f"{name}.yaml")
     with open(path, "w") as f:
         f.write(
             "service:\n"
-            f"  store: {{max_spans: {max_spans}, max_traces: {max_traces}, max_records: 1000}}\n"
+            f"  store: {{max_spans: {max_spans}, max_traces: {max_traces}, max_records: 1000,\n"
+            f"          max_bytes: {_MAX_BYTES}}}\n"
         )
     return path
 
@@ -462,7 +467,7 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
     pool = otlp_load.load_or_build_pool(args.requests_pool, seed=args.seed, cache=args.pool_cache)
     n_requests = pool.requests_for(args.fill_spans)
     limit = int(args.fill_spans * 1.1)
-    store = Store(StoreConfig(max_spans=limit, max_traces=limit))
+    store = Store(StoreConfig(max_spans=limit, max_traces=limit, max_bytes=_MAX_BYTES))
     redactor = Redactor(RedactionConfig())  # the default config's processor, as Pipeline does
     profiler = cProfile.Profile() if args.cprofile else None
 

@@ -985,6 +985,7 @@ def fill(args: argparse.Namespace, log: Callable[[str], None]) -> Filled:
             max_spans=int(args.spans * 1.1) + args.big_traces * BIG_TRACE_SPANS,
             max_traces=max(1, args.spans) + args.big_traces,
             max_records=int(args.records * 1.1) + 1000,
+            max_bytes=1 << 40,  # bounded by the counts above, not by bytes
         )
     )
     redactor = Redactor(RedactionConfig())

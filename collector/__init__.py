@@ -2,3 +2,7 @@
 
 Nothing in this package speaks a wire protocol; receivers and exporters do.
 """
+
+__all__ = ["VERSION"]
+
+VERSION = "0.1.0"

@@ -21,7 +21,7 @@ from typing import Any
 from collector.component import MCP_SERVER
 from collector.config import load_config
 from collector.daemon import VERSION, Daemon
-from collector.edge import client_headers
+from collector.edge import client_headers, daemon_url
 from collector.errors import CollectorError, ReceiverStartError
 from collector.render import render_status, render_timeline, render_trace, render_traces
 
@@ -130,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     trace.add_argument("trace_id", metavar="TRACE_ID", help="32 hex digits")
     trace.add_argument("--url", help=url_help)
+    trace.add_argument(
+        "--limit", type=int, default=1000, help="spans per page (default 1000, up to 10000)"
+    )
+    trace.add_argument("--cursor", help="the next page: the cursor the last page printed")
     trace.add_argument("--json", action="store_true", help="print the raw JSON")
     trace.set_defaults(run=_trace)
     return parser
@@ -175,9 +179,9 @@ async def _run_daemon(daemon: Daemon) -> int:
 def _mcp(args: argparse.Namespace) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gasoline: %(message)s")
     config = load_config(args.config)
-    explicit = args.url or os.environ.get("GASOLINE_URL")
+    explicit = _given_url(args)
     endpoint = config.service.api.endpoint
-    url = (explicit or f"http://{endpoint.host}:{endpoint.port}").rstrip("/")
+    url = explicit or f"http://{endpoint.host}:{endpoint.port}"
     if _is_daemon(url):
         print(f"gasoline mcp: serving the daemon at {url}", file=sys.stderr)
         return asyncio.run(_serve_mcp_bridged(url))
@@ -233,8 +237,19 @@ def _host(daemon: Daemon, key: str, default: str) -> str:
     return default
 
 
+def _given_url(args: argparse.Namespace) -> str | None:
+    """The daemon URL from ``--url`` or ``GASOLINE_URL``, checked; None if neither is set."""
+    for where, text in (("--url", args.url), ("GASOLINE_URL", os.environ.get("GASOLINE_URL"))):
+        if text:
+            try:
+                return daemon_url(text)
+            except ValueError as exc:
+                raise CollectorError(f"{where}: {exc}") from None
+    return None
+
+
 def _get(args: argparse.Namespace, path: str) -> Any:
-    base = (args.url or os.environ.get("GASOLINE_URL") or _DEFAULT_URL).rstrip("/")
+    base = _given_url(args) or _DEFAULT_URL
     url = base + path
     try:
         request = urllib.request.Request(url, headers=client_headers())
@@ -285,7 +300,9 @@ def _timeline(args: argparse.Namespace) -> int:
 
 def _trace(args: argparse.Namespace) -> int:
     trace_id = urllib.parse.quote(args.trace_id.strip(), safe="")
-    doc = _get(args, f"/v1/traces/{trace_id}")
+    page = {"limit": str(args.limit), "cursor": args.cursor}
+    query = urllib.parse.urlencode({k: v for k, v in page.items() if v is not None})
+    doc = _get(args, f"/v1/traces/{trace_id}?{query}")
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

@@ -9,6 +9,7 @@ import resource
 import time
 from typing import Any
 
+from collector import VERSION
 from collector.analysis.skew import skew_report
 from collector.component import (
     API_SERVER,
@@ -29,7 +30,6 @@ from collector.tools import Toolbox
 
 __all__ = ["VERSION", "Daemon"]
 
-VERSION = "0.1.0"
 _SWEEP_INTERVAL_S = 5.0
 _SKEW_TRACES = 200  # clock skew is estimated over the newest traces
 
@@ -132,8 +132,17 @@ class Daemon:
                     "max_traces": limits.max_traces,
                     "max_spans_per_trace": limits.max_spans_per_trace,
                     "max_records": limits.max_records,
+                    "max_value_chars": limits.max_value_chars,
+                    "max_record_bytes": limits.max_record_bytes,
                     "ttl_s": float(limits.ttl),
                 },
+                "bytes": {
+                    "used": self.store.budget.used,
+                    "budget": self.store.budget.limit,
+                    "spans": spans.nbytes,
+                    "records": records.nbytes,
+                },
+                "truncated_values": records.truncated_values,
                 "evicted": {
                     "spans": {k.value: v for k, v in spans.evicted_spans.items()},
                     "traces": {k.value: v for k, v in spans.evicted_traces.items()},

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from collector.errors import ConfigError
 
@@ -34,6 +35,7 @@ __all__ = [
     "EdgePolicy",
     "Refusal",
     "client_headers",
+    "daemon_url",
     "host_name",
     "is_loopback",
 ]
@@ -165,3 +167,13 @@ def client_headers(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     the bearer token from ``GASOLINE_TOKEN`` when it is set."""
     token = environ.get(TOKEN_ENV)
     return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def daemon_url(text: str) -> str:
+    """A daemon's API URL as a client was given it (``--url``, ``GASOLINE_URL``), without a
+    trailing slash. ``ValueError`` names what is wrong: ``localhost:7890`` would otherwise
+    read as a scheme and fail later as a daemon that is down."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} is not an http(s) URL (e.g. http://127.0.0.1:7890)")
+    return text.strip().rstrip("/")

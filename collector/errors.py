@@ -29,9 +29,11 @@ class CollectorError(Exception):
 class ConfigError(CollectorError):
     """All problems found in a config, each prefixed with its dotted key path."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[str], *, source: str | None = None) -> None:
         self.problems = list(problems)
-        super().__init__("invalid config:\n  " + "\n  ".join(self.problems))
+        self.source = source
+        where = f" ({source})" if source else ""
+        super().__init__(f"invalid config{where}:\n  " + "\n  ".join(self.problems))
 
 
 class ReceiverStartError(CollectorError):

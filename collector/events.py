@@ -6,6 +6,8 @@ accept exactly the same events and reject bad ones with the same messages.
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -32,6 +34,8 @@ _LEVEL_ALIASES = {
     "panic": "critical",
 }
 _MAX_SOURCE_LEN = 64
+_MAX_TIME_NS = 1 << 63
+_SHOWN_CHARS = 80
 
 
 def normalize_level(value: Any) -> str | None:
@@ -57,7 +61,7 @@ def parse_event(data: Any, path: str, now_ns: int) -> Record:
     level = normalize_level(data.get("level", "info"))
     if level is None:
         raise DecodeError(
-            f"{path}.level: {data.get('level')!r} is not a level "
+            f"{path}.level: {_shown(data.get('level'))} is not a level "
             "(expected debug, info, warn, error or critical)"
         )
     source = data.get("source", "custom")
@@ -67,10 +71,8 @@ def parse_event(data: Any, path: str, now_ns: int) -> Record:
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise DecodeError(f"{path}.tags: expected a list of strings")
     trace_id, span_id = _trace_context(field, path)
-    correlation_id = field("correlation_id")
-    if correlation_id is not None and not isinstance(correlation_id, str):
-        correlation_id = str(correlation_id)
-    service = field("service")
+    correlation_id = _text(field("correlation_id"), f"{path}.correlation_id")
+    service = _text(field("service"), f"{path}.service")
     if service is None:
         service = next((t[8:] for t in tags if t.startswith("service:")), "")
     return Record(
@@ -78,7 +80,7 @@ def parse_event(data: Any, path: str, now_ns: int) -> Record:
         source=source,
         level=level,
         message=message,
-        service=str(service),
+        service=service,
         trace_id=trace_id,
         span_id=span_id,
         correlation_id=correlation_id or None,
@@ -90,15 +92,15 @@ def parse_event(data: Any, path: str, now_ns: int) -> Record:
 
 def _trace_context(field: Any, path: str) -> tuple[bytes | None, bytes | None]:
     trace_id = span_id = None
-    traceparent = field("traceparent")
+    traceparent = _text(field("traceparent"), f"{path}.traceparent")
     if traceparent is not None:
-        parts = str(traceparent).strip().split("-")
+        parts = traceparent.strip().split("-")
         if len(parts) < 4 or len(parts[0]) != 2:
-            raise DecodeError(f"{path}.traceparent: {traceparent!r} is not a W3C traceparent")
+            raise DecodeError(f"{path}.traceparent: {_shown(traceparent)} is not a W3C traceparent")
         trace_id = parse_hex_id(parts[1], 16)
         span_id = parse_hex_id(parts[2], 8)
         if trace_id is None or span_id is None:
-            raise DecodeError(f"{path}.traceparent: {traceparent!r} has invalid ids")
+            raise DecodeError(f"{path}.traceparent: {_shown(traceparent)} has invalid ids")
     for name, size in (("trace_id", 16), ("span_id", 8)):
         value = field(name)
         if value is None or value == "":
@@ -106,7 +108,7 @@ def _trace_context(field: Any, path: str) -> tuple[bytes | None, bytes | None]:
         parsed = parse_hex_id(str(value), size) if isinstance(value, str) else None
         if parsed is None:
             raise DecodeError(
-                f"{path}.{name}: {value!r} is not an id ({size * 2} hex digits, not all zero)"
+                f"{path}.{name}: {_shown(value)} is not an id ({size * 2} hex digits, not all zero)"
             )
         if name == "trace_id":
             trace_id = parsed
@@ -116,13 +118,42 @@ def _trace_context(field: Any, path: str) -> tuple[bytes | None, bytes | None]:
 
 
 def _timestamp_ns(value: Any, path: str, now_ns: int) -> int:
+    """Milliseconds (or an ISO 8601 string) to nanoseconds, which must fit a signed 64-bit
+    integer as OTLP's do: from 1970 to 2262."""
     if value is None:
         return now_ns
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return int(value * 1_000_000)
-    if isinstance(value, str):
-        try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
-        except ValueError:
-            pass
-    raise DecodeError(f"{path}: {value!r} is not a time (expected milliseconds since the epoch)")
+    time_ns: int | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if math.isfinite(value):
+            time_ns = int(value * 1_000_000)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError, OverflowError):
+            stamp = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            time_ns = int(stamp * 1e9)
+    if time_ns is not None and 0 <= time_ns < _MAX_TIME_NS:
+        return time_ns
+    raise DecodeError(
+        f"{path}: {_shown(value)} is not a time (expected milliseconds since the epoch, "
+        "from 1970 to 2262)"
+    )
+
+
+def _text(value: Any, path: str) -> str | None:
+    """A field that names something (service, correlation id): a string, or a number
+    written as one; None if absent."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise DecodeError(f"{path}: expected a string, got {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: scalars as written (cut at 80 characters), containers
+    by kind (they may nest deeper than ``repr`` can go)."""
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value[:_SHOWN_CHARS] if isinstance(value, str) else value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."

@@ -44,6 +44,7 @@ class DropReason(StrEnum):
     EVICTED_SPAN_LIMIT = "evicted_span_limit"
     EVICTED_TRACE_LIMIT = "evicted_trace_limit"
     EVICTED_RECORD_LIMIT = "evicted_record_limit"
+    EVICTED_BYTE_LIMIT = "evicted_byte_limit"
     EXPIRED = "expired"
 
 
@@ -112,6 +113,11 @@ class SpanDetailSource(Protocol):
         receiver decoded the request: no secret is kept encoded either."""
         ...
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes this source keeps in memory, for the store's byte budget."""
+        ...
+
 
 @dataclass(slots=True)
 class SpanBatch:
@@ -162,3 +168,6 @@ class Record:
     attributes: dict[str, Any] = field(default_factory=dict)
     kind: str = "log"
     id: int = 0
+    size: int = 0
+    """Estimated bytes the record keeps in memory; set once, when it is capped at ingest
+    (``collector.limits.cap_record``), and counted against the store's byte budget."""

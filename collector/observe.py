@@ -14,6 +14,7 @@ from typing import Any
 
 from collector.analysis.signals import failure_of, http_method, http_status, http_url
 from collector.analysis.timing import clock_shifts
+from collector.bounded import MAX_ANSWER_BYTES, compact, note_truncated, take_within
 from collector.filters import LEVEL_RANK, TimelineFilter
 from collector.model import Record, SpanKind
 from collector.query import (
@@ -28,45 +29,23 @@ from collector.scan import Matches, newest_matches
 from collector.store import Store, StoredSpan
 from collector.trace_tree import Node, TraceTree
 
-__all__ = ["VIEWS", "ViewError", "compact", "observe"]
+__all__ = ["VIEWS", "ViewError", "observe"]
 
-_MAX_TEXT = 300
-_MAX_METADATA_KEYS = 12
 _FOLD_AT = 4  # this many same-named sibling calls in a row fold into one line
 _MAX_TREE_LINES = 50
 _SERVICE_TRACES = 1000  # services and their call edges are derived from the newest traces
+_PAGE_BYTES = MAX_ANSWER_BYTES - 4096  # a page of events leaves room for the rest
 
 
 class ViewError(ValueError):
     """The request cannot be answered as asked; the message says what to change."""
 
 
-def compact(value: Any, *, depth: int = 0) -> Any:
-    """Drop empty fields, cut long strings and large mappings: answers stay small."""
-    if isinstance(value, str):
-        return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + f"… ({len(value)} chars)"
-    if isinstance(value, dict):
-        items = [
-            (k, compact(v, depth=depth + 1))
-            for k, v in value.items()
-            if v is not None and v != [] and v != {} and v != ""
-        ]
-        if depth > 0 and len(items) > _MAX_METADATA_KEYS:
-            extra = len(items) - _MAX_METADATA_KEYS
-            items = [*items[:_MAX_METADATA_KEYS], ("…", f"{extra} more keys")]
-        return dict(items)
-    if isinstance(value, list):
-        return [compact(v, depth=depth + 1) for v in value]
-    return value
-
-
 def _events_view(kinds: frozenset[str] | None) -> Callable[..., dict[str, Any]]:
     def view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
         if kinds is not None:
             f.kinds = kinds
-        answer = timeline(store, f)
-        answer["events"] = [compact(e) for e in answer["events"]]
-        return answer
+        return timeline(store, f, shape=compact, max_bytes=_PAGE_BYTES)
 
     return view
 
@@ -109,10 +88,24 @@ def _trace_view(
         )
     wanted = set(span_ids or ())
     clock = _Clock(tree)
-    lines = _tree_lines(tree, wanted, clock)
-    metadata: dict[str, Any] = {"total_count": len(tree.nodes), "cursor_next": None}
-    if len(lines) > _MAX_TREE_LINES:
-        metadata["truncated"] = f"showing {_MAX_TREE_LINES} of {len(lines)} lines"
+    first = int(f.cursor[1]) if f.cursor else 0
+    lines, line_count = _tree_lines(tree, wanted, clock, first, _MAX_TREE_LINES)
+    more = first + len(lines) < line_count
+    metadata: dict[str, Any] = {
+        "total_count": len(tree.nodes),
+        "cursor_next": f"0:{first + len(lines)}" if more else None,
+    }
+    if more or first:
+        metadata["truncated"] = (
+            f"showing lines {first}-{first + len(lines) - 1} of {line_count}"
+            + ("; after_cursor=cursor_next shows the next lines" if more else "")
+        )
+    if tree.cycles:
+        metadata["cycles"] = [
+            f"parent cycle of {n.cycle} span(s) broken at span {n.span.span_id.hex()} "
+            "(its line has cycle set)"
+            for n in tree.cycles[:5]
+        ]
     records = [
         compact(
             {
@@ -124,8 +117,8 @@ def _trace_view(
                 "id": str(r.id),
             }
         )
-        for r in tree.records
-    ][: f.limit]
+        for r in tree.records[: f.limit]
+    ]
     summary = {
         "trace_id": tree.trace_id.hex(),
         "start_time": iso_time(tree.start_ns) if tree.nodes else None,
@@ -133,10 +126,11 @@ def _trace_view(
         "span_count": len(tree.nodes),
         "error_count": sum(1 for n in tree.nodes.values() if n.is_error),
         "orphan_count": tree.orphan_count,
+        "cycle_count": len(tree.cycles),
         "services": sorted({n.span.service for n in tree.nodes.values()}),
     }
     return {
-        "trace": {**summary, "spans": lines[:_MAX_TREE_LINES], "records": records},
+        "trace": {**summary, "spans": lines, "records": records},
         "metadata": metadata,
     }
 
@@ -158,9 +152,15 @@ class _Clock:
         return round((time_ns + shift - self.origin) / 1e6, 3)
 
 
-def _tree_lines(tree: TraceTree, detail_for: set[str], clock: _Clock) -> list[dict[str, Any]]:
-    """One line per span; a line moved onto the root's clock says by how much."""
+def _tree_lines(
+    tree: TraceTree, detail_for: set[str], clock: _Clock, first: int, count: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Lines ``first`` to ``first + count`` of the tree, one per span or per folded run
+    of same-named siblings, and how many lines the tree has. Only the lines returned are
+    built; a line moved onto the root's clock says by how much. Walks with a stack.
+    """
     lines: list[dict[str, Any]] = []
+    total = 0
 
     def line(node: Node, depth: int) -> dict[str, Any]:
         span = node.span
@@ -178,6 +178,8 @@ def _tree_lines(tree: TraceTree, detail_for: set[str], clock: _Clock) -> list[di
             item["clock_adjusted_ms"] = round(shift / 1e6, 3)
         if node.orphan:
             item["orphan"] = True
+        if node.cycle:
+            item["cycle"] = node.cycle
         failure = failure_of(node) if node.is_error or node.records else None
         if node.is_error:
             item["status"] = "ERROR"
@@ -201,9 +203,32 @@ def _tree_lines(tree: TraceTree, detail_for: set[str], clock: _Clock) -> list[di
         compacted: dict[str, Any] = compact(item)
         return compacted
 
-    def walk(nodes: list[Node], depth: int) -> None:
-        i = 0
-        while i < len(nodes):
+    def folded(group: list[Node], depth: int) -> dict[str, Any]:
+        durations = [n.span.duration_ns / 1e6 for n in group]
+        return {
+            "depth": depth,
+            "repeated": len(group),
+            "service": group[0].span.service,
+            "name": group[0].span.name,
+            "kind": _kind(group[0].span),
+            "offset_ms": clock.offset(
+                group[0].span.start_ns, shift=clock.shifts.get(id(group[0]), 0)
+            ),
+            "total_ms": round(sum(durations), 3),
+            "avg_ms": round(sum(durations) / len(group), 3),
+            "span_ids": [n.span.span_id.hex() for n in group[:3]],
+        }
+
+    def wanted() -> bool:
+        return first <= total < first + count
+
+    # (siblings, next index, end of an unfolded run being listed or -1, depth)
+    stack: list[tuple[list[Node], int, int, int]] = [(tree.roots, 0, -1, 0)]
+    while stack:
+        nodes, i, end, depth = stack.pop()
+        if i >= len(nodes):
+            continue
+        if end < 0:
             run = 1
             while i + run < len(nodes) and (
                 nodes[i + run].span.service,
@@ -216,30 +241,19 @@ def _tree_lines(tree: TraceTree, detail_for: set[str], clock: _Clock) -> list[di
                 and not any(n.is_error or n.children for n in group)
                 and not any(n.span.span_id.hex() in detail_for for n in group)
             ):
-                durations = [n.span.duration_ns / 1e6 for n in group]
-                lines.append(
-                    {
-                        "depth": depth,
-                        "repeated": run,
-                        "service": group[0].span.service,
-                        "name": group[0].span.name,
-                        "kind": _kind(group[0].span),
-                        "offset_ms": clock.offset(
-                            group[0].span.start_ns, shift=clock.shifts.get(id(group[0]), 0)
-                        ),
-                        "total_ms": round(sum(durations), 3),
-                        "avg_ms": round(sum(durations) / run, 3),
-                        "span_ids": [n.span.span_id.hex() for n in group[:3]],
-                    }
-                )
-            else:
-                for node in group:
-                    lines.append(line(node, depth))
-                    walk(node.children, depth + 1)
-            i += run
-
-    walk(tree.roots, 0)
-    return lines
+                if wanted():
+                    lines.append(folded(group, depth))
+                total += 1
+                stack.append((nodes, i + run, -1, depth))
+                continue
+            end = i + run
+        node = nodes[i]
+        if wanted():
+            lines.append(line(node, depth))
+        total += 1
+        stack.append((nodes, i + 1, end if i + 1 < end else -1, depth))
+        stack.append((node.children, 0, -1, depth + 1))
+    return lines, total
 
 
 def _errors_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
@@ -293,17 +307,25 @@ _RECORD_FIELDS = (
 def _page(
     found: Matches, f: TimelineFilter, render: Callable[[StoredSpan | Record], dict[str, Any]]
 ) -> dict[str, Any]:
-    """A page of matches, newest first, each rendered and compacted."""
+    """A page of matches, newest first, each rendered and compacted; it stops early at
+    ``_PAGE_BYTES`` of JSON, and ``cursor_next`` goes on from there."""
     page = found.items[: f.limit]
     more = len(found.items) > f.limit
-    return {
-        "events": [compact(render(obj)) for _, _, obj in page],
-        "metadata": {
-            "total_count": found.total,
-            "total_count_exact": found.exact,
-            "cursor_next": f"{page[-1][0]}:{page[-1][1]}" if more and page else None,
-        },
-    }
+    events = take_within((compact(render(obj)) for _, _, obj in page), _PAGE_BYTES)
+    answer: dict[str, Any] = {"events": events, "metadata": {}}
+    if len(events) < len(page):
+        note_truncated(
+            answer,
+            f"{len(events)} of {len(page)} events fit in {_PAGE_BYTES} bytes; "
+            "cursor_next pages on from there",
+        )
+        page, more = page[: len(events)], True
+    answer["metadata"].update(
+        total_count=found.total,
+        total_count_exact=found.exact,
+        cursor_next=f"{page[-1][0]}:{page[-1][1]}" if more and page else None,
+    )
+    return answer
 
 
 def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:

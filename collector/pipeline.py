@@ -303,6 +303,8 @@ class Pipeline:
             for correlation_id, trace_id in item.correlations:
                 self._learn(correlation_id, trace_id)
             return
+        for record in item:
+            self.store.records.cap(record)  # first: redaction walks the nested values
         if self._redactor is not None:
             self.redacted_record_values += self._redactor.redact_records(item)
         for record in item:

@@ -10,9 +10,11 @@ whether it came from a span, a log record or a native event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from collector.bounded import cap_depth, json_size, note_truncated, take_within
 from collector.filters import TimelineFilter
 from collector.model import Record, SpanKind, StatusCode
 from collector.scan import newest_matches
@@ -20,6 +22,10 @@ from collector.store import Store, StoredSpan
 from collector.trace_tree import Node, TraceTree, build_tree
 
 __all__ = [
+    "DEFAULT_SPAN_LIMIT",
+    "MAX_PAGE_BYTES",
+    "MAX_SPAN_LIMIT",
+    "NEST_LEVELS",
     "iso_time",
     "recent_trees",
     "record_event",
@@ -47,48 +53,147 @@ def trace_tree(store: Store, trace_id: bytes) -> TraceTree | None:
     return build_tree(trace_id, spans, records)
 
 
-def trace_document(store: Store, trace_id: bytes, *, detail: bool = True) -> dict[str, Any] | None:
-    """The trace as a tree of spans with its log records and events; None if unknown."""
+DEFAULT_SPAN_LIMIT = 1000
+"""Spans in one page of a trace document unless ``limit`` asks for more."""
+MAX_SPAN_LIMIT = 10_000
+NEST_LEVELS = 32
+"""Span levels nested through ``children`` in a trace document; a span deeper than that
+starts a new entry of ``spans`` (``continued``), so any JSON parser can read a document
+of a 10,000-deep chain."""
+_MAX_DOCUMENT_BYTES = 8 * 2**20
+MAX_PAGE_BYTES = 4 * 2**20
+"""JSON bytes of one timeline page over HTTP; past it, the page stops and pages on."""
+
+
+def trace_document(
+    store: Store,
+    trace_id: bytes,
+    *,
+    detail: bool = True,
+    limit: int = DEFAULT_SPAN_LIMIT,
+    cursor: int = 0,
+    span_ids: set[bytes] | None = None,
+) -> dict[str, Any] | None:
+    """One page of the trace as a tree of spans, with its log records; None if unknown.
+
+    Spans come depth first, children in start order; a page holds the ``limit`` spans
+    after ``cursor`` (a position in that order), fewer if their attributes pass
+    ``_MAX_DOCUMENT_BYTES``; ``metadata.cursor_next`` asks for the next page. With
+    ``span_ids``, just those spans. A span whose parent is not nested on the page (an
+    earlier page, or deeper than ``NEST_LEVELS``) is an entry of ``spans`` marked
+    ``continued``; its ``parent_span_id`` says where it hangs. Log records are listed
+    on the first page, up to ``limit``.
+    """
     tree = trace_tree(store, trace_id)
     if tree is None:
         return None
-    services: dict[str, dict[str, Any]] = {}
-
-    def render(node: Node) -> dict[str, Any]:
-        span = node.span
-        doc = _span_fields(span)
-        if node.orphan:
-            doc["orphan"] = True
+    limit = max(1, min(limit, MAX_SPAN_LIMIT))
+    services: dict[str, dict[str, Any]] = {n.span.service: {} for n in tree.nodes.values()}
+    top: list[dict[str, Any]] = []
+    placed: dict[int, tuple[dict[str, Any], int]] = {}
+    notes: list[str] = []
+    used = 0
+    cursor_next: str | None = None
+    for position, node in enumerate(tree.walk()):
+        if span_ids is not None:
+            if node.span.span_id not in span_ids:
+                continue
+        elif position < cursor:
+            continue
+        if len(placed) == limit or used > _MAX_DOCUMENT_BYTES:
+            cursor_next = str(position) if span_ids is None else None
+            break
+        doc = _span_document(node, services if detail else None)
         if detail:
-            d = node.detail()
-            services.setdefault(span.service, d.resource)
-            doc["status_message"] = d.status_message
-            doc["attributes"] = d.attributes
-            doc["events"] = [
-                {"name": e.name, "time": iso_time(e.time_ns), "attributes": e.attributes}
-                for e in d.events
-            ]
-            if d.links:
-                doc["links"] = d.links
+            used += json_size(doc)
+        parent = placed.get(id(node.parent)) if node.parent is not None else None
+        if parent is not None and parent[1] + 1 < NEST_LEVELS:
+            parent[0]["children"].append(doc)
+            placed[id(node)] = (doc, parent[1] + 1)
         else:
-            services.setdefault(span.service, {})
-        doc["children"] = [render(child) for child in node.children]
-        return doc
-
+            if node.parent is not None:
+                doc["continued"] = True
+            top.append(doc)
+            placed[id(node)] = (doc, 0)
+    if any(d.get("continued") for d in top):
+        notes.append(
+            "spans marked continued have their parent elsewhere (an earlier page, or "
+            f"nesting deeper than {NEST_LEVELS} levels): follow parent_span_id"
+        )
+    for cut in tree.cycles:
+        notes.append(
+            f"parent cycle of {cut.cycle} span(s) broken at span {cut.span.span_id.hex()} "
+            "(shown as an orphan with cycle set)"
+        )
     has_spans = bool(tree.nodes)
     start, end = tree.start_ns, tree.end_ns
-    return {
+    records = tree.records if cursor == 0 and span_ids is None else []
+    document: dict[str, Any] = {
         "trace_id": trace_id.hex(),
         "span_count": len(tree.nodes),
         "error_count": sum(1 for n in tree.nodes.values() if n.is_error),
         "orphan_count": tree.orphan_count,
+        "cycle_count": len(tree.cycles),
         "start_time": iso_time(start) if has_spans else None,
         "start_ns": start,
         "duration_ms": (end - start) / 1e6 if has_spans else 0.0,
-        "spans": [render(root) for root in tree.roots],
+        "spans": top,
         "services": services,
-        "records": [record_event(r) for r in tree.records],
+        "records": [record_event(r) for r in records[:limit]],
+        "metadata": {
+            "total_count": len(tree.nodes),
+            "count": len(placed),
+            "first": cursor if span_ids is None else None,
+            "cursor_next": cursor_next,
+        },
     }
+    if notes:
+        document["notes"] = notes
+    if cursor_next is not None:
+        note_truncated(
+            document,
+            f"spans {cursor}-{cursor + len(placed) - 1} of {len(tree.nodes)} shown; "
+            f"ask with cursor={cursor_next} for the next page (limit up to {MAX_SPAN_LIMIT}, "
+            "detail=0 for smaller pages, span_ids=ID,ID for chosen spans)",
+        )
+    if span_ids is not None and len(placed) < len(span_ids):
+        note_truncated(
+            document,
+            f"{len(placed)} of the {len(span_ids)} span_ids asked for are shown "
+            "(the others are not in this trace, or passed the size budget)",
+        )
+    if len(records) > limit:
+        note_truncated(
+            document,
+            f"{limit} of {len(records)} log records shown; "
+            "/buffers/timeline?trace_id=... pages through all",
+        )
+    return document
+
+
+def _span_document(node: Node, services: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """One span of a trace document; ``services`` collects resources when detailed."""
+    span = node.span
+    doc = _span_fields(span)
+    doc["depth"] = node.depth
+    if node.orphan:
+        doc["orphan"] = True
+    if node.cycle:
+        doc["cycle"] = node.cycle
+    if services is not None:
+        d = node.detail()
+        if not services.get(span.service):
+            services[span.service] = cap_depth(d.resource)
+        doc["status_message"] = d.status_message
+        doc["attributes"] = cap_depth(d.attributes)
+        doc["events"] = [
+            {"name": e.name, "time": iso_time(e.time_ns), "attributes": cap_depth(e.attributes)}
+            for e in d.events
+        ]
+        if d.links:
+            doc["links"] = cap_depth(d.links)
+    doc["children"] = []
+    return doc
 
 
 def _span_fields(span: StoredSpan) -> dict[str, Any]:
@@ -191,27 +296,40 @@ def record_event(record: Record) -> dict[str, Any]:
         "span_id": record.span_id.hex() if record.span_id else None,
         "parent_span_id": None,
         "tags": list(record.tags),
-        "metadata": record.attributes,
+        "metadata": cap_depth(record.attributes),
     }
 
 
-def timeline(store: Store, f: TimelineFilter) -> dict[str, Any]:
+def timeline(
+    store: Store,
+    f: TimelineFilter,
+    *,
+    shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    max_bytes: int = MAX_PAGE_BYTES,
+) -> dict[str, Any]:
     """The newest ``limit`` matching items before the cursor, oldest first.
 
     ``cursor_next`` pages further back in time. ``total_count`` is exact unless
     ``total_count_exact`` is false, when the scan stopped early and it is a lower bound.
+    Each event goes through ``shape`` (``compact`` for an agent); a page stops early
+    when its events pass ``max_bytes`` of JSON, and ``cursor_next`` goes on from there.
     """
     found = newest_matches(store, f, f.limit + 1)
     page = found.items[: f.limit]
     more = len(found.items) > f.limit
-    page.reverse()
-    events = [span_event(o) if isinstance(o, StoredSpan) else record_event(o) for _, _, o in page]
-    cursor_next = f"{page[0][0]}:{page[0][1]}" if more and page else None
-    return {
-        "events": events,
-        "metadata": {
-            "total_count": found.total,
-            "total_count_exact": found.exact,
-            "cursor_next": cursor_next,
-        },
-    }
+    rendered = [span_event(o) if isinstance(o, StoredSpan) else record_event(o) for _, _, o in page]
+    events = take_within(map(shape, rendered) if shape is not None else rendered, max_bytes)
+    answer: dict[str, Any] = {"events": events, "metadata": {}}
+    if len(events) < len(page):
+        note_truncated(
+            answer,
+            f"{len(events)} of {len(page)} events fit in {max_bytes} bytes; "
+            "cursor_next pages on from there",
+        )
+        page, more = page[: len(events)], True
+    events.reverse()
+    cursor_next = f"{page[-1][0]}:{page[-1][1]}" if more and page else None
+    answer["metadata"].update(
+        total_count=found.total, total_count_exact=found.exact, cursor_next=cursor_next
+    )
+    return answer

@@ -11,6 +11,7 @@ _RED = "\x1b[31m"
 _DIM = "\x1b[2m"
 _BOLD = "\x1b[1m"
 _RESET = "\x1b[0m"
+_MAX_INDENT = 16  # deeper levels keep this indentation and show their depth
 
 
 def render_trace(doc: dict[str, Any], *, width: int = 120, color: bool = False) -> str:
@@ -31,10 +32,17 @@ def render_trace(doc: dict[str, Any], *, width: int = 120, color: bool = False) 
             paint(_DIM, f"{doc['orphan_count']} span(s) whose parent has not arrived are marked ~")
         )
 
-    def walk(span: dict[str, Any], prefix: str, last: bool, depth: int) -> None:
-        branch = "" if depth == 0 else ("└─ " if last else "├─ ")
+    # (span, prefix, last sibling, level in the document); popped in tree order
+    stack = [(root, "", True, 0) for root in reversed(doc.get("spans", []))]
+    while stack:
+        span, prefix, last, level = stack.pop()
+        branch = "" if level == 0 else ("└─ " if last else "├─ ")
         error = span["status"] == "ERROR"
         mark = "✗ " if error else ("~ " if span.get("orphan") else "")
+        if span.get("continued"):
+            mark += f"↳ (under {str(span.get('parent_span_id'))[:8]}) "
+        if level >= _MAX_INDENT:
+            mark += f"[depth {span.get('depth', level)}] "
         label = f"{prefix}{branch}{mark}{span['service']}  {span['name']}"
         if len(label) > label_width:
             label = label[: label_width - 1] + "…"
@@ -45,15 +53,25 @@ def render_trace(doc: dict[str, Any], *, width: int = 120, color: bool = False) 
         lines.append(paint(_RED, line) if error else line)
         if error and span.get("status_message"):
             lines.append(
-                paint(_RED, f"{prefix}{'   ' if depth else ''}   {span['status_message']}")
+                paint(_RED, f"{prefix}{'   ' if level else ''}   {span['status_message']}")
             )
         children = span.get("children", [])
-        child_prefix = prefix + ("" if depth == 0 else ("   " if last else "│  "))
-        for i, child in enumerate(children):
-            walk(child, child_prefix, i == len(children) - 1, depth + 1)
-
-    for root in doc.get("spans", []):
-        walk(root, "", True, 0)
+        child_prefix = prefix
+        if 0 < level < _MAX_INDENT:
+            child_prefix += "   " if last else "│  "
+        for i in reversed(range(len(children))):
+            stack.append((children[i], child_prefix, i == len(children) - 1, level + 1))
+    meta = doc.get("metadata", {})
+    if meta.get("cursor_next"):
+        lines.append(
+            paint(
+                _DIM,
+                f"{meta.get('count')} of {doc['span_count']} spans shown; "
+                f"the next ones: --cursor {meta['cursor_next']}",
+            )
+        )
+    for note in doc.get("notes", []):
+        lines.append(paint(_DIM, note))
     records = doc.get("records", [])
     if records:
         lines.append("")
@@ -113,7 +131,8 @@ def render_status(status: dict[str, Any]) -> str:
         f"accepted:  {_counts(pipeline['accepted'])}",
         f"dropped:   {_nested(pipeline['dropped'])}",
         f"evicted:   {_nested(store['evicted'])}",
-        f"memory:    {status['memory']['rss_bytes'] / 2**20:.1f} MiB RSS",
+        f"memory:    {status['memory']['rss_bytes'] / 2**20:.1f} MiB RSS; the store keeps "
+        f"{store['bytes']['used'] / 2**20:.1f} of {store['bytes']['budget'] / 2**20:.0f} MiB",
         f"clock skew: {skew['status']} ({skew['samples_collected']} samples, "
         f"median {skew['median_skew_ms']} ms)",
     ]

@@ -18,6 +18,7 @@ from typing import Any
 
 from collector.analysis.causality import analyze_causality
 from collector.analysis.latency import analyze_latency
+from collector.bounded import MAX_ANSWER_BYTES, fit
 from collector.checkpoints import BASELINE, compare, load_checkpoint, save_checkpoint, snapshot
 from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
@@ -79,7 +80,8 @@ class Toolbox:
         }
 
     async def run(self, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
-        """Run tool ``name``; the answer carries ``metadata.query_time_ms``."""
+        """Run tool ``name``; the answer carries ``metadata.query_time_ms``, and is cut to
+        ``MAX_ANSWER_BYTES`` of JSON with ``metadata.truncated`` saying what was cut."""
         handler = self._handlers.get(name)
         if handler is None:
             raise ToolInputError(f"unknown tool {name!r} (one of: {', '.join(TOOLS)})")
@@ -89,6 +91,7 @@ class Toolbox:
             answer: dict[str, Any] = await result if inspect.isawaitable(result) else result
         except (ValueError, ViewError) as exc:  # ViewError, CheckpointError, InteractError
             raise ToolInputError(str(exc)) from None
+        answer = fit(answer, MAX_ANSWER_BYTES)
         answer.setdefault("metadata", {})["query_time_ms"] = round(
             (time.perf_counter() - started) * 1000, 3
         )
@@ -98,8 +101,8 @@ class Toolbox:
 
     def observe(self, args: dict[str, Any]) -> dict[str, Any]:
         what = args.get("what", "timeline")
-        if what not in VIEWS:
-            raise ToolInputError(f"what: {what!r} is not a view (one of: {', '.join(VIEWS)})")
+        if not isinstance(what, str) or what not in VIEWS:
+            raise ToolInputError(f"what: {what!r:.100} is not a view (one of: {', '.join(VIEWS)})")
         f = build_filter(
             args.get("filter") or {},
             limit=args.get("limit"),

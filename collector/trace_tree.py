@@ -2,8 +2,11 @@
 
 Built at query time from whatever has arrived, so late and out-of-order spans simply
 attach. Duplicate span ids (an exporter's retry) keep the first copy; spans whose
-parent has not arrived are orphan roots; spans caught in a parent cycle are cut loose
-as orphans rather than lost.
+parent has not arrived are orphan roots. A parent cycle (a span its own ancestor: ids
+reused by a buggy exporter, or crafted) is broken at its earliest-starting span, which
+becomes an orphan root with ``cycle`` set to the cycle's length; nothing is lost.
+
+Everything walks with explicit stacks: a 10,000-deep chain is as safe as a flat trace.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class Node:
     children: list[Node] = field(default_factory=list)
     parent: Node | None = None
     orphan: bool = False
+    cycle: int = 0
+    """On the span where a parent cycle was cut: how many spans the cycle had."""
     depth: int = 0
     records: list[Record] = field(default_factory=list)
     _detail: SpanDetail | None = None
@@ -84,6 +89,11 @@ class TraceTree:
     def orphan_count(self) -> int:
         return sum(1 for r in self.roots if r.orphan)
 
+    @property
+    def cycles(self) -> list[Node]:
+        """The spans where a parent cycle was cut, one per cycle."""
+        return [r for r in self.roots if r.cycle]
+
 
 def build_tree(trace_id: bytes, spans: list[StoredSpan], records: list[Record]) -> TraceTree:
     nodes: dict[bytes, Node] = {}
@@ -95,6 +105,7 @@ def build_tree(trace_id: bytes, spans: list[StoredSpan], records: list[Record]) 
         parent = None if node.span.is_root else nodes.get(node.span.parent_id)
         if parent is None or parent is node:
             node.orphan = not node.span.is_root
+            node.cycle = 1 if parent is node else 0
             roots.append(node)
         else:
             node.parent = parent
@@ -103,12 +114,9 @@ def build_tree(trace_id: bytes, spans: list[StoredSpan], records: list[Record]) 
     if len(reached) < len(nodes):
         for node in nodes.values():
             if id(node) not in reached:
-                if node.parent is not None:
-                    node.parent.children.remove(node)
-                    node.parent = None
-                node.orphan = True
-                roots.append(node)
-                reached |= _set_depths([node])
+                cut = _cut_cycle_above(node)
+                roots.append(cut)
+                reached |= _set_depths([cut])
     for node in nodes.values():
         node.children.sort(key=lambda n: n.span.start_ns)
     roots.sort(key=lambda n: (n.orphan, n.span.start_ns))
@@ -118,6 +126,29 @@ def build_tree(trace_id: bytes, spans: list[StoredSpan], records: list[Record]) 
         if owner is not None:
             owner.records.append(record)
     return TraceTree(trace_id, roots, nodes, records)
+
+
+def _cut_cycle_above(node: Node) -> Node:
+    """Break the parent cycle that ``node`` hangs from (every span not reached from a
+    root does) at the cycle's earliest-starting span; return that span, now a root."""
+    seen: set[int] = set()
+    walker = node
+    while id(walker) not in seen:
+        seen.add(id(walker))
+        assert walker.parent is not None  # unreached: its parents never end at a root
+        walker = walker.parent
+    members = [walker]
+    other = walker.parent
+    while other is not None and other is not walker:
+        members.append(other)
+        other = other.parent
+    cut = min(members, key=lambda n: (n.span.start_ns, n.span.span_id))
+    assert cut.parent is not None
+    cut.parent.children.remove(cut)
+    cut.parent = None
+    cut.orphan = True
+    cut.cycle = len(members)
+    return cut
 
 
 def _set_depths(roots: list[Node]) -> set[int]:

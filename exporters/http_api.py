@@ -1,6 +1,7 @@
 """The HTTP API on :7890: queries, status and health, plus the native event intake.
 
-``GET /v1/traces`` (newest traces), ``GET /v1/traces/{trace_id}`` (the tree),
+``GET /v1/traces`` (newest traces), ``GET /v1/traces/{trace_id}`` (the tree, a page of
+``limit`` spans at a time), ``GET /v1/traces/{trace_id}/causality`` (size-capped),
 ``GET /buffers/timeline`` (the merged timeline), ``GET /daemon/status``, ``GET /health``.
 Errors are JSON ``{"status": "error", "error": "..."}`` with a 4xx code.
 
@@ -29,12 +30,14 @@ from typing import Any
 from aiohttp import web
 
 from collector.analysis.causality import analyze_causality
+from collector.bounded import fit
 from collector.config import ApiConfig
 from collector.edge import EdgePolicy, Refusal
 from collector.errors import ReceiverStartError
 from collector.filters import TimelineFilter, build_filter
 from collector.model import parse_hex_id
 from collector.query import (
+    MAX_SPAN_LIMIT,
     timeline,
     trace_document,
     trace_summaries,
@@ -136,8 +139,15 @@ class HttpApi:
         return web.json_response({"traces": trace_summaries(self._store, limit=limit)})
 
     async def _trace(self, request: web.Request) -> web.Response:
+        """One page of the tree: ``limit`` spans (1000) from ``cursor``, or ``span_ids``."""
         trace_id = _trace_id(request)
-        document = trace_document(self._store, trace_id, detail=request.query.get("detail") != "0")
+        try:
+            page = _trace_page(request.query)
+        except _BadQuery as exc:
+            return _error(400, str(exc))
+        document = trace_document(
+            self._store, trace_id, detail=request.query.get("detail") != "0", **page
+        )
         if document is None:
             raise _not_stored(trace_id)
         return web.json_response(document)
@@ -147,7 +157,7 @@ class HttpApi:
         tree = trace_tree(self._store, trace_id)
         if tree is None:
             raise _not_stored(trace_id)
-        return web.json_response(analyze_causality(tree))
+        return web.json_response(fit(analyze_causality(tree)))
 
     async def _timeline(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -181,6 +191,8 @@ class HttpApi:
             args = await request.json()
         except ValueError as exc:
             return _error(400, f"body is not valid JSON: {exc}")
+        except RecursionError:
+            return _error(400, "body is not valid JSON: it nests too deep to parse")
         if not isinstance(args, dict):
             return _error(400, "body must be a JSON object of tool arguments")
         try:
@@ -226,6 +238,33 @@ def _limit(query: Mapping[str, str], *, default: int) -> int:
         return build_filter({}, limit=query.get("limit"), default_limit=default).limit
     except ValueError as exc:
         raise _BadQuery(str(exc)) from None
+
+
+def _trace_page(query: Mapping[str, str]) -> dict[str, Any]:
+    """``limit``, ``cursor`` and ``span_ids`` of a trace document request."""
+    page: dict[str, Any] = {}
+    text = query.get("limit")
+    if text is not None:
+        if not text.isdigit() or not 1 <= int(text) <= MAX_SPAN_LIMIT:
+            raise _BadQuery(f"limit: {text!r} must be a number of spans, 1-{MAX_SPAN_LIMIT}")
+        page["limit"] = int(text)
+    text = query.get("cursor")
+    if text is not None:
+        if not text.isdigit():
+            raise _BadQuery(f"cursor: {text!r} must be metadata.cursor_next of the last page")
+        page["cursor"] = int(text)
+    text = query.get("span_ids")
+    if text is not None:
+        ids = [t.strip().lower() for t in text.split(",") if t.strip()]
+        parsed = {parse_hex_id(t, 8) for t in ids}
+        if not ids or None in parsed or len(ids) > MAX_SPAN_LIMIT:
+            raise _BadQuery(
+                f"span_ids: {text[:100]!r} must be up to {MAX_SPAN_LIMIT} span ids "
+                "(16 hex digits each), separated by commas"
+            )
+        page["span_ids"] = {p for p in parsed if p is not None}
+        page["limit"] = MAX_SPAN_LIMIT
+    return page
 
 
 def _timeline_filter(query: Mapping[str, str]) -> TimelineFilter:

@@ -18,13 +18,29 @@ import aiohttp
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
-from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, ConfigDict, Field
+from mcp.shared.message import SessionMessage
+from mcp.types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    CallToolResult,
+    ErrorData,
+    JSONRPCError,
+    TextContent,
+    jsonrpc_message_adapter,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collector.edge import client_headers
 from collector.tools import ToolInputError
 
-__all__ = ["DaemonTools", "LocalTools", "ToolBackend", "build_server", "serve_stdio"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "DaemonTools",
+    "LocalTools",
+    "ToolBackend",
+    "build_server",
+    "serve_stdio",
+]
 
 View = Literal[
     "timeline",
@@ -49,7 +65,8 @@ EventIdArg = Annotated[
 _WHAT = (
     "timeline: spans, logs and events merged, newest page, oldest first. logs: log records "
     "and events only. traces: one line per trace (root, services, duration, errors). trace: "
-    "one trace as a compact tree (needs filter.trace_id; repeated calls folded). errors: "
+    "one trace as a compact tree (needs filter.trace_id; repeated calls folded; 50 lines a "
+    "page, after_cursor for more). errors: "
     "error spans, exceptions and error logs, newest first. network_waterfall: HTTP calls "
     "with timings and the server span that answered. actions: browser user actions. "
     "websocket_events. services: services and who calls whom."
@@ -370,32 +387,113 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
     return server
 
 
+MAX_LINE_BYTES = 2**24
+"""One JSON-RPC message on stdin, in bytes (16 MiB). A longer line is skipped to its end
+and answered with a parse error; the server goes on with the next line."""
+
+
+class _Sender(Protocol):
+    async def send(self, item: SessionMessage, /) -> None: ...
+
+
 class _AsyncStdin:
-    """stdin read on the event loop, so stopping the server does not wait for a line."""
+    """stdin read on the event loop, so stopping the server does not wait for a line.
+
+    The SDK drops a line that is not a JSON-RPC message without a word (and a line over
+    the reader's limit would end the server), so this reader answers those itself, as
+    JSON-RPC says: ``-32700`` for a line too long or not JSON, ``-32600`` for JSON that is
+    not a request, with the request's id when it has one, else null. Only valid
+    messages reach the SDK.
+    """
 
     def __init__(self, reader: asyncio.StreamReader) -> None:
         self._reader = reader
+        self._replies: _Sender | None = None
+        self._ready = asyncio.Event()
+
+    def reply_on(self, write: _Sender) -> None:
+        """Where error replies go: the server's own write stream."""
+        self._replies = write
+        self._ready.set()
 
     def __aiter__(self) -> _AsyncStdin:
         return self
 
     async def __anext__(self) -> str:
-        line = await self._reader.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", "replace")
+        while True:
+            try:
+                line = await self._reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:  # stdin closed: the last line
+                line = exc.partial
+                if not line:
+                    raise StopAsyncIteration from None
+            except asyncio.LimitOverrunError:
+                skipped = await self._skip_line()
+                await self._reply(
+                    PARSE_ERROR,
+                    f"line of {skipped} bytes or more is over the {MAX_LINE_BYTES} byte limit "
+                    "for one message; it was skipped",
+                )
+                continue
+            text = line.decode("utf-8", "replace")
+            if not text.strip():
+                continue
+            error = _invalid(text)
+            if error is None:
+                return text
+            await self._reply(*error)
+
+    async def _skip_line(self) -> int:
+        """Drop the rest of an over-long line, up to and including its newline."""
+        skipped = 0
+        while True:
+            try:
+                skipped += len(await self._reader.readuntil(b"\n"))
+                return skipped
+            except asyncio.LimitOverrunError as exc:
+                skipped += len(await self._reader.readexactly(max(1, exc.consumed)))
+            except asyncio.IncompleteReadError as exc:
+                return skipped + len(exc.partial)
+
+    async def _reply(self, code: int, message: str, request_id: str | int | None = None) -> None:
+        await self._ready.wait()
+        assert self._replies is not None
+        error = JSONRPCError(
+            jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message)
+        )
+        await self._replies.send(SessionMessage(error))
+
+
+def _invalid(text: str) -> tuple[int, str, str | int | None] | None:
+    """Why ``text`` is not a JSON-RPC message (code, message, id), or None if it is."""
+    try:
+        jsonrpc_message_adapter.validate_json(text, by_name=False)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            return PARSE_ERROR, f"not JSON: {exc.errors()[0]['msg']}", None
+        try:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):
+            return PARSE_ERROR, "not JSON", None
+        request_id = parsed.get("id") if isinstance(parsed, dict) else None
+        if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+            request_id = None
+        return INVALID_REQUEST, "not a JSON-RPC 2.0 request, notification or response", request_id
+    return None
 
 
 async def serve_stdio(server: MCPServer) -> None:
     """Serve MCP on stdin/stdout until stdin closes."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**24)
+    reader = asyncio.StreamReader(limit=MAX_LINE_BYTES)
     transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
     )
     lowlevel = server._lowlevel_server  # the SDK's own run_stdio_async uses it the same way
+    stdin = _AsyncStdin(reader)
     try:
-        async with stdio_server(stdin=_AsyncStdin(reader)) as (read, write):  # type: ignore[arg-type]
+        async with stdio_server(stdin=stdin) as (read, write):  # type: ignore[arg-type]
+            stdin.reply_on(write)
             await lowlevel.run(read, write, lowlevel.create_initialization_options())
     finally:
         transport.close()

@@ -19,6 +19,7 @@ from aiohttp import web
 from collector.component import LineSource, Sink
 from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
+from collector.limits import json_int
 from collector.model import Record
 from receivers.log_records import LogLines
 from receivers.stream_groups import OutputLines, StreamGroups
@@ -33,6 +34,9 @@ _MAX_BATCH_IDS = 65_536
 # Bodies taken as raw output, with the other fields in the query string.
 _RAW_TYPES = frozenset(("text/plain", "application/octet-stream"))
 _FLAGS = {"1": True, "true": True, "0": False, "false": False}
+# Times are kept as signed 64-bit nanoseconds, as OTLP's are.
+_MAX_OBSERVED_MS = (1 << 63) // 1_000_000
+_MAX_MS_DIGITS = len(str(_MAX_OBSERVED_MS))
 
 
 class _Reject(Exception):
@@ -54,9 +58,11 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
     async def read_json(request: web.Request) -> Any:
         body = await read_body(request)
         try:
-            return json.loads(body)
+            return json.loads(body, parse_int=json_int)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise _Reject(400, f"body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise _Reject(400, "body is not valid JSON: it nests too deep to parse") from exc
 
     def parse(events: list[Any], paths: list[str]) -> list[Record]:
         now = time.time_ns()
@@ -128,7 +134,8 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
             data["end"] = _FLAGS.get(query["end"], query["end"])
         if "observed_time_ms" in query:
             observed = query["observed_time_ms"]
-            data["observed_time_ms"] = int(observed) if observed.isdigit() else observed
+            is_ms = observed.isdigit() and len(observed) <= _MAX_MS_DIGITS
+            data["observed_time_ms"] = int(observed) if is_ms else observed
         return data
 
     async def post_lines(request: web.Request) -> web.Response:
@@ -196,8 +203,12 @@ def routes(sink: Sink, *, max_batch_events: int) -> list[web.RouteDef]:
                 sources.clear()
             parser = sources[key] = LogLines(service=service, source=source, tags=tags)
         observed = data.get("observed_time_ms")
-        if observed is not None and (not isinstance(observed, int) or observed < 0):
-            raise _Reject(400, "observed_time_ms: expected milliseconds since the epoch")
+        if observed is not None and (
+            not isinstance(observed, int) or not 0 <= observed < _MAX_OBSERVED_MS
+        ):
+            raise _Reject(
+                400, "observed_time_ms: expected milliseconds since the epoch (1970 to 2262)"
+            )
         observed_ns = observed * 1_000_000 if observed else None
         if stream is not None:
             block, closing = streams.block((*key, stream), parser, end=end)

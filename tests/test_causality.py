@@ -385,3 +385,10 @@ async def test_x_client_time_header_gives_browser_skew_samples(gasoline: Running
     assert tree is not None
     report = skew_report([tree])
     assert report["pairs"]["browser -> api"]["median_skew_ms"] == 500.0
+
+
+def test_no_samples_claim_no_agreement() -> None:
+    report = skew_report([])
+    assert report["status"] == "unknown" and report["samples_collected"] == 0
+    assert "No samples yet" in report["recommendation"]
+    assert "agree" not in report["recommendation"]

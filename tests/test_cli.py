@@ -134,6 +134,16 @@ def test_daemon_down_says_how_to_start_it(tmp_path: Path) -> None:
     assert "gasoline serve" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["status", "traces", "mcp"])
+def test_url_without_scheme_is_named_not_taken_for_a_daemon_down(
+    tmp_path: Path, command: str
+) -> None:
+    result = run(command, "--url", "localhost:7890", home=tmp_path)
+    assert result.returncode == 1
+    assert "--url: 'localhost:7890' is not an http(s) URL" in result.stderr
+    assert "cannot reach" not in result.stderr
+
+
 def test_bad_config_fails_before_binding_and_names_the_key(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("service:\n  store:\n    ttl: sometimes\n")

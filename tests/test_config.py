@@ -67,6 +67,15 @@ INVALID = [
         "service.store.ttl: 'forever' is not a duration (expected e.g. 30s, 15m, 24h)",
     ),
     ("service: {store: {max_spans: 0}}", "service.store.max_spans: 0 must be greater than 0"),
+    ("service: {store: {max_bytes: 0}}", "service.store.max_bytes: 0 must be greater than 0"),
+    (
+        "service: {store: {max_value_chars: -1}}",
+        "service.store.max_value_chars: -1 must be greater than 0",
+    ),
+    (
+        "service: {store: {max_bytes: 1000, max_record_bytes: 2000}}",
+        "service.store.max_record_bytes: 2000 is more than service.store.max_bytes (1000)",
+    ),
     (
         "service: {queue: {when_full: block_forever}}",
         "service.queue.when_full: 'block_forever' must be 'drop_newest'",
@@ -105,6 +114,16 @@ def test_invalid_config_names_the_key(tmp_path: Path, text: str, message: str) -
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["servce: {}\n", "receivers: [otlp\n"])
+def test_config_errors_name_the_file(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value).splitlines()[0]
+    assert "<unicode string>" not in str(info.value)
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:

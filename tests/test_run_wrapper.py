@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from collector import VERSION
 from receivers.run_wrapper.spool import Batch, OwnSpool
 from tests.conftest import Running
 
@@ -168,6 +169,14 @@ async def test_usage_errors_exit_2_before_running_anything(
     )
     _, err = await proc.communicate()
     assert proc.returncode == 2 and error in err and b"usage: gasoline-run" in err
+
+
+async def test_version() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *WRAPPER, "--version", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0 and out.decode().split() == ["gasoline-run", VERSION]
 
 
 @pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM])

@@ -5,6 +5,10 @@ mislead it. A span fails through its status, exception events, HTTP/gRPC codes, 
 error logs attached to it; among failing spans with no failing descendant, the one
 with the strongest evidence wins (an exception or error log over a bare status),
 then the deepest, then the earliest of a run of retries.
+
+The answer is bounded whatever the trace: the chain keeps the spans nearest the symptom
+and nearest the cause (``chain_spans`` counts them all), evidence is cut to
+``_MAX_EVIDENCE`` items, and ``collector.bounded.fit`` caps the whole answer's size.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from typing import Any
 
 from collector.analysis.signals import Failure, failure_of, http_status
 from collector.analysis.timing import latency_breakdown, self_time_ns, short_critical_path
+from collector.bounded import note_truncated
 from collector.model import Record
 from collector.trace_tree import Node, TraceTree
 
 __all__ = ["analyze_causality"]
 
 _MAX_OTHER_FAILURES = 5
+_CHAIN_ENDS = 10  # chain links kept at each end of a longer chain
+_MAX_EVIDENCE = 10
 
 
 def analyze_causality(tree: TraceTree) -> dict[str, Any]:
@@ -43,9 +50,16 @@ def analyze_causality(tree: TraceTree) -> dict[str, Any]:
         repeats = [n for n in candidates if _same_call(n, cause)]
         answer["status"] = "failed"
         answer["root_cause"] = _cause_doc(cause, failure, len(repeats))
-        answer["chain"] = [
-            _chain_doc(n, failures.get(id(n)), cause) for n in cause.path_from_root()
-        ]
+        path = cause.path_from_root()
+        answer["chain_spans"] = len(path)
+        if len(path) > 2 * _CHAIN_ENDS:
+            note_truncated(
+                answer,
+                f"chain: the {_CHAIN_ENDS} spans nearest the symptom and the {_CHAIN_ENDS} "
+                f"nearest the cause of {len(path)}; observe what='trace' shows them all",
+            )
+            path = path[:_CHAIN_ENDS] + path[-_CHAIN_ENDS:]
+        answer["chain"] = [_chain_doc(n, failures.get(id(n)), cause) for n in path]
         others = [n for n in candidates if n is not cause and not _same_call(n, cause)]
         answer["other_failures"] = [
             {**_span_ref(n), "message": failures[id(n)].message}
@@ -56,11 +70,13 @@ def analyze_causality(tree: TraceTree) -> dict[str, Any]:
         answer["status"] = "failed"
         answer["root_cause"] = _record_doc(record)
         answer["chain"] = []
+        answer["chain_spans"] = 0
         answer["other_failures"] = []
     else:
         answer["status"] = "ok"
         answer["root_cause"] = None
         answer["chain"] = []
+        answer["chain_spans"] = 0
         answer["other_failures"] = []
     path, path_length = short_critical_path(tree)
     answer["critical_path"] = [
@@ -106,8 +122,10 @@ def _cause_doc(node: Node, failure: Failure, repeats: int) -> dict[str, Any]:
         **_span_ref(node),
         "kind": node.kind.name,
         "message": failure.message,
-        "evidence": failure.evidence,
+        "evidence": failure.evidence[:_MAX_EVIDENCE],
     }
+    if len(failure.evidence) > _MAX_EVIDENCE:
+        doc["evidence_count"] = len(failure.evidence)
     if repeats > 1:
         doc["repeated"] = repeats
     if doc["type"] == "log":
@@ -171,18 +189,19 @@ def _summary(tree: TraceTree, answer: dict[str, Any]) -> str:
         return f"No failure in this trace ({len(tree.nodes)} spans, {total:.1f} ms: {timing})."
     cause = answer["root_cause"]
     chain = answer["chain"]
+    links = answer["chain_spans"]
     where = f"{cause['service']} {cause['name']}" if cause.get("name") else cause["service"]
     text = f"Root cause: {where} — {cause['message']}"
     if cause.get("repeated"):
         text += f" (failed {cause['repeated']} times: retries did not help)"
     text += "."
-    if len(chain) > 1:
+    if links > 1:
         symptom = chain[0]
         text += (
             f" It surfaced as {symptom['service']} {symptom['name']}"
             + (f" (HTTP {symptom['http_status']})" if "http_status" in symptom else "")
-            + f" through {len(chain) - 2} propagating span(s)."
-            if len(chain) > 2
+            + f" through {links - 2} propagating span(s)."
+            if links > 2
             else f" It surfaced as {symptom['service']} {symptom['name']}."
         )
     if total:

@@ -69,7 +69,9 @@ def skew_report(trees: Iterable[TraceTree]) -> dict[str, Any]:
     pairs = {f"{a} -> {b}": _figures(values) for (a, b), values in sorted(by_pair.items())}
     worst = max((abs(p["median_skew_ms"]) for p in pairs.values()), default=0.0)
     status = (
-        "synchronized"
+        "unknown"
+        if not every
+        else "synchronized"
         if worst < _SYNCHRONIZED_MS
         else "detected"
         if worst < _LARGE_MS
@@ -108,6 +110,11 @@ def _percentile(ordered: list[float], q: float) -> float:
 
 
 def _recommendation(status: str, pair: str | None, pairs: dict[str, dict[str, Any]]) -> str:
+    if status == "unknown":
+        return (
+            "No samples yet: skew is measured on calls between two services (a CLIENT span "
+            "and its SERVER child); none has been seen."
+        )
     if status == "synchronized":
         return "Clocks agree; timestamps across services can be compared directly."
     assert pair is not None

@@ -53,7 +53,9 @@ def clock_shifts(tree: TraceTree) -> tuple[dict[int, int], dict[str, int], int]:
     ``aligned`` places a child from another service inside its parent; the move carries
     down to the child's own descendants, which share its clock. Orphans take the move
     of the first placed span of their service. Returns per-node moves, per-service moves
-    and the browser's move (for browser records that name no service).
+    and the browser's move (for browser records that name no service). Whether a service
+    is the browser is read from its first span's resource, so only one span per service
+    is decoded.
     """
     shift: dict[int, int] = {}
     by_service: dict[str, int] = {}
@@ -64,8 +66,9 @@ def clock_shifts(tree: TraceTree) -> tuple[dict[int, int], dict[str, int], int]:
         else:
             delta = shift[id(node.parent)] + aligned(node)[0] - node.span.start_ns
         shift[id(node)] = delta
+        first_of_service = node.span.service not in by_service
         by_service.setdefault(node.span.service, delta)
-        if browser is None and is_browser(node):
+        if browser is None and first_of_service and is_browser(node):
             browser = delta
     return shift, by_service, browser or 0
 

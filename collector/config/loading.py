@@ -3,6 +3,7 @@ overrides, the seeds' ``backend: logs`` short form, and the checks across sectio
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -70,16 +71,26 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read config file ({exc.strerror})"]) from exc
+        raise ConfigError([f"cannot read config file ({exc.strerror})"], source=str(path)) from exc
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.safe_load(_named(text, path))
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML ({exc})"]) from exc
+        raise ConfigError([f"not valid YAML ({exc})"], source=str(path)) from exc
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ConfigError([f"{path}: expected a mapping at the top level, got {describe(loaded)}"])
+        raise ConfigError(
+            [f"expected a mapping at the top level, got {describe(loaded)}"], source=str(path)
+        )
     return loaded
+
+
+def _named(text: str, path: Path) -> io.StringIO:
+    """The text as a stream PyYAML names by its file in error marks (a plain string is
+    ``<unicode string>`` there)."""
+    stream = io.StringIO(text)
+    stream.name = str(path)
+    return stream
 
 
 def _override_port(data: dict[str, Any], key: str, port: int) -> None:
@@ -144,7 +155,7 @@ def _build(data: dict[str, Any], source: str) -> Config:
                             f"under {kind}"
                         )
     if errors or service is None or interact is None:
-        raise ConfigError(errors)
+        raise ConfigError(errors, source=source)
     config = Config(
         receivers=sections["receivers"],
         processors=sections["processors"],
@@ -156,7 +167,7 @@ def _build(data: dict[str, Any], source: str) -> Config:
     )
     check_components(config, errors)
     if errors:
-        raise ConfigError(errors)
+        raise ConfigError(errors, source=source)
     return config
 
 

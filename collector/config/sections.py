@@ -91,18 +91,40 @@ class QueueConfig:
 
 @dataclass(slots=True)
 class StoreConfig:
-    """Memory bounds; the oldest data is evicted first, and everything older than ``ttl``."""
+    """Memory bounds; the oldest data is evicted first, and everything older than ``ttl``.
+
+    ``max_bytes`` bounds spans and records together (their estimated size as kept);
+    ``max_value_chars`` cuts any one string of an event or log record, and
+    ``max_record_bytes`` the whole of one, at ingest.
+    """
 
     max_spans: int = 1_000_000
     max_traces: int = 200_000
     max_spans_per_trace: int = 20_000
     max_records: int = 500_000
+    max_bytes: int = 512 * 1024 * 1024
+    max_value_chars: int = 65_536
+    max_record_bytes: int = 1024 * 1024
     ttl: Duration = Duration(24 * 3600)
 
     def validate(self, path: str) -> list[str]:
         errors: list[str] = []
-        for name in ("max_spans", "max_traces", "max_spans_per_trace", "max_records", "ttl"):
+        for name in (
+            "max_spans",
+            "max_traces",
+            "max_spans_per_trace",
+            "max_records",
+            "max_bytes",
+            "max_value_chars",
+            "max_record_bytes",
+            "ttl",
+        ):
             errors += positive(path, name, getattr(self, name))
+        if self.max_record_bytes > self.max_bytes:
+            errors.append(
+                f"{path}.max_record_bytes: {self.max_record_bytes} is more than "
+                f"{path}.max_bytes ({self.max_bytes}); one record must fit in the store"
+            )
         return errors
 
 

@@ -248,17 +248,25 @@ def _requests(facts: _Facts) -> list[_Request]:
     http_nodes = [n for n in tree.walk() if http_method(n.detail().attributes) is not None]
     fetches = [n for n in http_nodes if n.kind == SpanKind.CLIENT and is_browser(n)]
     if fetches:
-        chosen = _outermost(fetches)
+        chosen = _outermost(tree, fetches)
     else:
-        chosen = _outermost([n for n in http_nodes if n.kind in (SpanKind.SERVER, SpanKind.CLIENT)])
+        chosen = _outermost(
+            tree, [n for n in http_nodes if n.kind in (SpanKind.SERVER, SpanKind.CLIENT)]
+        )
     requests = [_request(facts, n) for n in chosen]
     requests.sort(key=lambda r: r.time_ns)
     return requests
 
 
-def _outermost(nodes: list[Node]) -> list[Node]:
+def _outermost(tree: TraceTree, nodes: list[Node]) -> list[Node]:
+    """``nodes`` that have none of ``nodes`` above them; one walk, so deep trees stay linear."""
     ids = {id(n) for n in nodes}
-    return [n for n in nodes if not any(id(a) in ids for a in n.path_from_root()[:-1])]
+    below: set[int] = set()  # nodes with one of ``nodes`` above them
+    for node in tree.walk():  # parents before children
+        parent = node.parent
+        if parent is not None and (id(parent) in ids or id(parent) in below):
+            below.add(id(node))
+    return [n for n in nodes if id(n) not in below]
 
 
 def _request(facts: _Facts, node: Node) -> _Request:

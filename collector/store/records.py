@@ -4,22 +4,32 @@ Records are kept in chunks of consecutive arrivals. Each chunk knows its time ra
 the latest time of any chunk up to it (``prefix_max_ns``), and which sources, services
 and levels it holds, so a query skips chunks that cannot match and stops once nothing
 older can be newer than what it already has.
+
+Every record is capped and measured once, before it is stored (``collector.limits``);
+its size is spent from the ``ByteBudget`` shared with the span store.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections import Counter, deque
 from collections.abc import Hashable, Iterable, Iterator
 from typing import TypeVar
 
+from collector.limits import ValueLimits, cap_record
 from collector.model import DropReason, Record
+from collector.store.budget import ByteBudget
 
 __all__ = ["RecordChunk", "RecordStore"]
 
 K = TypeVar("K", bound=Hashable)
 _CHUNK = 512
 _MAX_LINKED_TRACES = 100_000
+# Stands in a chunk for a record evicted before the rest of its chunk.
+_EVICTED = Record(time_ns=0, source="", level="", message="")
+# A key's deque (one block of 64 slots) and its slot in the index dict.
+_INDEX_ENTRY_BYTES = sys.getsizeof(deque()) + 100
 
 
 class RecordChunk:
@@ -66,14 +76,22 @@ class RecordChunk:
 
 
 class RecordStore:
-    """Holds at most ``max_records`` records, none older than ``ttl_ns``; oldest leave first.
+    """Holds at most ``max_records`` records, none older than ``ttl_ns``, within its share
+    of ``budget``; oldest leave first.
 
     Each index holds a deque per key in arrival order, so eviction pops from its left.
     """
 
-    def __init__(self, *, max_records: int, ttl_ns: int) -> None:
+    def __init__(
+        self, *, max_records: int, ttl_ns: int, limits: ValueLimits, budget: ByteBudget
+    ) -> None:
         self.max_records = max_records
         self.ttl_ns = ttl_ns
+        self.limits = limits
+        self.truncated_values = 0
+        self._bytes = 0
+        self._budget = budget
+        budget.join(self)
         self._chunks: deque[RecordChunk] = deque()
         self._count = 0
         self._by_trace: dict[bytes, deque[Record]] = {}
@@ -84,18 +102,36 @@ class RecordStore:
     def __len__(self) -> int:
         return self._count
 
+    @property
+    def nbytes(self) -> int:
+        """Estimated bytes kept: the sum of the records' sizes."""
+        return self._bytes
+
+    def oldest_received_ns(self) -> int | None:
+        return self._chunks[0].received_ns if self._chunks else None
+
+    def cap(self, record: Record) -> None:
+        """Cap the record's values to ``limits`` and measure it, once; counts the cuts.
+
+        The pipeline calls it before redaction, which walks nested values; ``add`` calls
+        it for any record that has not been through it."""
+        if not record.size:
+            self.truncated_values += cap_record(record, self.limits)
+
     def add(self, records: Iterable[Record], now_ns: int) -> None:
         """Store records (their ids already set) and evict what the limits require."""
         chunks = self._chunks
         for record in records:
+            self.cap(record)
             if not chunks or len(chunks[-1].records) >= _CHUNK or chunks[-1].received_ns != now_ns:
                 chunks.append(RecordChunk(now_ns, chunks[-1].prefix_max_ns if chunks else 0))
             chunks[-1].add(record)
             self._count += 1
             if record.trace_id is not None:
-                self._by_trace.setdefault(record.trace_id, deque()).append(record)
+                record.size += _index(self._by_trace, record.trace_id, record)
             if record.correlation_id:
-                self._by_correlation.setdefault(record.correlation_id, deque()).append(record)
+                record.size += _index(self._by_correlation, record.correlation_id, record)
+            self._bytes += record.size
         self.evict(now_ns)
 
     def evict(self, now_ns: int) -> None:
@@ -107,17 +143,24 @@ class RecordStore:
             elif oldest.received_ns < expire_before:
                 reason = DropReason.EXPIRED
             else:
-                return
-            record = oldest.records[oldest.first]
-            oldest.first += 1
-            if oldest.first == len(oldest.records):
-                self._chunks.popleft()
-            self._count -= 1
-            self.evicted[reason] += 1
-            if record.trace_id is not None:
-                _pop_left(self._by_trace, record.trace_id)
-            if record.correlation_id:
-                _pop_left(self._by_correlation, record.correlation_id)
+                break
+            self.evict_oldest(reason)
+        self._budget.enforce()
+
+    def evict_oldest(self, reason: DropReason) -> None:
+        oldest = self._chunks[0]
+        record = oldest.records[oldest.first]
+        oldest.records[oldest.first] = _EVICTED  # its memory goes now, not with the chunk
+        oldest.first += 1
+        if oldest.first == len(oldest.records):
+            self._chunks.popleft()
+        self._count -= 1
+        self._bytes -= record.size
+        self.evicted[reason] += 1
+        if record.trace_id is not None:
+            _pop_left(self._by_trace, record.trace_id)
+        if record.correlation_id:
+            _pop_left(self._by_correlation, record.correlation_id)
 
     def link(self, correlation_id: str, trace_id: bytes) -> None:
         """Records with only ``correlation_id`` belong to ``trace_id`` (learned from a span
@@ -167,9 +210,21 @@ class RecordStore:
     def clear(self) -> None:
         self._chunks.clear()
         self._count = 0
+        self._bytes = 0
         self._by_trace.clear()
         self._by_correlation.clear()
         self._linked.clear()
+
+
+def _index(index: dict[K, deque[Record]], key: K, record: Record) -> int:
+    """Append ``record`` under ``key``; return the bytes a new entry took (else 0), which
+    the record carries until it leaves."""
+    bucket = index.get(key)
+    if bucket is not None:
+        bucket.append(record)
+        return 0
+    index[key] = deque((record,))
+    return _INDEX_ENTRY_BYTES
 
 
 def _pop_left(index: dict[K, deque[Record]], key: K) -> None:

@@ -7,6 +7,11 @@ id to an ``array('Q')`` of span references (chunk sequence << 24 | index), so lo
 trace up never scans. Chunks leave oldest-first; since a trace's references are
 appended in chunk order, evicting a chunk removes a prefix of each affected array.
 Trees are assembled at query time, so late and out-of-order spans simply attach.
+
+Each chunk's bytes (its columns and the detail it holds) are estimated once, when it is
+made; with the trace index's share they are spent from the ``ByteBudget`` shared with
+the record store. A batch whose spans are all dropped leaves no chunk behind; a chunk
+that keeps only some of its spans is counted in full, as all its columns stay.
 """
 
 from __future__ import annotations
@@ -14,16 +19,24 @@ from __future__ import annotations
 import array
 import bisect
 import itertools
+import sys
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from collector.model import DropReason, SpanBatch, SpanDetail, SpanDetailSource
+from collector.store.budget import ByteBudget
 
 __all__ = ["SpanChunk", "SpanStore", "StoredSpan"]
 
 _SHIFT = 24
 _INDEX_MASK = (1 << _SHIFT) - 1
+# The trace index's share of the byte budget: a reference per kept span, and per trace
+# its key, its reference array and its slot in the dict.
+_REF_BYTES = 8
+_TRACE_BYTES = 240
+# A chunk's object, its slot in ``_by_seq`` and in the chunk deque.
+_CHUNK_BYTES = 160
 
 
 class SpanChunk:
@@ -40,6 +53,7 @@ class SpanChunk:
         "n",
         "name_index",
         "names",
+        "nbytes",
         "parent_ids",
         "prefix_max_start",
         "received_ns",
@@ -70,6 +84,22 @@ class SpanChunk:
         self.prefix_max_start = self.max_start
         self.detail = batch.detail
         self.all_kept = True
+        self.nbytes = _CHUNK_BYTES + sys.getsizeof(self) + self.detail.nbytes
+        for column in (
+            self.trace_ids,
+            self.span_ids,
+            self.parent_ids,
+            self.names,
+            self.name_index,
+            self.services,
+            self.service_index,
+            self.kinds,
+            self.statuses,
+            self.starts,
+            self.ends,
+        ):
+            self.nbytes += sys.getsizeof(column)
+        self.nbytes += sum(map(sys.getsizeof, self.names)) + sum(map(sys.getsizeof, self.services))
 
     def span(self, i: int) -> StoredSpan:
         return StoredSpan(
@@ -122,13 +152,20 @@ class StoredSpan:
 
 
 class SpanStore:
-    """Holds at most ``max_spans`` spans in ``max_traces`` traces, none older than ``ttl_ns``.
+    """Holds at most ``max_spans`` spans in ``max_traces`` traces, none older than ``ttl_ns``,
+    within its share of ``budget``.
 
     Not thread-safe: used from the daemon's event loop only.
     """
 
     def __init__(
-        self, *, max_spans: int, max_traces: int, max_spans_per_trace: int, ttl_ns: int
+        self,
+        *,
+        max_spans: int,
+        max_traces: int,
+        max_spans_per_trace: int,
+        ttl_ns: int,
+        budget: ByteBudget,
     ) -> None:
         self.max_spans = max_spans
         self.max_traces = max_traces
@@ -139,6 +176,9 @@ class SpanStore:
         self._traces: dict[bytes, array.array[int]] = {}
         self._next_seq = 0
         self.span_count = 0
+        self._chunk_bytes = 0
+        self._budget = budget
+        budget.join(self)
         self.evicted_spans: Counter[DropReason] = Counter()
         self.evicted_traces: Counter[DropReason] = Counter()
         self.dropped: Counter[DropReason] = Counter()
@@ -147,10 +187,19 @@ class SpanStore:
     def trace_count(self) -> int:
         return len(self._traces)
 
+    @property
+    def nbytes(self) -> int:
+        """Estimated bytes kept: the chunks, and the trace index's share."""
+        return self._chunk_bytes + self.span_count * _REF_BYTES + len(self._traces) * _TRACE_BYTES
+
+    def oldest_received_ns(self) -> int | None:
+        return self._chunks[0].received_ns if self._chunks else None
+
     def add(self, batch: SpanBatch, now_ns: int) -> int:
         """Store a batch and evict what the limits require; return how many spans were kept.
 
-        Spans beyond ``max_spans_per_trace`` for their trace are dropped and counted.
+        Spans beyond ``max_spans_per_trace`` for their trace are dropped and counted; a
+        batch with no span kept is not stored at all.
         """
         if not len(batch):
             return 0
@@ -171,18 +220,21 @@ class SpanStore:
             kept += 1
         if kept < len(batch):
             self.dropped[DropReason.TRACE_TOO_LARGE] += len(batch) - kept
+        if not kept:
+            return 0
         chunk = SpanChunk(seq, batch, now_ns)
         chunk.all_kept = kept == len(batch)
         if self._chunks:
             chunk.prefix_max_start = max(chunk.max_start, self._chunks[-1].prefix_max_start)
         self._chunks.append(chunk)
         self._by_seq[seq] = chunk
+        self._chunk_bytes += chunk.nbytes
         self.span_count += kept
         self.evict(now_ns)
         return kept
 
     def evict(self, now_ns: int) -> None:
-        """Drop oldest chunks while over a limit or past the TTL."""
+        """Drop oldest chunks while over a limit or past the TTL, then hold the budget."""
         expire_before = now_ns - self.ttl_ns
         while self._chunks:
             oldest = self._chunks[0]
@@ -193,12 +245,14 @@ class SpanStore:
             elif oldest.received_ns < expire_before:
                 reason = DropReason.EXPIRED
             else:
-                return
-            self._evict_oldest(reason)
+                break
+            self.evict_oldest(reason)
+        self._budget.enforce()
 
-    def _evict_oldest(self, reason: DropReason) -> None:
+    def evict_oldest(self, reason: DropReason) -> None:
         chunk = self._chunks.popleft()
         del self._by_seq[chunk.seq]
+        self._chunk_bytes -= chunk.nbytes
         seq = chunk.seq
         seen: set[bytes] = set()
         removed = 0
@@ -287,6 +341,7 @@ class SpanStore:
         self._by_seq.clear()
         self._traces.clear()
         self.span_count = 0
+        self._chunk_bytes = 0
 
 
 def _holds(refs: array.array[int], ref: int) -> bool:

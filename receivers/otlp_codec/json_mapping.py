@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
 from collector.errors import DecodeError
+from collector.limits import json_int
 
 # OTLP/JSON writes ids as hex, where protobuf's JSON mapping expects base64.
 _ID_FIELDS = frozenset(
@@ -49,9 +50,11 @@ def parse_request(
 
 def _json_to_protobuf(body: bytes, message_type: type[Message], top_key: str) -> bytes:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_int=json_int)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DecodeError(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise DecodeError("body is not valid JSON: it nests too deep to parse") from exc
     if not isinstance(data, dict):
         raise DecodeError(f"body is not an OTLP/JSON request: expected an object with {top_key!r}")
     snake = "".join("_" + c.lower() if c.isupper() else c for c in top_key)
@@ -60,10 +63,10 @@ def _json_to_protobuf(body: bytes, message_type: type[Message], top_key: str) ->
             f"body is not an OTLP/JSON request: expected an object with {top_key!r}, "
             f"got keys {sorted(data)[:5]}"
         )
-    for key in (top_key, snake):
-        if key in data:
-            _hex_ids_to_base64(data[key], key)
     try:
+        for key in (top_key, snake):
+            if key in data:
+                _hex_ids_to_base64(data[key], key)
         message = json_format.ParseDict(data, message_type(), ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise DecodeError(f"body is not a valid OTLP/JSON request: {exc}") from exc

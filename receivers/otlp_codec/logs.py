@@ -16,8 +16,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from collector.model import ZERO_SPAN_ID, Record
 from receivers.otlp_codec.json_mapping import parse_request
 from receivers.otlp_codec.values import (
+    _MAX_TIME_NS,
     _ZERO_TRACE_ID,
     _bad_ids_message,
+    _bad_time_message,
     _body_text,
     _service_name,
     attributes_to_dict,
@@ -55,6 +57,19 @@ def decode_logs(body: bytes, *, is_json: bool = False) -> DecodedLogs:
                     rejected += 1
                     if not error:
                         error = _bad_ids_message("log record", position, trace_id, span_id, b"")
+                    continue
+                if (
+                    log.time_unix_nano >= _MAX_TIME_NS
+                    or log.observed_time_unix_nano >= _MAX_TIME_NS
+                ):
+                    rejected += 1
+                    if not error:
+                        error = _bad_time_message(
+                            "log record",
+                            position,
+                            ("time_unix_nano", log.time_unix_nano),
+                            ("observed_time_unix_nano", log.observed_time_unix_nano),
+                        )
                     continue
                 attributes = attributes_to_dict(log.attributes)
                 if log.event_name:

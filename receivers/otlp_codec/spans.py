@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import array
 import re
+import sys
 import zlib
 from bisect import bisect_right
 from collections import deque
@@ -23,9 +24,11 @@ from collector.model import ZERO_SPAN_ID, SpanBatch, SpanDetail, SpanEvent
 from collector.redact import Redactor
 from receivers.otlp_codec.json_mapping import parse_request
 from receivers.otlp_codec.values import (
+    _MAX_TIME_NS,
     _ZERO_TRACE_ID,
     _any_value,
     _bad_ids_message,
+    _bad_time_message,
     _service_name,
     attributes_to_dict,
 )
@@ -89,6 +92,18 @@ def decode_traces(
                     if not error:
                         error = _bad_ids_message("span", position, trace_id, span_id, parent_id)
                     continue
+                start = span.start_time_unix_nano
+                end = span.end_time_unix_nano
+                if start >= _MAX_TIME_NS or end >= _MAX_TIME_NS:
+                    rejected += 1
+                    if not error:
+                        error = _bad_time_message(
+                            "span",
+                            position,
+                            ("start_time_unix_nano", start),
+                            ("end_time_unix_nano", end),
+                        )
+                    continue
                 kept.append(position)
                 trace_ids.append(trace_id)
                 span_ids.append(span_id)
@@ -97,8 +112,8 @@ def decode_traces(
                 services.append(service)
                 kinds.append(span.kind if 0 <= span.kind < 256 else 0)
                 statuses.append(span.status.code if 0 <= span.status.code < 256 else 0)
-                starts.append(span.start_time_unix_nano)
-                ends.append(span.end_time_unix_nano)
+                starts.append(start)
+                ends.append(end)
                 owners.append(group)
     if rejected:
         error = f"{rejected} span(s) rejected; first: {error}"
@@ -248,6 +263,20 @@ class _EncodedSpans:
         self._kept = None
         self._groups = groups
         return b"".join(parts)
+
+    @property
+    def nbytes(self) -> int:
+        """The compressed request, the span positions or ranges and the per-group
+        resources."""
+        return (
+            sys.getsizeof(self)
+            + sys.getsizeof(self._packed)
+            + sys.getsizeof(self._ranges)
+            + (sys.getsizeof(self._kept) if self._kept is not None else 0)
+            + sys.getsizeof(self._owners)
+            + sys.getsizeof(self._groups)
+            + sum(sys.getsizeof(r) + sys.getsizeof(scope) for r, scope in self._groups)
+        )
 
     def _bytes(self) -> bytes:
         if self._plain is None:

@@ -15,6 +15,8 @@ __all__ = ["attributes_to_dict"]
 
 _ZERO_TRACE_ID = bytes(16)
 _UNKNOWN_SERVICE = "unknown_service"
+# Times are kept as signed 64-bit nanoseconds (array "q"): up to the year 2262.
+_MAX_TIME_NS = 1 << 63
 
 
 def attributes_to_dict(attributes: Any) -> dict[str, Any]:
@@ -63,3 +65,10 @@ def _bad_ids_message(
     if parent_id and len(parent_id) != 8:
         problems.append(f"parent span id {parent_id.hex()!r} must be 8 bytes")
     return f"{what} #{position}: " + "; ".join(problems)
+
+
+def _bad_time_message(what: str, position: int, *fields: tuple[str, int]) -> str:
+    problems = [
+        f"{name} {value} is out of range" for name, value in fields if value >= _MAX_TIME_NS
+    ]
+    return f"{what} #{position}: " + "; ".join(problems) + " (must be below 2^63 ns, year 2262)"

@@ -9,8 +9,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
+from collector import VERSION
+from collector.edge import daemon_url
 from receivers.run_wrapper.child import block_signals, run_child
 from receivers.run_wrapper.chunks import ChunkQueue
 
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"gasoline-run {VERSION}")
     parser.add_argument(
         "--url",
         type=_http_url,
@@ -130,10 +132,10 @@ def _positive(text: str) -> int:
 
 
 def _http_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
-    return text
+    try:
+        return daemon_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _config(args: argparse.Namespace, service: str) -> ShipperConfig:
