@@ -38,6 +38,8 @@ MAX_ANSWER_BYTES = 65_536
 """Compact JSON bytes of one tool answer; default answers are ~10 KB."""
 
 _MAX_TEXT = 300
+_TEXT_HEAD = 100
+_TEXT_TAIL = 200
 _MAX_METADATA_KEYS = 12
 _COMPACT_DEPTH = 8
 _MAX_FIT_ROUNDS = 64
@@ -78,16 +80,24 @@ def _depth_within(value: dict[Any, Any] | list[Any], max_depth: int) -> bool:
     return True
 
 
+def _head_and_tail(text: str) -> str:
+    """The start and the end of a long text, the cut marked: a traceback's last lines
+    (the exception) matter most, so more of the end is kept."""
+    head, tail = text[:_TEXT_HEAD], text[len(text) - _TEXT_TAIL :]
+    cut = len(text) - _TEXT_HEAD - _TEXT_TAIL
+    return f"{head} …[{cut} of {len(text)} chars cut; observe event_ids shows all]… {tail}"
+
+
 def compact(value: Any, *, depth: int = 0) -> Any:
     """Drop empty fields, cut long strings and large mappings: answers stay small.
 
     Nested mappings keep their first ``_MAX_METADATA_KEYS`` keys and a ``"…"`` key
-    counting the rest; strings over ``_MAX_TEXT`` characters are cut with their length;
+    counting the rest; strings over ``_MAX_TEXT`` characters keep their start and end;
     a mapping or list nested ``_COMPACT_DEPTH`` levels down becomes a marker, which also
     bounds this function's own recursion.
     """
     if isinstance(value, str):
-        return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + f"… ({len(value)} chars)"
+        return value if len(value) <= _MAX_TEXT else _head_and_tail(value)
     if isinstance(value, dict):
         if depth >= _COMPACT_DEPTH and value:
             return _deep_marker(value, _COMPACT_DEPTH)

@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     mcp = commands.add_parser(
         "mcp",
         help="MCP server on stdio for an AI agent",
-        description="Serve the observe, analyze and configure tools over MCP on stdio, for "
+        description="Serve the observe, analyze, configure, generate and interact tools over "
+        "MCP on stdio, for "
         'an agent\'s MCP config: {"command": "gasoline", "args": ["mcp"]}. If a daemon '
         "answers at --url (or $GASOLINE_URL, or the configured API endpoint), its data is "
         "served and any number of agents share it; otherwise this process runs the "
@@ -128,7 +129,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Show a trace as a tree: service, span name, duration, a bar for where "
         "it sits in time, errors marked; then the trace's log records and events.",
     )
-    trace.add_argument("trace_id", metavar="TRACE_ID", help="32 hex digits")
+    trace.add_argument(
+        "trace_id", metavar="TRACE_ID", help="32 hex digits, or a unique prefix of 8 or more"
+    )
     trace.add_argument("--url", help=url_help)
     trace.add_argument(
         "--limit", type=int, default=1000, help="spans per page (default 1000, up to 10000)"

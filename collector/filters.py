@@ -167,8 +167,11 @@ def build_filter(
     cursor: Any = None,
     default_limit: int = 100,
     noise: Sequence[NoiseRule] = (),
+    resolve_trace: Callable[[str], bytes] | None = None,
 ) -> TimelineFilter:
     """A filter from query parameters (strings) or tool arguments (JSON values).
+    ``resolve_trace`` turns the ``trace_id`` typed into a stored one (a short id's unique
+    prefix, e.g. ``Store.resolve_trace_id``); without it 32 hex digits are required.
 
     Raises ValueError naming the key, e.g. ``level: 'loud' must be one of debug, ...``.
     """
@@ -186,9 +189,15 @@ def build_filter(
 
     trace_id = None
     if (raw := text("trace_id")) is not None:
-        trace_id = parse_hex_id(raw.strip().lower(), 16)
-        if trace_id is None:
-            raise ValueError(f"trace_id: {raw!r} is not a trace id (32 hex digits, not all zero)")
+        if resolve_trace is not None:
+            try:
+                trace_id = resolve_trace(raw)
+            except ValueError as exc:
+                raise ValueError(f"trace_id: {exc}") from None
+        else:
+            trace_id = parse_hex_id(raw.strip().lower(), 16)
+            if trace_id is None:
+                raise ValueError(f"trace_id: {raw!r} is not a trace id (32 hex digits)")
     level = text("level")
     if level is not None and level not in LEVELS:
         raise ValueError(f"level: {level!r} must be one of {', '.join(LEVELS)}")

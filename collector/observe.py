@@ -78,7 +78,7 @@ def _trace_view(
 ) -> dict[str, Any]:
     if f.trace_id is None:
         raise ViewError(
-            "observe trace needs filter.trace_id (32 hex digits); "
+            "observe trace needs filter.trace_id (32 hex digits, or a unique prefix of 8 or more); "
             "find one with what='traces' or what='errors'"
         )
     tree = trace_tree(store, f.trace_id)

@@ -16,7 +16,7 @@ from typing import Any
 
 from collector.bounded import cap_depth, json_size, note_truncated, take_within
 from collector.filters import TimelineFilter
-from collector.model import Record, SpanKind, StatusCode
+from collector.model import Record, SpanDetail, SpanKind, StatusCode
 from collector.scan import newest_matches
 from collector.store import Store, StoredSpan
 from collector.trace_tree import Node, TraceTree, build_tree
@@ -257,8 +257,17 @@ def trace_summaries(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def span_event(span: StoredSpan) -> dict[str, Any]:
-    """A span as a timeline event."""
+    """A span as a timeline event; an error span's says why it failed (its status message,
+    or its exception's), the one line of it worth seeing in a list."""
     error = span.status == StatusCode.ERROR
+    metadata: dict[str, Any] = {
+        "name": span.name,
+        "span_kind": _kind_name(span.kind),
+        "status": _status_name(span.status),
+        "duration_ms": span.duration_ns / 1e6,
+    }
+    if error and (why := _failure(span.detail())):
+        metadata["status_message"] = why
     return {
         "id": f"span:{span.span_id.hex()}",
         "timestamp": span.start_ns // 1_000_000,
@@ -272,13 +281,17 @@ def span_event(span: StoredSpan) -> dict[str, Any]:
         "span_id": span.span_id.hex(),
         "parent_span_id": None if span.is_root else span.parent_id.hex(),
         "tags": [],
-        "metadata": {
-            "name": span.name,
-            "span_kind": _kind_name(span.kind),
-            "status": _status_name(span.status),
-            "duration_ms": span.duration_ns / 1e6,
-        },
+        "metadata": metadata,
     }
+
+
+def _failure(detail: SpanDetail) -> str:
+    if detail.status_message:
+        return detail.status_message
+    for event in detail.events:
+        if event.name == "exception":
+            return str(event.attributes.get("exception.message", ""))
+    return ""
 
 
 def record_event(record: Record) -> dict[str, Any]:

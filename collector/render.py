@@ -12,6 +12,7 @@ _DIM = "\x1b[2m"
 _BOLD = "\x1b[1m"
 _RESET = "\x1b[0m"
 _MAX_INDENT = 16  # deeper levels keep this indentation and show their depth
+_ORIGIN_WIDTH = 14  # the timeline's service/source column
 
 
 def render_trace(doc: dict[str, Any], *, width: int = 120, color: bool = False) -> str:
@@ -94,13 +95,18 @@ def render_timeline(answer: dict[str, Any]) -> str:
     for e in events:
         when = datetime.fromtimestamp(e["timestamp"] / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
         origin = e["service"] or e["source"]
+        message = e["message"].removeprefix(f"{e['service']}: ") if e["service"] else e["message"]
+        if why := e["metadata"].get("status_message") if e["kind"] == "span" else None:
+            message += f" -- {why}"
         trace = f"  [{e['trace_id'][:8]}]" if e.get("trace_id") else ""
-        lines.append(f"{when}  {e['level']:<8} {origin:<12} {e['message']}{trace}")
+        lines.append(f"{when}  {e['level']:<8} {_fit(origin, _ORIGIN_WIDTH)}  {message}{trace}")
     meta = answer["metadata"]
-    exact = "" if meta.get("total_count_exact", True) else "at least "
-    footer = f"{len(events)} shown of {exact}{meta['total_count']}"
+    # An inexact total is where counting stopped, not how many match: say only that more do.
+    footer = f"{len(events)} shown"
+    if meta.get("total_count_exact", True):
+        footer += f" of {meta['total_count']}"
     if meta.get("cursor_next"):
-        footer += f"; older: --cursor {meta['cursor_next']}"
+        footer += f"; older ones: --cursor {meta['cursor_next']}"
     return "\n".join([*lines, footer])
 
 
@@ -125,8 +131,8 @@ def render_status(status: dict[str, Any]) -> str:
         f"gasoline {status['version']}  pid {status['pid']}  up {status['uptime_s']} s",
         f"ports:     {ports}",
         f"config:    {status['config']}",
-        f"stored:    {store['spans']} spans in {store['traces']} traces, "
-        f"{store['records']} records",
+        f"stored:    {_plural(store['spans'], 'span')} in {_plural(store['traces'], 'trace')}, "
+        f"{_plural(store['records'], 'record')}",
         f"queue:     {pipeline['queue']['depth']} of {pipeline['queue']['capacity']}",
         f"accepted:  {_counts(pipeline['accepted'])}",
         f"dropped:   {_nested(pipeline['dropped'])}",
@@ -137,8 +143,18 @@ def render_status(status: dict[str, Any]) -> str:
         f"median {skew['median_skew_ms']} ms)",
     ]
     for name, receiver in status["receivers"].items():
-        lines.append(f"receiver {name}: {receiver['status']}  {_counts(receiver['counts'])}")
+        counts = _counts(receiver["counts"]) if receiver["counts"] else "nothing received yet"
+        lines.append(f"receiver {name}: {receiver['status']}  {counts}")
     return "\n".join(lines)
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` in exactly ``width`` columns: padded, or cut with an ellipsis."""
+    return f"{text:<{width}}" if len(text) <= width else text[: width - 1] + "…"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _counts(counts: dict[str, int]) -> str:

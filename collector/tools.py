@@ -50,6 +50,9 @@ _WINDOW_NS = 50_000_000  # records this close to a trace's span are inferred to 
 _MAX_INFERRED = 20
 
 
+_MAX_EVENT_IDS = 20
+
+
 class ToolInputError(CollectorError):
     """The arguments cannot be acted on; the message says what to change."""
 
@@ -100,6 +103,8 @@ class Toolbox:
     # -- observe ----------------------------------------------------------------------
 
     def observe(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("event_ids"):
+            return self._events_in_full(args["event_ids"])
         what = args.get("what", "timeline")
         if not isinstance(what, str) or what not in VIEWS:
             raise ToolInputError(f"what: {what!r:.100} is not a view (one of: {', '.join(VIEWS)})")
@@ -109,8 +114,32 @@ class Toolbox:
             cursor=args.get("after_cursor"),
             default_limit=20,
             noise=self.noise,
+            resolve_trace=self.store.resolve_trace_id,
         )
         return {"view": what, **observe(self.store, what, f, span_ids=args.get("span_ids"))}
+
+    def _events_in_full(self, ids: Any) -> dict[str, Any]:
+        """Log records and events by id, uncut: a traceback with every line. The answer cap
+        still applies, so one record of a megabyte is cut there, with a note."""
+        if not isinstance(ids, list) or len(ids) > _MAX_EVENT_IDS:
+            raise ToolInputError(f"event_ids: expected a list of up to {_MAX_EVENT_IDS} ids")
+        events, missing = [], []
+        for raw in ids:
+            text = str(raw)
+            if text.startswith("span:"):
+                raise ToolInputError(
+                    f"event_ids: {text!r:.40} is a span; observe what='trace' with span_ids "
+                    "shows a span in full"
+                )
+            record = self.store.records.get(int(text)) if text.isdigit() else None
+            if record is None:
+                missing.append(text[:40])
+            else:
+                events.append(record_event(record))
+        metadata: dict[str, Any] = {"total_count": len(events)}
+        if missing:
+            metadata["not_stored"] = missing
+        return {"view": "events", "events": events, "metadata": metadata}
 
     # -- analyze ----------------------------------------------------------------------
 
@@ -133,11 +162,10 @@ class Toolbox:
         """The trace named by ``trace_id``, or the one holding ``span_id`` or ``event_id``."""
         trace_id = None
         if "trace_id" in args:
-            trace_id = parse_hex_id(str(args["trace_id"]).strip().lower(), 16)
-            if trace_id is None:
-                raise ToolInputError(
-                    f"trace_id: {args['trace_id']!r} is not a trace id (32 hex digits)"
-                )
+            try:
+                trace_id = self.store.resolve_trace_id(str(args["trace_id"]))
+            except ValueError as exc:
+                raise ToolInputError(f"trace_id: {exc}") from None
         elif "span_id" in args:
             trace_id = self._trace_of_span(str(args["span_id"]))
         elif "event_id" in args:

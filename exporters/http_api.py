@@ -140,7 +140,7 @@ class HttpApi:
 
     async def _trace(self, request: web.Request) -> web.Response:
         """One page of the tree: ``limit`` spans (1000) from ``cursor``, or ``span_ids``."""
-        trace_id = _trace_id(request)
+        trace_id = _trace_id(request, self._store)
         try:
             page = _trace_page(request.query)
         except _BadQuery as exc:
@@ -153,7 +153,7 @@ class HttpApi:
         return web.json_response(document)
 
     async def _causality(self, request: web.Request) -> web.Response:
-        trace_id = _trace_id(request)
+        trace_id = _trace_id(request, self._store)
         tree = trace_tree(self._store, trace_id)
         if tree is None:
             raise _not_stored(trace_id)
@@ -162,7 +162,7 @@ class HttpApi:
     async def _timeline(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         try:
-            query = _timeline_filter(request.query)
+            query = _timeline_filter(request.query, self._store)
         except _BadQuery as exc:
             return _error(400, str(exc))
         answer = timeline(self._store, query)
@@ -205,20 +205,14 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"status": "error", "error": message}, status=status)
 
 
-def _trace_id(request: web.Request) -> bytes:
-    text = request.match_info["trace_id"].strip().lower()
-    trace_id = parse_hex_id(text, 16)
-    if trace_id is None:
+def _trace_id(request: web.Request, store: Store) -> bytes:
+    try:
+        return store.resolve_trace_id(request.match_info["trace_id"])
+    except ValueError as exc:
         raise web.HTTPBadRequest(
-            text=json.dumps(
-                {
-                    "status": "error",
-                    "error": f"{text!r} is not a trace id (32 hex digits, not all zero)",
-                }
-            ),
+            text=json.dumps({"status": "error", "error": str(exc)}),
             content_type="application/json",
-        )
-    return trace_id
+        ) from None
 
 
 def _not_stored(trace_id: bytes) -> web.HTTPNotFound:
@@ -267,9 +261,14 @@ def _trace_page(query: Mapping[str, str]) -> dict[str, Any]:
     return page
 
 
-def _timeline_filter(query: Mapping[str, str]) -> TimelineFilter:
+def _timeline_filter(query: Mapping[str, str], store: Store) -> TimelineFilter:
     params = {k: v for k, v in query.items() if k not in ("limit", "cursor")}
     try:
-        return build_filter(params, limit=query.get("limit"), cursor=query.get("cursor"))
+        return build_filter(
+            params,
+            limit=query.get("limit"),
+            cursor=query.get("cursor"),
+            resolve_trace=store.resolve_trace_id,
+        )
     except ValueError as exc:
         raise _BadQuery(str(exc)) from None

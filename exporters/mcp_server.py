@@ -1,4 +1,5 @@
-"""The MCP server: ``observe``, ``analyze`` and ``configure`` for an agent, over stdio.
+"""The MCP server: the five tools (observe, analyze, configure, generate, interact) for an
+agent, over stdio.
 
 Tools run on a ``ToolBackend``: in process against an embedded daemon, or forwarded to
 a running daemon's ``POST /v1/tools/{name}``, so several agents share one daemon's data.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, Protocol
@@ -54,7 +56,9 @@ View = Literal[
     "services",
 ]
 Level = Literal["debug", "info", "warn", "error", "critical"]
-TraceIdArg = Annotated[str | None, Field(description="The trace, 32 hex digits.")]
+TraceIdArg = Annotated[
+    str | None, Field(description="The trace: 32 hex digits, or a unique prefix of 8 or more.")
+]
 SpanIdArg = Annotated[
     str | None, Field(description="Or a span of the trace, e.g. an error span from observe errors.")
 ]
@@ -155,7 +159,9 @@ class Filter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    trace_id: str | None = Field(None, description="A trace id, 32 hex digits.")
+    trace_id: str | None = Field(
+        None, description="A trace id: 32 hex digits, or a unique prefix of 8 or more."
+    )
     correlation_id: str | None = Field(
         None, description="A request or correlation id carried by events and logs."
     )
@@ -222,6 +228,9 @@ def _args(**values: Any) -> dict[str, Any]:
 
 
 def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
+    # Argument errors reach the agent as pydantic words them; its documentation links
+    # (pydantic's documented switch, read when an error is first shown) are noise there.
+    os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
     server = MCPServer(
         "gasoline",
         version=version,
@@ -252,6 +261,14 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
                 description="For what='trace': span ids to show with full attributes and events."
             ),
         ] = None,
+        event_ids: Annotated[
+            list[str] | None,
+            Field(
+                description="Ids of log records or events from an earlier answer, to show in "
+                "full (a long message is cut in lists; this shows every line). Replaces what.",
+                max_length=20,
+            ),
+        ] = None,
     ) -> CallToolResult:
         """See what happened: timelines, traces, errors, network calls, services."""
         return _result(
@@ -263,6 +280,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
                     limit=limit,
                     after_cursor=after_cursor,
                     span_ids=span_ids,
+                    event_ids=event_ids,
                 ),
             )
         )

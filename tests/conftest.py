@@ -7,9 +7,11 @@ import os
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from collector.config import Config, load_config
 from collector.daemon import Daemon
@@ -50,7 +52,17 @@ def make_config(tmp_path: Path, text: str = "") -> Config:
     """
     path = tmp_path / "gasoline.yaml"
     path.write_text(textwrap.dedent(text) or "{}\n")
-    return load_config(path, ports={k: v for k, v in PORTS_0.items() if f"{k}:" not in text})
+    data = yaml.safe_load(path.read_text()) or {}
+    ports = {k: v for k, v in PORTS_0.items() if _endpoint(data, k) is None}
+    return load_config(path, ports=ports)
+
+
+def _endpoint(data: Any, key: str) -> Any:
+    """The endpoint a test's config text sets for ``key`` (api, grpc, http), if any."""
+    path = ["service", "api"] if key == "api" else ["receivers", "otlp", "protocols", key]
+    for name in path:
+        data = data.get(name) if isinstance(data, dict) else None
+    return data.get("endpoint") if isinstance(data, dict) else None
 
 
 class Running:
@@ -69,6 +81,10 @@ class Running:
 
     async def get_json(self, path: str) -> tuple[int, dict]:  # type: ignore[type-arg]
         async with aiohttp.ClientSession() as http, http.get(self.api + path) as resp:
+            return resp.status, await resp.json()
+
+    async def post_json(self, path: str, body: object) -> tuple[int, dict]:  # type: ignore[type-arg]
+        async with aiohttp.ClientSession() as http, http.post(self.api + path, json=body) as resp:
             return resp.status, await resp.json()
 
 

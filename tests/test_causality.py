@@ -392,3 +392,23 @@ def test_no_samples_claim_no_agreement() -> None:
     assert report["status"] == "unknown" and report["samples_collected"] == 0
     assert "No samples yet" in report["recommendation"]
     assert "agree" not in report["recommendation"]
+
+
+def _deep_failure(depth: int) -> None:
+    if depth == 0:
+        raise LookupError("no price for sku 42")
+    _deep_failure(depth - 1)
+
+
+async def test_a_cut_stack_trace_starts_at_a_frame_and_says_so(gasoline: Running) -> None:
+    try:
+        _deep_failure(12)
+    except LookupError as exc:
+        failure = exc
+    s = Scenario()
+    s.span("api", "price", 0, 10, error="", exception=failure)
+    cause = analyze(gasoline, await s.send(gasoline))["root_cause"]
+    stack = cause["evidence"][0]["stacktrace"].splitlines()
+    assert stack[0].startswith("… (") and stack[0].endswith("earlier lines)")
+    assert stack[1].lstrip().startswith("File ")
+    assert stack[-1] == "LookupError: no price for sku 42"

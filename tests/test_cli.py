@@ -72,6 +72,11 @@ def _post(url: str, payload: object) -> None:
 def test_help_for_every_command(command: list[str], tmp_path: Path) -> None:
     result = run(*command, "--help", home=tmp_path)
     assert result.returncode == 0 and "usage: gasoline" in result.stdout
+    if command == ["mcp"]:
+        text = " ".join(result.stdout.split())
+        assert all(
+            tool in text for tool in ("observe", "analyze", "configure", "generate", "interact")
+        )
 
 
 def test_trace_renders_a_tree_with_timings_and_errors(
@@ -107,7 +112,8 @@ def test_trace_renders_a_tree_with_timings_and_errors(
     assert any(re.search(r"error\s+custom: payment failed", line) for line in lines)
 
     result = run("status", "--url", served["API"], home=tmp_path)
-    assert result.returncode == 0 and "3 spans in 1 traces" in result.stdout
+    assert result.returncode == 0 and "3 spans in 1 trace, 1 record" in result.stdout
+    assert "receiver otlp/grpc: running  nothing received yet" in result.stdout
     result = run("traces", "--url", served["API"], home=tmp_path)
     assert TRACE in result.stdout and "GET /checkout" in result.stdout
     result = run("trace", TRACE, "--json", "--url", served["API"], home=tmp_path)
@@ -115,9 +121,32 @@ def test_trace_renders_a_tree_with_timings_and_errors(
     result = run("timeline", "--level", "error", "--url", served["API"], home=tmp_path)
     lines = result.stdout.splitlines()
     assert result.returncode == 0 and len(lines) == 3, result.stdout
-    assert re.search(r"error\s+checkout\s+checkout: SELECT orders  \[5b8efff7\]", lines[0])
+    # The service once, and why the span failed.
+    assert re.search(
+        r"error\s+checkout\s+SELECT orders -- deadlock detected  \[5b8efff7\]$", lines[0]
+    )
     assert re.search(r"error\s+custom\s+payment failed  \[5b8efff7\]", lines[1])
     assert lines[2] == "2 shown of 2"
+
+
+def test_timeline_columns_hold_long_service_names(served: dict[str, str], tmp_path: Path) -> None:
+    service = "a-very-long-service-name-for-the-payments-gateway"
+    _post(
+        served["OTLP/HTTP"] + "/v1/traces", otlp_json([span("c3c3c3c3c3c3c3c3", "charge")], service)
+    )
+    events = [{"message": f"line {i}", "level": "info", "service": "api"} for i in range(20)]
+    _post(served["API"] + "/events", {"events": events})
+    for _ in range(100):  # storing is asynchronous: retry the read briefly
+        result = run("timeline", "--limit", "3", "--url", served["API"], home=tmp_path)
+        lines = result.stdout.splitlines()
+        if "line 19" in result.stdout:
+            break
+    assert result.returncode == 0 and len(lines) == 4, result.stdout
+    assert all(line.index("line ") == lines[0].index("line ") for line in lines[:3])
+    assert lines[3].startswith("3 shown") and "at least" not in lines[3] and "--cursor" in lines[3]
+    result = run("timeline", "--service", service, "--url", served["API"], home=tmp_path)
+    [row, _] = result.stdout.splitlines()
+    assert "a-very-long-s…  charge" in row and service not in row
 
 
 def test_unknown_trace_and_bad_id_are_clear(served: dict[str, str], tmp_path: Path) -> None:
@@ -160,3 +189,36 @@ def test_home_config_file_is_used(tmp_path: Path) -> None:
     result = run("serve", home=tmp_path)
     assert result.returncode == 1
     assert "service.store.max_spans: expected an integer, got 'nope'" in result.stderr
+
+
+def test_short_trace_ids_are_accepted_everywhere(served: dict[str, str], tmp_path: Path) -> None:
+    """The timeline shows 8-digit trace ids; every command and tool takes them back."""
+    twin = TRACE[:8] + "0" * 23 + "1"  # same first 8 digits as TRACE
+    _post(served["OTLP/HTTP"] + "/v1/traces", otlp_json([span("a1a1a1a1a1a1a1a1", "GET /orders")]))
+    _post(
+        served["OTLP/HTTP"] + "/v1/traces",
+        otlp_json([span("b2b2b2b2b2b2b2b2", "GET /twin", trace=twin)]),
+    )
+    url = ("--url", served["API"])
+    result = run("trace", TRACE[:12], *url, home=tmp_path)
+    assert result.returncode == 0 and f"trace {TRACE}" in result.stdout
+    assert "GET /orders" in result.stdout and "GET /twin" not in result.stdout
+    result = run("timeline", "--trace-id", TRACE[:10], *url, home=tmp_path)
+    assert result.returncode == 0 and "GET /orders" in result.stdout
+    assert "GET /twin" not in result.stdout
+    result = run("trace", TRACE[:8], *url, home=tmp_path)  # two traces start so
+    assert result.returncode == 1
+    assert TRACE in result.stderr and twin in result.stderr and "several" in result.stderr
+    result = run("trace", "abcdef", *url, home=tmp_path)  # too short to be unique
+    assert result.returncode == 1 and "prefix of 8 or more" in result.stderr
+    for tool, args in (
+        ("observe", {"what": "trace", "filter": {"trace_id": TRACE[:12]}}),
+        ("analyze", {"type": "causality", "trace_id": TRACE[:12]}),
+    ):
+        request = urllib.request.Request(
+            f"{served['API']}/v1/tools/{tool}",
+            data=json.dumps(args).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert TRACE in response.read().decode()

@@ -154,6 +154,7 @@ async def test_bad_arguments_give_error_results_that_say_what_is_allowed(
     async with mcp_session(tmp_path, "--url", gasoline.api) as (session, _):
         message = await call_error(session, "observe", what="everything")
         assert "timeline" in message and "services" in message
+        assert "pydantic.dev" not in message
         message = await call_error(session, "observe", what="trace")
         assert "needs filter.trace_id" in message
         message = await call_error(session, "observe", filter={"level": "loud"})
@@ -191,3 +192,26 @@ class _Remote:
 
     async def settled(self) -> None:
         return None
+
+
+async def test_a_long_message_keeps_its_end_and_comes_whole_by_id(
+    gasoline: Running, tmp_path: Path
+) -> None:
+    frames = "".join(
+        f'  File "app/step{i}.py", line {i}, in step{i}\n    step{i + 1}()\n' for i in range(40)
+    )
+    traceback = f"Traceback (most recent call last):\n{frames}KeyError: 'customer_id'"
+    status, answer = await gasoline.post_json(
+        "/event", {"level": "error", "service": "api", "message": traceback}
+    )
+    assert status == 200
+    await gasoline.settled()
+    async with mcp_session(tmp_path, "--url", gasoline.api) as (session, _):
+        [event] = (await call(session, "observe", what="logs"))["events"]
+        shown = event["message"]
+        assert shown.startswith("Traceback (most recent call last):")
+        assert shown.endswith("KeyError: 'customer_id'") and "chars cut" in shown
+        whole = await call(session, "observe", event_ids=[answer["event_id"]])
+        assert whole["view"] == "events" and whole["events"][0]["message"] == traceback
+        missing = await call(session, "observe", event_ids=["999999"])
+        assert missing["events"] == [] and missing["metadata"]["not_stored"] == ["999999"]

@@ -111,7 +111,7 @@ def failure_of(node: Node) -> Failure | None:
             item: dict[str, Any] = {"type": "exception", "exception_type": kind, "message": text}
             stack = event.attributes.get("exception.stacktrace")
             if isinstance(stack, str) and stack:
-                item["stacktrace"] = "\n".join(stack.strip().splitlines()[-6:])
+                item["stacktrace"] = _stack_tail(stack)
             note(3, f"{kind}: {text}" if text else kind, item)
     for record in node.error_logs:
         note(
@@ -154,3 +154,22 @@ def failure_of(node: Node) -> Failure | None:
         peer = peer_of(attributes)
         strength, message = 2, f"call to {peer or node.span.name} failed"
     return Failure(strength, message, evidence)
+
+
+_STACK_LINES = 6
+_FRAME_HEADS = ("File ", "at ")  # Python's and JavaScript/Java's first line of a frame
+
+
+def _stack_tail(stack: str) -> str:
+    """The last lines of a stack trace (the failing frames and the exception), starting at a
+    frame's first line and saying how many lines came before."""
+    lines = stack.strip().splitlines()
+    if len(lines) <= _STACK_LINES:
+        return "\n".join(lines)
+    start = len(lines) - _STACK_LINES
+    while start > 0 and not lines[start].lstrip().startswith(_FRAME_HEADS):
+        start -= 1
+        if len(lines) - start > 2 * _STACK_LINES:  # no frame heads: keep the plain tail
+            start = len(lines) - _STACK_LINES
+            break
+    return "\n".join([f"… ({start} earlier lines)", *lines[start:]])

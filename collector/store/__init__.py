@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collector.config import StoreConfig
 from collector.limits import ValueLimits
+from collector.model import parse_hex_id
 from collector.store.budget import ByteBudget
 from collector.store.records import RecordChunk, RecordStore
 from collector.store.spans import SpanChunk, SpanStore, StoredSpan
 
 __all__ = [
+    "MIN_TRACE_PREFIX",
     "ByteBudget",
     "RecordChunk",
     "RecordStore",
@@ -17,6 +19,11 @@ __all__ = [
     "Store",
     "StoredSpan",
 ]
+
+
+MIN_TRACE_PREFIX = 8
+_MAX_CANDIDATES = 5
+_HEX = frozenset("0123456789abcdef")
 
 
 class Store:
@@ -37,6 +44,30 @@ class Store:
             ttl_ns=ttl_ns,
             limits=ValueLimits(config.max_value_chars, config.max_record_bytes),
             budget=self.budget,
+        )
+
+    def resolve_trace_id(self, text: str) -> bytes:
+        """A trace id from its 32 hex digits, or from a prefix of at least
+        ``MIN_TRACE_PREFIX`` digits that one stored trace starts with (the short ids the
+        timeline shows). ``ValueError`` says what is wrong, listing an ambiguous prefix's
+        candidates."""
+        digits = text.strip().lower()
+        if len(digits) == 32:
+            trace_id = parse_hex_id(digits, 16)
+            if trace_id is not None:
+                return trace_id
+        elif MIN_TRACE_PREFIX <= len(digits) < 32 and all(c in _HEX for c in digits):
+            found = self.spans.trace_ids_starting(digits, limit=_MAX_CANDIDATES + 1)
+            if len(found) == 1:
+                return found[0]
+            if not found:
+                raise ValueError(f"no stored trace id starts with {digits!r}")
+            listed = ", ".join(t.hex() for t in found[:_MAX_CANDIDATES])
+            more = " and more" if len(found) > _MAX_CANDIDATES else ""
+            raise ValueError(f"{digits!r} starts several trace ids: {listed}{more}")
+        raise ValueError(
+            f"{text!r:.80} is not a trace id (32 hex digits, not all zero, or a unique "
+            f"prefix of {MIN_TRACE_PREFIX} or more)"
         )
 
     def evict_expired(self, now_ns: int) -> None:

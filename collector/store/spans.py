@@ -288,6 +288,20 @@ class SpanStore:
     def has_trace(self, trace_id: bytes) -> bool:
         return trace_id in self._traces
 
+    def trace_ids_starting(self, digits: str, limit: int) -> list[bytes]:
+        """Up to ``limit`` stored trace ids whose hex starts with ``digits`` (lowercase
+        hex), newest first. Scans every trace: for the short ids people type, not for
+        hot paths."""
+        head = bytes.fromhex(digits[: len(digits) // 2 * 2])
+        nibble = int(digits[-1], 16) if len(digits) % 2 else None
+        found = []
+        for trace_id in reversed(self._traces):
+            if trace_id.startswith(head) and (nibble is None or trace_id[len(head)] >> 4 == nibble):
+                found.append(trace_id)
+                if len(found) == limit:
+                    break
+        return found
+
     def newest_trace_ids(self, limit: int) -> list[bytes]:
         """Up to ``limit`` trace ids, the most recently first seen first."""
         return list(itertools.islice(reversed(self._traces), limit))
