@@ -424,6 +424,13 @@ def test_scan_finds_keys_but_not_the_same_word_inside_values() -> None:
     assert detail.attributes["http.request.header.x-session-id"] == "[REDACTED]"
 
 
+def test_scan_runs_without_key_patterns_and_checks_all_for_unscannable_ones() -> None:
+    assert Redactor(RedactionConfig(key_patterns=[])).hints(b"\x0a\x05token\x12") == [(2, 7)]
+    assert Redactor(RedactionConfig(key_patterns=[])).hints(b"SELECT 1") == []
+    anchored = Redactor(RedactionConfig(key_patterns=["^x-internal$"]))
+    assert anchored.hints(b"SELECT 1") == [(0, 8)]
+
+
 def test_config_patterns_stay_and_runtime_patterns_come_and_go() -> None:
     redactor = Redactor(RedactionConfig(key_patterns=["password", "x-internal"]))
     redactor.add_pattern("customer[-_.]?ssn")
