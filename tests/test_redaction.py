@@ -36,6 +36,7 @@ from collector.redact import PatternError, Redactor
 from collector.tools import ToolInputError
 from receivers.otlp_codec import decode_traces
 from tests.conftest import Running
+from tests.test_mcp import mcp_session
 from tests.test_otlp_http import otlp_json, span
 
 GASOLINE = str(Path(sys.executable).parent / "gasoline")
@@ -252,6 +253,25 @@ async def test_planted_secrets_appear_in_no_answer(gasoline: Running) -> None:
     assert "[REDACTED]" in answers["GET /v1/traces"]
     stats = gasoline.daemon.pipeline.stats()
     assert stats["redacted_span_values"] >= 15 and stats["redacted_record_values"] >= 8
+
+
+async def test_mcp_stdio_answers_show_no_secret(gasoline: Running, tmp_path: Path) -> None:
+    """`gasoline mcp` as an agent runs it, bridged to the daemon."""
+    trace_id = await _plant(gasoline)
+    texts = []
+    async with mcp_session(tmp_path, "--url", gasoline.api) as (session, _):
+        for tool, arguments in (
+            ("observe", {"what": "timeline", "filter": {"trace_id": trace_id}}),
+            ("observe", {"what": "errors", "filter": {"trace_id": trace_id}}),
+            ("observe", {"what": "trace", "filter": {"trace_id": trace_id}}),
+            ("analyze", {"type": "causality", "trace_id": trace_id}),
+            ("generate", {"type": "reproduction", "trace_id": trace_id, "format": "curl"}),
+        ):
+            result = await session.call_tool(tool, arguments)
+            assert not result.is_error, result.content
+            texts.append(result.content[0].text)  # type: ignore[union-attr]
+    assert "[REDACTED]" in "".join(texts)
+    assert _leaks("".join(texts)) == []
 
 
 async def test_store_memory_holds_no_secret(gasoline: Running) -> None:
