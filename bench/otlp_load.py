@@ -710,6 +710,7 @@ class LoadResult:
             "latency_ms": {
                 "p50": round(percentile(lat, 50) * 1e3, 3),
                 "p90": round(percentile(lat, 90) * 1e3, 3),
+                "p95": round(percentile(lat, 95) * 1e3, 3),
                 "p99": round(percentile(lat, 99) * 1e3, 3),
                 "max": round(lat[-1] * 1e3, 3) if lat else 0.0,
             },
@@ -909,12 +910,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="API_URL",
         help="after the load, poll API_URL/daemon/status until the queue is empty",
     )
+    parser.add_argument(
+        "--start-at",
+        type=float,
+        metavar="EPOCH_S",
+        help="wait until this time.time() before sending, so several loads start together",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
     pool = load_or_build_pool(args.requests_pool, seed=args.seed, cache=args.pool_cache)
     build_s = time.perf_counter() - t0
+    if args.start_at is not None:
+        time.sleep(max(0.0, args.start_at - time.time()))
 
     result = asyncio.run(
         run_load(

@@ -70,6 +70,11 @@ class Sink(Protocol):
         the sink redacts everything else before storing it."""
         ...
 
+    def lane(self, receiver: str) -> Sink:
+        """This sink as receiver ``receiver`` offers to it: its own share of the queue,
+        whoever else floods, and its own counts (a receiver with parts gives each one)."""
+        ...
+
     def offer_spans(self, batch: SpanBatch) -> int:
         """Accept the whole batch and return its size, or raise ``QueueFullError``.
         The caller must not touch ``batch`` afterwards."""

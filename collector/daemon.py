@@ -52,7 +52,7 @@ class Daemon:
             + [e.host for r in self.receivers for _, e in r.endpoints()]
         )
         routes = resolve(NATIVE_INTAKE_ROUTES)(
-            self.pipeline, max_batch_events=config.service.api.max_batch_events
+            self.pipeline.lane("native"), max_batch_events=config.service.api.max_batch_events
         )
         interactor = Interactor(config.interact, self.pipeline, config_source=config.source)
         self.tools = Toolbox(self.store, self.pipeline, interactor=interactor)
@@ -81,7 +81,7 @@ class Daemon:
         await self.pipeline.start()
         try:
             for receiver in self.receivers:
-                await receiver.start(self.pipeline)
+                await receiver.start(self.pipeline.lane(receiver.name))
             await self.api.start()
         except BaseException:
             await self.stop()

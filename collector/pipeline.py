@@ -6,6 +6,11 @@ offer raises ``QueueFullError`` and the receiver answers with a retryable error,
 the sender keeps the data. One consumer task then parses plain log lines (on a thread
 of lower priority), redacts, correlates and stores, in slices of loop time.
 
+Each receiver offers through its own lane (``lane(name)``), so one that floods cannot
+take the queue from the others: every receiver that has offered keeps a reserve of
+``max_items / (2 x receivers)`` that only it may fill, and the consumer takes span
+batches from the receivers in turn. Refusals are counted per receiver too.
+
 Spans never wait behind log records and lines: they have a queue of their own, taken
 first. Records and lines share one, as their ids (handed out at offer time) must reach
 the store in order. A flood of lines (a command printing as fast as it can) is parsed
@@ -27,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from collector.component import LineSource
+from collector.component import LineSource, Sink
 from collector.config import QueueConfig
 from collector.errors import QueueFullError
 from collector.model import DropReason, Record, SpanBatch
@@ -48,6 +53,7 @@ _LINES_PER_STEP = 500
 _FLOOD_LINES_PER_S = 20_000
 _FLOOD_WINDOW_S = 0.1
 _MAX_DEFER_S = 2.0
+_OWN = "daemon"  # the lane of what is offered to the pipeline itself (tools, interact)
 
 
 @dataclass(slots=True)
@@ -133,8 +139,10 @@ class Pipeline:
         self._redactor = redactor
         self._clock = clock
         self._monotonic = monotonic
-        self._spans: deque[SpanBatch] = deque()
+        self._spans: dict[str, deque[SpanBatch]] = {}  # lanes with spans queued, in turn order
         self._records: deque[list[Record] | _Lines] = deque()  # in id order
+        self._record_lanes: deque[str] = deque()  # the lane of each entry of _records
+        self._lanes: Counter[str] = Counter()  # items queued per lane that has offered
         self._flood = _FloodGauge()
         self._queued_items = 0
         self._wakeup = asyncio.Event()
@@ -147,48 +155,62 @@ class Pipeline:
         self._next_record_id = 1
         self.accepted: Counter[str] = Counter()
         self.dropped: Counter[tuple[str, DropReason]] = Counter()
+        self.accepted_by: Counter[tuple[str, str]] = Counter()  # (lane, signal)
+        self.dropped_by: Counter[tuple[str, str, DropReason]] = Counter()  # (lane, signal, reason)
         self.redacted_record_values = 0
         self.redacted_span_values = 0
 
     # -- Sink -------------------------------------------------------------------------
 
-    def offer_spans(self, batch: SpanBatch) -> int:
-        self._admit("spans", len(batch))
-        self._spans.append(batch)
-        self._queued(len(batch))
-        self.accepted["spans"] += len(batch)
+    def lane(self, receiver: str) -> Sink:
+        self._lanes.setdefault(receiver, 0)  # its reserve is kept from now on
+        return _Lane(self, receiver)
+
+    def offer_spans(self, batch: SpanBatch, *, receiver: str = _OWN) -> int:
+        self._admit("spans", len(batch), receiver)
+        self._spans.setdefault(receiver, deque()).append(batch)
+        self._queued(len(batch), receiver, "spans")
         return len(batch)
 
-    def offer_records(self, records: Sequence[Record]) -> int:
+    def offer_records(self, records: Sequence[Record], *, receiver: str = _OWN) -> int:
         """Also gives each record its id, so the caller can report it."""
-        self._admit("records", len(records))
+        self._admit("records", len(records), receiver)
         for record in records:
             record.id = self._next_record_id
             self._next_record_id += 1
         self._records.append(list(records))
-        self._queued(len(records))
-        self.accepted["records"] += len(records)
+        self._record_lanes.append(receiver)
+        self._queued(len(records), receiver, "records")
         return len(records)
 
     def offer_lines(
-        self, source: LineSource, lines: Sequence[str], *, observed_ns: int | None = None
+        self,
+        source: LineSource,
+        lines: Sequence[str],
+        *,
+        observed_ns: int | None = None,
+        receiver: str = _OWN,
     ) -> int:
-        self._admit("records", len(lines))
+        self._admit("records", len(lines), receiver)
         self._flood.note(len(lines), self._monotonic())
         now = self._clock() if observed_ns is None else observed_ns
         self._records.append(_Lines(source, lines, now, self._next_record_id))
+        self._record_lanes.append(receiver)
         self._next_record_id += len(lines) + 1
-        self._queued(len(lines))
-        self.accepted["records"] += len(lines)
+        self._queued(len(lines), receiver, "records")
         return len(lines)
 
-    def offer_metrics(self, data_points: int) -> int:
+    def offer_metrics(self, data_points: int, *, receiver: str = _OWN) -> int:
         self.accepted["metric_points"] += data_points
+        self.accepted_by[(receiver, "metric_points")] += data_points
         return data_points
 
-    def count_dropped(self, signal: str, reason: DropReason, count: int) -> None:
+    def count_dropped(
+        self, signal: str, reason: DropReason, count: int, *, receiver: str = _OWN
+    ) -> None:
         if count:
             self.dropped[(signal, reason)] += count
+            self.dropped_by[(receiver, signal, reason)] += count
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -236,20 +258,56 @@ class Pipeline:
 
     # -- internals --------------------------------------------------------------------
 
-    def _admit(self, signal: str, count: int) -> None:
+    def _admit(self, signal: str, count: int, receiver: str) -> None:
+        self._lanes.setdefault(receiver, 0)  # the pipeline's own lane, from its first offer
         if self._closed:
-            self.dropped[(signal, DropReason.SHUTTING_DOWN)] += count
+            self.count_dropped(signal, DropReason.SHUTTING_DOWN, count, receiver=receiver)
             raise QueueFullError("gasoline is shutting down", retry_after_s=5)
-        if self._queued_items + count > self._max_items:
-            self.dropped[(signal, DropReason.QUEUE_FULL)] += count
+        held = self._reserved_for_others(receiver)
+        if self._queued_items + count + held > self._max_items:
+            self.count_dropped(signal, DropReason.QUEUE_FULL, count, receiver=receiver)
             raise QueueFullError(
-                f"ingest queue is full ({self._queued_items} of {self._max_items} items queued)"
+                f"ingest queue is full for {receiver} ({self._queued_items} of "
+                f"{self._max_items} items queued, {held} of them kept for other receivers; "
+                "service.queue.max_items sets the size)"
             )
 
-    def _queued(self, count: int) -> None:
+    def _split_lane(self, receiver: str, part: str) -> Sink:
+        """A part's own lane; ``receiver``, the one it is part of, gives up its reserve
+        (until it offers items itself)."""
+        if not self._lanes[receiver]:
+            self._lanes.pop(receiver, None)
+        return self.lane(part)
+
+    def _reserved_for_others(self, receiver: str) -> int:
+        """Room that must stay free: the part of other lanes' reserves they do not use."""
+        reserve = self.reserve
+        return sum(
+            max(0, reserve - queued) for lane, queued in self._lanes.items() if lane != receiver
+        )
+
+    @property
+    def reserve(self) -> int:
+        """Items of the queue each lane that has offered may always fill, whoever floods."""
+        lanes = len(self._lanes)
+        return self._max_items // (2 * lanes) if lanes > 1 else 0
+
+    def _queued(self, count: int, receiver: str, signal: str) -> None:
         self._queued_items += count
+        self._lanes[receiver] += count
+        self.accepted[signal] += count
+        self.accepted_by[(receiver, signal)] += count
         self._idle.clear()
         self._wakeup.set()
+
+    def _next_spans(self) -> tuple[str, SpanBatch]:
+        """The next span batch, from each lane with spans queued in turn."""
+        lane, batches = next(iter(self._spans.items()))
+        del self._spans[lane]
+        batch = batches.popleft()
+        if batches:
+            self._spans[lane] = batches  # to the back of the turn
+        return lane, batch
 
     async def _run(self) -> None:
         while True:
@@ -259,15 +317,20 @@ class Pipeline:
             while self._spans or self._records:
                 item: _Item
                 if self._spans:
-                    item = self._spans.popleft()
+                    lane, item = self._next_spans()
                     size = len(item)
                 elif not isinstance(self._records[0], _Lines):
                     item = self._records.popleft()
+                    lane = self._record_lanes.popleft()
                     size = len(item)
                 elif self._closed:  # stopping: lines not parsed yet are dropped
                     item = self._records.popleft()
-                    self.dropped[("records", DropReason.SHUTTING_DOWN)] += len(item)
+                    lane = self._record_lanes.popleft()
+                    self.count_dropped(
+                        "records", DropReason.SHUTTING_DOWN, len(item), receiver=lane
+                    )
                     self._queued_items -= len(item)
+                    self._lanes[lane] -= len(item)
                     continue
                 elif self._queued_items < self._max_items // 2 and self._flood.defer(
                     self._monotonic()
@@ -276,9 +339,11 @@ class Pipeline:
                     continue
                 else:
                     item = self._records[0]
+                    lane = self._record_lanes[0]
                     size = min(len(item), _LINES_PER_STEP)
                     if size == len(item):
                         self._records.popleft()
+                        self._record_lanes.popleft()
                 try:
                     if isinstance(item, _Lines):
                         loop = asyncio.get_running_loop()
@@ -288,8 +353,9 @@ class Pipeline:
                 except Exception:  # a task boundary: count, log once, keep consuming
                     _log.exception("pipeline: failed to store a batch of %d items", size)
                     signal = "spans" if isinstance(item, SpanBatch) else "records"
-                    self.dropped[(signal, DropReason.INVALID)] += size
+                    self.count_dropped(signal, DropReason.INVALID, size, receiver=lane)
                 self._queued_items -= size
+                self._lanes[lane] -= size
                 if (self._spans or self._records) and time.perf_counter() > slice_end:
                     await asyncio.sleep(0)  # let receivers run, then carry on draining
                     slice_end = time.perf_counter() + _SLICE_S
@@ -335,10 +401,63 @@ class Pipeline:
         dropped: dict[str, dict[str, int]] = {}
         for (signal, reason), count in self.dropped.items():
             dropped.setdefault(signal, {})[reason.value] = count
+        receivers: dict[str, dict[str, Any]] = {}
+
+        def part(lane: str) -> dict[str, Any]:
+            empty = {"queued": self._lanes[lane], "accepted": {}, "dropped": {}}
+            return receivers.setdefault(lane, empty)
+
+        for lane in self._lanes:
+            part(lane)
+        for (lane, signal), count in self.accepted_by.items():
+            part(lane)["accepted"][signal] = count
+        for (lane, signal, reason), count in self.dropped_by.items():
+            part(lane)["dropped"].setdefault(signal, {})[reason.value] = count
         return {
-            "queue": {"depth": self._queued_items, "capacity": self._max_items},
+            "queue": {
+                "depth": self._queued_items,
+                "capacity": self._max_items,
+                "reserve_per_receiver": self.reserve,
+            },
             "accepted": dict(self.accepted),
             "dropped": dropped,
+            "receivers": receivers,
             "redacted_record_values": self.redacted_record_values,
             "redacted_span_values": self.redacted_span_values,
         }
+
+
+class _Lane:
+    """The pipeline as one receiver sees it: its offers are admitted and counted as its own."""
+
+    __slots__ = ("_name", "_pipeline")
+
+    def __init__(self, pipeline: Pipeline, name: str) -> None:
+        self._pipeline = pipeline
+        self._name = name
+
+    def lane(self, receiver: str) -> Sink:
+        return self._pipeline._split_lane(self._name, receiver)
+
+    @property
+    def redactor(self) -> Redactor | None:
+        return self._pipeline.redactor
+
+    def offer_spans(self, batch: SpanBatch) -> int:
+        return self._pipeline.offer_spans(batch, receiver=self._name)
+
+    def offer_records(self, records: Sequence[Record]) -> int:
+        return self._pipeline.offer_records(records, receiver=self._name)
+
+    def offer_lines(
+        self, source: LineSource, lines: Sequence[str], *, observed_ns: int | None = None
+    ) -> int:
+        return self._pipeline.offer_lines(
+            source, lines, observed_ns=observed_ns, receiver=self._name
+        )
+
+    def offer_metrics(self, data_points: int) -> int:
+        return self._pipeline.offer_metrics(data_points, receiver=self._name)
+
+    def count_dropped(self, signal: str, reason: DropReason, count: int) -> None:
+        self._pipeline.count_dropped(signal, reason, count, receiver=self._name)

@@ -70,7 +70,7 @@ class OtlpReceiver:
     async def start(self, sink: Sink) -> None:
         try:
             for part in self.parts:
-                await part.start(sink)
+                await part.start(sink.lane(part.name))  # gRPC and HTTP share fairly
         except BaseException:
             await self.stop()
             raise

@@ -1,7 +1,9 @@
 """OTLP/gRPC receiver: the Trace, Logs and Metrics ``Export`` services on :4317.
 
 Handlers take the request bytes as they arrived (no generated servicer, no second
-parse) and hand them to the shared codec.
+parse) and hand them to the shared codec. The server runs on an event loop of its own
+(``receivers.loop_thread``), where requests are decoded too; the decoded batch is offered
+to the pipeline on the daemon's loop.
 
 The edge: with a token set, a call without the ``authorization: Bearer <token>`` metadata
 gets ``UNAUTHENTICATED``. The ``:authority`` cannot be checked: grpcio does not give it to
@@ -12,6 +14,7 @@ before any handler runs.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from collector.config import Endpoint
 from collector.edge import EdgePolicy, Refusal
 from collector.errors import CollectorError, ReceiverStartError
 from receivers import otlp_codec
+from receivers.loop_thread import LoopThread, call_on
 from receivers.wire_errors import grpc_code
 
 __all__ = ["OtlpGrpcConfig", "OtlpGrpcReceiver"]
@@ -64,6 +68,8 @@ class OtlpGrpcReceiver:
         self._server: grpc.aio.Server | None = None
         self._port: int | None = None
         self._sink: Sink | None = None
+        self._thread: LoopThread | None = None
+        self._home: asyncio.AbstractEventLoop | None = None  # the sink's loop
 
     def endpoints(self) -> list[tuple[str, Endpoint]]:
         return [(f"{self.path}.endpoint", self.config.endpoint)]
@@ -75,6 +81,17 @@ class OtlpGrpcReceiver:
         if self._server is not None:
             return
         self._sink = sink
+        self._home = asyncio.get_running_loop()
+        thread = LoopThread(f"gasoline-{self.name}")
+        try:
+            self._server, self._port = await thread.run(self._serve())
+        except BaseException:
+            await thread.close()
+            raise
+        self._thread = thread
+
+    async def _serve(self) -> tuple[grpc.aio.Server, int]:
+        """Create, bind and start the server; on the receiver's own loop."""
         limit = self.config.max_recv_msg_size_mib * 1024 * 1024
         server = grpc.aio.server(
             options=[
@@ -102,14 +119,16 @@ class OtlpGrpcReceiver:
             await server.stop(None)
             raise ReceiverStartError(f"{self.name}: cannot bind {endpoint}: {reason}")
         await server.start()
-        self._server = server
-        self._port = port
+        return server, port
 
     async def stop(self) -> None:
         server, self._server = self._server, None
+        thread, self._thread = self._thread, None
         self._port = None
-        if server is not None:
-            await server.stop(grace=1.0)
+        if thread is not None:
+            if server is not None:
+                await thread.run(server.stop(grace=1.0))
+            await thread.close()
 
     def _handler(
         self, signal: str
@@ -122,7 +141,9 @@ class OtlpGrpcReceiver:
                 message = f"{self.name}: {self.edge.token_message()}"
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
             try:
-                rejected, message = otlp_codec.deliver(self._sink, signal, request)
+                redactor = self._sink.redactor if self._sink is not None else None
+                decoded = otlp_codec.decode(signal, request, redactor=redactor)
+                rejected, message = await self._offer(decoded)
             except CollectorError as exc:
                 code = grpc_code(exc)
                 self.counts[code.name.lower()] += 1
@@ -131,3 +152,9 @@ class OtlpGrpcReceiver:
             return otlp_codec.encode_response(signal, rejected, message, as_json=False)
 
         return export
+
+    async def _offer(self, decoded: otlp_codec.Decoded) -> tuple[int, str]:
+        """Offer on the daemon's loop, where the pipeline lives (decoding was done here)."""
+        if self._home is None:
+            raise RuntimeError("receiver used before start()")
+        return await call_on(self._home, otlp_codec.offer, self._sink, decoded)

@@ -2,15 +2,20 @@
 
 Protobuf and JSON bodies, gzip or deflate, answered in the request's content type.
 The size limit applies after decompression, so a small gzip bomb gets a 413 without
-being inflated past the limit.
+being inflated past the limit. Bodies are decoded on a thread of the receiver's own, one
+at a time: however many connections send, the daemon's loop stays free to turn (the
+gRPC receiver offers through it) and the decoding gets the receiver's share of the CPU.
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from aiohttp import web
 
@@ -64,6 +69,7 @@ class OtlpHttpReceiver:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._sink: Sink | None = None
+        self._decoder: ThreadPoolExecutor | None = None
 
     def endpoints(self) -> list[tuple[str, Endpoint]]:
         return [(f"{self.path}.endpoint", self.config.endpoint)]
@@ -102,12 +108,16 @@ class OtlpHttpReceiver:
             ) from exc
         self._runner = runner
         self._port = int(runner.addresses[0][1])
+        self._decoder = ThreadPoolExecutor(1, thread_name_prefix=f"gasoline-{self.name}")
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         self._port = None
         if runner is not None:
             await runner.cleanup()
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            await asyncio.to_thread(decoder.shutdown)  # after the body it is decoding
 
     def _handler(self, signal: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
@@ -137,7 +147,12 @@ class OtlpHttpReceiver:
             except DecodeError as exc:
                 return self._error(400, str(exc), as_json=as_json)
             try:
-                rejected, message = otlp_codec.deliver(self._sink, signal, body, is_json=as_json)
+                redactor = self._sink.redactor if self._sink is not None else None
+                decode = partial(
+                    otlp_codec.decode, signal, body, is_json=as_json, redactor=redactor
+                )
+                decoded = await asyncio.get_running_loop().run_in_executor(self._decoder, decode)
+                rejected, message = otlp_codec.offer(self._sink, decoded)
             except CollectorError as exc:
                 status = http_status(exc)
                 delay = retry_after(exc)

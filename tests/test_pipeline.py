@@ -11,7 +11,7 @@ import pytest
 
 from collector.config import QueueConfig, StoreConfig
 from collector.errors import QueueFullError
-from collector.model import DropReason, Record
+from collector.model import DropReason, Record, SpanBatch
 from collector.pipeline import Pipeline
 from collector.priority import BACKGROUND_NICE
 from collector.store import Store
@@ -148,3 +148,95 @@ async def test_lines_are_parsed_on_a_thread_of_lower_priority() -> None:
     finally:
         await pipeline.stop()
     assert not parser.is_alive()
+
+
+def _spans(lane: str, number: int, size: int) -> SpanBatch:
+    """Batch ``number`` of a lane: ``size`` spans of one trace, named after both."""
+    trace_id = f"{lane}:{number}".encode().ljust(16, b".")[:16]
+    return batch(
+        [
+            (trace_id, i.to_bytes(8, "big"), b"\0" * 8, f"{lane} {number}")
+            for i in range(1, size + 1)
+        ]
+    )
+
+
+@pytest.mark.parametrize("flooding", ["otlp/http", "otlp/grpc"])
+async def test_a_flooding_receiver_leaves_the_others_their_share_of_the_queue(
+    flooding: str,
+) -> None:
+    # The consumer is not started: the queue stays as full as the flood makes it.
+    pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(max_items=1000), redactor=None)
+    other = "otlp/grpc" if flooding == "otlp/http" else "otlp/http"
+    flood, sender = pipeline.lane(flooding), pipeline.lane(other)
+    assert pipeline.reserve == 250  # a quarter of the queue each, for two receivers
+
+    flooded = 0
+    with pytest.raises(QueueFullError, match=rf"full for {flooding}.*service\.queue\.max_items"):
+        while True:
+            flood.offer_spans(_spans(flooding, flooded, 50))
+            flooded += 1
+    assert flooded == 15  # 750 spans: all but the 250 kept for the other receiver
+
+    admitted = 0
+    with pytest.raises(QueueFullError, match=f"full for {other}"):
+        while True:
+            sender.offer_spans(_spans(other, admitted, 50))
+            admitted += 1
+    assert admitted == 5  # the other receiver fills its own share, and no more
+    assert pipeline.queue_depth == 1000
+
+    stats = pipeline.stats()
+    assert stats["receivers"] == {
+        flooding: {
+            "queued": 750,
+            "accepted": {"spans": 750},
+            "dropped": {"spans": {"queue_full": 50}},
+        },
+        other: {
+            "queued": 250,
+            "accepted": {"spans": 250},
+            "dropped": {"spans": {"queue_full": 50}},
+        },
+    }
+    assert stats["dropped"] == {"spans": {"queue_full": 100}}
+
+
+async def test_the_consumer_takes_span_batches_from_the_receivers_in_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None)
+    stored: list[str] = []
+    add = pipeline.store.spans.add
+
+    def record(spans: SpanBatch, now_ns: int) -> int:
+        stored.append(spans.names[0])
+        return add(spans, now_ns)
+
+    monkeypatch.setattr(pipeline.store.spans, "add", record)
+    http, grpc = pipeline.lane("otlp/http"), pipeline.lane("otlp/grpc")
+    for number in range(4):
+        http.offer_spans(_spans("http", number, 2))
+    for number in range(2):
+        grpc.offer_spans(_spans("grpc", number, 2))
+    await pipeline.start()
+    try:
+        await pipeline.drained()
+    finally:
+        await pipeline.stop()
+    assert stored == ["http 0", "grpc 0", "http 1", "grpc 1", "http 2", "http 3"]
+    assert pipeline.stats()["receivers"]["otlp/grpc"] == {
+        "queued": 0,
+        "accepted": {"spans": 4},
+        "dropped": {},
+    }
+
+
+async def test_a_receiver_with_parts_gives_its_reserve_to_them() -> None:
+    pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(max_items=1200), redactor=None)
+    otlp = pipeline.lane("otlp")
+    pipeline.lane("native")
+    otlp.lane("otlp/grpc")
+    otlp.lane("otlp/http")
+    assert set(pipeline.stats()["receivers"]) == {"native", "otlp/grpc", "otlp/http"}
+    assert pipeline.reserve == 200

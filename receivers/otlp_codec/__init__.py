@@ -9,19 +9,21 @@ reported as partial success, while the valid items of the same request are kept.
 
 from __future__ import annotations
 
-from receivers.otlp_codec.delivery import deliver, encode_response
+from receivers.otlp_codec.delivery import Decoded, decode, encode_response, offer
 from receivers.otlp_codec.logs import DecodedLogs, decode_logs, decode_metrics, level_from_severity
 from receivers.otlp_codec.spans import DecodedTraces, decode_traces
 from receivers.otlp_codec.values import attributes_to_dict
 
 __all__ = [
+    "Decoded",
     "DecodedLogs",
     "DecodedTraces",
     "attributes_to_dict",
+    "decode",
     "decode_logs",
     "decode_metrics",
     "decode_traces",
-    "deliver",
     "encode_response",
     "level_from_severity",
+    "offer",
 ]

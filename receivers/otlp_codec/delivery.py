@@ -1,4 +1,7 @@
-"""Decode an Export request, offer it to the sink, and answer with partial success."""
+"""Decode an Export request, offer it to the sink, and answer with partial success.
+
+Decoding and offering are two steps: a receiver may decode on a thread of its own, while
+offers are made on the daemon's event loop, where the pipeline lives."""
 
 from __future__ import annotations
 
@@ -22,37 +25,47 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from collector.component import Sink
 from collector.model import DropReason
-from receivers.otlp_codec.logs import decode_logs, decode_metrics
-from receivers.otlp_codec.spans import decode_traces
+from collector.redact import Redactor
+from receivers.otlp_codec.logs import DecodedLogs, decode_logs, decode_metrics
+from receivers.otlp_codec.spans import DecodedTraces, decode_traces
 
-__all__ = ["deliver", "encode_response"]
+__all__ = ["Decoded", "decode", "encode_response", "offer"]
 
 # -- delivery -------------------------------------------------------------------------
 
+Decoded = DecodedTraces | DecodedLogs | int  # an int: metric data points
 
-def deliver(
-    sink: Sink | None, signal: str, body: bytes, *, is_json: bool = False
-) -> tuple[int, str]:
-    """Decode an Export request for ``signal`` and offer it to ``sink``.
 
-    Returns (rejected items, error message) for the partial-success answer. Raises
-    ``DecodeError`` for a bad body and ``QueueFullError`` when the pipeline sheds load.
-    """
+def decode(
+    signal: str, body: bytes, *, is_json: bool = False, redactor: Redactor | None = None
+) -> Decoded:
+    """Decode an Export request for ``signal``; raise ``DecodeError`` for a bad body.
+    Touches no shared state (the redactor may be used from any thread), so a receiver
+    may decode on a thread of its own. Span requests are redacted as they are decoded."""
+    if signal == "traces":
+        return decode_traces(body, is_json=is_json, redactor=redactor)
+    if signal == "logs":
+        return decode_logs(body, is_json=is_json)
+    return decode_metrics(body, is_json=is_json)
+
+
+def offer(sink: Sink | None, decoded: Decoded) -> tuple[int, str]:
+    """Offer what ``decode`` made to ``sink``, on the sink's event loop. Returns (rejected
+    items, error message) for the partial-success answer; raises ``QueueFullError`` when
+    the pipeline sheds load."""
     if sink is None:
         raise RuntimeError("receiver used before start()")
-    if signal == "traces":
-        traces = decode_traces(body, is_json=is_json, redactor=sink.redactor)
-        sink.count_dropped("spans", DropReason.INVALID, traces.rejected)
-        if len(traces.batch):
-            sink.offer_spans(traces.batch)
-        return traces.rejected, traces.error
-    if signal == "logs":
-        logs = decode_logs(body, is_json=is_json)
-        sink.count_dropped("records", DropReason.INVALID, logs.rejected)
-        if logs.records:
-            sink.offer_records(logs.records)
-        return logs.rejected, logs.error
-    sink.offer_metrics(decode_metrics(body, is_json=is_json))
+    if isinstance(decoded, DecodedTraces):
+        sink.count_dropped("spans", DropReason.INVALID, decoded.rejected)
+        if len(decoded.batch):
+            sink.offer_spans(decoded.batch)
+        return decoded.rejected, decoded.error
+    if isinstance(decoded, DecodedLogs):
+        sink.count_dropped("records", DropReason.INVALID, decoded.rejected)
+        if decoded.records:
+            sink.offer_records(decoded.records)
+        return decoded.rejected, decoded.error
+    sink.offer_metrics(decoded)
     return 0, ""
 
 
