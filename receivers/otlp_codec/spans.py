@@ -404,19 +404,41 @@ def _span_ranges(raw: bytes) -> array.array[int]:
     """Byte ranges (start, end pairs) of every Span in an encoded request, in wire order.
 
     Walks only the three enclosing levels: request.resource_spans(1) ->
-    scope_spans(2) -> spans(2).
+    scope_spans(2) -> spans(2). Spans, nearly every field at the third level, are
+    read inline (tag 0x12, then the length) rather than through ``_fields``.
     """
     ranges: array.array[int] = array.array("I")
+    append = ranges.append
     for field, start, end in _fields(raw, 0, len(raw)):
         if field != 1:
             continue
         for field2, start2, end2 in _fields(raw, start, end):
             if field2 != 2:
                 continue
-            for field3, start3, end3 in _fields(raw, start2, end2):
-                if field3 == 2:
-                    ranges.append(start3)
-                    ranges.append(end3)
+            pos = start2
+            while pos < end2:
+                if raw[pos] == 0x12:
+                    b = raw[pos + 1]
+                    pos += 2
+                    length = b & 0x7F
+                    shift = 7
+                    while b >= 0x80:
+                        b = raw[pos]
+                        pos += 1
+                        length |= (b & 0x7F) << shift
+                        shift += 7
+                    append(pos)
+                    pos += length
+                    append(pos)
+                    continue
+                for field3, start3, end3 in _fields(raw, pos, end2):  # one field, any kind
+                    if field3 == 2:
+                        append(start3)
+                        append(end3)
+                    pos = end3
+                    break
+                else:
+                    break
     return ranges
 
 
