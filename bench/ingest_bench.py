@@ -481,9 +481,8 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
         if profiler:
             profiler.enable()
         t0 = time.perf_counter()
-        batch = decode_traces(raw).batch
+        batch = decode_traces(raw, redactor=redactor).batch
         t1 = time.perf_counter()
-        batch.detail.redact_with(redactor.redact_mapping)
         store.spans.add(batch, time.time_ns())
         t2 = time.perf_counter()
         if profiler:
@@ -584,6 +583,8 @@ def _store_breakdown(store: Any) -> dict[str, float]:
         if detail._plain is not None:
             add("detail: decompressed cache", detail._plain)
         add("detail: span byte ranges", detail._ranges)
+        if detail._kept is not None:
+            add("detail: span byte ranges", detail._kept)
         add("detail: owners", detail._owners)
         add("detail: groups (resource bytes)", detail._groups)
         for group in detail._groups:

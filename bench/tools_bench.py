@@ -999,8 +999,7 @@ def fill(args: argparse.Namespace, log: Callable[[str], None]) -> Filled:
     }  # evenly spread through the fill
 
     def add(raw: bytes) -> None:
-        batch = decode_traces(raw).batch
-        batch.detail.redact_with(redactor.redact_mapping)
+        batch = decode_traces(raw, redactor=redactor).batch
         store.spans.add(batch, time.time_ns())
 
     t0 = time.perf_counter()
@@ -1032,14 +1031,14 @@ def fill(args: argparse.Namespace, log: Callable[[str], None]) -> Filled:
     t0 = time.perf_counter()
     chunk: list[Record] = []
     for record in factory.records(args.records):
-        if record.attributes:
-            redactor.redact_mapping(record.attributes)
         chunk.append(record)
         if len(chunk) == 1000:
+            redactor.redact_records(chunk)
             store.records.add(chunk, time.time_ns())
             chunk = []
     for b in big:  # late, as logs arrive after the spans
         chunk += factory.big_trace_records(b)
+    redactor.redact_records(chunk)
     store.records.add(chunk, time.time_ns())
     records_s = time.perf_counter() - t0
     gc.collect()

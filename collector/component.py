@@ -16,6 +16,7 @@ from collector.model import DropReason, Record, SpanBatch
 if TYPE_CHECKING:
     from collector.config import Config, Endpoint
     from collector.edge import EdgePolicy
+    from collector.redact import Redactor
 
 __all__ = [
     "API_SERVER",
@@ -62,6 +63,12 @@ class LineSource(Protocol):
 
 class Sink(Protocol):
     """Where receivers put what they decoded. No method blocks."""
+
+    @property
+    def redactor(self) -> Redactor | None:
+        """Receivers that keep data encoded (spans) redact it with this as they decode;
+        the sink redacts everything else before storing it."""
+        ...
 
     def lane(self, receiver: str) -> Sink:
         """This sink as receiver ``receiver`` offers to it: its own share of the queue,

@@ -10,7 +10,7 @@ is a ``Record`` object.
 from __future__ import annotations
 
 import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any, Protocol
@@ -109,20 +109,13 @@ class SpanDetailSource(Protocol):
     """The encoded rest of a batch's spans. Must be cheap to keep in memory."""
 
     def span_detail(self, index: int) -> SpanDetail:
-        """Decode span ``index`` of the batch."""
+        """Decode span ``index`` of the batch. What it holds was redacted when the
+        receiver decoded the request: no secret is kept encoded either."""
         ...
 
     @property
     def nbytes(self) -> int:
         """Bytes this source keeps in memory, for the store's byte budget."""
-        ...
-
-    def redact_with(self, redact: Callable[[dict[str, Any]], int]) -> None:
-        """Apply ``redact`` to every attribute mapping this source decodes from now on.
-
-        Decoding is lazy, so redaction happens on every read instead of at ingest: the
-        encoded bytes never leave the source, and ingest stays cheap.
-        """
         ...
 
 
@@ -148,6 +141,8 @@ class SpanBatch:
     """(request id, trace id) pairs seen on span attributes such as
     ``http.request.header.x-request-id``: log lines carrying only the request id join
     the trace."""
+    redacted: int = 0
+    """Values the receiver's redactor replaced in these spans (and their resources)."""
 
     def __len__(self) -> int:
         return len(self.span_ids)

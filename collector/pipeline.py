@@ -158,6 +158,7 @@ class Pipeline:
         self.accepted_by: Counter[tuple[str, str]] = Counter()  # (lane, signal)
         self.dropped_by: Counter[tuple[str, str, DropReason]] = Counter()  # (lane, signal, reason)
         self.redacted_record_values = 0
+        self.redacted_span_values = 0
 
     # -- Sink -------------------------------------------------------------------------
 
@@ -363,16 +364,16 @@ class Pipeline:
     def _process(self, item: SpanBatch | list[Record]) -> None:
         now = self._clock()
         if isinstance(item, SpanBatch):
-            if self._redactor is not None:
-                item.detail.redact_with(self._redactor.redact_mapping)
+            self.redacted_span_values += item.redacted  # replaced as the receiver decoded
             self.store.spans.add(item, now)
             for correlation_id, trace_id in item.correlations:
                 self._learn(correlation_id, trace_id)
             return
         for record in item:
             self.store.records.cap(record)  # first: redaction walks the nested values
-            if self._redactor is not None and record.attributes:
-                self.redacted_record_values += self._redactor.redact_mapping(record.attributes)
+        if self._redactor is not None:
+            self.redacted_record_values += self._redactor.redact_records(item)
+        for record in item:
             self._correlate(record)
         self.store.records.add(item, now)
 
@@ -422,6 +423,7 @@ class Pipeline:
             "dropped": dropped,
             "receivers": receivers,
             "redacted_record_values": self.redacted_record_values,
+            "redacted_span_values": self.redacted_span_values,
         }
 
 
@@ -436,6 +438,10 @@ class _Lane:
 
     def lane(self, receiver: str) -> Sink:
         return self._pipeline._split_lane(self._name, receiver)
+
+    @property
+    def redactor(self) -> Redactor | None:
+        return self._pipeline.redactor
 
     def offer_spans(self, batch: SpanBatch) -> int:
         return self._pipeline.offer_spans(batch, receiver=self._name)

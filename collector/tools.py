@@ -29,6 +29,7 @@ from collector.model import LEVELS, Record, parse_hex_id
 from collector.observe import VIEWS, ViewError, observe
 from collector.pipeline import Pipeline
 from collector.query import record_event, timeline, trace_tree
+from collector.redact import PatternError
 from collector.scan import newest_matches
 from collector.store import Store
 from collector.trace_tree import TraceTree
@@ -333,6 +334,7 @@ class Toolbox:
         return {"status": "ok", "path": str(path.resolve()), "operations": len(data["operations"])}
 
     def _redaction(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Key patterns may be added at run time; only those added so can be removed."""
         redactor = self.pipeline.redactor
         if redactor is None:
             raise ToolInputError(
@@ -343,18 +345,20 @@ class Toolbox:
         pattern = args.get("pattern")
         if op in ("add", "remove") and not pattern:
             raise ToolInputError(f"pattern: required for op={op}")
-        if op == "add":
-            try:
-                redactor.set_patterns([*redactor.patterns, str(pattern)])
-            except re.error as exc:
-                raise ToolInputError(f"pattern: {pattern!r} is not a regex ({exc})") from None
-        elif op == "remove":
-            if pattern not in redactor.patterns:
-                raise ToolInputError(f"pattern: {pattern!r} is not one of {redactor.patterns}")
-            redactor.set_patterns([p for p in redactor.patterns if p != pattern])
-        elif op != "list":
-            raise ToolInputError(f"op: {op!r} must be add, remove or list")
-        return {"status": "ok", "key_patterns": redactor.patterns}
+        try:
+            if op == "add":
+                redactor.add_pattern(str(pattern))
+            elif op == "remove":
+                redactor.remove_pattern(str(pattern))
+            elif op != "list":
+                raise ToolInputError(f"op: {op!r} must be add, remove or list")
+        except PatternError as exc:
+            raise ToolInputError(f"pattern: {exc}") from None
+        return {
+            "status": "ok",
+            "key_patterns": redactor.patterns,
+            "added_at_runtime": redactor.added_patterns,
+        }
 
     def _clear(self, buffer: str) -> dict[str, Any]:
         if buffer not in ("all", "spans", "records"):

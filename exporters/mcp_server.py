@@ -87,8 +87,8 @@ _ACTION = (
     "list). custom_event: put an event on the timeline, optionally on a trace. "
     "save_checkpoint: save current per-operation latency and error figures as NAME. "
     "set_baseline: make the current figures (or checkpoint NAME) the baseline for analyze "
-    "regression. redaction: list, add or remove attribute-key patterns whose values are "
-    "replaced with [REDACTED]."
+    "regression. redaction: list or add attribute-key patterns whose values are replaced "
+    "with [REDACTED]; remove only patterns added at run time (the config's stay)."
 )
 _GENERATE = (
     "reproduction: the trace's browser actions and HTTP requests as a runnable script "

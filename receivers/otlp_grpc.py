@@ -147,7 +147,9 @@ class OtlpGrpcReceiver:
                 message = f"{self.name}: {self.edge.token_message()}"
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
             try:
-                rejected, message = await self._offer(otlp_codec.decode(signal, request))
+                redactor = self._sink.redactor if self._sink is not None else None
+                decoded = otlp_codec.decode(signal, request, redactor=redactor)
+                rejected, message = await self._offer(decoded)
             except CollectorError as exc:
                 code = grpc_code(exc)
                 self.counts[code.name.lower()] += 1

@@ -145,7 +145,10 @@ class OtlpHttpReceiver:
             except DecodeError as exc:
                 return self._error(400, str(exc), as_json=as_json)
             try:
-                decode = partial(otlp_codec.decode, signal, body, is_json=as_json)
+                redactor = self._sink.redactor if self._sink is not None else None
+                decode = partial(
+                    otlp_codec.decode, signal, body, is_json=as_json, redactor=redactor
+                )
                 decoded = await asyncio.get_running_loop().run_in_executor(self._decoder, decode)
                 rejected, message = otlp_codec.offer(self._sink, decoded)
             except CollectorError as exc:

@@ -130,7 +130,9 @@ class StoreConfig:
 
 @dataclass(slots=True)
 class RedactionConfig:
-    """Attribute keys matching any pattern (case-insensitive search) have their value replaced."""
+    """Attribute keys matching any pattern (case-insensitive search) have their value
+    replaced; secret-looking text (passwords, tokens, keys) everywhere too, and e-mail
+    addresses if ``emails`` is on."""
 
     key_patterns: list[str] = field(
         default_factory=lambda: [
@@ -146,6 +148,7 @@ class RedactionConfig:
         ]
     )
     replacement: str = "[REDACTED]"
+    emails: bool = False
 
     def validate(self, path: str) -> list[str]:
         errors = []

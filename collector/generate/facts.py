@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +30,10 @@ REDACTED = "[REDACTED]"
 _MAX_ITEMS = 200
 _T = TypeVar("_T")
 _PLACEHOLDER = "REPLACE_ME"
+# Marks a redacted part of a URL or body: _HOLE, the environment variable, _HOLE.
+_HOLE = "\x00"
+# The field name just before a redacted value: ``api_key=``, ``"password": "``, ``user:``.
+_NAME_BEFORE = re.compile(r"([A-Za-z0-9_.-]+)[\"']?\s*[=:]\s*[\"']?$")
 _SKIPPED_HEADERS = frozenset(
     {"host", "content-length", "connection", "traceparent", "tracestate", "baggage"}
 )
@@ -175,12 +180,29 @@ class _Facts:
         )
         return _Secret(env)
 
-    def scrub(self, text: str, what: str) -> str:
-        """Partially redacted text (a URL, a body): mark the hole, never send the marker."""
-        if REDACTED not in text:
-            return text
-        self.note(f"{what} contained {REDACTED}: replace {_PLACEHOLDER} with the real value")
-        return text.replace(REDACTED, _PLACEHOLDER)
+    def template(self, text: str, what: str) -> str:
+        """Partially redacted text (a URL, a body): each redacted part becomes a hole
+        (``_HOLE`` env ``_HOLE``) that scripts fill from an environment variable named
+        after the field before it; the marker is never sent as if it were real."""
+        pieces = text.split(REDACTED)
+        out = [pieces[0]]
+        for before, piece in pairwise(pieces):
+            name = _NAME_BEFORE.search(before)
+            field_name = name[1] if name else "secret"
+            env = self.secret(f"{field_name!r} in {what}", field_name).env
+            out.append(f"{_HOLE}{env}{_HOLE}{piece}")
+        return "".join(out)
+
+
+def _parts(text: str) -> list[_Value]:
+    """Text with holes as literal pieces and the secrets that fill the holes."""
+    pieces = text.split(_HOLE)
+    return [_Secret(p) if i % 2 else p for i, p in enumerate(pieces) if i % 2 or p]
+
+
+def _display(text: str) -> str:
+    """Text with holes shown as the environment variables that fill them."""
+    return "".join(f"${v.env}" if isinstance(v, _Secret) else v for v in _parts(text))
 
 
 def _check_base_url(base_url: str) -> None:
@@ -267,7 +289,7 @@ def _request(facts: _Facts, node: Node) -> _Request:
     )
     body = _text(attributes, *_BODY_KEYS) or _text(server_attributes, *_BODY_KEYS)
     if body is not None:
-        body = facts.scrub(body, f"the body of {method} {route}")
+        body = facts.template(body, f"the body of {method} {route}")
     failed = node.is_error or (status is not None and status >= 400)
     return _Request(node, facts.corrected(node), method, url, route, status, failed, headers, body)
 
@@ -276,7 +298,8 @@ def _url_of(facts: _Facts, attributes: dict[str, Any], method: str) -> str:
     """The full URL, or one rebuilt from the server-side parts a SERVER span records."""
     full = _text(attributes, *_FULL_URL_KEYS)
     if full is not None and urlsplit(full).netloc:
-        return _rebase(facts.scrub(full, f"the URL of {method} {full}"), facts.base_url)
+        what = f"the URL of {method} {urlsplit(full).path or '/'}"
+        return _rebase(facts.template(full, what), facts.base_url)
     path = _text(attributes, "url.path")
     if path is not None:
         query = _text(attributes, "url.query")
@@ -290,7 +313,7 @@ def _url_of(facts: _Facts, attributes: dict[str, Any], method: str) -> str:
                 f"{method} {path} is a route template (no concrete path was recorded):"
                 " fill in its parameters"
             )
-    path = facts.scrub(path if path.startswith("/") else f"/{path}", f"the URL of {method}")
+    path = facts.template(path if path.startswith("/") else f"/{path}", f"the URL of {method}")
     scheme = _text(attributes, "url.scheme", "http.scheme") or "http"
     host = _text(attributes, "server.address", "http.host", "net.host.name")
     port = attributes.get("server.port", attributes.get("net.host.port"))
@@ -355,7 +378,7 @@ def _actions(facts: _Facts) -> list[_Action]:
                 action.lower(),
                 str(selector) if selector is not None else None,
                 value,
-                _rebase(facts.scrub(str(url), "a navigated URL"), facts.base_url)
+                _rebase(facts.template(str(url), "a navigated URL"), facts.base_url)
                 if url is not None
                 else None,
                 record,

@@ -8,6 +8,7 @@ from collector.analysis.signals import failure_of
 from collector.analysis.timing import LAYERS
 from collector.generate.facts import (
     _capped,
+    _display,
     _Facts,
     _observed,
     _one_line,
@@ -20,8 +21,9 @@ from collector.model import Record
 
 
 def _md(text: str) -> str:
-    """Inline code that survives backticks in the text."""
-    text = _one_line(text)
+    """Inline code that survives backticks in the text; redacted parts of URLs show as
+    the environment variables the scripts read them from."""
+    text = _one_line(_display(text))
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 

@@ -13,6 +13,7 @@ from collector.analysis.signals import is_browser
 from collector.generate.facts import (
     _CLICK_ACTIONS,
     _FILL_ACTIONS,
+    _HOLE,
     _NAVIGATE_ACTIONS,
     _PLACEHOLDER,
     _PRESS_ACTIONS,
@@ -20,9 +21,11 @@ from collector.generate.facts import (
     GenerateError,
     _Action,
     _capped,
+    _display,
     _Facts,
     _observed,
     _one_line,
+    _parts,
     _rebase,
     _Request,
     _require_steps,
@@ -61,20 +64,41 @@ def _repro_curl(facts: _Facts) -> str:
     ]
     for i, request in enumerate(requests, 1):
         lines += ["", f"# {i}. {_one_line(request.label)}: observed {_observed(request)}"]
-        status_line = f"\\n{request.method} {request.path} -> HTTP %{{http_code}}\\n"
+        status_line = f"\\n{request.method} {_display(request.path)} -> HTTP %{{http_code}}\\n"
         args = [
             "curl -sS",
             f"-w {shlex.quote(status_line)}",
-            f"-X {shlex.quote(request.method)} {shlex.quote(request.url)}",
+            f"-X {shlex.quote(request.method)} {_shell_text(request.url)}",
         ]
         for name, value in request.headers:
             args.append(f"-H {_shell_header(name, value)}")
         if request.body is not None:
-            args.append(f"--data-raw {shlex.quote(request.body)}")
+            args.append(f"--data-raw {_shell_text(request.body)}")
         lines.append(" \\\n  ".join(args))
     if more:
         lines += ["", f"# ... {more} more requests"]
     return "\n".join(lines) + "\n"
+
+
+def _shell_text(text: str) -> str:
+    """A shell word: literal pieces quoted, holes filled from the environment."""
+    return (
+        "".join(
+            f'"${{{part.env}:-{_PLACEHOLDER}}}"' if isinstance(part, _Secret) else shlex.quote(part)
+            for part in _parts(text)
+        )
+        or "''"
+    )
+
+
+def _py_text(text: str | None) -> str:
+    """A Python expression for ``text``, holes read from the environment."""
+    if text is None:
+        return "None"
+    parts = _parts(text)
+    if all(isinstance(part, str) for part in parts):
+        return repr(text)
+    return "(" + " + ".join(_py_value(part) for part in parts) + ")"
 
 
 def _shell_header(name: str, value: _Value) -> str:
@@ -94,7 +118,9 @@ def _py_headers(headers: list[tuple[str, _Value]]) -> str:
 
 
 def _uses_env(requests: Iterable[_Request]) -> bool:
-    return any(isinstance(v, _Secret) for r in requests for _, v in r.headers)
+    return any(isinstance(v, _Secret) for r in requests for _, v in r.headers) or any(
+        _HOLE in (r.url + (r.body or "")) for r in requests
+    )
 
 
 _PY_SEND = '''
@@ -134,9 +160,9 @@ def _repro_python(facts: _Facts) -> str:
             f"    # {i}. {_one_line(request.label)}: observed {_observed(request)}",
             "    (",
             f"        {request.method!r},",
-            f"        {request.url!r},",
+            f"        {_py_text(request.url)},",
             f"        {_py_headers(request.headers)},",
-            f"        {request.body!r},",
+            f"        {_py_text(request.body)},",
             f"        {request.status!r},",
             "    ),",
         ]
@@ -163,6 +189,14 @@ def _repro_python(facts: _Facts) -> str:
 def _js(text: str) -> str:
     """A JavaScript string literal (JSON strings are valid JavaScript)."""
     return json.dumps(text)
+
+
+def _js_text(text: str) -> str:
+    """A JavaScript expression for ``text``, holes read from the environment."""
+    parts = _parts(text)
+    if all(isinstance(part, str) for part in parts):
+        return _js(text)
+    return "(" + " + ".join(_js_value(part) for part in parts) + ")"
 
 
 def _js_value(value: _Value) -> str:
@@ -201,7 +235,7 @@ def _js_action(facts: _Facts, action: _Action) -> str:
     selector = _js(action.selector or "")
     value = _js_value(action.value) if action.value is not None else _js("")
     if action.action in _NAVIGATE_ACTIONS and action.url:
-        return f"await page.goto({_js(action.url)});"
+        return f"await page.goto({_js_text(action.url)});"
     if action.action in _CLICK_ACTIONS and action.selector:
         return f"await page.{action.action}({selector});"
     if action.action in _FILL_ACTIONS and action.selector:
@@ -231,10 +265,11 @@ def _playwright_page(facts: _Facts, expect: Callable[[str, _Request], str | None
     counter = 0
     for action, fetches in groups:
         if action is not None:
-            comment = f"{action.action} {action.selector or action.url or ''}".strip()
+            target = action.selector or _display(action.url or "")
+            comment = f"{action.action} {target}".strip()
             statement = _js_action(facts, action)
         elif first_url is not None:
-            comment, statement = "open the page", f"await page.goto({_js(first_url)});"
+            comment, statement = "open the page", f"await page.goto({_js_text(first_url)});"
         else:
             if fetches:
                 body += [f"  // {len(fetches)} request(s) before the first navigation: skipped", ""]
@@ -248,7 +283,7 @@ def _playwright_page(facts: _Facts, expect: Callable[[str, _Request], str | None
             counter += 1
             waits.append(
                 f"  const responsePromise{counter} = page.waitForResponse((response) =>"
-                f" response.url().includes({_js(request.path)})"
+                f" response.url().includes({_js_text(request.path)})"
                 f" && response.request().method() === {_js(request.method)});"
             )
             checks += [f"  const response{counter} = await responsePromise{counter};", f"  {check}"]
@@ -265,10 +300,10 @@ def _repro_playwright(facts: _Facts) -> str:
 
     def observed(name: str, request: _Request) -> str:
         if request.status is None:
-            return f"// {_one_line(request.path)}: no status in the trace"
+            return f"// {_one_line(_display(request.path))}: no status in the trace"
         return (
             f"expect({name}.status()).toBe({request.status});"
-            f" // {request.method} {_one_line(request.path)}: observed in the trace"
+            f" // {request.method} {_one_line(_display(request.path))}: observed in the trace"
         )
 
     lines = [
@@ -338,13 +373,14 @@ def _test_pytest(facts: _Facts) -> str:
             "",
             "",
             f"def {_test_name(request, taken)}() -> None:",
-            f"    # Observed in the trace: {request.method} {_one_line(request.path)} returned"
-            f" {_observed(request)}.",
+            f"    # Observed in the trace: {request.method} {_one_line(_display(request.path))}"
+            f" returned {_observed(request)}.",
             *([f"    # Root cause: {cause}"] if cause else []),
-            f"    status, content = _send({request.method!r}, {request.url!r},"
-            f" {_py_headers(request.headers)}, {request.body!r})",
+            f"    status, content = _send({request.method!r}, {_py_text(request.url)},"
+            f" {_py_headers(request.headers)}, {_py_text(request.body)})",
             f"    assert status < {limit}, (",
-            f'        f"{request.method} {_fstring_safe(request.path)} returned HTTP {{status}},'
+            f'        f"{request.method} {_fstring_safe(_display(request.path))}'
+            " returned HTTP {status},"
             f' expected < {limit}: {{content[:500]!r}}"',
             "    )",
         ]
@@ -394,9 +430,9 @@ def _test_playwright(facts: _Facts) -> str:
             pairs = ", ".join(f"{_js(n)}: {_js_value(v)}" for n, v in request.headers)
             options.append(f"headers: {{ {pairs} }}")
         if request.body is not None:
-            options.append(f"data: {_js(request.body)}")
+            options.append(f"data: {_js_text(request.body)}")
         name = _js(f"{request.method} {request.route} succeeds")
-        fetch = f"request.fetch({_js(request.url)}, {{ {', '.join(options)} }})"
+        fetch = f"request.fetch({_js_text(request.url)}, {{ {', '.join(options)} }})"
         lines += [
             "",
             f"test({name}, async ({{ request }}) => {{",

@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from collector.component import Sink
 from collector.model import DropReason
+from collector.redact import Redactor
 from receivers.otlp_codec.logs import DecodedLogs, decode_logs, decode_metrics
 from receivers.otlp_codec.spans import DecodedTraces, decode_traces
 
@@ -35,11 +36,14 @@ __all__ = ["Decoded", "decode", "encode_response", "offer"]
 Decoded = DecodedTraces | DecodedLogs | int  # an int: metric data points
 
 
-def decode(signal: str, body: bytes, *, is_json: bool = False) -> Decoded:
+def decode(
+    signal: str, body: bytes, *, is_json: bool = False, redactor: Redactor | None = None
+) -> Decoded:
     """Decode an Export request for ``signal``; raise ``DecodeError`` for a bad body.
-    Touches no shared state, so a receiver may decode on a thread of its own."""
+    Touches no shared state (the redactor may be used from any thread), so a receiver
+    may decode on a thread of its own. Span requests are redacted as they are decoded."""
     if signal == "traces":
-        return decode_traces(body, is_json=is_json)
+        return decode_traces(body, is_json=is_json, redactor=redactor)
     if signal == "logs":
         return decode_logs(body, is_json=is_json)
     return decode_metrics(body, is_json=is_json)

@@ -7,18 +7,21 @@ import array
 import re
 import sys
 import zlib
+from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collector.model import ZERO_SPAN_ID, SpanBatch, SpanDetail, SpanEvent
+from collector.redact import Redactor
 from receivers.otlp_codec.json_mapping import parse_request
 from receivers.otlp_codec.values import (
     _MAX_TIME_NS,
@@ -43,8 +46,12 @@ class DecodedTraces:
 # -- traces ---------------------------------------------------------------------------
 
 
-def decode_traces(body: bytes, *, is_json: bool = False) -> DecodedTraces:
-    """Decode an ``ExportTraceServiceRequest``; raise ``DecodeError`` if it is not one."""
+def decode_traces(
+    body: bytes, *, is_json: bool = False, redactor: Redactor | None = None
+) -> DecodedTraces:
+    """Decode an ``ExportTraceServiceRequest``; raise ``DecodeError`` if it is not one.
+
+    With a ``redactor``, secrets are replaced before anything of the request is kept."""
     raw, request = parse_request(body, ExportTraceServiceRequest, "resourceSpans", is_json=is_json)
 
     trace_ids: list[bytes] = []
@@ -110,7 +117,7 @@ def decode_traces(body: bytes, *, is_json: bool = False) -> DecodedTraces:
                 owners.append(group)
     if rejected:
         error = f"{rejected} span(s) rejected; first: {error}"
-    detail = _EncodedSpans(raw, request, kept, owners, groups, position + 1)
+    detail = _EncodedSpans(raw, request, kept, owners, groups, position + 1, names, redactor)
     batch = SpanBatch(
         trace_ids,
         span_ids,
@@ -123,6 +130,7 @@ def decode_traces(body: bytes, *, is_json: bool = False) -> DecodedTraces:
         ends,
         detail,
         _request_ids(raw, request),
+        detail.redacted,
     )
     return DecodedTraces(batch, rejected, error)
 
@@ -159,9 +167,23 @@ class _EncodedSpans:
     Implements SpanDetailSource. Compression keeps a stored span near 40 bytes of encoded
     detail instead of ~350; the few most recently read requests stay decompressed, since
     reads cluster (one trace's spans, a page of a timeline).
+
+    Secrets are replaced before the bytes are kept: the redactor's scan points at the
+    spans that may hold one; only those are redacted and encoded again, with the
+    request's resources. The bytes as received are not referenced afterwards.
     """
 
-    __slots__ = ("_groups", "_owners", "_packed", "_plain", "_ranges", "_redact", "_resources")
+    __slots__ = (
+        "_groups",
+        "_kept",
+        "_owners",
+        "_packed",
+        "_plain",
+        "_ranges",
+        "_resources",
+        "_total",
+        "redacted",
+    )
 
     def __init__(
         self,
@@ -171,37 +193,90 @@ class _EncodedSpans:
         owners: array.array[int],
         groups: list[tuple[bytes, str]],
         total: int,
+        names: list[str],
+        redactor: Redactor | None,
     ) -> None:
-        ranges = _span_ranges(raw)
-        if len(ranges) != 2 * total:
-            # An unusual encoding (e.g. a field repeated out of order): re-encode each span.
-            raw, ranges = _reencode_spans(request)
+        self.redacted = 0
+        # Kept spans' wire positions; turned into byte ranges on the first read, which
+        # spares ingest a walk of the bytes for requests never read.
+        self._kept: array.array[int] | None = kept
         self._ranges: array.array[int] = array.array("I")
-        for position in kept:
-            self._ranges.append(ranges[2 * position])
-            self._ranges.append(ranges[2 * position + 1])
-        self._packed = zlib.compress(raw, 1)
-        self._plain: bytes | None = None
+        self._total = total
         self._owners = owners
         self._groups = groups
         self._resources: dict[int, dict[str, Any]] = {}
-        self._redact: Callable[[dict[str, Any]], int] | None = None
+        if redactor is not None:
+            hints = redactor.hints(raw)
+            if hints:
+                raw = self._redact(raw, request, hints, names, redactor)
+        self._packed = zlib.compress(raw, 1)
+        self._plain: bytes | None = None
+
+    def _redact(
+        self,
+        raw: bytes,
+        request: ExportTraceServiceRequest,
+        hints: list[tuple[int, int]],
+        names: list[str],
+        redactor: Redactor,
+    ) -> bytes:
+        """Redact the resources, the scopes and the spans the hints point at (all, for
+        an unusual encoding); return the bytes to keep. If anything was replaced, those
+        are the kept spans back to back, as received or encoded again if they changed,
+        with their byte ranges set here: nothing outside them (the resources are kept
+        redacted in ``groups``) and nothing as it was before redaction."""
+        kept = self._kept
+        assert kept is not None
+        ranges = _span_ranges(raw)
+        usual = len(ranges) == 2 * self._total
+        spans: list[Span] = []
+        groups: list[tuple[bytes, str]] = []
+        count = 0
+        for resource_spans in request.resource_spans:
+            count += _redact_key_values(resource_spans.resource.attributes, redactor)
+            resource = resource_spans.resource.SerializeToString()
+            for scope_spans in resource_spans.scope_spans:
+                count += _redact_key_values(scope_spans.scope.attributes, redactor)
+                groups.append((resource, scope_spans.scope.name))
+                spans.extend(scope_spans.spans)
+        changed: set[int] = set()
+        for position in _touched(hints, ranges) if usual else range(len(spans)):
+            replaced = _redact_span(spans[position], redactor)
+            if replaced:
+                count += replaced
+                changed.add(position)
+        self.redacted = count
+        if not count:
+            return raw
+        parts: list[bytes] = []
+        offset = 0
+        for index, position in enumerate(kept):
+            if position in changed or not usual:
+                part = spans[position].SerializeToString()
+                names[index] = spans[position].name
+            else:
+                part = raw[ranges[2 * position] : ranges[2 * position + 1]]
+            parts.append(part)
+            self._ranges.append(offset)
+            offset += len(part)
+            self._ranges.append(offset)
+        self._kept = None
+        self._groups = groups
+        return b"".join(parts)
 
     @property
     def nbytes(self) -> int:
-        """The compressed request, the span ranges and the per-group resources."""
+        """The compressed request, the span positions or ranges and the per-group
+        resources."""
         return (
             sys.getsizeof(self)
             + sys.getsizeof(self._packed)
             + sys.getsizeof(self._ranges)
+            + (sys.getsizeof(self._kept) if self._kept is not None else 0)
             + sys.getsizeof(self._owners)
             + sys.getsizeof(self._groups)
             + sum(sys.getsizeof(r) + sys.getsizeof(scope) for r, scope in self._groups)
         )
-
-    def redact_with(self, redact: Callable[[dict[str, Any]], int]) -> None:
-        self._redact = redact
-        self._resources.clear()
 
     def _bytes(self) -> bytes:
         if self._plain is None:
@@ -209,48 +284,115 @@ class _EncodedSpans:
             _recently_read.append(self)
             if len(_recently_read) > _DECOMPRESSED_REQUESTS:
                 _recently_read.popleft()._plain = None
+        if self._kept is not None:
+            self._plain = self._locate(self._kept, self._plain)
         return self._plain
+
+    def _locate(self, kept: array.array[int], raw: bytes) -> bytes:
+        """Find the kept spans' byte ranges in ``raw``; return the bytes they refer to."""
+        ranges = _span_ranges(raw)
+        if len(ranges) != 2 * self._total:
+            # An unusual encoding (e.g. a field repeated out of order): re-encode each span.
+            raw, ranges = _reencode_spans(ExportTraceServiceRequest.FromString(raw))
+            self._packed = zlib.compress(raw, 1)
+        for position in kept:
+            self._ranges.append(ranges[2 * position])
+            self._ranges.append(ranges[2 * position + 1])
+        self._kept = None
+        return raw
 
     def _resource(self, group: int) -> dict[str, Any]:
         resource = self._resources.get(group)
         if resource is None:
             resource = attributes_to_dict(Resource.FromString(self._groups[group][0]).attributes)
-            if self._redact is not None:
-                self._redact(resource)
             self._resources[group] = resource
         return dict(resource)
 
     def span_detail(self, index: int) -> SpanDetail:
+        raw = self._bytes()
         start, end = self._ranges[2 * index], self._ranges[2 * index + 1]
-        span = Span.FromString(self._bytes()[start:end])
+        span = Span.FromString(raw[start:end])
         group = self._owners[index]
-        attributes = attributes_to_dict(span.attributes)
-        events = [
-            SpanEvent(e.name, e.time_unix_nano, attributes_to_dict(e.attributes))
-            for e in span.events
-        ]
-        links = [
-            {
-                "trace_id": link.trace_id.hex(),
-                "span_id": link.span_id.hex(),
-                "attributes": attributes_to_dict(link.attributes),
-            }
-            for link in span.links
-        ]
-        if self._redact is not None:
-            for mapping in (attributes, *(e.attributes for e in events)):
-                self._redact(mapping)
-            for link in links:
-                self._redact(link["attributes"])
         return SpanDetail(
-            attributes=attributes,
-            events=events,
-            links=links,
+            attributes=attributes_to_dict(span.attributes),
+            events=[
+                SpanEvent(e.name, e.time_unix_nano, attributes_to_dict(e.attributes))
+                for e in span.events
+            ],
+            links=[
+                {
+                    "trace_id": link.trace_id.hex(),
+                    "span_id": link.span_id.hex(),
+                    "attributes": attributes_to_dict(link.attributes),
+                }
+                for link in span.links
+            ],
             status_message=span.status.message,
             resource=self._resource(group),
             scope=self._groups[group][1],
             trace_state=span.trace_state,
         )
+
+
+def _touched(hints: list[tuple[int, int]], ranges: array.array[int]) -> set[int]:
+    """Wire positions of the spans whose bytes overlap a hint."""
+    starts = ranges[0::2]
+    touched: set[int] = set()
+    for start, end in hints:
+        position = max(0, bisect_right(starts, start) - 1)
+        while position < len(starts) and starts[position] < end:
+            if ranges[2 * position + 1] > start:
+                touched.add(position)
+            position += 1
+    return touched
+
+
+def _redact_span(span: Span, redactor: Redactor) -> int:
+    count = 0
+    for holder in (span, *span.events):
+        name, replaced = redactor.redact_text(holder.name)
+        if replaced:
+            holder.name = name
+            count += replaced
+        count += _redact_key_values(holder.attributes, redactor)
+    for link in span.links:
+        count += _redact_key_values(link.attributes, redactor)
+    message, replaced = redactor.redact_text(span.status.message)
+    if replaced:
+        span.status.message = message
+        count += replaced
+    return count
+
+
+def _redact_key_values(key_values: Any, redactor: Redactor) -> int:
+    """Redact an OTLP ``KeyValue`` list in place, nested values too (iteratively)."""
+    count = 0
+    lists = [key_values]
+    values: list[AnyValue] = []
+    while lists or values:
+        if lists:
+            for kv in lists.pop():
+                if not redactor.is_secret_key(kv.key):
+                    values.append(kv.value)
+                elif (
+                    kv.value.WhichOneof("value") != "string_value"
+                    or kv.value.string_value != redactor.replacement
+                ):
+                    kv.value.string_value = redactor.replacement
+                    count += 1
+            continue
+        value = values.pop()
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            text, replaced = redactor.redact_text(value.string_value)
+            if replaced:
+                value.string_value = text
+                count += replaced
+        elif kind == "array_value":
+            values.extend(value.array_value.values)
+        elif kind == "kvlist_value":
+            lists.append(value.kvlist_value.values)
+    return count
 
 
 # Requests whose bytes are currently kept decompressed, oldest first.
@@ -262,19 +404,41 @@ def _span_ranges(raw: bytes) -> array.array[int]:
     """Byte ranges (start, end pairs) of every Span in an encoded request, in wire order.
 
     Walks only the three enclosing levels: request.resource_spans(1) ->
-    scope_spans(2) -> spans(2).
+    scope_spans(2) -> spans(2). Spans, nearly every field at the third level, are
+    read inline (tag 0x12, then the length) rather than through ``_fields``.
     """
     ranges: array.array[int] = array.array("I")
+    append = ranges.append
     for field, start, end in _fields(raw, 0, len(raw)):
         if field != 1:
             continue
         for field2, start2, end2 in _fields(raw, start, end):
             if field2 != 2:
                 continue
-            for field3, start3, end3 in _fields(raw, start2, end2):
-                if field3 == 2:
-                    ranges.append(start3)
-                    ranges.append(end3)
+            pos = start2
+            while pos < end2:
+                if raw[pos] == 0x12:
+                    b = raw[pos + 1]
+                    pos += 2
+                    length = b & 0x7F
+                    shift = 7
+                    while b >= 0x80:
+                        b = raw[pos]
+                        pos += 1
+                        length |= (b & 0x7F) << shift
+                        shift += 7
+                    append(pos)
+                    pos += length
+                    append(pos)
+                    continue
+                for field3, start3, end3 in _fields(raw, pos, end2):  # one field, any kind
+                    if field3 == 2:
+                        append(start3)
+                        append(end3)
+                    pos = end3
+                    break
+                else:
+                    break
     return ranges
 
 
