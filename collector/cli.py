@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from collector.component import MCP_SERVER
+from collector.component import MCP_HTTP_PATH, MCP_SERVER
 from collector.config import load_config
 from collector.daemon import VERSION, Daemon
 from collector.edge import client_headers, daemon_url
@@ -156,6 +156,8 @@ def _serve(args: argparse.Namespace) -> int:
         if not 0 <= value <= 65535:
             print(f"gasoline: --{key}-port {value} is not a port (0-65535)", file=sys.stderr)
             return 2
+    # Before the MCP SDK's own logging setup (a handler at INFO) can claim the root logger.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gasoline: %(message)s")
     config = load_config(args.config, ports=ports)
     return asyncio.run(_run_daemon(Daemon(config)))
 
@@ -172,6 +174,8 @@ async def _run_daemon(daemon: Daemon) -> int:
     for key, port in daemon.ports.items():
         scheme = "" if key == "grpc" else "http://"
         print(f"  {labels[key]} {scheme}{_host(daemon, key, host)}:{port}")
+    if "api" in daemon.ports:
+        print(f"  MCP (HTTP) http://{host}:{daemon.ports['api']}{MCP_HTTP_PATH}")
     print("ready; Ctrl-C to stop", flush=True)
     await stop.wait()
     print("stopping", flush=True)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "API_SERVER",
     "LISTENING_RECEIVERS",
+    "MCP_HTTP_PATH",
     "MCP_SERVER",
     "NATIVE_INTAKE_ROUTES",
     "PROCESSORS",
@@ -47,6 +48,8 @@ API_SERVER = "exporters.http_api:HttpApi"
 NATIVE_INTAKE_ROUTES = "receivers.native:routes"
 # The MCP server module: build_server, serve_stdio, LocalTools, DaemonTools.
 MCP_SERVER = "exporters.mcp_server"
+# Where the API server serves the same tools over MCP's streamable HTTP transport.
+MCP_HTTP_PATH = "/mcp"
 
 
 class LineSource(Protocol):

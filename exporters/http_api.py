@@ -2,7 +2,8 @@
 
 ``GET /v1/traces`` (newest traces), ``GET /v1/traces/{trace_id}`` (the tree, a page of
 ``limit`` spans at a time), ``GET /v1/traces/{trace_id}/causality`` (size-capped),
-``GET /buffers/timeline`` (the merged timeline), ``GET /daemon/status``, ``GET /health``.
+``GET /buffers/timeline`` (the merged timeline), ``GET /daemon/status``, ``GET /health``,
+and MCP over HTTP at ``/mcp`` (``exporters.mcp_http``).
 Errors are JSON ``{"status": "error", "error": "..."}`` with a 4xx code.
 
 Who may read and act, beyond the edge every port has (``receivers.http_guard``):
@@ -17,7 +18,8 @@ Who may read and act, beyond the edge every port has (``receivers.http_guard``):
   browser can send one without a preflight. ``interact`` (runs commands) is refused from
   any request carrying a browser Origin; ``configure`` (clears, rules, checkpoints,
   redaction) is accepted from a browser only on the daemon's own page. An agent reaches
-  both through ``gasoline mcp``, which sends no Origin.
+  both through ``gasoline mcp`` or ``/mcp``, which sends no Origin; ``/mcp`` refuses
+  every request that carries one.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from collector.query import (
 )
 from collector.store import Store
 from collector.tools import ToolInputError
+from exporters.mcp_http import MCP_PATH, McpHttp
 from receivers.http_guard import guard_middleware, origin_matcher, same_origin
 
 __all__ = ["HttpApi"]
@@ -76,6 +79,7 @@ class HttpApi:
         self._tools = tools
         self._extra_routes = extra_routes
         self._runner: web.AppRunner | None = None
+        self._mcp: McpHttp | None = None
         self.port: int | None = None
 
     async def start(self) -> None:
@@ -95,6 +99,7 @@ class HttpApi:
         app = web.Application(
             client_max_size=self.config.max_request_body_size, middlewares=[guard]
         )
+        mcp = McpHttp(self._tools, edge=self.edge, max_body_size=self.config.max_request_body_size)
         app.add_routes(
             [
                 web.get("/health", self._health),
@@ -104,6 +109,7 @@ class HttpApi:
                 web.get("/v1/traces/{trace_id}/causality", self._causality),
                 web.get("/buffers/timeline", self._timeline),
                 web.post("/v1/tools/{name}", self._tool),
+                web.route("*", MCP_PATH, mcp.handle),
                 *self._extra_routes,
             ]
         )
@@ -116,14 +122,18 @@ class HttpApi:
         except OSError as exc:
             await runner.cleanup()
             raise cannot_bind("api", endpoint, exc) from exc
-        self._runner = runner
+        await mcp.start()
+        self._runner, self._mcp = runner, mcp
         self.port = int(runner.addresses[0][1])
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
+        mcp, self._mcp = self._mcp, None
         self.port = None
         if runner is not None:
             await runner.cleanup()
+        if mcp is not None:
+            await mcp.stop()
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
