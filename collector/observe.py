@@ -14,18 +14,18 @@ from typing import Any
 
 from collector.analysis.signals import failure_of, http_method, http_status, http_url
 from collector.analysis.timing import clock_shifts
-from collector.bounded import MAX_ANSWER_BYTES, compact, note_truncated, take_within
+from collector.bounded import MAX_ANSWER_BYTES, compact
 from collector.filters import LEVEL_RANK, TimelineFilter
 from collector.model import Record, SpanKind
 from collector.query import (
     iso_time,
+    newest_page,
     recent_trees,
     record_event,
     timeline,
     trace_summaries,
     trace_tree,
 )
-from collector.scan import Matches, newest_matches
 from collector.store import Store, StoredSpan
 from collector.trace_tree import Node, TraceTree
 
@@ -260,7 +260,7 @@ def _errors_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
     """Error spans (with their exception), error logs and events, newest first."""
     if f.level is None or LEVEL_RANK[f.level] < LEVEL_RANK["error"]:
         f.level = "error"
-    return _page(newest_matches(store, f, f.limit + 1), f, _error_item)
+    return _page(store, f, _error_item)
 
 
 def _error_item(item: StoredSpan | Record) -> dict[str, Any]:
@@ -305,27 +305,10 @@ _RECORD_FIELDS = (
 
 
 def _page(
-    found: Matches, f: TimelineFilter, render: Callable[[StoredSpan | Record], dict[str, Any]]
+    store: Store, f: TimelineFilter, render: Callable[[StoredSpan | Record], dict[str, Any]]
 ) -> dict[str, Any]:
-    """A page of matches, newest first, each rendered and compacted; it stops early at
-    ``_PAGE_BYTES`` of JSON, and ``cursor_next`` goes on from there."""
-    page = found.items[: f.limit]
-    more = len(found.items) > f.limit
-    events = take_within((compact(render(obj)) for _, _, obj in page), _PAGE_BYTES)
-    answer: dict[str, Any] = {"events": events, "metadata": {}}
-    if len(events) < len(page):
-        note_truncated(
-            answer,
-            f"{len(events)} of {len(page)} events fit in {_PAGE_BYTES} bytes; "
-            "cursor_next pages on from there",
-        )
-        page, more = page[: len(events)], True
-    answer["metadata"].update(
-        total_count=found.total,
-        total_count_exact=found.exact,
-        cursor_next=f"{page[-1][0]}:{page[-1][1]}" if more and page else None,
-    )
-    return answer
+    """A page of matches, newest first, each rendered and compacted, within ``_PAGE_BYTES``."""
+    return newest_page(store, f, lambda item: compact(render(item)), _PAGE_BYTES)
 
 
 def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
@@ -394,7 +377,7 @@ def _records_view(match: Callable[[Record], bool]) -> Callable[..., dict[str, An
     def view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
         f.kinds = frozenset({"log", "event"})
         f.record_match = match
-        return _page(newest_matches(store, f, f.limit + 1), f, _as_record_item)
+        return _page(store, f, _as_record_item)
 
     return view
 

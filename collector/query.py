@@ -27,6 +27,7 @@ __all__ = [
     "MAX_SPAN_LIMIT",
     "NEST_LEVELS",
     "iso_time",
+    "newest_page",
     "recent_trees",
     "record_event",
     "span_event",
@@ -324,14 +325,31 @@ def timeline(
 
     ``cursor_next`` pages further back in time. ``total_count`` is exact unless
     ``total_count_exact`` is false, when the scan stopped early and it is a lower bound.
-    Each event goes through ``shape`` (``compact`` for an agent); a page stops early
-    when its events pass ``max_bytes`` of JSON, and ``cursor_next`` goes on from there.
+    Each event goes through ``shape`` (``compact`` for an agent).
     """
+
+    def render(item: StoredSpan | Record) -> dict[str, Any]:
+        event = span_event(item) if isinstance(item, StoredSpan) else record_event(item)
+        return shape(event) if shape is not None else event
+
+    answer = newest_page(store, f, render, max_bytes)
+    answer["events"].reverse()
+    return answer
+
+
+def newest_page(
+    store: Store,
+    f: TimelineFilter,
+    render: Callable[[StoredSpan | Record], dict[str, Any]],
+    max_bytes: int,
+) -> dict[str, Any]:
+    """The newest ``limit`` matches before the cursor, newest first, each ``render``-ed.
+    A page stops early when its events pass ``max_bytes`` of JSON, and ``cursor_next``
+    goes on from there."""
     found = newest_matches(store, f, f.limit + 1)
     page = found.items[: f.limit]
     more = len(found.items) > f.limit
-    rendered = [span_event(o) if isinstance(o, StoredSpan) else record_event(o) for _, _, o in page]
-    events = take_within(map(shape, rendered) if shape is not None else rendered, max_bytes)
+    events = take_within((render(obj) for _, _, obj in page), max_bytes)
     answer: dict[str, Any] = {"events": events, "metadata": {}}
     if len(events) < len(page):
         note_truncated(
@@ -340,7 +358,6 @@ def timeline(
             "cursor_next pages on from there",
         )
         page, more = page[: len(events)], True
-    events.reverse()
     cursor_next = f"{page[-1][0]}:{page[-1][1]}" if more and page else None
     answer["metadata"].update(
         total_count=found.total, total_count_exact=found.exact, cursor_next=cursor_next
