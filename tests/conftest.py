@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
+import subprocess
+import sys
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +121,40 @@ async def wait_for(predicate: Callable[[], bool], *, timeout: float = 5.0) -> No
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
+
+
+GASOLINE = str(Path(sys.executable).parent / "gasoline")
+
+
+@contextmanager
+def serve_process(
+    tmp_path: Path, config: str = "{}\n"
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    """A real ``gasoline serve`` with ``config``, all ports 0, stopped with Ctrl-C (which
+    must exit 0); yields the process and the URLs it printed (OTLP/gRPC, OTLP/HTTP, API)."""
+    path = tmp_path / "serve.yaml"
+    path.write_text(config)
+    ports = ("--grpc-port", "0", "--http-port", "0", "--api-port", "0")
+    proc = subprocess.Popen(
+        [GASOLINE, "serve", "--config", str(path), *ports],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert proc.stdout is not None
+    urls: dict[str, str] = {}
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if match := re.match(r"\s+(OTLP/gRPC|OTLP/HTTP|API)\s+(\S+)", line):
+            urls[match.group(1)] = match.group(2)
+        if line.startswith("ready"):
+            break
+    try:
+        assert set(urls) == {"OTLP/gRPC", "OTLP/HTTP", "API"}, "".join(lines)
+        yield proc, urls
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "stopping" in out, out

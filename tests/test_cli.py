@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import serve_process
 from tests.test_otlp_http import otlp_json, span
 
 GASOLINE = str(Path(sys.executable).parent / "gasoline")
@@ -33,30 +33,8 @@ def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[dict[str, str]]:
-    proc = subprocess.Popen(
-        [GASOLINE, "serve", "--grpc-port", "0", "--http-port", "0", "--api-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    assert proc.stdout is not None
-    urls: dict[str, str] = {}
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if match := re.match(r"\s+(OTLP/gRPC|OTLP/HTTP|API)\s+(\S+)", line):
-            urls[match.group(1)] = match.group(2)
-        if line.startswith("ready"):
-            break
-    assert set(urls) == {"OTLP/gRPC", "OTLP/HTTP", "API"}, "".join(lines)
-    try:
+    with serve_process(tmp_path) as (_, urls):
         yield urls
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20)
-        assert proc.returncode == 0, out
-        assert "stopping" in out
 
 
 def _post(url: str, payload: object) -> None:

@@ -7,11 +7,7 @@ import io
 import json
 import os
 import re
-import signal
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +27,7 @@ from collector.limits import DEEP_MARKER, MAX_DEPTH
 from collector.model import Record
 from collector.store import Store
 from receivers.otlp_codec import decode_traces
-from tests.conftest import Running
+from tests.conftest import GASOLINE, Running, serve_process
 from tests.test_otlp_grpc import request
 from tests.test_otlp_http import TRACE, otlp_json, post, span
 
@@ -336,41 +332,9 @@ async def test_out_of_range_log_time_rejects_one_record_over_grpc(gasoline: Runn
 
 # -- a real `gasoline serve` process ---------------------------------------------------
 
-GASOLINE = str(Path(sys.executable).parent / "gasoline")
 # What the process holds beside the store: the interpreter and libraries (~55 MiB), a
 # request or two being read and decoded, and allocator slack.
 RSS_ALLOWANCE = 128 * MIB
-PORTS_0 = ("--grpc-port", "0", "--http-port", "0", "--api-port", "0")
-
-
-@contextmanager
-def served(tmp_path: Path, config: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    """``gasoline serve`` with ``config``, all ports 0; yields the process and its URLs."""
-    path = tmp_path / "gasoline.yaml"
-    path.write_text(config)
-    proc = subprocess.Popen(
-        [GASOLINE, "serve", "--config", str(path), *PORTS_0],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    assert proc.stdout is not None
-    urls: dict[str, str] = {}
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if match := re.match(r"\s+(OTLP/gRPC|OTLP/HTTP|API)\s+(\S+)", line):
-            urls[match.group(1)] = match.group(2)
-        if line.startswith("ready"):
-            break
-    try:
-        assert set(urls) == {"OTLP/gRPC", "OTLP/HTTP", "API"}, "".join(lines)
-        yield proc, urls
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, out
 
 
 def vm_kib(pid: int, field: str) -> int:
@@ -385,7 +349,7 @@ def vm_kib(pid: int, field: str) -> int:
 async def test_serve_process_stays_within_its_budget_under_large_events_and_spans(
     tmp_path: Path,
 ) -> None:
-    with served(tmp_path, SMALL_BUDGET) as (proc, urls):
+    with serve_process(tmp_path, SMALL_BUDGET) as (proc, urls):
         trace_id = os.urandom(16)
         async with aiohttp.ClientSession() as http:
             for i in range(200):
