@@ -254,6 +254,8 @@ class RemoteTail:
             await file.close()
         if _same_file(head, self.position.fingerprint):
             return False  # the same file, grown since our stat
+        if await self._size() < size:
+            return False  # our own file shrank: truncated in place; the next poll rereads it
         if self._buf:  # the old file is finished: its unterminated last line is complete
             self._feed_line(self._buf, self._read_pos - len(self._buf), self._read_pos)
             self._buf = b""
