@@ -77,7 +77,8 @@ _WHAT = (
 )
 _ANALYSIS = (
     "causality: root cause of a failed trace (the deepest failure the others only "
-    "propagate), the chain from symptom to cause, critical path, latency breakdown. "
+    "propagate), the chain from symptom to cause, critical path, latency breakdown; "
+    "errors a span answering successfully recovered from are listed apart as handled. "
     "latency: where the time went, including repeated sequential calls (N+1). correlate: "
     "everything linked to a trace or correlation id, and how. regression: operations "
     "slower or failing more than in the baseline (configure set_baseline first)."

@@ -6,6 +6,11 @@ error logs attached to it; among failing spans with no failing descendant, the o
 with the strongest evidence wins (an exception or error log over a bare status),
 then the deepest, then the earliest of a run of retries.
 
+A failure below a span that answered successfully (``answered_ok``: a 2xx/3xx, status
+OK, a SERVER span without error status) was handled there, by a fallback or a retry
+that worked: it is listed under ``handled`` with the span that handled it, and is
+never the root cause nor a reason to call the trace failed.
+
 The answer is bounded whatever the trace: the chain keeps the spans nearest the symptom
 and nearest the cause (``chain_spans`` counts them all), evidence is cut to
 ``_MAX_EVIDENCE`` items, and ``collector.bounded.fit`` caps the whole answer's size.
@@ -13,28 +18,58 @@ and nearest the cause (``chain_spans`` counts them all), evidence is cut to
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from collector.analysis.signals import Failure, failure_of, http_status
+from collector.analysis.signals import Failure, answered_ok, failure_of, http_status
 from collector.analysis.timing import latency_breakdown, self_time_ns, short_critical_path
 from collector.bounded import note_truncated
 from collector.model import Record
 from collector.trace_tree import Node, TraceTree
 
-__all__ = ["analyze_causality"]
+__all__ = ["Verdict", "analyze_causality", "judge"]
 
 _MAX_OTHER_FAILURES = 5
+_MAX_HANDLED = 5
 _CHAIN_ENDS = 10  # chain links kept at each end of a longer chain
 _MAX_EVIDENCE = 10
+_MAX_HANDLED_EVIDENCE = 3
 
 
-def analyze_causality(tree: TraceTree) -> dict[str, Any]:
-    """Root cause, the chain from the symptom to it, critical path, latency breakdown."""
+@dataclass(slots=True)
+class Verdict:
+    """Every failing span of a trace (by ``id(node)``), and for those below a span that
+    answered successfully, that span: the failure was handled there."""
+
+    failures: dict[int, Failure]
+    handled_by: dict[int, Node]
+
+
+def judge(tree: TraceTree) -> Verdict:
+    """Which spans failed, and which of those failures a span above them handled."""
     failures: dict[int, Failure] = {}
-    for node in tree.nodes.values():
+    handled_by: dict[int, Node] = {}
+    handler: dict[int, Node | None] = {}  # the nearest span at or above that answered well
+    for node in tree.walk():  # parents before children
+        parent = node.parent
+        above = handler[id(parent)] if parent is not None else None
         failure = failure_of(node)
         if failure is not None:
             failures[id(node)] = failure
+            if above is not None:
+                handled_by[id(node)] = above
+            handler[id(node)] = above
+        else:
+            caller_failed = parent is not None and id(parent) in failures
+            handler[id(node)] = node if answered_ok(node, caller_failed=caller_failed) else above
+    return Verdict(failures, handled_by)
+
+
+def analyze_causality(tree: TraceTree) -> dict[str, Any]:
+    """Root cause, the chain from the symptom to it, handled errors, critical path,
+    latency breakdown."""
+    verdict = judge(tree)
+    failures = {k: f for k, f in verdict.failures.items() if k not in verdict.handled_by}
     failing_below = _failing_descendants(tree, failures)
     candidates = [n for n in tree.nodes.values() if id(n) in failures and not failing_below[id(n)]]
     loose_errors = [
@@ -78,6 +113,10 @@ def analyze_causality(tree: TraceTree) -> dict[str, Any]:
         answer["chain"] = []
         answer["chain_spans"] = 0
         answer["other_failures"] = []
+    handled = _handled_docs(tree, verdict)
+    answer["handled"] = handled[:_MAX_HANDLED]
+    if len(handled) > _MAX_HANDLED:
+        answer["handled_count"] = len(handled)
     path, path_length = short_critical_path(tree)
     answer["critical_path"] = [
         {**_span_ref(n), "duration_ms": _ms(n.span.duration_ns), "self_ms": _ms(self_time_ns(n))}
@@ -85,7 +124,7 @@ def analyze_causality(tree: TraceTree) -> dict[str, Any]:
     ]
     answer["critical_path_spans"] = path_length
     answer["latency_breakdown"] = latency_breakdown(tree)
-    answer["summary"] = _summary(tree, answer)
+    answer["summary"] = _summary(tree, answer, len(handled))
     return answer
 
 
@@ -96,6 +135,37 @@ def _failing_descendants(tree: TraceTree, failures: dict[int, Failure]) -> dict[
     for node in reversed(order):
         below[id(node)] = any(id(c) in failures or below[id(c)] for c in node.children)
     return below
+
+
+def _handled_docs(tree: TraceTree, verdict: Verdict) -> list[dict[str, Any]]:
+    """The deepest handled failures, one per operation (repeats counted), in start order."""
+    if not verdict.handled_by:
+        return []
+    handled = {k: f for k, f in verdict.failures.items() if k in verdict.handled_by}
+    below = _failing_descendants(tree, handled)
+    docs: dict[tuple[str, str], dict[str, Any]] = {}
+    for node in sorted(
+        (n for n in tree.nodes.values() if id(n) in handled and not below[id(n)]),
+        key=lambda n: n.span.start_ns,
+    ):
+        key = (node.span.service, node.span.name)
+        if key in docs:
+            docs[key]["repeated"] = docs[key].get("repeated", 1) + 1
+            continue
+        failure = handled[id(node)]
+        by = verdict.handled_by[id(node)]
+        answered = _span_ref(by)
+        code = http_status(by.detail().attributes)
+        if code is not None:
+            answered["http_status"] = code
+        docs[key] = {
+            **_span_ref(node),
+            "kind": node.kind.name,
+            "message": failure.message,
+            "evidence": failure.evidence[:_MAX_HANDLED_EVIDENCE],
+            "handled_by": answered,
+        }
+    return list(docs.values())
 
 
 def _rank(node: Node, failure: Failure) -> tuple[int, int, int]:
@@ -176,7 +246,7 @@ def _chain_doc(node: Node, failure: Failure | None, cause: Node) -> dict[str, An
     return doc
 
 
-def _summary(tree: TraceTree, answer: dict[str, Any]) -> str:
+def _summary(tree: TraceTree, answer: dict[str, Any], handled: int) -> str:
     breakdown = answer["latency_breakdown"]
     layers = sorted(
         ((k[:-3], v) for k, v in breakdown.items() if k.endswith("_ms") and k != "total_ms"),
@@ -185,8 +255,19 @@ def _summary(tree: TraceTree, answer: dict[str, Any]) -> str:
     )
     total = breakdown["total_ms"]
     timing = ", ".join(f"{name} {value:.1f} ms" for name, value in layers if value > 0)
+    one = handled == 1
     if answer["root_cause"] is None:
-        return f"No failure in this trace ({len(tree.nodes)} spans, {total:.1f} ms: {timing})."
+        if not handled:
+            return f"No failure in this trace ({len(tree.nodes)} spans, {total:.1f} ms: {timing})."
+        first = answer["handled"][0]
+        by = first["handled_by"]
+        code = f", HTTP {by['http_status']}" if "http_status" in by else ""
+        return (
+            f"No failure in this trace: {'1 error was' if one else f'{handled} errors were'}"
+            f" handled{':' if one else ', the first:'} {first['service']}"
+            f" {first['name']} — {first['message']} (handled by {by['service']} {by['name']}"
+            f"{code}). {len(tree.nodes)} spans, {total:.1f} ms: {timing}."
+        )
     cause = answer["root_cause"]
     chain = answer["chain"]
     links = answer["chain_spans"]
@@ -203,6 +284,11 @@ def _summary(tree: TraceTree, answer: dict[str, Any]) -> str:
             + f" through {links - 2} propagating span(s)."
             if links > 2
             else f" It surfaced as {symptom['service']} {symptom['name']}."
+        )
+    if handled:
+        text += (
+            f" {'1 error elsewhere was' if one else f'{handled} errors elsewhere were'}"
+            " handled and did not cause it."
         )
     if total:
         text += f" The trace took {total:.1f} ms: {timing}."

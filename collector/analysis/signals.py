@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from collector.model import SpanKind
+from collector.model import SpanKind, StatusCode
 from collector.trace_tree import Node
 
 __all__ = [
     "Failure",
+    "answered_ok",
     "failure_of",
     "http_method",
     "http_status",
@@ -154,6 +155,29 @@ def failure_of(node: Node) -> Failure | None:
         peer = peer_of(attributes)
         strength, message = 2, f"call to {peer or node.span.name} failed"
     return Failure(strength, message, evidence)
+
+
+def answered_ok(node: Node, *, caller_failed: bool = False) -> bool:
+    """Whether a span that did not fail itself says it answered successfully, so that an
+    error below it was handled (a fallback, a retry that worked) rather than propagated.
+
+    Success is explicit: status OK, an HTTP 1xx-3xx, or gRPC status 0; or a SERVER span
+    with no error status and no code (server instrumentations set ERROR on a failed
+    request), unless its caller failed: then its silence is no evidence. A 4xx is not a
+    success: the error below it is why the caller got it. An INTERNAL or CLIENT span with
+    neither status nor code says nothing about its answer. Call only for spans
+    ``failure_of`` found no failure in.
+    """
+    if node.span.status == StatusCode.OK:
+        return True
+    attributes = node.detail().attributes
+    status = http_status(attributes)
+    if status is not None:
+        return status < 400
+    grpc_code = attributes.get("rpc.grpc.status_code")
+    if isinstance(grpc_code, int):
+        return grpc_code == 0
+    return node.kind == SpanKind.SERVER and not caller_failed
 
 
 _STACK_LINES = 6

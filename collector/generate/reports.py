@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.analysis.signals import failure_of
+from collector.analysis.causality import judge
 from collector.analysis.timing import LAYERS
 from collector.generate.facts import (
     _capped,
@@ -31,10 +31,14 @@ def _pr_summary(facts: _Facts) -> str:
     answer = facts.causality
     cause = answer["root_cause"]
     chain = answer["chain"]
+    handled = answer["handled"]
     failing = facts.failing()
     symptom = failing[0] if failing else None
     if cause is None:
         title = f"# Trace {facts.trace_hex[:8]}: no failure"
+        if handled:
+            count = _handled_count(answer)
+            title += f", {count} handled error{'' if count == 1 else 's'}"
     elif symptom is not None:
         title = (
             f"# Fix {symptom.method} {symptom.route} returning {_observed(symptom)}:"
@@ -42,54 +46,15 @@ def _pr_summary(facts: _Facts) -> str:
         )
     else:
         title = f"# Fix {_root_cause_line(facts)}"
-    lines = [_one_line(title, 160), "", "## What failed", ""]
-    if symptom is not None:
-        lines.append(
-            f"{_md(f'{symptom.method} {symptom.url}')} returned **{_observed(symptom)}**"
-            f" ({_md(symptom.label)}, {symptom.node.span.duration_ns / 1e6:.1f} ms)."
-        )
-        others = failing[1:]
-        if others:
-            lines.append(f"{len(others)} more request(s) failed as well.")
-    elif chain:
-        first = chain[0]
-        status = f" (HTTP {first['http_status']})" if "http_status" in first else ""
-        lines.append(f"{_md(first['service'] + ' ' + first['name'])} failed{status}.")
-    elif cause is not None:
-        lines.append("An error was logged; no request of this trace failed.")
+    lines = [_one_line(title, 160), ""]
+    if cause is None and symptom is None:
+        lines += ["## What happened", "", *_what_happened(facts, answer)]
     else:
-        lines.append("Nothing failed in this trace.")
-    lines += ["", "## Root cause", ""]
-    if cause is None:
-        lines.append("None found.")
-    else:
-        lines.append(f"- Service: {_md(cause['service'])}")
-        if cause.get("name"):
-            lines.append(f"- Span: {_md(cause['name'])} ({cause.get('kind', 'log')})")
-        lines.append(f"- Message: {_one_line(cause['message'], 500)}")
-        if cause.get("repeated"):
-            lines.append(f"- Failed {cause['repeated']} times: retries did not help")
-        evidence, more = _capped(list(cause.get("evidence", [])), facts, "evidence items")
-        if evidence:
-            lines.append("- Evidence:")
-        for item in evidence:
-            lines.extend(_evidence_lines(item))
-        if more:
-            lines.append(f"  - ... {more} more")
-    lines += ["", "## Chain", ""]
-    if chain:
-        steps, more = _capped(chain, facts, "chain links")
-        for i, link in enumerate(steps, 1):
-            status = f", HTTP {link['http_status']}" if "http_status" in link else ""
-            role = link["role"].replace("_", " ")
-            lines.append(
-                f"{i}. {_md(link['service'] + ' ' + link['name'])}"
-                f" ({link['kind']}) — {link['duration_ms']:.1f} ms{status}, {role}"
-            )
-        if more:
-            lines.append(f"... {more} more")
-    else:
-        lines.append("No chain of spans: nothing failed, or only a log line did.")
+        lines += ["## What failed", "", *_what_failed(facts, answer, failing)]
+        lines += ["", "## Root cause", "", *_root_cause_lines(facts, cause)]
+        lines += ["", "## Chain", "", *_chain_lines(facts, chain)]
+    if handled:
+        lines += ["", "## Handled errors", "", *_handled_lines(facts, answer)]
     breakdown = answer["latency_breakdown"]
     head = [*LAYERS, "total"]
     lines += [
@@ -106,6 +71,116 @@ def _pr_summary(facts: _Facts) -> str:
     lines.extend(_how_to_reproduce(facts))
     lines += ["", f"Trace id: `{facts.trace_hex}`", ""]
     return "\n".join(lines)
+
+
+def _handled_count(answer: dict[str, Any]) -> int:
+    """Handled errors, one per operation (a retried call counts once)."""
+    return int(answer.get("handled_count", len(answer["handled"])))
+
+
+def _what_happened(facts: _Facts, answer: dict[str, Any]) -> list[str]:
+    """Nothing failed: what each request answered, and the errors handled on the way."""
+    lines: list[str] = []
+    requests, more = _capped(facts.requests, facts, "requests")
+    for request in requests:
+        lines.append(
+            f"{_md(f'{request.method} {request.url}')} returned **{_observed(request)}**"
+            f" ({_md(request.label)}, {request.node.span.duration_ns / 1e6:.1f} ms)."
+        )
+    if more:
+        lines.append(f"... {more} more requests")
+    if not lines:
+        lines.append("Nothing failed in this trace.")
+    if answer["handled"]:
+        count = _handled_count(answer)
+        errors = "1 error" if count == 1 else f"{count} errors"
+        below = " below it" if len(requests) == 1 else ""
+        verb = "was" if count == 1 else "were"
+        lines.append(f"{errors}{below} {verb} handled (see Handled errors).")
+    return lines
+
+
+def _what_failed(facts: _Facts, answer: dict[str, Any], failing: list[_Request]) -> list[str]:
+    cause = answer["root_cause"]
+    chain = answer["chain"]
+    if failing:
+        symptom = failing[0]
+        lines = [
+            f"{_md(f'{symptom.method} {symptom.url}')} returned **{_observed(symptom)}**"
+            f" ({_md(symptom.label)}, {symptom.node.span.duration_ns / 1e6:.1f} ms)."
+        ]
+        if failing[1:]:
+            lines.append(f"{len(failing) - 1} more request(s) failed as well.")
+        return lines
+    if chain:
+        first = chain[0]
+        status = f" (HTTP {first['http_status']})" if "http_status" in first else ""
+        if first["role"] != "caller":
+            return [f"{_md(first['service'] + ' ' + first['name'])} failed{status}."]
+        return [
+            f"{_md(cause['service'] + ' ' + cause['name'])} failed under"
+            f" {_md(first['service'] + ' ' + first['name'])}{status}, which recorded no"
+            " error of its own."
+        ]
+    if cause is not None:
+        return ["An error was logged; no request of this trace failed."]
+    return ["Nothing failed in this trace."]
+
+
+def _root_cause_lines(facts: _Facts, cause: dict[str, Any] | None) -> list[str]:
+    if cause is None:
+        return ["None found."]
+    lines = [f"- Service: {_md(cause['service'])}"]
+    if cause.get("name"):
+        lines.append(f"- Span: {_md(cause['name'])} ({cause.get('kind', 'log')})")
+    lines.append(f"- Message: {_one_line(cause['message'], 500)}")
+    if cause.get("repeated"):
+        lines.append(f"- Failed {cause['repeated']} times: retries did not help")
+    evidence, more = _capped(list(cause.get("evidence", [])), facts, "evidence items")
+    if evidence:
+        lines.append("- Evidence:")
+    for item in evidence:
+        lines.extend(_evidence_lines(item))
+    if more:
+        lines.append(f"  - ... {more} more")
+    return lines
+
+
+def _chain_lines(facts: _Facts, chain: list[dict[str, Any]]) -> list[str]:
+    if not chain:
+        return ["No chain of spans: nothing failed, or only a log line did."]
+    lines: list[str] = []
+    steps, more = _capped(chain, facts, "chain links")
+    for i, link in enumerate(steps, 1):
+        status = f", HTTP {link['http_status']}" if "http_status" in link else ""
+        role = link["role"].replace("_", " ")
+        lines.append(
+            f"{i}. {_md(link['service'] + ' ' + link['name'])}"
+            f" ({link['kind']}) — {link['duration_ms']:.1f} ms{status}, {role}"
+        )
+    if more:
+        lines.append(f"... {more} more")
+    return lines
+
+
+def _handled_lines(facts: _Facts, answer: dict[str, Any]) -> list[str]:
+    """Errors a span above them recovered from: listed apart, never as the cause."""
+    lines: list[str] = []
+    for item in answer["handled"]:
+        by = item["handled_by"]
+        code = f" (HTTP {by['http_status']})" if "http_status" in by else ""
+        times = f", {item['repeated']} times" if item.get("repeated") else ""
+        lines.append(
+            f"- {_md(item['service'] + ' ' + item['name'])} ({item['kind']}):"
+            f" {_one_line(item['message'], 500)} — handled by"
+            f" {_md(by['service'] + ' ' + by['name'])}{code}{times}"
+        )
+        for evidence in item["evidence"]:
+            lines.extend(_evidence_lines(evidence))
+    shown = len(answer["handled"])
+    if answer.get("handled_count", shown) > shown:
+        lines.append(f"- ... {answer['handled_count'] - shown} more")
+    return lines
 
 
 def _evidence_lines(item: dict[str, Any]) -> list[str]:
@@ -156,11 +231,13 @@ def _how_to_reproduce(facts: _Facts) -> list[str]:
 
 def _timeline_report(facts: _Facts) -> str:
     tree = facts.tree
+    verdict = judge(tree)
     items: list[tuple[int, int, str]] = []  # (corrected time, depth, text)
     for node in tree.walk():
-        failure = failure_of(node)
+        failure = verdict.failures.get(id(node))
+        mark = "HANDLED ERROR" if id(node) in verdict.handled_by else "ERROR"
         text = f"{node.span.service}  {node.span.name}  ({node.span.duration_ns / 1e6:.1f} ms)" + (
-            f"  [ERROR: {_one_line(failure.message)}]" if failure is not None else ""
+            f"  [{mark}: {_one_line(failure.message)}]" if failure is not None else ""
         )
         items.append((facts.corrected(node), node.depth, text))
         for record in node.records:
