@@ -18,6 +18,13 @@ once it ebbs: parsing alongside it would take the CPU the command runs on (on tw
 even a lowest-priority thread slows a command that pipes its output by a third or more).
 The wait is bounded (``_MAX_DEFER_S``, or half the queue filled), and lines arriving
 slower than a flood are parsed at once.
+
+Everything is counted in one unit per kind: spans, records (events, OTLP log records) and
+plain lines. Lines are not records: the parser groups them (a stack trace of 7 lines is one
+record), so lines are counted as they come in and as they are parsed, and the records made
+from them apart. ``accounting()`` balances each kind: what was accepted is queued, stored,
+dropped after it was accepted, or evicted. What was refused (queue full, shutting down,
+invalid) was never accepted; the sender was told, and is counted apart.
 """
 
 from __future__ import annotations
@@ -157,6 +164,12 @@ class Pipeline:
         self.dropped: Counter[tuple[str, DropReason]] = Counter()
         self.accepted_by: Counter[tuple[str, str]] = Counter()  # (lane, signal)
         self.dropped_by: Counter[tuple[str, str, DropReason]] = Counter()  # (lane, signal, reason)
+        # The drops above split in two: refused (never accepted) and lost after acceptance.
+        self.refused: Counter[tuple[str, DropReason]] = Counter()
+        self.lost: Counter[tuple[str, DropReason]] = Counter()
+        self.queued_by_kind: Counter[str] = Counter()  # spans, records, lines
+        self.lines_parsed = 0
+        self.records_from_lines = 0
         self.redacted_record_values = 0
         self.redacted_span_values = 0
 
@@ -191,13 +204,13 @@ class Pipeline:
         observed_ns: int | None = None,
         receiver: str = _OWN,
     ) -> int:
-        self._admit("records", len(lines), receiver)
+        self._admit("lines", len(lines), receiver)
         self._flood.note(len(lines), self._monotonic())
         now = self._clock() if observed_ns is None else observed_ns
         self._records.append(_Lines(source, lines, now, self._next_record_id))
         self._record_lanes.append(receiver)
         self._next_record_id += len(lines) + 1
-        self._queued(len(lines), receiver, "records")
+        self._queued(len(lines), receiver, "lines")
         return len(lines)
 
     def offer_metrics(self, data_points: int, *, receiver: str = _OWN) -> int:
@@ -208,9 +221,20 @@ class Pipeline:
     def count_dropped(
         self, signal: str, reason: DropReason, count: int, *, receiver: str = _OWN
     ) -> None:
+        """Items refused before they were accepted (the sender was told)."""
         if count:
-            self.dropped[(signal, reason)] += count
-            self.dropped_by[(receiver, signal, reason)] += count
+            self.refused[(signal, reason)] += count
+            self._count_drop(signal, reason, count, receiver)
+
+    def _count_lost(self, signal: str, reason: DropReason, count: int, receiver: str) -> None:
+        """Items accepted, then dropped before they were stored."""
+        if count:
+            self.lost[(signal, reason)] += count
+            self._count_drop(signal, reason, count, receiver)
+
+    def _count_drop(self, signal: str, reason: DropReason, count: int, receiver: str) -> None:
+        self.dropped[(signal, reason)] += count
+        self.dropped_by[(receiver, signal, reason)] += count
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -295,6 +319,7 @@ class Pipeline:
     def _queued(self, count: int, receiver: str, signal: str) -> None:
         self._queued_items += count
         self._lanes[receiver] += count
+        self.queued_by_kind[signal] += count
         self.accepted[signal] += count
         self.accepted_by[(receiver, signal)] += count
         self._idle.clear()
@@ -326,11 +351,8 @@ class Pipeline:
                 elif self._closed:  # stopping: lines not parsed yet are dropped
                     item = self._records.popleft()
                     lane = self._record_lanes.popleft()
-                    self.count_dropped(
-                        "records", DropReason.SHUTTING_DOWN, len(item), receiver=lane
-                    )
-                    self._queued_items -= len(item)
-                    self._lanes[lane] -= len(item)
+                    self._count_lost("lines", DropReason.SHUTTING_DOWN, len(item), lane)
+                    self._dequeued(len(item), lane, "lines")
                     continue
                 elif self._queued_items < self._max_items // 2 and self._flood.defer(
                     self._monotonic()
@@ -344,22 +366,45 @@ class Pipeline:
                     if size == len(item):
                         self._records.popleft()
                         self._record_lanes.popleft()
-                try:
-                    if isinstance(item, _Lines):
-                        loop = asyncio.get_running_loop()
-                        self._process(await loop.run_in_executor(self._parser, item.step, size))
-                    else:
-                        self._process(item)
-                except Exception:  # a task boundary: count, log once, keep consuming
-                    _log.exception("pipeline: failed to store a batch of %d items", size)
-                    signal = "spans" if isinstance(item, SpanBatch) else "records"
-                    self.count_dropped(signal, DropReason.INVALID, size, receiver=lane)
-                self._queued_items -= size
-                self._lanes[lane] -= size
+                if isinstance(item, _Lines):
+                    await self._parse(item, size, lane)
+                else:
+                    self._store(item, lane)
+                    kind = "spans" if isinstance(item, SpanBatch) else "records"
+                    self._dequeued(size, lane, kind)
                 if (self._spans or self._records) and time.perf_counter() > slice_end:
                     await asyncio.sleep(0)  # let receivers run, then carry on draining
                     slice_end = time.perf_counter() + _SLICE_S
             self._idle.set()
+
+    async def _parse(self, item: _Lines, size: int, lane: str) -> None:
+        """Parse ``size`` of ``item``'s lines and store the records made of them."""
+        loop = asyncio.get_running_loop()
+        try:
+            records = await loop.run_in_executor(self._parser, item.step, size)
+        except Exception:  # a task boundary: count, log once, keep consuming
+            _log.exception("pipeline: failed to parse %d lines", size)
+            self._count_lost("lines", DropReason.INVALID, size, lane)
+            records = []
+        else:
+            self.lines_parsed += size
+            self.records_from_lines += len(records)
+        self._dequeued(size, lane, "lines")
+        if records:
+            self._store(records, lane)
+
+    def _store(self, item: SpanBatch | list[Record], lane: str) -> None:
+        try:
+            self._process(item)
+        except Exception:  # a task boundary: count, log once, keep consuming
+            _log.exception("pipeline: failed to store a batch of %d items", len(item))
+            signal = "spans" if isinstance(item, SpanBatch) else "records"
+            self._count_lost(signal, DropReason.INVALID, len(item), lane)
+
+    def _dequeued(self, count: int, lane: str, signal: str) -> None:
+        self._queued_items -= count
+        self._lanes[lane] -= count
+        self.queued_by_kind[signal] -= count
 
     def _process(self, item: SpanBatch | list[Record]) -> None:
         now = self._clock()
@@ -396,6 +441,46 @@ class Pipeline:
             del self._correlated[next(iter(self._correlated))]
         self._correlated[correlation_id] = trace_id
         self.store.records.link(correlation_id, trace_id)
+
+    def accounting(self) -> dict[str, Any]:
+        """Where everything accepted went, one unit per kind, so that for spans and records
+        ``accepted (+ from_lines) == queued + stored + sum(dropped) + sum(evicted)`` and for
+        lines ``accepted == queued + parsed + sum(dropped)``; ``refused`` was never accepted.
+        """
+        spans, records = self.store.spans, self.store.records
+        refused: dict[str, dict[str, int]] = {}
+        for (signal, reason), count in self.refused.items():
+            refused.setdefault(signal, {})[reason.value] = count
+        spans_dropped = self._lost("spans")
+        for reason, count in spans.dropped.items():
+            spans_dropped[reason.value] = spans_dropped.get(reason.value, 0) + count
+        return {
+            "spans": {
+                "accepted": self.accepted["spans"],
+                "queued": self.queued_by_kind["spans"],
+                "stored": spans.span_count,
+                "dropped": spans_dropped,
+                "evicted": {k.value: v for k, v in spans.evicted_spans.items()},
+            },
+            "records": {
+                "accepted": self.accepted["records"],
+                "from_lines": self.records_from_lines,
+                "queued": self.queued_by_kind["records"],
+                "stored": len(records),
+                "dropped": self._lost("records"),
+                "evicted": {k.value: v for k, v in records.evicted.items()},
+            },
+            "lines": {
+                "accepted": self.accepted["lines"],
+                "queued": self.queued_by_kind["lines"],
+                "parsed": self.lines_parsed,
+                "dropped": self._lost("lines"),
+            },
+            "refused": refused,
+        }
+
+    def _lost(self, signal: str) -> dict[str, int]:
+        return {reason.value: n for (kind, reason), n in self.lost.items() if kind == signal}
 
     def stats(self) -> dict[str, Any]:
         dropped: dict[str, dict[str, int]] = {}
