@@ -202,6 +202,25 @@ async def test_lines_sent_live_match_what_the_daemon_accepts(
     assert doc["accounting"]["records"]["from_lines"] == 2 * RECORDS_FROM_LINES
 
 
+async def test_a_replay_of_several_runs_spools_says_so(
+    start_daemon: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Each run's summary counts its own lines; --flush-spool replays every finished run's
+    spool and says how many runs that was, so its figure is the sum of theirs."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    spool = tmp_path / "spool"
+    for _ in range(2):
+        rc, _, err = await run("--service", "shop", PY, "-c", CHILD, spool=spool, url=url)
+        assert rc == 0 and f"0 lines sent, {LINES} spooled" in err.decode()
+    gasoline = await start_daemon(CONFIG.format(port=port))
+    rc, _, err = await run("--flush-spool", spool=spool, url=url)
+    assert (rc, err.decode()) == (0, f"gasoline-run: replayed {2 * LINES} lines from 2 runs\n")
+    await gasoline.settled()
+    _, doc = await gasoline.get_json("/daemon/status")
+    assert doc["accounting"]["lines"]["accepted"] == 2 * LINES
+
+
 def test_clearing_the_store_counts_what_it_removed_as_evicted() -> None:
     """``configure clear`` keeps the balance: what it removes is evicted (cleared)."""
     store = Store(StoreConfig())
@@ -222,4 +241,7 @@ def test_the_summary_names_its_unit_for_every_figure() -> None:
         "1 dropped (queue full), 0 dropped (spool full), 0 rejected by the daemon"
     )
     assert Counters(sent=1, replayed=1).replay_summary() == "gasoline-run: replayed 1 line"
+    assert Counters(sent=5, replayed=5).replay_summary(runs=2) == (
+        "gasoline-run: replayed 5 lines from 2 runs"
+    )
     assert Counters().summary() is None and Counters().replay_summary() is None

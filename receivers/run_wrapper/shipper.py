@@ -87,12 +87,14 @@ class Counters:
             + (f", {self.torn} torn spool entries skipped" if self.torn else "")
         )
 
-    def replay_summary(self) -> str | None:
-        """The line ``--flush-spool`` prints, or None when the spool was empty."""
+    def replay_summary(self, runs: int = 1) -> str | None:
+        """The line ``--flush-spool`` prints, or None when the spool was empty. ``runs``:
+        how many runs' spools it replayed (each run's summary counted only its own)."""
         if not (self.sent or self.rejected or self.torn):
             return None
         return (
             f"gasoline-run: replayed {_lines(self.replayed)}"
+            + (f" from {runs} runs" if runs > 1 else "")
             + (f", {self.rejected} rejected" if self.rejected else "")
             + (f", {self.torn} torn spool entries skipped" if self.torn else "")
         )
@@ -375,6 +377,7 @@ def flush_spool(config: ShipperConfig) -> int:
     counters = Counters()
     delivery = _Delivery(config, counters)
     delivery.leftovers = adopt_leftovers(config.spool_root)
+    runs = sum(1 for d in delivery.leftovers if d.segments())
     deadline = time.monotonic() + config.flush_timeout
     done = False
     while True:
@@ -393,7 +396,7 @@ def flush_spool(config: ShipperConfig) -> int:
             file=sys.stderr,
         )
         return 1
-    line = counters.replay_summary()
+    line = counters.replay_summary(runs)
     if line is not None:
         print(line, file=sys.stderr)
     return 0
