@@ -22,9 +22,10 @@ slower than a flood are parsed at once.
 Everything is counted in one unit per kind: spans, records (events, OTLP log records) and
 plain lines. Lines are not records: the parser groups them (a stack trace of 7 lines is one
 record), so lines are counted as they come in and as they are parsed, and the records made
-from them apart. ``accounting()`` balances each kind: what was accepted is queued, stored,
-dropped after it was accepted, or evicted. What was refused (queue full, shutting down,
-invalid) was never accepted; the sender was told, and is counted apart.
+from them apart; a record a tailer grouped itself counts as the lines it holds.
+``accounting()`` balances each kind: what was accepted is queued, stored, dropped after it
+was accepted, or evicted. What was refused (queue full, shutting down, invalid) was never
+accepted; the sender was told, and is counted apart.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -61,6 +63,20 @@ _FLOOD_LINES_PER_S = 20_000
 _FLOOD_WINDOW_S = 0.1
 _MAX_DEFER_S = 2.0
 _OWN = "daemon"  # the lane of what is offered to the pipeline itself (tools, interact)
+_NEWLINES = operator.methodcaller("count", "\n")
+
+
+def _count_lines(entries: Sequence[str]) -> int:
+    """Lines in ``entries``. A list may hold records a tailer grouped already (a stack trace
+    is one entry of many lines); other sequences (raw output, split lazily on the parse
+    thread) hold one line per entry and are not read here."""
+    if isinstance(entries, list):
+        return len(entries) + _newlines(entries)
+    return len(entries)
+
+
+def _newlines(entries: Sequence[str]) -> int:
+    return int(sum(map(_NEWLINES, entries)))
 
 
 @dataclass(slots=True)
@@ -73,17 +89,25 @@ class _Lines:
     lines: Sequence[str]
     now_ns: int
     first_id: int
+    line_count: int  # lines, where an entry is a record of several (``_count_lines``)
     done: int = 0
+    lines_done: int = 0
     made: int = 0
 
     def __len__(self) -> int:
         return len(self.lines) - self.done
 
     def step(self, count: int) -> list[Record]:
-        """Parse the next ``count`` lines (skipped, not retried, if parsing raises)."""
+        """Parse the next ``count`` entries (skipped, not retried, if parsing raises)."""
         start = self.done
         self.done += count
-        chunk = self.lines[start : self.done]
+        chunk: Sequence[str]
+        if isinstance(self.lines, list):
+            chunk = self.lines[start : self.done]
+            self.lines_done += len(chunk) + _newlines(chunk)
+        else:  # one line an entry, counted first: reading splits the text, which may raise
+            self.lines_done += count
+            chunk = self.lines[start : self.done]
         records = self.source.records(chunk, now_ns=self.now_ns, last=not self)
         for record_id, record in enumerate(records, self.first_id + self.made):
             record.id = record_id
@@ -204,13 +228,14 @@ class Pipeline:
         observed_ns: int | None = None,
         receiver: str = _OWN,
     ) -> int:
-        self._admit("lines", len(lines), receiver)
+        line_count = _count_lines(lines)
+        self._admit("lines", len(lines), receiver, counted=line_count)
         self._flood.note(len(lines), self._monotonic())
         now = self._clock() if observed_ns is None else observed_ns
-        self._records.append(_Lines(source, lines, now, self._next_record_id))
+        self._records.append(_Lines(source, lines, now, self._next_record_id, line_count))
         self._record_lanes.append(receiver)
         self._next_record_id += len(lines) + 1
-        self._queued(len(lines), receiver, "lines")
+        self._queued(len(lines), receiver, "lines", counted=line_count)
         return len(lines)
 
     def offer_metrics(self, data_points: int, *, receiver: str = _OWN) -> int:
@@ -282,14 +307,17 @@ class Pipeline:
 
     # -- internals --------------------------------------------------------------------
 
-    def _admit(self, signal: str, count: int, receiver: str) -> None:
+    def _admit(self, signal: str, count: int, receiver: str, *, counted: int | None = None) -> None:
+        """Raise if ``count`` queue items do not fit; ``counted``: what a refusal counts
+        (default ``count``; lines, for entries that may group several)."""
         self._lanes.setdefault(receiver, 0)  # the pipeline's own lane, from its first offer
+        refused = count if counted is None else counted
         if self._closed:
-            self.count_dropped(signal, DropReason.SHUTTING_DOWN, count, receiver=receiver)
+            self.count_dropped(signal, DropReason.SHUTTING_DOWN, refused, receiver=receiver)
             raise QueueFullError("gasoline is shutting down", retry_after_s=5)
         held = self._reserved_for_others(receiver)
         if self._queued_items + count + held > self._max_items:
-            self.count_dropped(signal, DropReason.QUEUE_FULL, count, receiver=receiver)
+            self.count_dropped(signal, DropReason.QUEUE_FULL, refused, receiver=receiver)
             raise QueueFullError(
                 f"ingest queue is full for {receiver} ({self._queued_items} of "
                 f"{self._max_items} items queued, {held} of them kept for other receivers; "
@@ -316,12 +344,16 @@ class Pipeline:
         lanes = len(self._lanes)
         return self._max_items // (2 * lanes) if lanes > 1 else 0
 
-    def _queued(self, count: int, receiver: str, signal: str) -> None:
+    def _queued(
+        self, count: int, receiver: str, signal: str, *, counted: int | None = None
+    ) -> None:
+        """``count`` queue items taken; ``counted`` (default ``count``) is what is accepted."""
         self._queued_items += count
         self._lanes[receiver] += count
-        self.queued_by_kind[signal] += count
-        self.accepted[signal] += count
-        self.accepted_by[(receiver, signal)] += count
+        accepted = count if counted is None else counted
+        self.queued_by_kind[signal] += accepted
+        self.accepted[signal] += accepted
+        self.accepted_by[(receiver, signal)] += accepted
         self._idle.clear()
         self._wakeup.set()
 
@@ -349,10 +381,8 @@ class Pipeline:
                     lane = self._record_lanes.popleft()
                     size = len(item)
                 elif self._closed:  # stopping: lines not parsed yet are dropped
-                    item = self._records.popleft()
-                    lane = self._record_lanes.popleft()
-                    self._count_lost("lines", DropReason.SHUTTING_DOWN, len(item), lane)
-                    self._dequeued(len(item), lane, "lines")
+                    self._drop_unparsed(self._records[0], self._record_lanes.popleft())
+                    self._records.popleft()
                     continue
                 elif self._queued_items < self._max_items // 2 and self._flood.defer(
                     self._monotonic()
@@ -377,19 +407,27 @@ class Pipeline:
                     slice_end = time.perf_counter() + _SLICE_S
             self._idle.set()
 
+    def _drop_unparsed(self, item: _Lines, lane: str) -> None:
+        left = item.line_count - item.lines_done
+        self._count_lost("lines", DropReason.SHUTTING_DOWN, left, lane)
+        self._dequeued(len(item), lane, "lines", counted=left)
+
     async def _parse(self, item: _Lines, size: int, lane: str) -> None:
         """Parse ``size`` of ``item``'s lines and store the records made of them."""
         loop = asyncio.get_running_loop()
+        before = item.lines_done
         try:
             records = await loop.run_in_executor(self._parser, item.step, size)
         except Exception:  # a task boundary: count, log once, keep consuming
-            _log.exception("pipeline: failed to parse %d lines", size)
-            self._count_lost("lines", DropReason.INVALID, size, lane)
+            lines = item.lines_done - before
+            _log.exception("pipeline: failed to parse %d lines", lines)
+            self._count_lost("lines", DropReason.INVALID, lines, lane)
             records = []
         else:
-            self.lines_parsed += size
+            lines = item.lines_done - before
+            self.lines_parsed += lines
             self.records_from_lines += len(records)
-        self._dequeued(size, lane, "lines")
+        self._dequeued(size, lane, "lines", counted=lines)
         if records:
             self._store(records, lane)
 
@@ -401,10 +439,10 @@ class Pipeline:
             signal = "spans" if isinstance(item, SpanBatch) else "records"
             self._count_lost(signal, DropReason.INVALID, len(item), lane)
 
-    def _dequeued(self, count: int, lane: str, signal: str) -> None:
+    def _dequeued(self, count: int, lane: str, signal: str, *, counted: int | None = None) -> None:
         self._queued_items -= count
         self._lanes[lane] -= count
-        self.queued_by_kind[signal] -= count
+        self.queued_by_kind[signal] -= count if counted is None else counted
 
     def _process(self, item: SpanBatch | list[Record]) -> None:
         now = self._clock()

@@ -27,6 +27,7 @@ from collector.config import StoreConfig
 from collector.model import Record
 from collector.store import Store
 from receivers.run_wrapper.shipper import Counters
+from tests.conftest import wait_for
 from tests.test_run_wrapper import PY, free_port, run
 
 GASOLINE = str(Path(sys.executable).parent / "gasoline")
@@ -219,6 +220,39 @@ async def test_a_replay_of_several_runs_spools_says_so(
     await gasoline.settled()
     _, doc = await gasoline.get_json("/daemon/status")
     assert doc["accounting"]["lines"]["accepted"] == 2 * LINES
+
+
+async def test_a_tailed_file_counts_its_lines_not_its_grouped_records(
+    start_daemon: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The file tailer groups a traceback itself and offers it as one entry: the daemon
+    still counts it as the lines it is, the figure the tailer shows as ``lines``."""
+    log = tmp_path / "app.log"
+    log.write_text(
+        "server starting\nGET /health 200\nserver stopping\n"
+        "Traceback (most recent call last):\n"
+        '  File "app.py", line 9, in <module>\n'
+        "    main()\n"
+        '  File "app.py", line 5, in main\n'
+        '    raise ValueError("boom")\n'
+        "ValueError: boom\n"
+    )
+    gasoline = await start_daemon(
+        "receivers:\n"
+        f"  filelog/app: {{include: ['{log}'], start_at: beginning,"
+        f" storage_dir: '{tmp_path / 'state'}', poll_interval: 20ms}}\n"
+        "service: {pipelines: {logs: {receivers: [otlp, filelog/app]}}}\n"
+    )
+    [tailer] = [r for r in gasoline.daemon.receivers if r.name == "filelog/app"]
+    await wait_for(lambda: tailer.stats()["filelog/app"]["counts"].get("records", 0) == 4)
+    await gasoline.settled()
+    _, doc = await gasoline.get_json("/daemon/status")
+    assert doc["receivers"]["filelog/app"]["counts"]["lines"] == LINES
+    accounting = doc["accounting"]
+    assert accounting["lines"] == {"accepted": LINES, "queued": 0, "parsed": LINES, "dropped": {}}
+    assert accounting["records"]["from_lines"] == RECORDS_FROM_LINES
+    assert accounting["records"]["stored"] == RECORDS_FROM_LINES
+    assert doc["pipeline"]["receivers"]["filelog/app"]["accepted"] == {"lines": LINES}
 
 
 def test_clearing_the_store_counts_what_it_removed_as_evicted() -> None:
