@@ -255,6 +255,28 @@ async def test_a_tailed_file_counts_its_lines_not_its_grouped_records(
     assert doc["pipeline"]["receivers"]["filelog/app"]["accepted"] == {"lines": LINES}
 
 
+async def test_refused_lines_are_shown_apart_from_the_balance(
+    start_daemon: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Lines refused for a full queue were never accepted: listed as refused, in lines, and
+    the balance of what was accepted still holds."""
+    gasoline = await start_daemon("service: {queue: {max_items: 5}}")
+    body = {"service": "shop", "lines": ["a", "b\n  continued", "c", "d", "e", "f"]}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{gasoline.api}/v1/lines", json=body) as resp:
+            assert resp.status == 503
+        async with http.post(f"{gasoline.api}/v1/lines", json={"lines": ["g", "h"]}) as resp:
+            assert resp.status == 200
+    await gasoline.settled()
+    _, doc = await gasoline.get_json("/daemon/status")
+    accounting = doc["accounting"]
+    assert accounting["refused"] == {"lines": {"queue_full": 7}}
+    assert accounting["lines"] == {"accepted": 2, "queued": 0, "parsed": 2, "dropped": {}}
+    text = await _status_text(gasoline.api)
+    assert "refused:   lines queue_full 7 (never accepted; the senders were told)" in text
+    assert "lines:     2 accepted = 2 parsed + 0 queued + 0 dropped; parsed into 2 records" in text
+
+
 def test_clearing_the_store_counts_what_it_removed_as_evicted() -> None:
     """``configure clear`` keeps the balance: what it removes is evicted (cleared)."""
     store = Store(StoreConfig())
