@@ -86,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
         "status",
         help="show the daemon's ports, counts, drops and memory",
         description="Show the running daemon's receivers, ports, stored counts, drops, "
-        "evictions and memory.",
+        "evictions and memory. Spans, records and plain lines are counted apart, each as a "
+        "sum that holds: accepted = stored + queued + dropped + evicted (lines: parsed "
+        "instead of stored and evicted; the records made of them are counted under records).",
     )
     status.add_argument("--url", help=url_help)
     status.add_argument("--json", action="store_true", help="print the raw JSON")

@@ -93,7 +93,8 @@ class Sink(Protocol):
     ) -> int:
         """Accept plain log lines, to be parsed by ``source`` off the producer's path, and
         return how many; or raise ``QueueFullError``. ``observed_ns`` (default: now) is when
-        they were captured. The caller must not change ``lines`` afterwards."""
+        they were captured. The caller must not change ``lines`` afterwards. A list entry
+        may be a record the caller grouped already; the pipeline counts its lines."""
         ...
 
     def offer_metrics(self, data_points: int) -> int:

@@ -122,6 +122,7 @@ class Daemon:
             "ports": self.ports,
             "receivers": {name: part for r in self.receivers for name, part in r.stats().items()},
             "pipeline": self.pipeline.stats(),
+            "accounting": self.pipeline.accounting(),
             "edge": self.edge.stats(),
             "store": {
                 "spans": spans.span_count,

@@ -46,6 +46,7 @@ class DropReason(StrEnum):
     EVICTED_RECORD_LIMIT = "evicted_record_limit"
     EVICTED_BYTE_LIMIT = "evicted_byte_limit"
     EXPIRED = "expired"
+    CLEARED = "cleared"  # removed on request (configure clear)
 
 
 class SpanKind(IntEnum):

@@ -18,6 +18,14 @@ once it ebbs: parsing alongside it would take the CPU the command runs on (on tw
 even a lowest-priority thread slows a command that pipes its output by a third or more).
 The wait is bounded (``_MAX_DEFER_S``, or half the queue filled), and lines arriving
 slower than a flood are parsed at once.
+
+Everything is counted in one unit per kind: spans, records (events, OTLP log records) and
+plain lines. Lines are not records: the parser groups them (a stack trace of 7 lines is one
+record), so lines are counted as they come in and as they are parsed, and the records made
+from them apart; a record a tailer grouped itself counts as the lines it holds.
+``accounting()`` balances each kind: what was accepted is queued, stored, dropped after it
+was accepted, or evicted. What was refused (queue full, shutting down, invalid) was never
+accepted; the sender was told, and is counted apart.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -54,6 +63,20 @@ _FLOOD_LINES_PER_S = 20_000
 _FLOOD_WINDOW_S = 0.1
 _MAX_DEFER_S = 2.0
 _OWN = "daemon"  # the lane of what is offered to the pipeline itself (tools, interact)
+_NEWLINES = operator.methodcaller("count", "\n")
+
+
+def _count_lines(entries: Sequence[str]) -> int:
+    """Lines in ``entries``. A list may hold records a tailer grouped already (a stack trace
+    is one entry of many lines); other sequences (raw output, split lazily on the parse
+    thread) hold one line per entry and are not read here."""
+    if isinstance(entries, list):
+        return len(entries) + _newlines(entries)
+    return len(entries)
+
+
+def _newlines(entries: Sequence[str]) -> int:
+    return int(sum(map(_NEWLINES, entries)))
 
 
 @dataclass(slots=True)
@@ -66,17 +89,25 @@ class _Lines:
     lines: Sequence[str]
     now_ns: int
     first_id: int
+    line_count: int  # lines, where an entry is a record of several (``_count_lines``)
     done: int = 0
+    lines_done: int = 0
     made: int = 0
 
     def __len__(self) -> int:
         return len(self.lines) - self.done
 
     def step(self, count: int) -> list[Record]:
-        """Parse the next ``count`` lines (skipped, not retried, if parsing raises)."""
+        """Parse the next ``count`` entries (skipped, not retried, if parsing raises)."""
         start = self.done
         self.done += count
-        chunk = self.lines[start : self.done]
+        chunk: Sequence[str]
+        if isinstance(self.lines, list):
+            chunk = self.lines[start : self.done]
+            self.lines_done += len(chunk) + _newlines(chunk)
+        else:  # one line an entry, counted first: reading splits the text, which may raise
+            self.lines_done += count
+            chunk = self.lines[start : self.done]
         records = self.source.records(chunk, now_ns=self.now_ns, last=not self)
         for record_id, record in enumerate(records, self.first_id + self.made):
             record.id = record_id
@@ -157,6 +188,12 @@ class Pipeline:
         self.dropped: Counter[tuple[str, DropReason]] = Counter()
         self.accepted_by: Counter[tuple[str, str]] = Counter()  # (lane, signal)
         self.dropped_by: Counter[tuple[str, str, DropReason]] = Counter()  # (lane, signal, reason)
+        # The drops above split in two: refused (never accepted) and lost after acceptance.
+        self.refused: Counter[tuple[str, DropReason]] = Counter()
+        self.lost: Counter[tuple[str, DropReason]] = Counter()
+        self.queued_by_kind: Counter[str] = Counter()  # spans, records, lines
+        self.lines_parsed = 0
+        self.records_from_lines = 0
         self.redacted_record_values = 0
         self.redacted_span_values = 0
 
@@ -191,13 +228,14 @@ class Pipeline:
         observed_ns: int | None = None,
         receiver: str = _OWN,
     ) -> int:
-        self._admit("records", len(lines), receiver)
+        line_count = _count_lines(lines)
+        self._admit("lines", len(lines), receiver, counted=line_count)
         self._flood.note(len(lines), self._monotonic())
         now = self._clock() if observed_ns is None else observed_ns
-        self._records.append(_Lines(source, lines, now, self._next_record_id))
+        self._records.append(_Lines(source, lines, now, self._next_record_id, line_count))
         self._record_lanes.append(receiver)
         self._next_record_id += len(lines) + 1
-        self._queued(len(lines), receiver, "records")
+        self._queued(len(lines), receiver, "lines", counted=line_count)
         return len(lines)
 
     def offer_metrics(self, data_points: int, *, receiver: str = _OWN) -> int:
@@ -208,9 +246,20 @@ class Pipeline:
     def count_dropped(
         self, signal: str, reason: DropReason, count: int, *, receiver: str = _OWN
     ) -> None:
+        """Items refused before they were accepted (the sender was told)."""
         if count:
-            self.dropped[(signal, reason)] += count
-            self.dropped_by[(receiver, signal, reason)] += count
+            self.refused[(signal, reason)] += count
+            self._count_drop(signal, reason, count, receiver)
+
+    def _count_lost(self, signal: str, reason: DropReason, count: int, receiver: str) -> None:
+        """Items accepted, then dropped before they were stored."""
+        if count:
+            self.lost[(signal, reason)] += count
+            self._count_drop(signal, reason, count, receiver)
+
+    def _count_drop(self, signal: str, reason: DropReason, count: int, receiver: str) -> None:
+        self.dropped[(signal, reason)] += count
+        self.dropped_by[(receiver, signal, reason)] += count
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -258,14 +307,17 @@ class Pipeline:
 
     # -- internals --------------------------------------------------------------------
 
-    def _admit(self, signal: str, count: int, receiver: str) -> None:
+    def _admit(self, signal: str, count: int, receiver: str, *, counted: int | None = None) -> None:
+        """Raise if ``count`` queue items do not fit; ``counted``: what a refusal counts
+        (default ``count``; lines, for entries that may group several)."""
         self._lanes.setdefault(receiver, 0)  # the pipeline's own lane, from its first offer
+        refused = count if counted is None else counted
         if self._closed:
-            self.count_dropped(signal, DropReason.SHUTTING_DOWN, count, receiver=receiver)
+            self.count_dropped(signal, DropReason.SHUTTING_DOWN, refused, receiver=receiver)
             raise QueueFullError("gasoline is shutting down", retry_after_s=5)
         held = self._reserved_for_others(receiver)
         if self._queued_items + count + held > self._max_items:
-            self.count_dropped(signal, DropReason.QUEUE_FULL, count, receiver=receiver)
+            self.count_dropped(signal, DropReason.QUEUE_FULL, refused, receiver=receiver)
             raise QueueFullError(
                 f"ingest queue is full for {receiver} ({self._queued_items} of "
                 f"{self._max_items} items queued, {held} of them kept for other receivers; "
@@ -292,11 +344,16 @@ class Pipeline:
         lanes = len(self._lanes)
         return self._max_items // (2 * lanes) if lanes > 1 else 0
 
-    def _queued(self, count: int, receiver: str, signal: str) -> None:
+    def _queued(
+        self, count: int, receiver: str, signal: str, *, counted: int | None = None
+    ) -> None:
+        """``count`` queue items taken; ``counted`` (default ``count``) is what is accepted."""
         self._queued_items += count
         self._lanes[receiver] += count
-        self.accepted[signal] += count
-        self.accepted_by[(receiver, signal)] += count
+        accepted = count if counted is None else counted
+        self.queued_by_kind[signal] += accepted
+        self.accepted[signal] += accepted
+        self.accepted_by[(receiver, signal)] += accepted
         self._idle.clear()
         self._wakeup.set()
 
@@ -324,13 +381,8 @@ class Pipeline:
                     lane = self._record_lanes.popleft()
                     size = len(item)
                 elif self._closed:  # stopping: lines not parsed yet are dropped
-                    item = self._records.popleft()
-                    lane = self._record_lanes.popleft()
-                    self.count_dropped(
-                        "records", DropReason.SHUTTING_DOWN, len(item), receiver=lane
-                    )
-                    self._queued_items -= len(item)
-                    self._lanes[lane] -= len(item)
+                    self._drop_unparsed(self._records[0], self._record_lanes.popleft())
+                    self._records.popleft()
                     continue
                 elif self._queued_items < self._max_items // 2 and self._flood.defer(
                     self._monotonic()
@@ -344,22 +396,53 @@ class Pipeline:
                     if size == len(item):
                         self._records.popleft()
                         self._record_lanes.popleft()
-                try:
-                    if isinstance(item, _Lines):
-                        loop = asyncio.get_running_loop()
-                        self._process(await loop.run_in_executor(self._parser, item.step, size))
-                    else:
-                        self._process(item)
-                except Exception:  # a task boundary: count, log once, keep consuming
-                    _log.exception("pipeline: failed to store a batch of %d items", size)
-                    signal = "spans" if isinstance(item, SpanBatch) else "records"
-                    self.count_dropped(signal, DropReason.INVALID, size, receiver=lane)
-                self._queued_items -= size
-                self._lanes[lane] -= size
+                if isinstance(item, _Lines):
+                    await self._parse(item, size, lane)
+                else:
+                    self._store(item, lane)
+                    kind = "spans" if isinstance(item, SpanBatch) else "records"
+                    self._dequeued(size, lane, kind)
                 if (self._spans or self._records) and time.perf_counter() > slice_end:
                     await asyncio.sleep(0)  # let receivers run, then carry on draining
                     slice_end = time.perf_counter() + _SLICE_S
             self._idle.set()
+
+    def _drop_unparsed(self, item: _Lines, lane: str) -> None:
+        left = item.line_count - item.lines_done
+        self._count_lost("lines", DropReason.SHUTTING_DOWN, left, lane)
+        self._dequeued(len(item), lane, "lines", counted=left)
+
+    async def _parse(self, item: _Lines, size: int, lane: str) -> None:
+        """Parse ``size`` of ``item``'s lines and store the records made of them."""
+        loop = asyncio.get_running_loop()
+        before = item.lines_done
+        try:
+            records = await loop.run_in_executor(self._parser, item.step, size)
+        except Exception:  # a task boundary: count, log once, keep consuming
+            lines = item.lines_done - before
+            _log.exception("pipeline: failed to parse %d lines", lines)
+            self._count_lost("lines", DropReason.INVALID, lines, lane)
+            records = []
+        else:
+            lines = item.lines_done - before
+            self.lines_parsed += lines
+            self.records_from_lines += len(records)
+        self._dequeued(size, lane, "lines", counted=lines)
+        if records:
+            self._store(records, lane)
+
+    def _store(self, item: SpanBatch | list[Record], lane: str) -> None:
+        try:
+            self._process(item)
+        except Exception:  # a task boundary: count, log once, keep consuming
+            _log.exception("pipeline: failed to store a batch of %d items", len(item))
+            signal = "spans" if isinstance(item, SpanBatch) else "records"
+            self._count_lost(signal, DropReason.INVALID, len(item), lane)
+
+    def _dequeued(self, count: int, lane: str, signal: str, *, counted: int | None = None) -> None:
+        self._queued_items -= count
+        self._lanes[lane] -= count
+        self.queued_by_kind[signal] -= count if counted is None else counted
 
     def _process(self, item: SpanBatch | list[Record]) -> None:
         now = self._clock()
@@ -396,6 +479,46 @@ class Pipeline:
             del self._correlated[next(iter(self._correlated))]
         self._correlated[correlation_id] = trace_id
         self.store.records.link(correlation_id, trace_id)
+
+    def accounting(self) -> dict[str, Any]:
+        """Where everything accepted went, one unit per kind, so that for spans and records
+        ``accepted (+ from_lines) == queued + stored + sum(dropped) + sum(evicted)`` and for
+        lines ``accepted == queued + parsed + sum(dropped)``; ``refused`` was never accepted.
+        """
+        spans, records = self.store.spans, self.store.records
+        refused: dict[str, dict[str, int]] = {}
+        for (signal, reason), count in self.refused.items():
+            refused.setdefault(signal, {})[reason.value] = count
+        spans_dropped = self._lost("spans")
+        for reason, count in spans.dropped.items():
+            spans_dropped[reason.value] = spans_dropped.get(reason.value, 0) + count
+        return {
+            "spans": {
+                "accepted": self.accepted["spans"],
+                "queued": self.queued_by_kind["spans"],
+                "stored": spans.span_count,
+                "dropped": spans_dropped,
+                "evicted": {k.value: v for k, v in spans.evicted_spans.items()},
+            },
+            "records": {
+                "accepted": self.accepted["records"],
+                "from_lines": self.records_from_lines,
+                "queued": self.queued_by_kind["records"],
+                "stored": len(records),
+                "dropped": self._lost("records"),
+                "evicted": {k.value: v for k, v in records.evicted.items()},
+            },
+            "lines": {
+                "accepted": self.accepted["lines"],
+                "queued": self.queued_by_kind["lines"],
+                "parsed": self.lines_parsed,
+                "dropped": self._lost("lines"),
+            },
+            "refused": refused,
+        }
+
+    def _lost(self, signal: str) -> dict[str, int]:
+        return {reason.value: n for (kind, reason), n in self.lost.items() if kind == signal}
 
     def stats(self) -> dict[str, Any]:
         dropped: dict[str, dict[str, int]] = {}

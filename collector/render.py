@@ -134,18 +134,44 @@ def render_status(status: dict[str, Any]) -> str:
         f"stored:    {_plural(store['spans'], 'span')} in {_plural(store['traces'], 'trace')}, "
         f"{_plural(store['records'], 'record')}",
         f"queue:     {pipeline['queue']['depth']} of {pipeline['queue']['capacity']}",
-        f"accepted:  {_counts(pipeline['accepted'])}",
-        f"dropped:   {_nested(pipeline['dropped'])}",
-        f"evicted:   {_nested(store['evicted'])}",
+        *_accounting(status["accounting"]),
         f"memory:    {status['memory']['rss_bytes'] / 2**20:.1f} MiB RSS; the store keeps "
         f"{store['bytes']['used'] / 2**20:.1f} of {store['bytes']['budget'] / 2**20:.0f} MiB",
         f"clock skew: {skew['status']} ({skew['samples_collected']} samples, "
         f"median {skew['median_skew_ms']} ms)",
     ]
+    if points := pipeline["accepted"].get("metric_points"):
+        lines.append(f"metrics:   {points} data points accepted (counted, not stored)")
     for name, receiver in status["receivers"].items():
         counts = _counts(receiver["counts"]) if receiver["counts"] else "nothing received yet"
         lines.append(f"receiver {name}: {receiver['status']}  {counts}")
     return "\n".join(lines)
+
+
+def _accounting(doc: dict[str, Any]) -> list[str]:
+    """One line per kind, each a sum that holds: where everything accepted went."""
+    spans, records, lines = doc["spans"], doc["records"], doc["lines"]
+    made = records["from_lines"]
+    return [
+        f"spans:     {spans['accepted']} accepted = {spans['stored']} stored + "
+        f"{spans['queued']} queued + {_why(spans['dropped'], 'dropped')} + "
+        f"{_why(spans['evicted'], 'evicted')}",
+        f"records:   {records['accepted']} accepted + {made} made from lines = "
+        f"{records['stored']} stored + {records['queued']} queued + "
+        f"{_why(records['dropped'], 'dropped')} + {_why(records['evicted'], 'evicted')}",
+        f"lines:     {lines['accepted']} accepted = {lines['parsed']} parsed + "
+        f"{lines['queued']} queued + {_why(lines['dropped'], 'dropped')}; "
+        f"parsed into {_plural(made, 'record')} (multi-line ones grouped)",
+        f"refused:   {_nested(doc['refused'])} (never accepted; the senders were told)"
+        if any(doc["refused"].values())
+        else "refused:   none",
+    ]
+
+
+def _why(reasons: dict[str, int], what: str) -> str:
+    """``N what``, and by reason when there are any: ``3 dropped (queue_full 3)``."""
+    total = sum(reasons.values())
+    return f"{total} {what} ({_counts(reasons)})" if total else f"0 {what}"
 
 
 def _fit(text: str, width: int) -> str:

@@ -55,7 +55,11 @@ async def test_lines_are_parsed_by_the_consumer_and_keep_id_order() -> None:
     last = records.get(1203)
     assert last is not None and (last.level, last.correlation_id) == ("error", "r-1")
     assert pipeline.queue_depth == 0
-    assert pipeline.stats()["accepted"] == {"records": 1202}
+    # Lines and records are counted apart: 1201 lines in, 1201 records made of them.
+    assert pipeline.stats()["accepted"] == {"lines": 1201, "records": 1}
+    accounting = pipeline.accounting()
+    assert accounting["lines"] == {"accepted": 1201, "queued": 0, "parsed": 1201, "dropped": {}}
+    assert accounting["records"]["from_lines"] == 1201 and accounting["records"]["stored"] == 1202
 
 
 async def _settle(pipeline: Pipeline, stored: int) -> None:
@@ -107,8 +111,11 @@ async def test_stop_drops_lines_not_parsed_yet_and_counts_them() -> None:
     pipeline.offer_records([event])
     await pipeline.stop()
     stored = len(pipeline.store.records)
-    dropped = pipeline.dropped[("records", DropReason.SHUTTING_DOWN)]
+    dropped = pipeline.dropped[("lines", DropReason.SHUTTING_DOWN)]
     assert dropped > 0 and stored + dropped == 50_001
+    lines = pipeline.accounting()["lines"]
+    assert lines["dropped"] == {"shutting_down": dropped}  # after they were accepted
+    assert lines["accepted"] == 50_000 == lines["parsed"] + dropped
     assert pipeline.store.records.get(event.id) is event  # records are still stored
     assert pipeline.queue_depth == 0
 
@@ -117,7 +124,10 @@ async def test_lines_beyond_the_queue_are_refused_and_counted() -> None:
     pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(max_items=100), redactor=None)
     with pytest.raises(QueueFullError):
         pipeline.offer_lines(LogLines(), ["x"] * 101)
-    assert pipeline.dropped[("records", DropReason.QUEUE_FULL)] == 101
+    assert pipeline.dropped[("lines", DropReason.QUEUE_FULL)] == 101
+    accounting = pipeline.accounting()
+    assert accounting["refused"] == {"lines": {"queue_full": 101}}  # never accepted
+    assert accounting["lines"]["accepted"] == 0 and accounting["lines"]["dropped"] == {}
     assert pipeline.offer_lines(LogLines(), ["x"] * 100) == 100
 
 

@@ -375,7 +375,7 @@ async def test_a_torn_spool_entry_is_skipped_and_counted(
     url = f"http://127.0.0.1:{port}"
     gasoline = await start_daemon(f"service: {{api: {{endpoint: '127.0.0.1:{port}'}}}}")
     rc, _, err = await run("--flush-spool", spool=spool_root, url=url)
-    assert rc == 0 and b"replayed 2 records, 1 torn spool entries skipped" in err, err
+    assert rc == 0 and b"replayed 2 lines, 1 torn spool entries skipped" in err, err
     assert not spool_segments(spool_root)
     assert await messages(gasoline, "torn") == ["torn batch 0", "torn batch 1"]
 

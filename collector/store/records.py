@@ -208,6 +208,9 @@ class RecordStore:
             yield from reversed(chunk.live())
 
     def clear(self) -> None:
+        """Remove everything, counted as evicted (``cleared``)."""
+        if self._count:
+            self.evicted[DropReason.CLEARED] += self._count
         self._chunks.clear()
         self._count = 0
         self._bytes = 0

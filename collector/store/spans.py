@@ -351,6 +351,10 @@ class SpanStore:
         return refs is not None and _holds(refs, (chunk.seq << _SHIFT) | i)
 
     def clear(self) -> None:
+        """Remove everything, counted as evicted (``cleared``)."""
+        if self.span_count:
+            self.evicted_spans[DropReason.CLEARED] += self.span_count
+            self.evicted_traces[DropReason.CLEARED] += len(self._traces)
         self._chunks.clear()
         self._by_seq.clear()
         self._traces.clear()

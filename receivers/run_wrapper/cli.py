@@ -57,7 +57,9 @@ replays every spool a finished run left behind) or by --flush-spool. Spooled lin
 time they were printed.
 
 The wrapper prints nothing else unless something is wrong; a one-line summary of counters
-appears on stderr at exit only when lines were spooled, dropped or rejected.
+appears on stderr at exit only when lines were spooled, dropped or rejected. Every figure it
+prints counts lines, as `gasoline status` does under "lines ... accepted"; the daemon groups
+them into records (a stack trace of many lines is one), counted apart.
 
 Exit status: the command's exit code; 128+N if it was killed by signal N; 127 if CMD was not
 found, 126 if it could not be executed; 2 for a usage error. With --flush-spool: 0 when the

@@ -62,12 +62,15 @@ class ShipperConfig:
 
 @dataclass(slots=True)
 class Counters:
-    sent: int = 0  # records the daemon accepted (live and replayed)
+    """What happened to the output, in lines (what the wrapper sends: the daemon counts
+    the same lines as ``lines`` accepted, and groups them into records itself)."""
+
+    sent: int = 0  # lines the daemon accepted (live and replayed)
     replayed: int = 0  # of which came from a spool
     queue_dropped: int = 0  # lines in chunks dropped because the queue was full
-    rejected: int = 0  # records in batches answered 4xx (not retried)
-    spooled: int = 0  # records written to this run's spool
-    spool_dropped: int = 0  # records dropped because the spool was at its cap
+    rejected: int = 0  # lines in batches answered 4xx (not retried)
+    spooled: int = 0  # lines written to this run's spool
+    spool_dropped: int = 0  # lines dropped because the spool was at its cap
     torn: int = 0  # spooled batches cut short by a crash mid-append, skipped at replay
 
     def summary(self) -> str | None:
@@ -76,12 +79,29 @@ class Counters:
             self.queue_dropped or self.rejected or self.spooled or self.spool_dropped or self.torn
         ):
             return None
+        replayed = f" ({self.replayed} of them replayed from the spool)" if self.replayed else ""
         return (
-            f"gasoline-run: {self.sent} records sent, {self.spooled} spooled, "
-            f"{self.queue_dropped} lines dropped (queue full), "
+            f"gasoline-run: {_lines(self.sent)} sent{replayed}, {self.spooled} spooled, "
+            f"{self.queue_dropped} dropped (queue full), "
             f"{self.spool_dropped} dropped (spool full), {self.rejected} rejected by the daemon"
             + (f", {self.torn} torn spool entries skipped" if self.torn else "")
         )
+
+    def replay_summary(self, runs: int = 1) -> str | None:
+        """The line ``--flush-spool`` prints, or None when the spool was empty. ``runs``:
+        how many runs' spools it replayed (each run's summary counted only its own)."""
+        if not (self.sent or self.rejected or self.torn):
+            return None
+        return (
+            f"gasoline-run: replayed {_lines(self.replayed)}"
+            + (f" from {runs} runs" if runs > 1 else "")
+            + (f", {self.rejected} rejected" if self.rejected else "")
+            + (f", {self.torn} torn spool entries skipped" if self.torn else "")
+        )
+
+
+def _lines(count: int) -> str:
+    return f"{count} line" if count == 1 else f"{count} lines"
 
 
 class _Delivery:
@@ -357,6 +377,7 @@ def flush_spool(config: ShipperConfig) -> int:
     counters = Counters()
     delivery = _Delivery(config, counters)
     delivery.leftovers = adopt_leftovers(config.spool_root)
+    runs = sum(1 for d in delivery.leftovers if d.segments())
     deadline = time.monotonic() + config.flush_timeout
     done = False
     while True:
@@ -375,11 +396,7 @@ def flush_spool(config: ShipperConfig) -> int:
             file=sys.stderr,
         )
         return 1
-    if counters.sent or counters.rejected or counters.torn:
-        print(
-            f"gasoline-run: replayed {counters.sent} records"
-            + (f", {counters.rejected} rejected" if counters.rejected else "")
-            + (f", {counters.torn} torn spool entries skipped" if counters.torn else ""),
-            file=sys.stderr,
-        )
+    line = counters.replay_summary(runs)
+    if line is not None:
+        print(line, file=sys.stderr)
     return 0
