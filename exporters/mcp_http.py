@@ -14,10 +14,11 @@ SDK's session manager, so ``/mcp`` shares the API port and its edge (Host, token
 - **No browser pages.** The tools include ``interact`` (runs commands), so a request with
   any ``Origin`` -- the daemon's own page included, which has ``/v1/tools`` -- is refused
   with ``403`` before the SDK sees it, counted as ``browser_tool``. Agents send no Origin.
-- **Started in the background.** Importing the SDK takes about half a second, so
-  ``start()`` returns at once and the import runs in a thread; a request that arrives
-  before it is done waits for it. The session manager runs in one task from ``start()``
-  to ``stop()``, which it needs for the task group its requests run in.
+- **Loaded on first use.** The SDK's server side costs about half a second to import and
+  ~40 MiB of memory, which a daemon whose agents use stdio or ``/v1/tools`` need not pay:
+  the first ``/mcp`` request imports it (in a thread, so ingest goes on) and waits for it.
+  The session manager then runs in one task until ``stop()``, which it needs for the task
+  group its requests run in.
 """
 
 from __future__ import annotations
@@ -60,19 +61,18 @@ class McpHttp:
         self._tools = tools
         self._edge = edge
         self._max_body_size = max_body_size
+        self._open = False
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._manager: StreamableHTTPSessionManager | None = None
         self._failure: str | None = None
 
     async def start(self) -> None:
-        """Begin loading the SDK and running the session manager; returns at once."""
-        if self._task is None:
-            self._ready = asyncio.Event()
-            self._failure = None
-            self._task = asyncio.create_task(self._run(), name="gasoline-mcp-http")
+        """Accept requests from now on; the SDK is loaded by the first one."""
+        self._open = True
 
     async def stop(self) -> None:
+        self._open = False
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -132,6 +132,12 @@ class McpHttp:
             return _error(
                 415, f"MCP takes Content-Type application/json, not {request.content_type!r}"
             )
+        if self._task is None:
+            if not self._open:
+                return _error(503, "MCP over HTTP is not running (the API is stopping)")
+            self._ready = asyncio.Event()
+            self._failure = None
+            self._task = asyncio.create_task(self._run(), name="gasoline-mcp-http")
         await self._ready.wait()
         if self._manager is None:
             return _error(
