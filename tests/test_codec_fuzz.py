@@ -25,7 +25,9 @@ def _valid_request() -> bytes:
             s = spans.add()
             s.trace_id, s.span_id, s.name = os.urandom(16), os.urandom(8), f"op{i}"
             s.attributes.add(key="k").value.int_value = i
-            s.events.add(name="exception").attributes.add(key="exception.message").value.string_value = "x"
+            s.events.add(name="exception").attributes.add(
+                key="exception.message"
+            ).value.string_value = "x"
     return request.SerializeToString()
 
 
@@ -69,12 +71,33 @@ def test_truncated_valid_protobuf(cut: int) -> None:
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["resourceSpans", "scopeSpans", "spans", "traceId", "spanId", "name",
-                         "kind", "attributes", "resourceLogs", "scopeLogs", "logRecords", "body",
-                         "key", "value", "stringValue", "startTimeUnixNano", "x"]),
-        children, max_size=4,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "resourceSpans",
+                    "scopeSpans",
+                    "spans",
+                    "traceId",
+                    "spanId",
+                    "name",
+                    "kind",
+                    "attributes",
+                    "resourceLogs",
+                    "scopeLogs",
+                    "logRecords",
+                    "body",
+                    "key",
+                    "value",
+                    "stringValue",
+                    "startTimeUnixNano",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
     ),
     max_leaves=30,
 )

@@ -361,9 +361,7 @@ async def test_raw_output_posted_as_text_plain(gasoline: Running) -> None:
     ("query", "error"),
     [("end=maybe&stream=s", "end"), ("observed_time_ms=soon", "observed_time_ms")],
 )
-async def test_bad_raw_output_fields_are_refused(
-    gasoline: Running, query: str, error: str
-) -> None:
+async def test_bad_raw_output_fields_are_refused(gasoline: Running, query: str, error: str) -> None:
     async with (
         aiohttp.ClientSession() as session,
         session.post(
