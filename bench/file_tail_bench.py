@@ -25,6 +25,7 @@ from pathlib import Path
 
 from collector.config import load_config
 from collector.daemon import Daemon
+from gasoline.components import COMPONENTS
 from receivers.file_tail import FileLogReceiver
 
 _SEQ = re.compile(r"seq (\d+)")
@@ -53,7 +54,10 @@ def _daemon(tmp: Path, log: Path, *, name: str, poll: str, start_at: str) -> Dae
             """
         )
     )
-    return Daemon(load_config(config, ports={"grpc": 0, "http": 0, "api": 0}))
+    return Daemon(
+        load_config(config, components=COMPONENTS, ports={"grpc": 0, "http": 0, "api": 0}),
+        COMPONENTS,
+    )
 
 
 async def _latency(tmp: Path, *, rate: float, seconds: float, poll: str) -> None:

@@ -91,7 +91,7 @@ def running_daemon(config: str, log_path: str, *, timeout_s: float = 30.0) -> It
     cmd = [
         sys.executable,
         "-m",
-        "collector.cli",
+        "gasoline",
         "serve",
         "--config",
         config,

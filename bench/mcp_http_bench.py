@@ -47,6 +47,7 @@ from collector import VERSION  # noqa: E402
 from collector.config import load_config  # noqa: E402
 from collector.daemon import Daemon  # noqa: E402
 from exporters.mcp_server import LocalTools, build_server  # noqa: E402
+from gasoline.components import COMPONENTS  # noqa: E402
 
 GASOLINE = str(Path(sys.executable).parent / "gasoline")
 ARGS = {"what": "traces"}
@@ -115,7 +116,10 @@ async def latencies(calls: int) -> dict[str, dict[str, float]]:
     home = Path(tempfile.mkdtemp())
     config_file = home / "gasoline.yaml"
     config_file.write_text("{}\n")
-    daemon = Daemon(load_config(config_file, ports={"grpc": 0, "http": 0, "api": 0}))
+    daemon = Daemon(
+        load_config(config_file, components=COMPONENTS, ports={"grpc": 0, "http": 0, "api": 0}),
+        COMPONENTS,
+    )
     await daemon.start()
     api = f"http://127.0.0.1:{daemon.ports['api']}"
     out: dict[str, dict[str, float]] = {}

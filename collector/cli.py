@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
+import functools
 import json
 import logging
 import os
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from collector.component import MCP_HTTP_PATH, MCP_SERVER
+from collector.component import MCP_HTTP_PATH, Components
 from collector.config import load_config
 from collector.daemon import VERSION, Daemon
 from collector.edge import client_headers, daemon_url
@@ -30,8 +30,9 @@ __all__ = ["main"]
 _DEFAULT_URL = "http://127.0.0.1:7890"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+def main(components: Components, argv: Sequence[str] | None = None) -> int:
+    """The ``gasoline`` command, running the components in ``components``."""
+    parser = _parser(components)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(components: Components) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gasoline",
         description="Local OpenTelemetry collector bridge: receives OTLP traces and logs, "
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=int, metavar="N", help="OTLP/gRPC port (4317)")
     serve.add_argument("--http-port", type=int, metavar="N", help="OTLP/HTTP port (4318)")
     serve.add_argument("--api-port", type=int, metavar="N", help="native API port (7890)")
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=functools.partial(_serve, components=components))
 
     mcp = commands.add_parser(
         "mcp",
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     mcp.add_argument("--config", type=Path, metavar="FILE", help="config file (YAML)")
     mcp.add_argument("--url", help="a running daemon's API URL to bridge to")
-    mcp.set_defaults(run=_mcp)
+    mcp.set_defaults(run=functools.partial(_mcp, components=components))
 
     url_help = f"daemon API URL (default: $GASOLINE_URL or {_DEFAULT_URL})"
     status = commands.add_parser(
@@ -144,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, *, components: Components) -> int:
     ports = {
         key: value
         for key, value in (
@@ -160,8 +161,8 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
     # Before the MCP SDK's own logging setup (a handler at INFO) can claim the root logger.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gasoline: %(message)s")
-    config = load_config(args.config, ports=ports)
-    return asyncio.run(_run_daemon(Daemon(config)))
+    config = load_config(args.config, components=components, ports=ports)
+    return asyncio.run(_run_daemon(Daemon(config, components)))
 
 
 async def _run_daemon(daemon: Daemon) -> int:
@@ -185,26 +186,28 @@ async def _run_daemon(daemon: Daemon) -> int:
     return 0
 
 
-def _mcp(args: argparse.Namespace) -> int:
+def _mcp(args: argparse.Namespace, *, components: Components) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gasoline: %(message)s")
-    config = load_config(args.config)
+    config = load_config(args.config, components=components)
     explicit = _given_url(args)
     endpoint = config.service.api.endpoint
     url = explicit or f"http://{endpoint.host}:{endpoint.port}"
     if _is_daemon(url):
         print(f"gasoline mcp: serving the daemon at {url}", file=sys.stderr)
-        return asyncio.run(_serve_mcp_bridged(url))
+        asyncio.run(components.mcp_stdio().serve_remote(url, version=VERSION))
+        return 0
     if explicit:
         print(f"gasoline mcp: no Gasoline daemon answers at {url}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(_serve_mcp_embedded(Daemon(config)))
+        return asyncio.run(_serve_mcp_embedded(Daemon(config, components), components))
     except ReceiverStartError:
         # Another agent's `gasoline mcp` may have bound the ports a moment ago: share it.
         if not _is_daemon(url):
             raise
     print(f"gasoline mcp: serving the daemon at {url}", file=sys.stderr)
-    return asyncio.run(_serve_mcp_bridged(url))
+    asyncio.run(components.mcp_stdio().serve_remote(url, version=VERSION))
+    return 0
 
 
 def _is_daemon(url: str) -> bool:
@@ -216,23 +219,13 @@ def _is_daemon(url: str) -> bool:
         return False
 
 
-async def _serve_mcp_bridged(url: str) -> int:
-    mcp = importlib.import_module(MCP_SERVER)
-    tools = mcp.DaemonTools(url)
-    try:
-        await mcp.serve_stdio(mcp.build_server(tools, version=VERSION))
-    finally:
-        await tools.close()
-    return 0
-
-
-async def _serve_mcp_embedded(daemon: Daemon) -> int:
-    mcp = importlib.import_module(MCP_SERVER)
+async def _serve_mcp_embedded(daemon: Daemon, components: Components) -> int:
+    mcp = components.mcp_stdio()
     await daemon.start()
     ports = ", ".join(f"{k} {v}" for k, v in daemon.ports.items())
     print(f"gasoline mcp: no daemon running; receivers started here ({ports})", file=sys.stderr)
     try:
-        await mcp.serve_stdio(mcp.build_server(mcp.LocalTools(daemon.tools.run), version=VERSION))
+        await mcp.serve_local(daemon.tools.run, version=VERSION)
     finally:
         await daemon.stop()
     return 0
@@ -318,7 +311,3 @@ def _trace(args: argparse.Namespace) -> int:
         width = shutil.get_terminal_size((120, 40)).columns
         print(render_trace(doc, width=width, color=sys.stdout.isatty()))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,55 +1,48 @@
-"""What a component is, and which components exist.
+"""What a component is, and the typed table that says which ones exist.
 
-Receivers push into a ``Sink``; exporters read a ``StoreView``. The registry names each
-component's class by import path, so ``collector`` never imports ``receivers`` or
-``exporters`` statically and adding a component is a module plus one entry here.
+Receivers push into a ``Sink``; the API server and the MCP server read through the
+daemon's tools. ``Components`` is the one table of them: ``collector`` only declares its
+shape, and the distribution package ``gasoline`` fills it in (``gasoline/components.py``),
+the way the OTel Collector's builder writes ``components.go``. So ``collector`` never
+imports ``receivers`` or ``exporters``, and every seam stays visible to grep,
+jump-to-definition and mypy.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from collector.model import DropReason, Record, SpanBatch
 
 if TYPE_CHECKING:
-    from collector.config import Config, Endpoint
+    from collector.config.sections import ApiConfig
+    from collector.config.values import Endpoint
     from collector.edge import EdgePolicy
     from collector.redact import Redactor
+    from collector.store import Store
 
 __all__ = [
-    "API_SERVER",
-    "LISTENING_RECEIVERS",
     "MCP_HTTP_PATH",
-    "MCP_SERVER",
-    "NATIVE_INTAKE_ROUTES",
-    "PROCESSORS",
-    "RECEIVERS",
+    "ApiServer",
+    "ApiServerFactory",
+    "Components",
     "LineSource",
+    "McpStdio",
     "Receiver",
+    "ReceiverFactory",
     "Sink",
-    "build_receiver",
-    "check_components",
+    "ToolRunner",
+    "binds_nothing",
     "receiver_type",
-    "resolve",
 ]
 
-RECEIVERS: dict[str, str] = {
-    "otlp": "receivers.otlp:OtlpReceiver",
-    "filelog": "receivers.file_tail:FileLogReceiver",
-    "sshlog": "receivers.ssh_tail:SshLogReceiver",
-}
-# Receivers that listen on ports: built with the daemon's ``EdgePolicy`` (``edge=``).
-LISTENING_RECEIVERS = frozenset(("otlp",))
-PROCESSORS: tuple[str, ...] = ("redaction",)
-# The daemon's own HTTP server and the native event intake it mounts.
-API_SERVER = "exporters.http_api:HttpApi"
-NATIVE_INTAKE_ROUTES = "receivers.native:routes"
-# The MCP server module: build_server, serve_stdio, LocalTools, DaemonTools.
-MCP_SERVER = "exporters.mcp_server"
 # Where the API server serves the same tools over MCP's streamable HTTP transport.
 MCP_HTTP_PATH = "/mcp"
+
+C = TypeVar("C")
+ToolRunner = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class LineSource(Protocol):
@@ -134,57 +127,76 @@ class Receiver(Protocol):
         ...
 
 
-def resolve(path: str) -> Any:
-    """Import ``module:attribute``."""
-    module_name, _, attribute = path.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+class ApiServer(Protocol):
+    """The daemon's HTTP server: query API, tools, MCP over HTTP and the native intake."""
+
+    port: int | None
+
+    async def start(self) -> None:
+        """Return once bound; raise ``ReceiverStartError`` otherwise."""
+        ...
+
+    async def stop(self) -> None:
+        """Idempotent and safe without ``start()``."""
+        ...
+
+
+class ApiServerFactory(Protocol):
+    def __call__(
+        self,
+        config: ApiConfig,
+        *,
+        store: Store,
+        status: Callable[[], dict[str, Any]],
+        tools: ToolRunner,
+        intake: Sink,
+        edge: EdgePolicy,
+    ) -> ApiServer:
+        """The API server for ``config``; events posted to it go to ``intake``."""
+        ...
+
+
+class McpStdio(Protocol):
+    """MCP over stdio (``gasoline mcp``), loaded on first use: the MCP library is heavy."""
+
+    async def serve_local(self, tools: ToolRunner, *, version: str) -> None:
+        """Serve ``tools`` of the daemon embedded in this process until stdin closes."""
+        ...
+
+    async def serve_remote(self, url: str, *, version: str) -> None:
+        """Serve the tools of the daemon at ``url`` until stdin closes."""
+        ...
+
+
+def binds_nothing(config: object, name: str) -> list[tuple[str, Endpoint]]:
+    """``ReceiverFactory.endpoints`` of a receiver that listens on no port."""
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverFactory(Generic[C]):
+    """One receiver type: its config dataclass, how to build it, what it will bind.
+
+    ``endpoints(config, name)`` lists (label, endpoint) pairs for the port-clash check at
+    load, without building the receiver. ``build`` gets the daemon's ``EdgePolicy``, which
+    a receiver that listens applies to every request.
+    """
+
+    config_class: type[C]
+    build: Callable[[C, str, EdgePolicy], Receiver]
+    endpoints: Callable[[C, str], list[tuple[str, Endpoint]]] = binds_nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Components:
+    """Every component the daemon can run; ``gasoline.components.COMPONENTS`` is the one."""
+
+    receivers: Mapping[str, ReceiverFactory[Any]]
+    processors: tuple[str, ...]
+    api_server: ApiServerFactory
+    mcp_stdio: Callable[[], McpStdio]
 
 
 def receiver_type(name: str) -> str:
     """Config keys may name instances, as in the Collector: ``filelog/auth`` is a filelog."""
     return name.partition("/")[0]
-
-
-def _receiver_class(name: str) -> Any:
-    return resolve(RECEIVERS[receiver_type(name)])
-
-
-def build_receiver(name: str, raw: Any, *, edge: EdgePolicy) -> Receiver:
-    """Build receiver ``name`` from its raw config section (already checked by the loader);
-    one that listens serves only what ``edge`` allows."""
-    from collector.config import load_section
-
-    cls = _receiver_class(name)
-    errors: list[str] = []
-    config = load_section(cls.config_class, raw, f"receivers.{name}", errors)
-    assert config is not None and not errors, errors
-    listening = receiver_type(name) in LISTENING_RECEIVERS
-    receiver: Receiver = cls(config, name=name, edge=edge) if listening else cls(config, name=name)
-    return receiver
-
-
-def check_components(config: Config, errors: list[str]) -> None:
-    """Type every enabled component's section and refuse two components on one port."""
-    from collector.config import load_section
-
-    claimed: dict[tuple[str, int], str] = {}
-
-    def claim(label: str, endpoint: Endpoint) -> None:
-        if endpoint.port == 0:
-            return
-        key = (endpoint.host, endpoint.port)
-        if key in claimed:
-            errors.append(f"{label}: port {endpoint.port} is already used by {claimed[key]}")
-        else:
-            claimed[key] = label
-
-    claim("service.api.endpoint", config.service.api.endpoint)
-    for name in config.enabled_receivers():
-        cls = _receiver_class(name)
-        before = len(errors)
-        path = f"receivers.{name}"
-        section = load_section(cls.config_class, config.receivers.get(name), path, errors)
-        if section is None or len(errors) > before:
-            continue
-        for label, endpoint in cls(section, name=name).endpoints():
-            claim(label, endpoint)

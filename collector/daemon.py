@@ -11,13 +11,7 @@ from typing import Any
 
 from collector import VERSION
 from collector.analysis.skew import skew_report
-from collector.component import (
-    API_SERVER,
-    NATIVE_INTAKE_ROUTES,
-    Receiver,
-    build_receiver,
-    resolve,
-)
+from collector.component import Components, Receiver, receiver_type
 from collector.config import Config
 from collector.edge import EdgePolicy
 from collector.gc_policy import GcPolicy
@@ -37,31 +31,31 @@ _SKEW_TRACES = 200  # clock skew is estimated over the newest traces
 class Daemon:
     """Everything ``gasoline serve`` runs. ``start()`` returns once every port is bound."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, components: Components) -> None:
+        """``config`` comes from ``load_config`` with the same ``components``."""
         self.config = config
         self.store = Store(config.service.store)
         redactor = Redactor(config.redaction) if config.redaction is not None else None
         self.pipeline = Pipeline(self.store, queue=config.service.queue, redactor=redactor)
         self.edge = EdgePolicy.for_daemon(config.service.api)
         self.receivers: list[Receiver] = [
-            build_receiver(name, config.receivers.get(name), edge=self.edge)
+            components.receivers[receiver_type(name)].build(
+                config.receiver_configs[name], name, self.edge
+            )
             for name in config.enabled_receivers()
         ]
         self.edge.admit_binds(
             [config.service.api.endpoint.host]
             + [e.host for r in self.receivers for _, e in r.endpoints()]
         )
-        routes = resolve(NATIVE_INTAKE_ROUTES)(
-            self.pipeline.lane("native"), max_batch_events=config.service.api.max_batch_events
-        )
         interactor = Interactor(config.interact, self.pipeline, config_source=config.source)
         self.tools = Toolbox(self.store, self.pipeline, interactor=interactor)
-        self.api = resolve(API_SERVER)(
+        self.api = components.api_server(
             config.service.api,
             store=self.store,
             status=self.status,
             tools=self.tools.run,
-            extra_routes=routes,
+            intake=self.pipeline.lane("native"),
             edge=self.edge,
         )
         self._started_at = time.time()

@@ -1,6 +1,6 @@
 """Who may talk to the daemon's ports: the host a request names, and the token it carries.
 
-Protocol-neutral: the HTTP middleware (``receivers.http_guard``) and the gRPC receiver ask
+Protocol-neutral: the HTTP middleware (``http_edge.guard``) and the gRPC receiver ask
 one ``EdgePolicy``, which counts every refusal by reason for ``/daemon/status``.
 
 - **Host.** Only loopback names and addresses (``localhost``, ``127.0.0.1``, ``[::1]``,
@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from collector.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collector.config import ApiConfig
+    from collector.config.sections import ApiConfig
 
 __all__ = [
     "HOSTS_KEY",

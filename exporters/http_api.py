@@ -6,7 +6,7 @@
 and MCP over HTTP at ``/mcp`` (``exporters.mcp_http``).
 Errors are JSON ``{"status": "error", "error": "..."}`` with a 4xx code.
 
-Who may read and act, beyond the edge every port has (``receivers.http_guard``):
+Who may read and act, beyond the edge every port has (``http_edge.guard``):
 
 - Answers with data (every GET, every tool answer) are shared with browser scripts of the
   daemon's own page and of ``service.api.read_origins`` (e.g. the extension's
@@ -48,7 +48,7 @@ from collector.query import (
 from collector.store import Store
 from collector.tools import ToolInputError
 from exporters.mcp_http import MCP_PATH, McpHttp
-from receivers.http_guard import guard_middleware, origin_matcher, same_origin
+from http_edge.guard import guard_middleware, origin_matcher, same_origin
 
 __all__ = ["HttpApi"]
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -41,10 +40,16 @@ if TYPE_CHECKING:
 
 __all__ = ["MCP_PATH", "McpHttp"]
 
-_SDK_MODULES = ("exporters.mcp_server", "mcp.server.streamable_http_manager")
 _log = logging.getLogger("gasoline.mcp_http")
 
 _Message = MutableMapping[str, Any]
+
+
+def _load_sdk() -> None:
+    """Import the MCP server and the SDK's HTTP session manager (the slow part)."""
+    import mcp.server.streamable_http_manager  # noqa: F401
+
+    import exporters.mcp_server  # noqa: F401
 
 
 class McpHttp:
@@ -82,8 +87,8 @@ class McpHttp:
     async def _run(self) -> None:
         """Own the session manager from start to stop: its task group lives here."""
         try:
-            for name in _SDK_MODULES:  # off the loop: ingest goes on meanwhile
-                await asyncio.to_thread(importlib.import_module, name)
+            # Off the loop: ingest goes on while the MCP library loads.
+            await asyncio.to_thread(_load_sdk)
             from mcp.server.transport_security import TransportSecuritySettings
 
             from exporters.mcp_server import LocalTools, build_server

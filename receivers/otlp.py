@@ -11,7 +11,7 @@ from collector.edge import EdgePolicy
 from receivers.otlp_grpc import OtlpGrpcConfig, OtlpGrpcReceiver
 from receivers.otlp_http import OtlpHttpConfig, OtlpHttpReceiver
 
-__all__ = ["OtlpConfig", "OtlpProtocols", "OtlpReceiver"]
+__all__ = ["OtlpConfig", "OtlpProtocols", "OtlpReceiver", "otlp_endpoints"]
 
 
 @dataclass(slots=True)
@@ -27,10 +27,15 @@ class OtlpConfig:
     protocols: OtlpProtocols = field(default_factory=OtlpProtocols)
 
 
+def otlp_endpoints(config: OtlpConfig, name: str) -> list[tuple[str, Endpoint]]:
+    """(label, endpoint) of each enabled protocol, for the port-clash check at load."""
+    base = f"receivers.{name}.protocols"
+    protocols = (("grpc", config.protocols.grpc), ("http", config.protocols.http))
+    return [(f"{base}.{key}.endpoint", p.endpoint) for key, p in protocols if p is not None]
+
+
 class OtlpReceiver:
     """Starts the configured protocols; if one cannot start, none stays running."""
-
-    config_class = OtlpConfig
 
     def __init__(
         self, config: OtlpConfig, *, name: str = "otlp", edge: EdgePolicy | None = None

@@ -20,6 +20,7 @@ import yaml
 
 from collector.config import Config, load_config
 from collector.daemon import Daemon
+from gasoline.components import COMPONENTS
 
 # Every event loop the tests create runs in debug mode (un-awaited coroutines, slow
 # callbacks, unclosed resources are reported); pytest turns warnings into errors.
@@ -59,7 +60,7 @@ def make_config(tmp_path: Path, text: str = "") -> Config:
     path.write_text(textwrap.dedent(text) or "{}\n")
     data = yaml.safe_load(path.read_text()) or {}
     ports = {k: v for k, v in PORTS_0.items() if _endpoint(data, k) is None}
-    return load_config(path, ports=ports)
+    return load_config(path, components=COMPONENTS, ports=ports)
 
 
 def _endpoint(data: Any, key: str) -> Any:
@@ -98,7 +99,7 @@ async def start_daemon(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     started: list[Daemon] = []
 
     async def start(text: str = "") -> Running:
-        daemon = Daemon(make_config(tmp_path, text))
+        daemon = Daemon(make_config(tmp_path, text), COMPONENTS)
         await daemon.start()
         started.append(daemon)
         return Running(daemon)

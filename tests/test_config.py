@@ -11,6 +11,7 @@ import pytest
 from collector.config import load_config
 from collector.daemon import Daemon
 from collector.errors import ConfigError, ReceiverStartError
+from gasoline.components import COMPONENTS
 from tests.conftest import make_config
 
 EXAMPLES = Path(__file__).parent.parent / "otel-config-examples"
@@ -22,7 +23,7 @@ def test_embedded_defaults_bind_localhost_standard_ports(tmp_path: Path) -> None
     assert config.service.store.ttl == 24 * 3600
     path = tmp_path / "empty.yaml"
     path.write_text("{}\n")
-    config = load_config(path)
+    config = load_config(path, components=COMPONENTS)
     assert str(config.service.api.endpoint) == "127.0.0.1:7890"
     grpc = config.receivers["otlp"]["protocols"]["grpc"]["endpoint"]
     assert grpc == "127.0.0.1:4317"
@@ -31,7 +32,7 @@ def test_embedded_defaults_bind_localhost_standard_ports(tmp_path: Path) -> None
 def test_user_file_merges_over_defaults_and_flags_override_ports(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("service:\n  store:\n    ttl: 90m\n    max_spans: 10\n")
-    config = load_config(path, ports={"grpc": 5317, "api": 0})
+    config = load_config(path, components=COMPONENTS, ports={"grpc": 5317, "api": 0})
     assert config.service.store.ttl == 5400 and config.service.store.max_spans == 10
     assert config.service.store.max_traces == 200_000
     assert config.receivers["otlp"]["protocols"]["grpc"]["endpoint"] == "127.0.0.1:5317"
@@ -40,7 +41,7 @@ def test_user_file_merges_over_defaults_and_flags_override_ports(tmp_path: Path)
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("gasoline*.yaml")), ids=lambda p: p.name)
 def test_every_gasoline_example_loads(example: Path) -> None:
-    config = load_config(example)
+    config = load_config(example, components=COMPONENTS)
     assert config.source == str(example)
 
 
@@ -112,7 +113,7 @@ def test_invalid_config_names_the_key(tmp_path: Path, text: str, message: str) -
     path = tmp_path / "bad.yaml"
     path.write_text(textwrap.dedent(text))
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        load_config(path, components=COMPONENTS)
     assert message in str(info.value)
 
 
@@ -121,7 +122,7 @@ def test_config_errors_name_the_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        load_config(path, components=COMPONENTS)
     assert str(path) in str(info.value).splitlines()[0]
     assert "<unicode string>" not in str(info.value)
 
@@ -130,7 +131,7 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("service: {store: {max_spans: -1, max_traces: x}, api: {nope: 1}}\n")
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        load_config(path, components=COMPONENTS)
     assert len(info.value.problems) == 3
 
 
@@ -143,7 +144,7 @@ async def test_port_in_use_fails_start_with_the_endpoint_named(tmp_path: Path) -
             ports = {"grpc": 0, "http": 0, "api": 0, key: port}
             path = tmp_path / "c.yaml"
             path.write_text("{}\n")
-            daemon = Daemon(load_config(path, ports=ports))
+            daemon = Daemon(load_config(path, components=COMPONENTS, ports=ports), COMPONENTS)
             with pytest.raises(ReceiverStartError) as info:
                 await daemon.start()
             message = str(info.value)

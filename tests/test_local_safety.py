@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from collector.config import load_config
 from collector.daemon import Daemon
 from collector.errors import ConfigError
+from gasoline.components import COMPONENTS
 from receivers.run_wrapper.sender import LinesClient, Outcome
 from tests.conftest import Running, make_config
 from tests.test_otlp_http import TRACE, otlp_json, span
@@ -296,7 +297,7 @@ def test_non_loopback_bind_without_token_refuses_to_start(
     monkeypatch.delenv("GASOLINE_TOKEN", raising=False)
     config = make_config(tmp_path, "service: {api: {endpoint: '0.0.0.0:0'}}")
     with pytest.raises(ConfigError, match=r"service\.api\.auth\.token: required .*0\.0\.0\.0"):
-        Daemon(config)
+        Daemon(config, COMPONENTS)
     # The same from the command line: refused before anything binds, naming the key.
     path = tmp_path / "exposed.yaml"
     path.write_text(
@@ -475,5 +476,5 @@ async def test_good_checkpoint_name_is_saved(
 
 def test_example_config_loads_with_the_edge_keys() -> None:
     path = Path(__file__).resolve().parent.parent / "otel-config-examples" / "gasoline.yaml"
-    config = load_config(path)
+    config = load_config(path, components=COMPONENTS)
     assert config.service.api.allowed_hosts == [] and config.service.api.auth.token is None

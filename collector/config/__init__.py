@@ -6,7 +6,7 @@ Every problem is collected with its dotted key path and raised as one ``ConfigEr
 
 Component configs (receivers, exporters) are plain dataclasses declared beside their
 component; ``load_section`` turns a mapping into any of them, so adding a component
-means adding its module and a registry entry in ``collector.component``.
+means adding its module and a line in the component table (``gasoline/components.py``).
 
 ``values`` holds the typed values and that loader, ``sections`` the daemon's own
 sections, ``loading`` the defaults, merging and cross-section checks.

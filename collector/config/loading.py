@@ -10,8 +10,9 @@ from typing import Any
 
 import yaml
 
+from collector.component import Components, receiver_type
 from collector.config.sections import Config, InteractConfig, RedactionConfig, ServiceConfig
-from collector.config.values import describe, load_section
+from collector.config.values import Endpoint, describe, load_section
 from collector.errors import ConfigError
 
 __all__ = ["DEFAULT_CONFIG_PATH", "load_config"]
@@ -47,10 +48,12 @@ service:
 def load_config(
     path: Path | None = None,
     *,
+    components: Components,
     ports: Mapping[str, int] | None = None,
 ) -> Config:
     """Load the embedded defaults, merge ``path`` (or ``~/.gasoline/config.yaml``) over them.
 
+    Each enabled receiver's section is typed here, once, by its entry in ``components``.
     ``ports`` overrides endpoint ports from flags: keys ``grpc``, ``http``, ``api``.
     Raises ``ConfigError`` listing every problem; nothing has bound yet when it does.
     """
@@ -64,7 +67,7 @@ def load_config(
         source = str(path)
     for key, port in (ports or {}).items():
         _override_port(data, key, port)
-    return _build(data, source)
+    return _build(data, source, components)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -107,7 +110,7 @@ def _override_port(data: dict[str, Any], key: str, port: int) -> None:
 _TOP_LEVEL = ("receivers", "processors", "exporters", "service", "interact", "backend")
 
 
-def _build(data: dict[str, Any], source: str) -> Config:
+def _build(data: dict[str, Any], source: str, components: Components) -> Config:
     errors: list[str] = []
     for key in data:
         if key not in _TOP_LEVEL:
@@ -124,19 +127,19 @@ def _build(data: dict[str, Any], source: str) -> Config:
     service = load_section(ServiceConfig, data.get("service"), "service", errors)
     interact = load_section(InteractConfig, data.get("interact"), "interact", errors)
 
-    from collector.component import PROCESSORS, RECEIVERS, check_components, receiver_type
-
     redaction: RedactionConfig | None = None
     for name, value in sections["processors"].items():
-        if name not in PROCESSORS:
-            errors.append(f"processors.{name}: unknown processor (known: {', '.join(PROCESSORS)})")
+        if name not in components.processors:
+            known = ", ".join(components.processors)
+            errors.append(f"processors.{name}: unknown processor (known: {known})")
         elif name == "redaction":
             redaction = load_section(RedactionConfig, value, f"processors.{name}", errors)
     for name in sections["exporters"]:
         errors.append(f"exporters.{name}: unknown exporter (none are available in this version)")
     for name in sections["receivers"]:
-        if receiver_type(name) not in RECEIVERS:
-            errors.append(f"receivers.{name}: unknown receiver (known: {', '.join(RECEIVERS)})")
+        if receiver_type(name) not in components.receivers:
+            known = ", ".join(components.receivers)
+            errors.append(f"receivers.{name}: unknown receiver (known: {known})")
     if service is not None:
         for pname, pipeline in service.pipelines.items():
             if pname not in ("traces", "logs", "metrics"):
@@ -165,10 +168,37 @@ def _build(data: dict[str, Any], source: str) -> Config:
         interact=interact,
         source=source,
     )
-    check_components(config, errors)
+    _type_receivers(config, components, errors)
     if errors:
         raise ConfigError(errors, source=source)
     return config
+
+
+def _type_receivers(config: Config, components: Components, errors: list[str]) -> None:
+    """Type every enabled receiver's section into ``config.receiver_configs`` and refuse
+    two components on one port."""
+    claimed: dict[tuple[str, int], str] = {}
+
+    def claim(label: str, endpoint: Endpoint) -> None:
+        if endpoint.port == 0:
+            return
+        key = (endpoint.host, endpoint.port)
+        if key in claimed:
+            errors.append(f"{label}: port {endpoint.port} is already used by {claimed[key]}")
+        else:
+            claimed[key] = label
+
+    claim("service.api.endpoint", config.service.api.endpoint)
+    for name in config.enabled_receivers():
+        factory = components.receivers[receiver_type(name)]
+        before = len(errors)
+        path = f"receivers.{name}"
+        section = load_section(factory.config_class, config.receivers.get(name), path, errors)
+        if section is None or len(errors) > before:
+            continue
+        config.receiver_configs[name] = section
+        for label, endpoint in factory.endpoints(section, name):
+            claim(label, endpoint)
 
 
 _SHORT_FORM_KEYS = {

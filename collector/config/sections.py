@@ -199,7 +199,9 @@ class ServiceConfig:
 
 @dataclass(slots=True)
 class Config:
-    """The whole config. Component sections stay raw here and are typed by their component."""
+    """The whole config. Component sections are kept raw in ``receivers``, ...; the loader
+    types each enabled receiver's section once, by the component table, into
+    ``receiver_configs`` (name -> that receiver type's config dataclass)."""
 
     receivers: dict[str, Any]
     processors: dict[str, Any]
@@ -208,6 +210,7 @@ class Config:
     redaction: RedactionConfig | None
     interact: InteractConfig = field(default_factory=InteractConfig)
     source: str = "embedded defaults"
+    receiver_configs: dict[str, Any] = field(default_factory=dict)
 
     def enabled_receivers(self) -> list[str]:
         """Receivers named by at least one pipeline, in first-mention order."""

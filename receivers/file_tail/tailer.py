@@ -54,8 +54,6 @@ _CHECKPOINT_INTERVAL_S = 1.0
 class FileLogReceiver:
     """Tails the files matching ``include``; one instance per ``filelog/<name>`` section."""
 
-    config_class = FileLogConfig
-
     def __init__(self, config: FileLogConfig, *, name: str = "filelog") -> None:
         self.name = name
         self._config = config

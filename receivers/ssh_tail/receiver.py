@@ -60,8 +60,6 @@ class SshLogReceiver:
     """Tails ``config.path`` on ``config.host`` into the sink. One task; one connection at
     a time, closed on every failure; ``start()`` only schedules the first attempt."""
 
-    config_class = SshLogConfig
-
     def __init__(self, config: SshLogConfig, *, name: str = "sshlog") -> None:
         self.name = name
         self.config = config

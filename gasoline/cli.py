@@ -1,0 +1,16 @@
+"""The console commands: ``gasoline`` (the daemon and its CLI) and ``gasoline-run``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from collector.cli import main as collector_main
+from gasoline.components import COMPONENTS
+from receivers.run_wrapper.cli import main as run
+
+__all__ = ["main", "run"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``gasoline``: serve the daemon, and look at what it holds from a terminal."""
+    return collector_main(COMPONENTS, argv)

@@ -1,0 +1,71 @@
+"""The one static table of components this build runs, as the OTel Collector's builder
+writes ``components.go``.
+
+Adding a receiver means a module under ``receivers/`` with a config dataclass and a class
+that implements ``collector.component.Receiver``, plus one line in ``RECEIVERS`` below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collector.component import Components, McpStdio, ReceiverFactory, Sink, ToolRunner
+from collector.config import ApiConfig
+from collector.edge import EdgePolicy
+from collector.store import Store
+from exporters.http_api import HttpApi
+from receivers.file_tail import FileLogConfig, FileLogReceiver
+from receivers.native import routes as native_routes
+from receivers.otlp import OtlpConfig, OtlpReceiver, otlp_endpoints
+from receivers.ssh_tail import SshLogConfig, SshLogReceiver
+
+__all__ = ["COMPONENTS", "RECEIVERS"]
+
+RECEIVERS: dict[str, ReceiverFactory[Any]] = {
+    "otlp": ReceiverFactory(
+        OtlpConfig,
+        lambda config, name, edge: OtlpReceiver(config, name=name, edge=edge),
+        otlp_endpoints,
+    ),
+    "filelog": ReceiverFactory(
+        FileLogConfig, lambda config, name, edge: FileLogReceiver(config, name=name)
+    ),
+    "sshlog": ReceiverFactory(
+        SshLogConfig, lambda config, name, edge: SshLogReceiver(config, name=name)
+    ),
+}
+
+
+def api_server(
+    config: ApiConfig,
+    *,
+    store: Store,
+    status: Any,
+    tools: ToolRunner,
+    intake: Sink,
+    edge: EdgePolicy,
+) -> HttpApi:
+    """The HTTP API with the native event intake mounted on its site."""
+    return HttpApi(
+        config,
+        store=store,
+        status=status,
+        tools=tools,
+        extra_routes=native_routes(intake, max_batch_events=config.max_batch_events),
+        edge=edge,
+    )
+
+
+def mcp_stdio() -> McpStdio:
+    """MCP over stdio, imported on first use: the MCP library is heavy."""
+    import exporters.mcp_stdio
+
+    return exporters.mcp_stdio
+
+
+COMPONENTS = Components(
+    receivers=RECEIVERS,
+    processors=("redaction",),
+    api_server=api_server,
+    mcp_stdio=mcp_stdio,
+)
