@@ -128,7 +128,8 @@ class Receiver(Protocol):
 
 
 class ApiServer(Protocol):
-    """The daemon's HTTP server: query API, tools, MCP over HTTP and the native intake."""
+    """The daemon's HTTP server: query API, tools, MCP over HTTP, and the routes of the
+    native intake."""
 
     port: int | None
 
@@ -149,10 +150,10 @@ class ApiServerFactory(Protocol):
         store: Store,
         status: Callable[[], dict[str, Any]],
         tools: ToolRunner,
-        intake: Sink,
         edge: EdgePolicy,
-    ) -> ApiServer:
-        """The API server for ``config``; events posted to it go to ``intake``."""
+    ) -> tuple[ApiServer, Receiver]:
+        """The API server for ``config``, and the native intake served on its site: a
+        receiver the daemon starts, stops and reports like the others."""
         ...
 
 

@@ -50,14 +50,14 @@ class Daemon:
         )
         interactor = Interactor(config.interact, self.pipeline, config_source=config.source)
         self.tools = Toolbox(self.store, self.pipeline, interactor=interactor)
-        self.api = components.api_server(
+        self.api, intake = components.api_server(
             config.service.api,
             store=self.store,
             status=self.status,
             tools=self.tools.run,
-            intake=self.pipeline.lane("native"),
             edge=self.edge,
         )
+        self.receivers.append(intake)
         self._started_at = time.time()
         self._sweeper: asyncio.Task[None] | None = None
         self.gc = GcPolicy()

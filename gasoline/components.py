@@ -7,15 +7,16 @@ that implements ``collector.component.Receiver``, plus one line in ``RECEIVERS``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from collector.component import Components, McpStdio, ReceiverFactory, Sink, ToolRunner
+from collector.component import Components, McpStdio, ReceiverFactory, ToolRunner
 from collector.config import ApiConfig
 from collector.edge import EdgePolicy
 from collector.store import Store
 from exporters.http_api import HttpApi
 from receivers.file_tail import FileLogConfig, FileLogReceiver
-from receivers.native import routes as native_routes
+from receivers.native import NativeReceiver
 from receivers.otlp import OtlpConfig, OtlpReceiver, otlp_endpoints
 from receivers.ssh_tail import SshLogConfig, SshLogReceiver
 
@@ -40,20 +41,21 @@ def api_server(
     config: ApiConfig,
     *,
     store: Store,
-    status: Any,
+    status: Callable[[], dict[str, Any]],
     tools: ToolRunner,
-    intake: Sink,
     edge: EdgePolicy,
-) -> HttpApi:
-    """The HTTP API with the native event intake mounted on its site."""
-    return HttpApi(
+) -> tuple[HttpApi, NativeReceiver]:
+    """The HTTP API, and the native event intake whose routes it serves on its site."""
+    intake = NativeReceiver(max_batch_events=config.max_batch_events)
+    api = HttpApi(
         config,
         store=store,
         status=status,
         tools=tools,
-        extra_routes=native_routes(intake, max_batch_events=config.max_batch_events),
+        extra_routes=intake.routes(),
         edge=edge,
     )
+    return api, intake
 
 
 def mcp_stdio() -> McpStdio:

@@ -380,3 +380,19 @@ async def test_a_text_block_is_bounded_by_the_request_size_not_the_event_count(
     block = {"service": "big", "stream": "s", "text": "\n".join(["x"] * 50_000), "end": True}
     status, answer, _ = await post_json(f"{gasoline.api}/v1/lines", block)
     assert (status, answer["count"]) == (200, 50_000)
+
+
+async def test_the_intake_counts_its_refusals_in_daemon_status(gasoline: Running) -> None:
+    status, _, _ = await post_json(f"{gasoline.api}/events", {"events": "not a list"})
+    assert status == 400
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{gasoline.api}/events", data=b"{not json") as resp:
+            assert resp.status == 400
+        async with http.post(f"{gasoline.api}/v1/lines", json={"lines": ["ok"]}) as resp:
+            assert resp.status == 200
+    _, doc = await gasoline.get_json("/daemon/status")
+    assert doc["receivers"]["native"] == {
+        "status": "running",
+        "counts": {"requests": 3, "refused": 2},
+        "refused": {"400": 2},
+    }
