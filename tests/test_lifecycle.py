@@ -1,16 +1,21 @@
-"""Every receiver and server: stop without start, restart on the same port, stop twice."""
+"""Every receiver and server: stop without start, restart on the same port, stop twice;
+and every component in the table: stop without start, start, stop twice, start again."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from collector.config import ApiConfig, Endpoint, QueueConfig, StoreConfig
+from collector.config import ApiConfig, Endpoint, QueueConfig, StoreConfig, load_section
+from collector.edge import EdgePolicy
 from collector.pipeline import Pipeline
 from collector.store import Store
 from exporters.http_api import HttpApi
+from gasoline.components import COMPONENTS
 from receivers.otlp_grpc import OtlpGrpcConfig, OtlpGrpcReceiver
 from receivers.otlp_http import OtlpHttpConfig, OtlpHttpReceiver
 
@@ -62,3 +67,61 @@ async def test_lifecycle(make: Callable[[int], Any]) -> None:
     await start(again)
     assert _port(again) == port
     await again.stop()
+
+
+# A config for every receiver type in the component table: a new one must be added here.
+SAMPLES: dict[str, dict[str, Any]] = {
+    "otlp": {
+        "protocols": {
+            "grpc": {"endpoint": "127.0.0.1:0"},
+            "http": {"endpoint": "127.0.0.1:0"},
+        }
+    },
+    "filelog": {"include": ["{tmp}/*.log"]},
+    "sshlog": {"host": "127.0.0.1", "port": 9, "user": "nobody", "path": "/var/log/app.log"},
+}
+
+
+def test_every_receiver_in_the_table_has_a_sample() -> None:
+    assert set(SAMPLES) == set(COMPONENTS.receivers)
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+async def test_lifecycle_of_every_receiver_in_the_table(kind: str, tmp_path: Path) -> None:
+    factory = COMPONENTS.receivers[kind]
+    raw = json.loads(json.dumps(SAMPLES[kind]).replace("{tmp}", str(tmp_path)))
+    errors: list[str] = []
+    config = load_section(factory.config_class, raw, f"receivers.{kind}", errors)
+    assert errors == [] and config is not None
+    pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None)
+    edge = EdgePolicy()
+    await factory.build(config, kind, edge).stop()  # safe without start
+    first = factory.build(config, kind, edge)
+    await first.start(pipeline.lane(kind))
+    assert all(part["status"] != "stopped" for part in first.stats().values())
+    await first.stop()
+    await first.stop()  # idempotent
+    assert all(part["status"] == "stopped" for part in first.stats().values())
+    again = factory.build(config, kind, edge)
+    await again.start(pipeline.lane(kind))
+    await again.stop()
+
+
+async def test_lifecycle_of_the_api_server_and_its_intake() -> None:
+    pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None)
+    api, intake = COMPONENTS.api_server(
+        ApiConfig(endpoint=ANY_PORT),
+        store=pipeline.store,
+        status=dict,
+        tools=_no_tools,
+        edge=EdgePolicy(),
+    )
+    await api.stop()
+    await intake.stop()  # both safe without start
+    await intake.start(pipeline.lane(intake.name))
+    await api.start()
+    assert api.port and intake.stats()["native"]["status"] == "running"
+    await api.stop()
+    await intake.stop()
+    await intake.stop()
+    assert api.port is None and intake.stats()["native"]["status"] == "stopped"
