@@ -97,6 +97,7 @@ async def test_lifecycle_of_every_receiver_in_the_table(kind: str, tmp_path: Pat
     edge = EdgePolicy()
     await factory.build(config, kind, edge).stop()  # safe without start
     first = factory.build(config, kind, edge)
+    assert first.endpoints() == factory.endpoints(config, kind)  # the load-time check's view
     await first.start(pipeline.lane(kind))
     assert all(part["status"] != "stopped" for part in first.stats().values())
     await first.stop()
