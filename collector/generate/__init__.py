@@ -17,7 +17,9 @@ from collector.generate.facts import (
     FORMATS,
     GENERATORS,
     REDACTED,
+    Format,
     GenerateError,
+    Generator,
     _check_base_url,
     _Facts,
 )
@@ -25,7 +27,7 @@ from collector.generate.reports import _pr_summary, _timeline_report
 from collector.generate.scripts import _REPRODUCTIONS, _TESTS
 from collector.trace_tree import TraceTree
 
-__all__ = ["FORMATS", "GENERATORS", "REDACTED", "GenerateError", "generate"]
+__all__ = ["FORMATS", "GENERATORS", "REDACTED", "Format", "GenerateError", "Generator", "generate"]
 
 
 def generate(
@@ -45,7 +47,7 @@ def generate(
     """
     if kind not in GENERATORS:
         raise GenerateError(f"unknown generator {kind!r}: use one of {', '.join(GENERATORS)}")
-    allowed = FORMATS[kind]
+    allowed = FORMATS[Generator(kind)]
     if format is not None and format not in allowed:
         raise GenerateError(
             f"{kind} cannot be written as {format!r}: use format {', '.join(allowed)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from itertools import pairwise
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -15,14 +16,34 @@ from collector.analysis.timing import clock_shifts
 from collector.model import Record, SpanKind
 from collector.trace_tree import Node, TraceTree
 
-__all__ = ["FORMATS", "GENERATORS", "REDACTED", "GenerateError"]
+__all__ = ["FORMATS", "GENERATORS", "REDACTED", "Format", "GenerateError", "Generator"]
 
-GENERATORS = ("reproduction", "test", "pr_summary", "timeline_report")
-FORMATS: dict[str, tuple[str, ...]] = {
-    "reproduction": ("curl", "playwright", "python"),
-    "test": ("pytest", "playwright"),
-    "pr_summary": ("markdown",),
-    "timeline_report": ("markdown",),
+
+class Generator(StrEnum):
+    """What ``generate`` writes; the MCP schema's ``type`` is generated from this."""
+
+    REPRODUCTION = "reproduction"
+    TEST = "test"
+    PR_SUMMARY = "pr_summary"
+    TIMELINE_REPORT = "timeline_report"
+
+
+class Format(StrEnum):
+    """What an artifact can be written as; ``FORMATS`` says which fit which generator."""
+
+    CURL = "curl"
+    PLAYWRIGHT = "playwright"
+    PYTHON = "python"
+    PYTEST = "pytest"
+    MARKDOWN = "markdown"
+
+
+GENERATORS = tuple(Generator)
+FORMATS: dict[Generator, tuple[Format, ...]] = {
+    Generator.REPRODUCTION: (Format.CURL, Format.PLAYWRIGHT, Format.PYTHON),
+    Generator.TEST: (Format.PYTEST, Format.PLAYWRIGHT),
+    Generator.PR_SUMMARY: (Format.MARKDOWN,),
+    Generator.TIMELINE_REPORT: (Format.MARKDOWN,),
 }
 REDACTED = "[REDACTED]"
 """What the redaction processor writes by default in place of a secret."""
