@@ -13,6 +13,7 @@ import os
 import signal
 import time
 from collections import deque
+from enum import StrEnum
 from typing import Any
 
 from collector.config import CommandConfig, InteractConfig
@@ -20,9 +21,18 @@ from collector.errors import QueueFullError
 from collector.model import Record
 from collector.pipeline import Pipeline
 
-__all__ = ["ACTIONS", "InteractError", "Interactor"]
+__all__ = ["ACTIONS", "InteractAction", "InteractError", "Interactor"]
 
-ACTIONS = ("run_command", "restart_service", "run_tests")
+
+class InteractAction(StrEnum):
+    """What ``interact`` can do; the MCP schema's ``action`` is generated from this."""
+
+    RUN_COMMAND = "run_command"
+    RESTART_SERVICE = "restart_service"
+    RUN_TESTS = "run_tests"
+
+
+ACTIONS = tuple(InteractAction)
 _TAIL_LINES = 40
 _MAX_LINE = 500
 _BATCH = 200

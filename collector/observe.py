@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from collector.analysis.signals import failure_of, http_method, http_status, http_url
@@ -29,12 +30,26 @@ from collector.query import (
 from collector.store import Store, StoredSpan
 from collector.trace_tree import Node, TraceTree
 
-__all__ = ["VIEWS", "ViewError", "observe"]
+__all__ = ["VIEWS", "View", "ViewError", "observe"]
 
 _FOLD_AT = 4  # this many same-named sibling calls in a row fold into one line
 _MAX_TREE_LINES = 50
 _SERVICE_TRACES = 1000  # services and their call edges are derived from the newest traces
 _PAGE_BYTES = MAX_ANSWER_BYTES - 4096  # a page of events leaves room for the rest
+
+
+class View(StrEnum):
+    """The views ``observe`` offers; the MCP schema's ``what`` is generated from this."""
+
+    TIMELINE = "timeline"
+    LOGS = "logs"
+    TRACES = "traces"
+    TRACE = "trace"
+    ERRORS = "errors"
+    NETWORK_WATERFALL = "network_waterfall"
+    ACTIONS = "actions"
+    WEBSOCKET_EVENTS = "websocket_events"
+    SERVICES = "services"
 
 
 class ViewError(ValueError):
@@ -457,23 +472,22 @@ def _kind(span: StoredSpan) -> str:
         return "UNSPECIFIED"
 
 
-VIEWS: dict[str, Callable[..., dict[str, Any]]] = {
-    "timeline": _events_view(None),
-    "logs": _events_view(frozenset({"log", "event"})),
-    "traces": _traces_view,
-    "trace": _trace_view,
-    "errors": _errors_view,
-    "network_waterfall": _waterfall_view,
-    "actions": _records_view(_is_action),
-    "websocket_events": _records_view(_is_websocket),
-    "services": _services_view,
+VIEWS: dict[View, Callable[..., dict[str, Any]]] = {
+    View.TIMELINE: _events_view(None),
+    View.LOGS: _events_view(frozenset({"log", "event"})),
+    View.TRACES: _traces_view,
+    View.TRACE: _trace_view,
+    View.ERRORS: _errors_view,
+    View.NETWORK_WATERFALL: _waterfall_view,
+    View.ACTIONS: _records_view(_is_action),
+    View.WEBSOCKET_EVENTS: _records_view(_is_websocket),
+    View.SERVICES: _services_view,
 }
 
 
 def observe(
     store: Store, what: str, f: TimelineFilter, *, span_ids: list[str] | None = None
 ) -> dict[str, Any]:
-    view = VIEWS.get(what)
-    if view is None:
+    if what not in VIEWS:
         raise ViewError(f"what: {what!r} is not a view (one of: {', '.join(VIEWS)})")
-    return view(store, f, span_ids=span_ids)
+    return VIEWS[View(what)](store, f, span_ids=span_ids)

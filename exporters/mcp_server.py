@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
 
 import aiohttp
@@ -30,10 +31,20 @@ from mcp.types import (
     TextContent,
     jsonrpc_message_adapter,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from collector.edge import client_headers
-from collector.tools import ToolInputError
+from collector.tools import (
+    Analysis,
+    Buffer,
+    ConfigureAction,
+    Format,
+    Generator,
+    InteractAction,
+    Op,
+    ToolInputError,
+    View,
+)
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -44,17 +55,22 @@ __all__ = [
     "serve_stdio",
 ]
 
-View = Literal[
-    "timeline",
-    "logs",
-    "traces",
-    "trace",
-    "errors",
-    "network_waterfall",
-    "actions",
-    "websocket_events",
-    "services",
-]
+
+def _inline(vocabulary: type[StrEnum]) -> WithJsonSchema:
+    """The vocabulary's values written into the argument's schema, as a Literal would be,
+    rather than as a ``$defs`` entry carrying the enum's docstring."""
+    return WithJsonSchema({"enum": [v.value for v in vocabulary], "type": "string"})
+
+
+# The tools' vocabularies, declared once in collector.tools; the schemas list their values.
+ViewArg = Annotated[View, _inline(View)]
+AnalysisArg = Annotated[Analysis, _inline(Analysis)]
+ConfigureActionArg = Annotated[ConfigureAction, _inline(ConfigureAction)]
+BufferArg = Annotated[Buffer, _inline(Buffer)]
+OpArg = Annotated[Op, _inline(Op)]
+GeneratorArg = Annotated[Generator, _inline(Generator)]
+FormatArg = Annotated[Format, _inline(Format)]
+InteractActionArg = Annotated[InteractAction, _inline(InteractAction)]
 Level = Literal["debug", "info", "warn", "error", "critical"]
 TraceIdArg = Annotated[
     str | None, Field(description="The trace: 32 hex digits, or a unique prefix of 8 or more.")
@@ -223,6 +239,8 @@ def _args(**values: Any) -> dict[str, Any]:
     for key, value in values.items():
         if isinstance(value, BaseModel):
             value = value.model_dump(exclude_none=True)
+        elif isinstance(value, StrEnum):
+            value = value.value
         if value is not None:
             out[key] = value
     return out
@@ -246,10 +264,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
 
     @server.tool(structured_output=False)
     async def observe(
-        what: Annotated[
-            View,
-            Field(description=_WHAT),
-        ] = "timeline",
+        what: Annotated[ViewArg, Field(description=_WHAT)] = View.TIMELINE,
         filter: Filter | None = None,
         limit: Annotated[int, Field(ge=1, le=1000, description="Items per page.")] = 20,
         after_cursor: Annotated[
@@ -288,10 +303,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
 
     @server.tool(structured_output=False)
     async def analyze(
-        type: Annotated[
-            Literal["causality", "latency", "correlate", "regression"],
-            Field(description=_ANALYSIS),
-        ],
+        type: Annotated[AnalysisArg, Field(description=_ANALYSIS)],
         trace_id: TraceIdArg = None,
         span_id: SpanIdArg = None,
         event_id: EventIdArg = None,
@@ -320,22 +332,10 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
 
     @server.tool(structured_output=False)
     async def configure(
-        action: Annotated[
-            Literal[
-                "clear",
-                "noise_rule",
-                "custom_event",
-                "save_checkpoint",
-                "set_baseline",
-                "redaction",
-            ],
-            Field(description=_ACTION),
-        ],
-        buffer: Annotated[
-            Literal["all", "spans", "records"] | None, Field(description="For clear; default all.")
-        ] = None,
+        action: Annotated[ConfigureActionArg, Field(description=_ACTION)],
+        buffer: Annotated[BufferArg | None, Field(description="For clear; default all.")] = None,
         op: Annotated[
-            Literal["add", "remove", "list"] | None,
+            OpArg | None,
             Field(description="For noise_rule (default add) and redaction (default list)."),
         ] = None,
         rule: NoiseRuleArgs | None = None,
@@ -364,15 +364,12 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
 
     @server.tool(structured_output=False)
     async def generate(
-        type: Annotated[
-            Literal["reproduction", "test", "pr_summary", "timeline_report"],
-            Field(description=_GENERATE),
-        ],
+        type: Annotated[GeneratorArg, Field(description=_GENERATE)],
         trace_id: TraceIdArg = None,
         span_id: SpanIdArg = None,
         event_id: EventIdArg = None,
         format: Annotated[
-            Literal["curl", "playwright", "python", "pytest", "markdown"] | None,
+            FormatArg | None,
             Field(description="Output format; the default suits the trace."),
         ] = None,
         base_url: Annotated[
@@ -393,9 +390,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
 
     @server.tool(structured_output=False)
     async def interact(
-        action: Annotated[
-            Literal["run_command", "restart_service", "run_tests"], Field(description=_INTERACT)
-        ],
+        action: Annotated[InteractActionArg, Field(description=_INTERACT)],
         name: Annotated[
             str | None, Field(description="The command or service name from the config.")
         ] = None,

@@ -11,6 +11,7 @@ import pytest
 from collector.config import load_config
 from collector.daemon import Daemon
 from collector.errors import ConfigError, ReceiverStartError
+from collector.tools import ToolInputError
 from gasoline.components import COMPONENTS
 from tests.conftest import make_config
 
@@ -94,6 +95,10 @@ INVALID = [
         "processors.redaction.key_patterns[0]: '(' is not a regex",
     ),
     ("processors: {batch: {}}", "processors.batch: unknown processor (known: redaction)"),
+    (
+        "service: {pipelines: {logs: {processors: []}}}",
+        "service.pipelines.logs.processors: redaction is listed for traces but not here",
+    ),
     ("exporters: {clickhouse: {}}", "exporters.clickhouse: unknown exporter"),
     (
         "recievers: {}",
@@ -115,6 +120,22 @@ def test_invalid_config_names_the_key(tmp_path: Path, text: str, message: str) -
     with pytest.raises(ConfigError) as info:
         load_config(path, components=COMPONENTS)
     assert message in str(info.value)
+
+
+async def test_redaction_runs_only_where_the_pipelines_list_it(tmp_path: Path) -> None:
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("processors: {redaction: null}\n")
+    assert (
+        Daemon(load_config(listed, components=COMPONENTS), COMPONENTS).pipeline.redactor is not None
+    )
+    unlisted = tmp_path / "unlisted.yaml"
+    unlisted.write_text(
+        "service: {pipelines: {traces: {processors: []}, logs: {processors: []}}}\n"
+    )
+    daemon = Daemon(load_config(unlisted, components=COMPONENTS), COMPONENTS)
+    assert daemon.pipeline.redactor is None
+    with pytest.raises(ToolInputError, match="redaction is off"):
+        await daemon.tools.run("configure", {"action": "redaction"})
 
 
 @pytest.mark.parametrize("text", ["servce: {}\n", "receivers: [otlp\n"])

@@ -16,6 +16,11 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from opentelemetry.trace import SpanKind
 
+from collector.generate import FORMATS, GENERATORS
+from collector.interact import ACTIONS
+from collector.model import LEVELS
+from collector.observe import VIEWS
+from collector.tools import ANALYSES, CONFIGURE_ACTIONS, TOOLS, Buffer, Op
 from tests.conftest import Running, wait_for
 from tests.scenarios import Scenario, db, http_client, http_server
 
@@ -120,6 +125,34 @@ async def test_bridged_to_a_running_daemon_two_agents_share_its_data(
         seen = await call(second, "observe", what="logs", filter={"text": "deploy"})
         assert [e["message"] for e in seen["events"]] == ["deploy v42"]
         assert seen["events"][0]["id"] == event["event_id"]
+
+
+async def test_tool_schemas_list_exactly_the_values_the_toolbox_accepts(
+    gasoline: Running, tmp_path: Path
+) -> None:
+    async with mcp_session(tmp_path, "--url", gasoline.api) as (session, _):
+        schemas = {t.name: t.input_schema for t in (await session.list_tools()).tools}
+
+    def offered(schema: dict[str, Any]) -> list[str]:
+        [choice] = [s for s in schema.get("anyOf", [schema]) if "enum" in s]
+        return list(choice["enum"])
+
+    def arg(tool: str, name: str) -> list[str]:
+        return offered(schemas[tool]["properties"][name])
+
+    assert list(schemas) == list(TOOLS)
+    assert arg("observe", "what") == list(VIEWS)
+    assert offered(schemas["observe"]["$defs"]["Filter"]["properties"]["level"]) == list(LEVELS)
+    assert arg("analyze", "type") == list(ANALYSES)
+    assert arg("configure", "action") == list(CONFIGURE_ACTIONS)
+    assert arg("configure", "buffer") == list(Buffer)
+    assert arg("configure", "op") == list(Op)
+    for model in ("NoiseRuleArgs", "EventArgs"):
+        level = schemas["configure"]["$defs"][model]["properties"]["level"]
+        assert offered(level) == list(LEVELS)
+    assert arg("generate", "type") == list(GENERATORS)
+    assert set(arg("generate", "format")) == {f for fs in FORMATS.values() for f in fs}
+    assert arg("interact", "action") == list(ACTIONS)
 
 
 async def test_embedded_mode_runs_the_receivers_itself(tmp_path: Path) -> None:

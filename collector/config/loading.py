@@ -107,6 +107,21 @@ def _override_port(data: dict[str, Any], key: str, port: int) -> None:
     section["endpoint"] = f"{host}:{port}"
 
 
+def _redaction_listed(service: ServiceConfig, errors: list[str]) -> bool:
+    """Whether the traces and logs pipelines run ``redaction``: both or neither, since it
+    runs at ingest for every signal alike (metrics are only counted, never stored)."""
+    signals = [name for name in ("traces", "logs") if name in service.pipelines]
+    listed = [name for name in signals if "redaction" in service.pipelines[name].processors]
+    for name in signals:
+        if listed and name not in listed:
+            errors.append(
+                f"service.pipelines.{name}.processors: redaction is listed for "
+                f"{' and '.join(listed)} but not here; it applies to traces and logs alike, "
+                "so list it in both pipelines (or in neither to turn it off)"
+            )
+    return bool(listed)
+
+
 _TOP_LEVEL = ("receivers", "processors", "exporters", "service", "interact", "backend")
 
 
@@ -157,6 +172,8 @@ def _build(data: dict[str, Any], source: str, components: Components) -> Config:
                             f"service.pipelines.{pname}.{kind}[{i}]: {name!r} is not defined "
                             f"under {kind}"
                         )
+        if not _redaction_listed(service, errors):
+            redaction = None
     if errors or service is None or interact is None:
         raise ConfigError(errors, source=source)
     config = Config(

@@ -17,15 +17,17 @@ from collector.generate.facts import (
     FORMATS,
     GENERATORS,
     REDACTED,
+    Facts,
+    Format,
     GenerateError,
-    _check_base_url,
-    _Facts,
+    Generator,
+    check_base_url,
 )
-from collector.generate.reports import _pr_summary, _timeline_report
-from collector.generate.scripts import _REPRODUCTIONS, _TESTS
+from collector.generate.reports import pr_summary, timeline_report
+from collector.generate.scripts import REPRODUCTIONS, TESTS
 from collector.trace_tree import TraceTree
 
-__all__ = ["FORMATS", "GENERATORS", "REDACTED", "GenerateError", "generate"]
+__all__ = ["FORMATS", "GENERATORS", "REDACTED", "Format", "GenerateError", "Generator", "generate"]
 
 
 def generate(
@@ -45,34 +47,34 @@ def generate(
     """
     if kind not in GENERATORS:
         raise GenerateError(f"unknown generator {kind!r}: use one of {', '.join(GENERATORS)}")
-    allowed = FORMATS[kind]
+    allowed = FORMATS[Generator(kind)]
     if format is not None and format not in allowed:
         raise GenerateError(
             f"{kind} cannot be written as {format!r}: use format {', '.join(allowed)}"
             " (or leave it out for the default)"
         )
     if base_url is not None:
-        _check_base_url(base_url)
-    facts = _Facts.of(tree, base_url)
+        check_base_url(base_url)
+    facts = Facts.of(tree, base_url)
     if kind not in ("reproduction", "test"):
         facts.notes.clear()  # notes about building requests concern scripts only
     short = tree.trace_id.hex()[:8]
     if kind == "reproduction":
         chosen = format or ("playwright" if facts.actions else "curl")
-        content = _REPRODUCTIONS[chosen](facts)
+        content = REPRODUCTIONS[chosen](facts)
         filename = {"curl": "sh", "python": "py", "playwright": "spec.js"}[chosen]
         filename = f"repro_{short}.{filename}"
     elif kind == "test":
         chosen = format or "pytest"
-        content = _TESTS[chosen](facts)
+        content = TESTS[chosen](facts)
         filename = f"test_trace_{short}.py" if chosen == "pytest" else f"trace_{short}.spec.js"
     elif kind == "pr_summary":
         chosen = "markdown"
-        content = _pr_summary(facts)
+        content = pr_summary(facts)
         filename = f"pr_summary_{short}.md"
     else:
         chosen = "markdown"
-        content = _timeline_report(facts)
+        content = timeline_report(facts)
         filename = f"timeline_{short}.md"
     return {
         "type": kind,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from itertools import pairwise
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -15,23 +16,72 @@ from collector.analysis.timing import clock_shifts
 from collector.model import Record, SpanKind
 from collector.trace_tree import Node, TraceTree
 
-__all__ = ["FORMATS", "GENERATORS", "REDACTED", "GenerateError"]
+__all__ = [
+    "CLICK_ACTIONS",
+    "FILL_ACTIONS",
+    "FORMATS",
+    "GENERATORS",
+    "HOLE",
+    "NAVIGATE_ACTIONS",
+    "PLACEHOLDER",
+    "PRESS_ACTIONS",
+    "REDACTED",
+    "SELECT_ACTIONS",
+    "Action",
+    "Facts",
+    "Format",
+    "GenerateError",
+    "Generator",
+    "Request",
+    "Secret",
+    "Value",
+    "capped",
+    "check_base_url",
+    "display",
+    "first_text",
+    "observed_line",
+    "one_line",
+    "rebase",
+    "require_steps",
+    "root_cause_line",
+    "split_secrets",
+]
 
-GENERATORS = ("reproduction", "test", "pr_summary", "timeline_report")
-FORMATS: dict[str, tuple[str, ...]] = {
-    "reproduction": ("curl", "playwright", "python"),
-    "test": ("pytest", "playwright"),
-    "pr_summary": ("markdown",),
-    "timeline_report": ("markdown",),
+
+class Generator(StrEnum):
+    """What ``generate`` writes; the MCP schema's ``type`` is generated from this."""
+
+    REPRODUCTION = "reproduction"
+    TEST = "test"
+    PR_SUMMARY = "pr_summary"
+    TIMELINE_REPORT = "timeline_report"
+
+
+class Format(StrEnum):
+    """What an artifact can be written as; ``FORMATS`` says which fit which generator."""
+
+    CURL = "curl"
+    PLAYWRIGHT = "playwright"
+    PYTHON = "python"
+    PYTEST = "pytest"
+    MARKDOWN = "markdown"
+
+
+GENERATORS = tuple(Generator)
+FORMATS: dict[Generator, tuple[Format, ...]] = {
+    Generator.REPRODUCTION: (Format.CURL, Format.PLAYWRIGHT, Format.PYTHON),
+    Generator.TEST: (Format.PYTEST, Format.PLAYWRIGHT),
+    Generator.PR_SUMMARY: (Format.MARKDOWN,),
+    Generator.TIMELINE_REPORT: (Format.MARKDOWN,),
 }
 REDACTED = "[REDACTED]"
 """What the redaction processor writes by default in place of a secret."""
 
 _MAX_ITEMS = 200
 _T = TypeVar("_T")
-_PLACEHOLDER = "REPLACE_ME"
-# Marks a redacted part of a URL or body: _HOLE, the environment variable, _HOLE.
-_HOLE = "\x00"
+PLACEHOLDER = "REPLACE_ME"
+# Marks a redacted part of a URL or body: HOLE, the environment variable, HOLE.
+HOLE = "\x00"
 # The field name just before a redacted value: ``api_key=``, ``"password": "``, ``user:``.
 _NAME_BEFORE = re.compile(r"([A-Za-z0-9_.-]+)[\"']?\s*[=:]\s*[\"']?$")
 _SKIPPED_HEADERS = frozenset(
@@ -41,11 +91,11 @@ _HEADER_PREFIX = "http.request.header."
 _BODY_KEYS = ("http.request.body", "http.request.body.content", "request.body")
 _FULL_URL_KEYS = ("url.full", "http.url", "url")
 _ROUTE_KEYS = ("http.route",)
-_FILL_ACTIONS = frozenset({"input", "fill", "type", "change"})
-_CLICK_ACTIONS = frozenset({"click", "dblclick"})
-_NAVIGATE_ACTIONS = frozenset({"navigate", "goto", "navigation", "load"})
-_PRESS_ACTIONS = frozenset({"press", "keypress", "keydown"})
-_SELECT_ACTIONS = frozenset({"select"})
+FILL_ACTIONS = frozenset({"input", "fill", "type", "change"})
+CLICK_ACTIONS = frozenset({"click", "dblclick"})
+NAVIGATE_ACTIONS = frozenset({"navigate", "goto", "navigation", "load"})
+PRESS_ACTIONS = frozenset({"press", "keypress", "keydown"})
+SELECT_ACTIONS = frozenset({"select"})
 
 
 class GenerateError(ValueError):
@@ -56,17 +106,17 @@ class GenerateError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Secret:
+class Secret:
     """A value redaction replaced: scripts read it from an environment variable."""
 
     env: str
 
 
-_Value = str | _Secret
+Value = str | Secret
 
 
 @dataclass(slots=True)
-class _Request:
+class Request:
     """One client-visible HTTP request, placed on the tree-corrected clock."""
 
     node: Node
@@ -76,7 +126,7 @@ class _Request:
     route: str
     status: int | None
     failed: bool
-    headers: list[tuple[str, _Value]]
+    headers: list[tuple[str, Value]]
     body: str | None
 
     @property
@@ -95,36 +145,36 @@ class _Request:
 
 
 @dataclass(slots=True)
-class _Action:
+class Action:
     """A user action the browser reported: click, input, navigate, ..."""
 
     time_ns: int
     action: str
     selector: str | None
-    value: _Value | None
+    value: Value | None
     url: str | None
     record: Record
 
 
-_Step = _Request | _Action
+_Step = Request | Action
 
 
 @dataclass(slots=True)
-class _Facts:
+class Facts:
     """What the generators need, computed once: corrected times, requests, actions."""
 
     tree: TraceTree
     base_url: str | None
     start_ns: int
     shift: dict[int, int]
-    requests: list[_Request]
-    actions: list[_Action]
+    requests: list[Request]
+    actions: list[Action]
     notes: list[str] = field(default_factory=list)
     moved: list[str] = field(default_factory=list)
     _causality: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, tree: TraceTree, base_url: str | None) -> _Facts:
+    def of(cls, tree: TraceTree, base_url: str | None) -> Facts:
         shift, by_service, browser_shift = clock_shifts(tree)
         facts = cls(tree, base_url, 0, shift, [], [])
         times = [n.span.start_ns + shift[id(n)] for n in tree.nodes.values()]
@@ -165,24 +215,24 @@ class _Facts:
         steps.sort(key=lambda s: s.time_ns)
         return steps
 
-    def failing(self) -> list[_Request]:
+    def failing(self) -> list[Request]:
         return [r for r in self.requests if r.failed]
 
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
 
-    def secret(self, what: str, hint: str) -> _Secret:
+    def secret(self, what: str, hint: str) -> Secret:
         env = "GASOLINE_" + (re.sub(r"[^0-9A-Za-z]+", "_", hint).strip("_").upper() or "SECRET")
         self.note(
             f"{what} was redacted in the trace ({REDACTED}); the script reads it from ${env}"
-            f" and sends {_PLACEHOLDER!r} if that is not set"
+            f" and sends {PLACEHOLDER!r} if that is not set"
         )
-        return _Secret(env)
+        return Secret(env)
 
     def template(self, text: str, what: str) -> str:
         """Partially redacted text (a URL, a body): each redacted part becomes a hole
-        (``_HOLE`` env ``_HOLE``) that scripts fill from an environment variable named
+        (``HOLE`` env ``HOLE``) that scripts fill from an environment variable named
         after the field before it; the marker is never sent as if it were real."""
         pieces = text.split(REDACTED)
         out = [pieces[0]]
@@ -190,22 +240,22 @@ class _Facts:
             name = _NAME_BEFORE.search(before)
             field_name = name[1] if name else "secret"
             env = self.secret(f"{field_name!r} in {what}", field_name).env
-            out.append(f"{_HOLE}{env}{_HOLE}{piece}")
+            out.append(f"{HOLE}{env}{HOLE}{piece}")
         return "".join(out)
 
 
-def _parts(text: str) -> list[_Value]:
+def split_secrets(text: str) -> list[Value]:
     """Text with holes as literal pieces and the secrets that fill the holes."""
-    pieces = text.split(_HOLE)
-    return [_Secret(p) if i % 2 else p for i, p in enumerate(pieces) if i % 2 or p]
+    pieces = text.split(HOLE)
+    return [Secret(p) if i % 2 else p for i, p in enumerate(pieces) if i % 2 or p]
 
 
-def _display(text: str) -> str:
+def display(text: str) -> str:
     """Text with holes shown as the environment variables that fill them."""
-    return "".join(f"${v.env}" if isinstance(v, _Secret) else v for v in _parts(text))
+    return "".join(f"${v.env}" if isinstance(v, Secret) else v for v in split_secrets(text))
 
 
-def _check_base_url(base_url: str) -> None:
+def check_base_url(base_url: str) -> None:
     parts = urlsplit(base_url)
     if (
         parts.scheme not in ("http", "https")
@@ -220,7 +270,7 @@ def _check_base_url(base_url: str) -> None:
         )
 
 
-def _rebase(url: str, base_url: str | None) -> str:
+def rebase(url: str, base_url: str | None) -> str:
     if base_url is None:
         return url
     base = urlsplit(base_url)
@@ -228,7 +278,7 @@ def _rebase(url: str, base_url: str | None) -> str:
     return urlunsplit((base.scheme, base.netloc, parts.path or "/", parts.query, parts.fragment))
 
 
-def _text(attributes: dict[str, Any], *keys: str) -> str | None:
+def first_text(attributes: dict[str, Any], *keys: str) -> str | None:
     for key in keys:
         value = attributes.get(key)
         if isinstance(value, str) and value:
@@ -242,7 +292,7 @@ def _server_child(node: Node) -> Node | None:
     return next((c for c in node.children if c.kind == SpanKind.SERVER), None)
 
 
-def _requests(facts: _Facts) -> list[_Request]:
+def _requests(facts: Facts) -> list[Request]:
     """Browser fetches if the browser sent spans, else the outermost HTTP spans."""
     tree = facts.tree
     http_nodes = [n for n in tree.walk() if http_method(n.detail().attributes) is not None]
@@ -269,7 +319,7 @@ def _outermost(tree: TraceTree, nodes: list[Node]) -> list[Node]:
     return [n for n in nodes if id(n) not in below]
 
 
-def _request(facts: _Facts, node: Node) -> _Request:
+def _request(facts: Facts, node: Node) -> Request:
     attributes = node.detail().attributes
     server = _server_child(node)
     server_attributes = server.detail().attributes if server is not None else {}
@@ -279,43 +329,43 @@ def _request(facts: _Facts, node: Node) -> _Request:
     if status is None:
         status = http_status(server_attributes)
     route = (
-        _text(attributes, *_ROUTE_KEYS)
-        or _text(server_attributes, *_ROUTE_KEYS)
+        first_text(attributes, *_ROUTE_KEYS)
+        or first_text(server_attributes, *_ROUTE_KEYS)
         or urlsplit(url).path
         or "/"
     )
     headers = _headers(facts, attributes, method, route) or _headers(
         facts, server_attributes, method, route
     )
-    body = _text(attributes, *_BODY_KEYS) or _text(server_attributes, *_BODY_KEYS)
+    body = first_text(attributes, *_BODY_KEYS) or first_text(server_attributes, *_BODY_KEYS)
     if body is not None:
         body = facts.template(body, f"the body of {method} {route}")
     failed = node.is_error or (status is not None and status >= 400)
-    return _Request(node, facts.corrected(node), method, url, route, status, failed, headers, body)
+    return Request(node, facts.corrected(node), method, url, route, status, failed, headers, body)
 
 
-def _url_of(facts: _Facts, attributes: dict[str, Any], method: str) -> str:
+def _url_of(facts: Facts, attributes: dict[str, Any], method: str) -> str:
     """The full URL, or one rebuilt from the server-side parts a SERVER span records."""
-    full = _text(attributes, *_FULL_URL_KEYS)
+    full = first_text(attributes, *_FULL_URL_KEYS)
     if full is not None and urlsplit(full).netloc:
         what = f"the URL of {method} {urlsplit(full).path or '/'}"
-        return _rebase(facts.template(full, what), facts.base_url)
-    path = _text(attributes, "url.path")
+        return rebase(facts.template(full, what), facts.base_url)
+    path = first_text(attributes, "url.path")
     if path is not None:
-        query = _text(attributes, "url.query")
+        query = first_text(attributes, "url.query")
         path = f"{path}?{query}" if query else path
     else:
-        path = _text(attributes, "http.target") or full
+        path = first_text(attributes, "http.target") or full
     if path is None:
-        path = _text(attributes, *_ROUTE_KEYS) or "/"
+        path = first_text(attributes, *_ROUTE_KEYS) or "/"
         if "{" in path or ":" in path:
             facts.note(
                 f"{method} {path} is a route template (no concrete path was recorded):"
                 " fill in its parameters"
             )
     path = facts.template(path if path.startswith("/") else f"/{path}", f"the URL of {method}")
-    scheme = _text(attributes, "url.scheme", "http.scheme") or "http"
-    host = _text(attributes, "server.address", "http.host", "net.host.name")
+    scheme = first_text(attributes, "url.scheme", "http.scheme") or "http"
+    host = first_text(attributes, "server.address", "http.host", "net.host.name")
     port = attributes.get("server.port", attributes.get("net.host.port"))
     if host is None:
         host = "localhost"
@@ -325,7 +375,7 @@ def _url_of(facts: _Facts, attributes: dict[str, Any], method: str) -> str:
                 " pass base_url to aim at the right server"
             )
     netloc = host if port is None or ":" in host else f"{host}:{port}"
-    return _rebase(urlunsplit((scheme, netloc, *_split_path(path))), facts.base_url)
+    return rebase(urlunsplit((scheme, netloc, *_split_path(path))), facts.base_url)
 
 
 def _split_path(path: str) -> tuple[str, str, str]:
@@ -334,10 +384,10 @@ def _split_path(path: str) -> tuple[str, str, str]:
 
 
 def _headers(
-    facts: _Facts, attributes: dict[str, Any], method: str, route: str
-) -> list[tuple[str, _Value]]:
+    facts: Facts, attributes: dict[str, Any], method: str, route: str
+) -> list[tuple[str, Value]]:
 
-    headers: list[tuple[str, _Value]] = []
+    headers: list[tuple[str, Value]] = []
     for key, raw in sorted(attributes.items()):
         if not key.startswith(_HEADER_PREFIX):
             continue
@@ -356,8 +406,8 @@ def _headers(
     return headers
 
 
-def _actions(facts: _Facts) -> list[_Action]:
-    actions: list[_Action] = []
+def _actions(facts: Facts) -> list[Action]:
+    actions: list[Action] = []
     for record in facts.tree.records:
         action = record.attributes.get("action")
         if record.source != "browser" or not isinstance(action, str) or not action:
@@ -365,7 +415,7 @@ def _actions(facts: _Facts) -> list[_Action]:
         selector = record.attributes.get("selector")
         raw_value = record.attributes.get("value")
         url = record.attributes.get("url")
-        value: _Value | None = None
+        value: Value | None = None
         if raw_value is not None:
             text = str(raw_value)
             if REDACTED in text:
@@ -373,12 +423,12 @@ def _actions(facts: _Facts) -> list[_Action]:
             else:
                 value = text
         actions.append(
-            _Action(
+            Action(
                 facts.corrected(record),
                 action.lower(),
                 str(selector) if selector is not None else None,
                 value,
-                _rebase(facts.template(str(url), "a navigated URL"), facts.base_url)
+                rebase(facts.template(str(url), "a navigated URL"), facts.base_url)
                 if url is not None
                 else None,
                 record,
@@ -388,33 +438,33 @@ def _actions(facts: _Facts) -> list[_Action]:
     return actions
 
 
-def _capped(items: list[_T], facts: _Facts, what: str) -> tuple[list[_T], int]:
+def capped(items: list[_T], facts: Facts, what: str) -> tuple[list[_T], int]:
     if len(items) <= _MAX_ITEMS:
         return items, 0
     facts.note(f"only the first {_MAX_ITEMS} of {len(items)} {what} are included")
     return items[:_MAX_ITEMS], len(items) - _MAX_ITEMS
 
 
-def _one_line(text: str, limit: int = 200) -> str:
+def one_line(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _observed(request: _Request) -> str:
+def observed_line(request: Request) -> str:
     if request.status is not None:
         return f"HTTP {request.status}"
     return "an error without HTTP status" if request.failed else "no status recorded"
 
 
-def _root_cause_line(facts: _Facts) -> str | None:
+def root_cause_line(facts: Facts) -> str | None:
     cause = facts.causality["root_cause"]
     if cause is None:
         return None
     where = f"{cause['service']} {cause['name']}" if cause.get("name") else cause["service"]
-    return _one_line(f"{where}: {cause['message']}")
+    return one_line(f"{where}: {cause['message']}")
 
 
-def _require_steps(facts: _Facts) -> None:
+def require_steps(facts: Facts) -> None:
     if not facts.requests and not facts.actions:
         raise GenerateError(
             f"trace {facts.trace_hex} has no HTTP request (no span carries http.request.method)"

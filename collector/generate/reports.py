@@ -7,15 +7,17 @@ from typing import Any
 from collector.analysis.causality import judge
 from collector.analysis.timing import LAYERS
 from collector.generate.facts import (
-    _capped,
-    _display,
-    _Facts,
-    _observed,
-    _one_line,
-    _Request,
-    _root_cause_line,
+    Facts,
+    Request,
+    capped,
+    display,
+    observed_line,
+    one_line,
+    root_cause_line,
 )
 from collector.model import Record
+
+__all__ = ["pr_summary", "timeline_report"]
 
 # -- pr_summary ---------------------------------------------------------------------
 
@@ -23,11 +25,11 @@ from collector.model import Record
 def _md(text: str) -> str:
     """Inline code that survives backticks in the text; redacted parts of URLs show as
     the environment variables the scripts read them from."""
-    text = _one_line(_display(text))
+    text = one_line(display(text))
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
-def _pr_summary(facts: _Facts) -> str:
+def pr_summary(facts: Facts) -> str:
     answer = facts.causality
     cause = answer["root_cause"]
     chain = answer["chain"]
@@ -41,12 +43,12 @@ def _pr_summary(facts: _Facts) -> str:
             title += f", {count} handled error{'' if count == 1 else 's'}"
     elif symptom is not None:
         title = (
-            f"# Fix {symptom.method} {symptom.route} returning {_observed(symptom)}:"
-            f" {_root_cause_line(facts)}"
+            f"# Fix {symptom.method} {symptom.route} returning {observed_line(symptom)}:"
+            f" {root_cause_line(facts)}"
         )
     else:
-        title = f"# Fix {_root_cause_line(facts)}"
-    lines = [_one_line(title, 160), ""]
+        title = f"# Fix {root_cause_line(facts)}"
+    lines = [one_line(title, 160), ""]
     if cause is None and symptom is None:
         lines += ["## What happened", "", *_what_happened(facts, answer)]
     else:
@@ -78,13 +80,13 @@ def _handled_count(answer: dict[str, Any]) -> int:
     return int(answer.get("handled_count", len(answer["handled"])))
 
 
-def _what_happened(facts: _Facts, answer: dict[str, Any]) -> list[str]:
+def _what_happened(facts: Facts, answer: dict[str, Any]) -> list[str]:
     """Nothing failed: what each request answered, and the errors handled on the way."""
     lines: list[str] = []
-    requests, more = _capped(facts.requests, facts, "requests")
+    requests, more = capped(facts.requests, facts, "requests")
     for request in requests:
         lines.append(
-            f"{_md(f'{request.method} {request.url}')} returned **{_observed(request)}**"
+            f"{_md(f'{request.method} {request.url}')} returned **{observed_line(request)}**"
             f" ({_md(request.label)}, {request.node.span.duration_ns / 1e6:.1f} ms)."
         )
     if more:
@@ -100,13 +102,13 @@ def _what_happened(facts: _Facts, answer: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _what_failed(facts: _Facts, answer: dict[str, Any], failing: list[_Request]) -> list[str]:
+def _what_failed(facts: Facts, answer: dict[str, Any], failing: list[Request]) -> list[str]:
     cause = answer["root_cause"]
     chain = answer["chain"]
     if failing:
         symptom = failing[0]
         lines = [
-            f"{_md(f'{symptom.method} {symptom.url}')} returned **{_observed(symptom)}**"
+            f"{_md(f'{symptom.method} {symptom.url}')} returned **{observed_line(symptom)}**"
             f" ({_md(symptom.label)}, {symptom.node.span.duration_ns / 1e6:.1f} ms)."
         ]
         if failing[1:]:
@@ -127,16 +129,16 @@ def _what_failed(facts: _Facts, answer: dict[str, Any], failing: list[_Request])
     return ["Nothing failed in this trace."]
 
 
-def _root_cause_lines(facts: _Facts, cause: dict[str, Any] | None) -> list[str]:
+def _root_cause_lines(facts: Facts, cause: dict[str, Any] | None) -> list[str]:
     if cause is None:
         return ["None found."]
     lines = [f"- Service: {_md(cause['service'])}"]
     if cause.get("name"):
         lines.append(f"- Span: {_md(cause['name'])} ({cause.get('kind', 'log')})")
-    lines.append(f"- Message: {_one_line(cause['message'], 500)}")
+    lines.append(f"- Message: {one_line(cause['message'], 500)}")
     if cause.get("repeated"):
         lines.append(f"- Failed {cause['repeated']} times: retries did not help")
-    evidence, more = _capped(list(cause.get("evidence", [])), facts, "evidence items")
+    evidence, more = capped(list(cause.get("evidence", [])), facts, "evidence items")
     if evidence:
         lines.append("- Evidence:")
     for item in evidence:
@@ -146,11 +148,11 @@ def _root_cause_lines(facts: _Facts, cause: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def _chain_lines(facts: _Facts, chain: list[dict[str, Any]]) -> list[str]:
+def _chain_lines(facts: Facts, chain: list[dict[str, Any]]) -> list[str]:
     if not chain:
         return ["No chain of spans: nothing failed, or only a log line did."]
     lines: list[str] = []
-    steps, more = _capped(chain, facts, "chain links")
+    steps, more = capped(chain, facts, "chain links")
     for i, link in enumerate(steps, 1):
         status = f", HTTP {link['http_status']}" if "http_status" in link else ""
         role = link["role"].replace("_", " ")
@@ -163,7 +165,7 @@ def _chain_lines(facts: _Facts, chain: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _handled_lines(facts: _Facts, answer: dict[str, Any]) -> list[str]:
+def _handled_lines(facts: Facts, answer: dict[str, Any]) -> list[str]:
     """Errors a span above them recovered from: listed apart, never as the cause."""
     lines: list[str] = []
     for item in answer["handled"]:
@@ -172,7 +174,7 @@ def _handled_lines(facts: _Facts, answer: dict[str, Any]) -> list[str]:
         times = f", {item['repeated']} times" if item.get("repeated") else ""
         lines.append(
             f"- {_md(item['service'] + ' ' + item['name'])} ({item['kind']}):"
-            f" {_one_line(item['message'], 500)} — handled by"
+            f" {one_line(item['message'], 500)} — handled by"
             f" {_md(by['service'] + ' ' + by['name'])}{code}{times}"
         )
         for evidence in item["evidence"]:
@@ -199,10 +201,10 @@ def _evidence_lines(item: dict[str, Any]) -> list[str]:
     if kind == "grpc_status":
         return [f"  - gRPC status {item.get('status_code')}"]
     message = item.get("message") or "error status"
-    return [f"  - Status: {_one_line(str(message))}"]
+    return [f"  - Status: {one_line(str(message))}"]
 
 
-def _how_to_reproduce(facts: _Facts) -> list[str]:
+def _how_to_reproduce(facts: Facts) -> list[str]:
     if not facts.requests and not facts.actions:
         return ["The trace holds no HTTP request or browser action to replay."]
     kind = "playwright" if facts.actions else "curl"
@@ -212,10 +214,12 @@ def _how_to_reproduce(facts: _Facts) -> list[str]:
         f" `repro_{facts.trace_hex[:8]}.{script}`, which replays:",
         "",
     ]
-    steps, more = _capped(facts.steps(), facts, "steps")
+    steps, more = capped(facts.steps(), facts, "steps")
     for i, step in enumerate(steps, 1):
-        if isinstance(step, _Request):
-            lines.append(f"{i}. {_md(f'{step.method} {step.url}')} — observed {_observed(step)}")
+        if isinstance(step, Request):
+            lines.append(
+                f"{i}. {_md(f'{step.method} {step.url}')} — observed {observed_line(step)}"
+            )
         else:
             target = step.selector or step.url or ""
             lines.append(f"{i}. browser {step.action} {_md(target) if target else ''}".rstrip())
@@ -229,7 +233,7 @@ def _how_to_reproduce(facts: _Facts) -> list[str]:
 # -- timeline_report ----------------------------------------------------------------
 
 
-def _timeline_report(facts: _Facts) -> str:
+def timeline_report(facts: Facts) -> str:
     tree = facts.tree
     verdict = judge(tree)
     items: list[tuple[int, int, str]] = []  # (corrected time, depth, text)
@@ -237,7 +241,7 @@ def _timeline_report(facts: _Facts) -> str:
         failure = verdict.failures.get(id(node))
         mark = "HANDLED ERROR" if id(node) in verdict.handled_by else "ERROR"
         text = f"{node.span.service}  {node.span.name}  ({node.span.duration_ns / 1e6:.1f} ms)" + (
-            f"  [{mark}: {_one_line(failure.message)}]" if failure is not None else ""
+            f"  [{mark}: {one_line(failure.message)}]" if failure is not None else ""
         )
         items.append((facts.corrected(node), node.depth, text))
         for record in node.records:
@@ -246,7 +250,7 @@ def _timeline_report(facts: _Facts) -> str:
         if record.span_id is None or record.span_id not in tree.nodes:
             items.append((facts.corrected(record), 0, _record_text(record)))
     items.sort(key=lambda item: item[0])  # stable: parents stay before children at ties
-    shown, more = _capped(items, facts, "timeline items")
+    shown, more = capped(items, facts, "timeline items")
     if facts.moved:
         facts.note(
             f"clock skew: span times of {', '.join(facts.moved)} were moved to fit inside"
@@ -280,7 +284,7 @@ def _record_text(record: Record) -> str:
         target = record.attributes.get("selector") or record.attributes.get("url") or ""
         text = f"{who}  action: {action} {target}".rstrip()
     else:
-        text = f"{who}  {record.kind}: {_one_line(record.message)}"
+        text = f"{who}  {record.kind}: {one_line(record.message)}"
     if record.level in ("error", "critical"):
         text += f"  [{record.level.upper()}]"
     return text

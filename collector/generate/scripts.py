@@ -11,37 +11,39 @@ from urllib.parse import urlsplit, urlunsplit
 
 from collector.analysis.signals import is_browser
 from collector.generate.facts import (
-    _CLICK_ACTIONS,
-    _FILL_ACTIONS,
-    _HOLE,
-    _NAVIGATE_ACTIONS,
-    _PLACEHOLDER,
-    _PRESS_ACTIONS,
-    _SELECT_ACTIONS,
+    CLICK_ACTIONS,
+    FILL_ACTIONS,
+    HOLE,
+    NAVIGATE_ACTIONS,
+    PLACEHOLDER,
+    PRESS_ACTIONS,
+    SELECT_ACTIONS,
+    Action,
+    Facts,
     GenerateError,
-    _Action,
-    _capped,
-    _display,
-    _Facts,
-    _observed,
-    _one_line,
-    _parts,
-    _rebase,
-    _Request,
-    _require_steps,
-    _root_cause_line,
-    _Secret,
-    _text,
-    _Value,
+    Request,
+    Secret,
+    Value,
+    capped,
+    display,
+    first_text,
+    observed_line,
+    one_line,
+    rebase,
+    require_steps,
+    root_cause_line,
+    split_secrets,
 )
+
+__all__ = ["REPRODUCTIONS", "TESTS"]
 
 # -- reproduction -------------------------------------------------------------------
 
 
-def _http_replay(facts: _Facts, skipped_actions_note: str) -> tuple[list[_Request], int]:
+def _http_replay(facts: Facts, skipped_actions_note: str) -> tuple[list[Request], int]:
     """The requests a curl or python reproduction replays (capped), and how many it left out;
     a trace of browser actions alone cannot be replayed that way."""
-    _require_steps(facts)
+    require_steps(facts)
     if not facts.requests:
         raise GenerateError(
             f"trace {facts.trace_hex} has browser actions but no HTTP request: use format"
@@ -49,10 +51,10 @@ def _http_replay(facts: _Facts, skipped_actions_note: str) -> tuple[list[_Reques
         )
     if facts.actions:
         facts.note(skipped_actions_note)
-    return _capped(facts.requests, facts, "requests")
+    return capped(facts.requests, facts, "requests")
 
 
-def _repro_curl(facts: _Facts) -> str:
+def _repro_curl(facts: Facts) -> str:
     requests, more = _http_replay(
         facts, "curl replays only the HTTP requests; use format playwright for the actions"
     )
@@ -63,8 +65,8 @@ def _repro_curl(facts: _Facts) -> str:
         "set -euo pipefail",
     ]
     for i, request in enumerate(requests, 1):
-        lines += ["", f"# {i}. {_one_line(request.label)}: observed {_observed(request)}"]
-        status_line = f"\\n{request.method} {_display(request.path)} -> HTTP %{{http_code}}\\n"
+        lines += ["", f"# {i}. {one_line(request.label)}: observed {observed_line(request)}"]
+        status_line = f"\\n{request.method} {display(request.path)} -> HTTP %{{http_code}}\\n"
         args = [
             "curl -sS",
             f"-w {shlex.quote(status_line)}",
@@ -84,8 +86,8 @@ def _shell_text(text: str) -> str:
     """A shell word: literal pieces quoted, holes filled from the environment."""
     return (
         "".join(
-            f'"${{{part.env}:-{_PLACEHOLDER}}}"' if isinstance(part, _Secret) else shlex.quote(part)
-            for part in _parts(text)
+            f'"${{{part.env}:-{PLACEHOLDER}}}"' if isinstance(part, Secret) else shlex.quote(part)
+            for part in split_secrets(text)
         )
         or "''"
     )
@@ -95,31 +97,31 @@ def _py_text(text: str | None) -> str:
     """A Python expression for ``text``, holes read from the environment."""
     if text is None:
         return "None"
-    parts = _parts(text)
+    parts = split_secrets(text)
     if all(isinstance(part, str) for part in parts):
         return repr(text)
     return "(" + " + ".join(_py_value(part) for part in parts) + ")"
 
 
-def _shell_header(name: str, value: _Value) -> str:
-    if isinstance(value, _Secret):
-        return shlex.quote(f"{name}: ") + f'"${{{value.env}:-{_PLACEHOLDER}}}"'
+def _shell_header(name: str, value: Value) -> str:
+    if isinstance(value, Secret):
+        return shlex.quote(f"{name}: ") + f'"${{{value.env}:-{PLACEHOLDER}}}"'
     return shlex.quote(f"{name}: {value}")
 
 
-def _py_value(value: _Value) -> str:
-    if isinstance(value, _Secret):
-        return f"os.environ.get({value.env!r}, {_PLACEHOLDER!r})"
+def _py_value(value: Value) -> str:
+    if isinstance(value, Secret):
+        return f"os.environ.get({value.env!r}, {PLACEHOLDER!r})"
     return repr(value)
 
 
-def _py_headers(headers: list[tuple[str, _Value]]) -> str:
+def _py_headers(headers: list[tuple[str, Value]]) -> str:
     return "{" + ", ".join(f"{name!r}: {_py_value(v)}" for name, v in headers) + "}"
 
 
-def _uses_env(requests: Iterable[_Request]) -> bool:
-    return any(isinstance(v, _Secret) for r in requests for _, v in r.headers) or any(
-        _HOLE in (r.url + (r.body or "")) for r in requests
+def _uses_env(requests: Iterable[Request]) -> bool:
+    return any(isinstance(v, Secret) for r in requests for _, v in r.headers) or any(
+        HOLE in (r.url + (r.body or "")) for r in requests
     )
 
 
@@ -137,7 +139,7 @@ def send(method: str, url: str, headers: dict[str, str], body: str | None) -> tu
 '''
 
 
-def _repro_python(facts: _Facts) -> str:
+def _repro_python(facts: Facts) -> str:
     requests, more = _http_replay(
         facts, "the python script replays only the HTTP requests; use format playwright"
     )
@@ -157,7 +159,7 @@ def _repro_python(facts: _Facts) -> str:
     ]
     for i, request in enumerate(requests, 1):
         lines += [
-            f"    # {i}. {_one_line(request.label)}: observed {_observed(request)}",
+            f"    # {i}. {one_line(request.label)}: observed {observed_line(request)}",
             "    (",
             f"        {request.method!r},",
             f"        {_py_text(request.url)},",
@@ -193,33 +195,33 @@ def _js(text: str) -> str:
 
 def _js_text(text: str) -> str:
     """A JavaScript expression for ``text``, holes read from the environment."""
-    parts = _parts(text)
+    parts = split_secrets(text)
     if all(isinstance(part, str) for part in parts):
         return _js(text)
     return "(" + " + ".join(_js_value(part) for part in parts) + ")"
 
 
-def _js_value(value: _Value) -> str:
-    if isinstance(value, _Secret):
-        return f"(process.env.{value.env} ?? {_js(_PLACEHOLDER)})"
+def _js_value(value: Value) -> str:
+    if isinstance(value, Secret):
+        return f"(process.env.{value.env} ?? {_js(PLACEHOLDER)})"
     return _js(value)
 
 
-def _page_url(facts: _Facts) -> str | None:
+def _page_url(facts: Facts) -> str | None:
     """Where the user was before the first action: a navigation, a page attribute, or
     the origin of the first fetch."""
     for action in facts.actions:
-        if action.action in _NAVIGATE_ACTIONS and action.url:
+        if action.action in NAVIGATE_ACTIONS and action.url:
             return None  # the replay navigates itself, in order
     for node in facts.tree.walk():
         if is_browser(node):
-            page = _text(node.detail().attributes, "page.url", "location.href", "document.url")
+            page = first_text(node.detail().attributes, "page.url", "location.href", "document.url")
             if page is not None:
-                return _rebase(page, facts.base_url)
+                return rebase(page, facts.base_url)
     for action in facts.actions:
         page = action.record.attributes.get("page") or action.record.attributes.get("page_url")
         if isinstance(page, str) and urlsplit(page).netloc:
-            return _rebase(page, facts.base_url)
+            return rebase(page, facts.base_url)
     if facts.requests:
         parts = urlsplit(facts.requests[0].url)
         facts.note(
@@ -231,32 +233,32 @@ def _page_url(facts: _Facts) -> str | None:
     return "http://localhost/"
 
 
-def _js_action(facts: _Facts, action: _Action) -> str:
+def _js_action(facts: Facts, action: Action) -> str:
     selector = _js(action.selector or "")
     value = _js_value(action.value) if action.value is not None else _js("")
-    if action.action in _NAVIGATE_ACTIONS and action.url:
+    if action.action in NAVIGATE_ACTIONS and action.url:
         return f"await page.goto({_js_text(action.url)});"
-    if action.action in _CLICK_ACTIONS and action.selector:
+    if action.action in CLICK_ACTIONS and action.selector:
         return f"await page.{action.action}({selector});"
-    if action.action in _FILL_ACTIONS and action.selector:
+    if action.action in FILL_ACTIONS and action.selector:
         return f"await page.fill({selector}, {value});"
-    if action.action in _PRESS_ACTIONS and action.selector:
+    if action.action in PRESS_ACTIONS and action.selector:
         key = value if action.value is not None else _js("Enter")
         return f"await page.press({selector}, {key});"
-    if action.action in _SELECT_ACTIONS and action.selector:
+    if action.action in SELECT_ACTIONS and action.selector:
         return f"await page.selectOption({selector}, {value});"
     facts.note(f"browser action {action.action!r} has no Playwright equivalent here: left out")
-    return f"// unsupported action {_one_line(action.action)} on {_one_line(action.selector or '')}"
+    return f"// unsupported action {one_line(action.action)} on {one_line(action.selector or '')}"
 
 
-def _playwright_page(facts: _Facts, expect: Callable[[str, _Request], str | None]) -> list[str]:
+def _playwright_page(facts: Facts, expect: Callable[[str, Request], str | None]) -> list[str]:
     """The body of a page test: navigate, replay the actions in order, and wait for the
     responses of the fetches each action caused (``expect`` writes the assertion, or
     None to skip the fetch). A fetch is caused by the last action before it."""
-    steps, more = _capped(facts.steps(), facts, "steps")
-    groups: list[tuple[_Action | None, list[_Request]]] = [(None, [])]
+    steps, more = capped(facts.steps(), facts, "steps")
+    groups: list[tuple[Action | None, list[Request]]] = [(None, [])]
     for step in steps:
-        if isinstance(step, _Action):
+        if isinstance(step, Action):
             groups.append((step, []))
         else:
             groups[-1][1].append(step)
@@ -265,7 +267,7 @@ def _playwright_page(facts: _Facts, expect: Callable[[str, _Request], str | None
     counter = 0
     for action, fetches in groups:
         if action is not None:
-            target = action.selector or _display(action.url or "")
+            target = action.selector or display(action.url or "")
             comment = f"{action.action} {target}".strip()
             statement = _js_action(facts, action)
         elif first_url is not None:
@@ -287,7 +289,7 @@ def _playwright_page(facts: _Facts, expect: Callable[[str, _Request], str | None
                 f" && response.request().method() === {_js(request.method)});"
             )
             checks += [f"  const response{counter} = await responsePromise{counter};", f"  {check}"]
-        body += [f"  // {_one_line(comment)}", *waits, f"  {statement}", *checks, ""]
+        body += [f"  // {one_line(comment)}", *waits, f"  {statement}", *checks, ""]
     if more:
         body.append(f"  // ... {more} more steps")
     while body and not body[-1]:
@@ -295,15 +297,15 @@ def _playwright_page(facts: _Facts, expect: Callable[[str, _Request], str | None
     return body
 
 
-def _repro_playwright(facts: _Facts) -> str:
-    _require_steps(facts)
+def _repro_playwright(facts: Facts) -> str:
+    require_steps(facts)
 
-    def observed(name: str, request: _Request) -> str:
+    def observed(name: str, request: Request) -> str:
         if request.status is None:
-            return f"// {_one_line(_display(request.path))}: no status in the trace"
+            return f"// {one_line(display(request.path))}: no status in the trace"
         return (
             f"expect({name}.status()).toBe({request.status});"
-            f" // {request.method} {_one_line(_display(request.path))}: observed in the trace"
+            f" // {request.method} {one_line(display(request.path))}: observed in the trace"
         )
 
     lines = [
@@ -318,7 +320,7 @@ def _repro_playwright(facts: _Facts) -> str:
     return "\n".join(lines) + "\n"
 
 
-_REPRODUCTIONS: dict[str, Callable[[_Facts], str]] = {
+REPRODUCTIONS: dict[str, Callable[[Facts], str]] = {
     "curl": _repro_curl,
     "python": _repro_python,
     "playwright": _repro_playwright,
@@ -328,11 +330,11 @@ _REPRODUCTIONS: dict[str, Callable[[_Facts], str]] = {
 # -- test ---------------------------------------------------------------------------
 
 
-def _failing_or_raise(facts: _Facts) -> list[_Request]:
+def _failing_or_raise(facts: Facts) -> list[Request]:
     failing = facts.failing()
     if failing:
         return failing
-    cause = _root_cause_line(facts)
+    cause = root_cause_line(facts)
     inside = f" (the failure is inside: {cause})" if cause else ""
     raise GenerateError(
         f"no client-visible HTTP request failed in trace {facts.trace_hex}{inside}: a test"
@@ -341,7 +343,7 @@ def _failing_or_raise(facts: _Facts) -> list[_Request]:
     )
 
 
-def _test_name(request: _Request, taken: set[str]) -> str:
+def _test_name(request: Request, taken: set[str]) -> str:
     base = re.sub(r"[^0-9a-z]+", "_", f"{request.method} {request.route}".lower()).strip("_")
     name = f"test_{base}" if base else "test_request"
     candidate, n = name, 2
@@ -351,9 +353,9 @@ def _test_name(request: _Request, taken: set[str]) -> str:
     return candidate
 
 
-def _test_pytest(facts: _Facts) -> str:
-    failing, more = _capped(_failing_or_raise(facts), facts, "failing requests")
-    cause = _root_cause_line(facts)
+def _test_pytest(facts: Facts) -> str:
+    failing, more = capped(_failing_or_raise(facts), facts, "failing requests")
+    cause = root_cause_line(facts)
     lines = [
         f'"""Regression tests for Gasoline trace {facts.trace_hex}.',
         "",
@@ -373,13 +375,13 @@ def _test_pytest(facts: _Facts) -> str:
             "",
             "",
             f"def {_test_name(request, taken)}() -> None:",
-            f"    # Observed in the trace: {request.method} {_one_line(_display(request.path))}"
-            f" returned {_observed(request)}.",
+            f"    # Observed in the trace: {request.method} {one_line(display(request.path))}"
+            f" returned {observed_line(request)}.",
             *([f"    # Root cause: {cause}"] if cause else []),
             f"    status, content = _send({request.method!r}, {_py_text(request.url)},"
             f" {_py_headers(request.headers)}, {_py_text(request.body)})",
             f"    assert status < {limit}, (",
-            f'        f"{request.method} {_fstring_safe(_display(request.path))}'
+            f'        f"{request.method} {_fstring_safe(display(request.path))}'
             " returned HTTP {status},"
             f' expected < {limit}: {{content[:500]!r}}"',
             "    )",
@@ -394,9 +396,9 @@ def _fstring_safe(text: str) -> str:
     return repr(text)[1:-1].replace('"', '\\"').replace("{", "{{").replace("}", "}}")
 
 
-def _test_playwright(facts: _Facts) -> str:
+def _test_playwright(facts: Facts) -> str:
     failing = _failing_or_raise(facts)
-    cause = _root_cause_line(facts)
+    cause = root_cause_line(facts)
     header = [
         "import { test, expect } from '@playwright/test';",
         "",
@@ -407,12 +409,12 @@ def _test_playwright(facts: _Facts) -> str:
     if facts.actions:
         failed_ids = {id(r) for r in failing}
 
-        def fixed(name: str, request: _Request) -> str | None:
+        def fixed(name: str, request: Request) -> str | None:
             if id(request) not in failed_ids:
                 return None
             return (
                 f"expect({name}.status()).toBeLessThan({request.threshold});"
-                f" // observed {_observed(request)}"
+                f" // observed {observed_line(request)}"
             )
 
         lines = [
@@ -422,7 +424,7 @@ def _test_playwright(facts: _Facts) -> str:
             "});",
         ]
         return "\n".join(lines) + "\n"
-    requests, more = _capped(failing, facts, "failing requests")
+    requests, more = capped(failing, facts, "failing requests")
     lines = header
     for request in requests:
         options = [f"method: {_js(request.method)}"]
@@ -436,7 +438,7 @@ def _test_playwright(facts: _Facts) -> str:
         lines += [
             "",
             f"test({name}, async ({{ request }}) => {{",
-            f"  // Observed in the trace: {_observed(request)}.",
+            f"  // Observed in the trace: {observed_line(request)}.",
             f"  const response = await {fetch};",
             f"  expect(response.status()).toBeLessThan({request.threshold});",
             "});",
@@ -446,7 +448,7 @@ def _test_playwright(facts: _Facts) -> str:
     return "\n".join(lines) + "\n"
 
 
-_TESTS: dict[str, Callable[[_Facts], str]] = {
+TESTS: dict[str, Callable[[Facts], str]] = {
     "pytest": _test_pytest,
     "playwright": _test_playwright,
 }

@@ -1,9 +1,12 @@
-"""Checkpoints and the baseline: what "normal" looked like, to compare against later.
+"""Baselines: what "normal" looked like, to compare against later.
 
-A checkpoint is a summary of recent traffic per operation (service and span name of
+A baseline is a summary of recent traffic per operation (service and span name of
 SERVER spans and trace roots): count, latency percentiles, error rate. It is written as
 JSON under ``.gasoline/checkpoints/`` in the working directory (to a temp file, synced,
 then renamed, with ``"version": 1``), so it survives restarts and can be committed.
+The tools call a named one a checkpoint (``configure save_checkpoint``) and the one named
+``baseline`` the baseline (``configure set_baseline``), which ``analyze regression``
+compares against by default. These are not the file tailers' read offsets.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from collector.store import Store
 
 __all__ = [
     "BASELINE",
-    "CheckpointError",
+    "BaselineError",
     "compare",
-    "load_checkpoint",
-    "save_checkpoint",
+    "load_baseline",
+    "save_baseline",
     "snapshot",
 ]
 
@@ -38,8 +41,8 @@ _SLOWER_MS = 5.0
 _MORE_ERRORS = 0.01
 
 
-class CheckpointError(ValueError):
-    """A checkpoint cannot be read or written; the message says which and why."""
+class BaselineError(ValueError):
+    """A baseline cannot be read or written; the message says which and why."""
 
 
 def snapshot(store: Store) -> dict[str, Any]:
@@ -73,14 +76,14 @@ def _pct(ordered: list[float], q: float) -> float:
 
 def _path(directory: Path, name: str) -> Path:
     if not _NAME.fullmatch(name):
-        raise CheckpointError(
+        raise BaselineError(
             f"name: {name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit"
         )
     return directory / f"{name}.json"
 
 
-def save_checkpoint(directory: Path, name: str, data: dict[str, Any]) -> Path:
+def save_baseline(directory: Path, name: str, data: dict[str, Any]) -> Path:
     """Write atomically: temp file, fsync, rename. Blocks on disk: call off the loop."""
     path = _path(directory, name)
     try:
@@ -92,11 +95,11 @@ def save_checkpoint(directory: Path, name: str, data: dict[str, Any]) -> Path:
             os.fsync(f.fileno())
         tmp.replace(path)
     except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise BaselineError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 
-def load_checkpoint(directory: Path, name: str) -> dict[str, Any]:
+def load_baseline(directory: Path, name: str) -> dict[str, Any]:
     path = _path(directory, name)
     try:
         data = json.loads(path.read_text())
@@ -106,11 +109,11 @@ def load_checkpoint(directory: Path, name: str) -> dict[str, Any]:
             if name == BASELINE
             else "configure action='save_checkpoint' writes one"
         )
-        raise CheckpointError(f"no checkpoint {name!r} in {directory} ({hint})") from None
+        raise BaselineError(f"no checkpoint {name!r} in {directory} ({hint})") from None
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from None
+        raise BaselineError(f"cannot read {path}: {exc}") from None
     if not isinstance(data, dict) or data.get("version") != _VERSION:
-        raise CheckpointError(f"{path} is not a version {_VERSION} checkpoint")
+        raise BaselineError(f"{path} is not a version {_VERSION} checkpoint")
     return data
 
 

@@ -1,0 +1,103 @@
+"""The agent's five tools over the daemon's data, one module each: ``observe``,
+``analyze``, ``configure``, ``generate``, ``interact``.
+
+Transport-free: the MCP server calls ``Toolbox.run`` in process, or forwards the same
+arguments to the daemon's ``POST /v1/tools/{name}``, so every client sees one answer.
+Arguments arrive already shaped by the tool schemas, which the MCP server generates from
+the vocabularies declared here (``View``, ``Analysis``, ``ConfigureAction``, ...); each
+tool module checks what its arguments mean and raises ``ToolInputError`` with a message
+saying what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from collector.bounded import MAX_ANSWER_BYTES, fit
+from collector.interact import Interactor
+from collector.observe import ViewError
+from collector.pipeline import Pipeline
+from collector.store import Store
+from collector.tools.analyze import ANALYSES, Analysis, analyze
+from collector.tools.configure import CONFIGURE_ACTIONS, Buffer, Configurator, ConfigureAction, Op
+from collector.tools.generate import Format, Generator, generate
+from collector.tools.interact import InteractAction, interact
+from collector.tools.observe import View, observe
+from collector.tools.target import ToolInputError
+
+__all__ = [
+    "ANALYSES",
+    "CONFIGURE_ACTIONS",
+    "TOOLS",
+    "Analysis",
+    "Buffer",
+    "ConfigureAction",
+    "Format",
+    "Generator",
+    "InteractAction",
+    "Op",
+    "Tool",
+    "ToolInputError",
+    "Toolbox",
+    "View",
+]
+
+
+class Tool(StrEnum):
+    """The tools, by the names the MCP server and ``POST /v1/tools/{name}`` use."""
+
+    OBSERVE = "observe"
+    ANALYZE = "analyze"
+    CONFIGURE = "configure"
+    GENERATE = "generate"
+    INTERACT = "interact"
+
+
+TOOLS = tuple(Tool)
+
+
+class Toolbox:
+    """Runs tools against one daemon's store and pipeline. Not thread-safe: loop only."""
+
+    def __init__(
+        self,
+        store: Store,
+        pipeline: Pipeline,
+        *,
+        interactor: Interactor | None = None,
+        baselines: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self._baselines = baselines or Path(".gasoline") / "checkpoints"
+        self._configurator = Configurator(store, pipeline, self._baselines)
+        self._handlers: dict[Tool, Callable[[dict[str, Any]], Any]] = {
+            Tool.OBSERVE: lambda args: observe(store, self._configurator.noise, args),
+            Tool.ANALYZE: lambda args: analyze(store, self._baselines, args),
+            Tool.CONFIGURE: self._configurator.configure,
+            Tool.GENERATE: lambda args: generate(store, args),
+            Tool.INTERACT: lambda args: interact(interactor, args),
+        }
+
+    async def run(self, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Run tool ``name``; the answer carries ``metadata.query_time_ms``, and is cut to
+        ``MAX_ANSWER_BYTES`` of JSON with ``metadata.truncated`` saying what was cut."""
+        if name not in TOOLS:
+            raise ToolInputError(f"unknown tool {name!r} (one of: {', '.join(TOOLS)})")
+        handler = self._handlers[Tool(name)]
+        started = time.perf_counter()
+        try:
+            result = handler({k: v for k, v in args.items() if v is not None})
+            answer: dict[str, Any] = await result if inspect.isawaitable(result) else result
+        except (ValueError, ViewError) as exc:  # ViewError, BaselineError, InteractError
+            raise ToolInputError(str(exc)) from None
+        answer = fit(answer, MAX_ANSWER_BYTES)
+        answer.setdefault("metadata", {})["query_time_ms"] = round(
+            (time.perf_counter() - started) * 1000, 3
+        )
+        return answer

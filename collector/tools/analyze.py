@@ -1,0 +1,121 @@
+"""The ``analyze`` tool: why a trace failed or was slow, what is linked to it, and what
+regressed against a saved baseline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from collector.analysis.causality import analyze_causality
+from collector.analysis.latency import analyze_latency
+from collector.baselines import BASELINE, compare, load_baseline, snapshot
+from collector.filters import build_filter
+from collector.model import Record
+from collector.query import record_event, timeline
+from collector.scan import newest_matches
+from collector.store import Store
+from collector.tools.target import ToolInputError, tree_for
+from collector.trace_tree import TraceTree
+
+__all__ = ["ANALYSES", "Analysis", "analyze"]
+
+
+class Analysis(StrEnum):
+    """What ``analyze`` can do; the MCP schema's ``type`` is generated from this."""
+
+    CAUSALITY = "causality"
+    LATENCY = "latency"
+    CORRELATE = "correlate"
+    REGRESSION = "regression"
+
+
+ANALYSES = tuple(Analysis)
+_WINDOW_NS = 50_000_000  # records this close to a trace's span are inferred to belong
+_MAX_INFERRED = 20
+
+
+async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Run analysis ``type``; ``regression`` reads saved baselines from ``baselines``."""
+    kind = args.get("type")
+    if kind not in ANALYSES:
+        raise ToolInputError(f"type: {kind!r} is not an analysis (one of: {', '.join(ANALYSES)})")
+    if kind == Analysis.CORRELATE:
+        return _correlate(store, args)
+    if kind == Analysis.REGRESSION:
+        return await _regression(store, baselines, args)
+    tree = tree_for(store, args)
+    if kind == Analysis.CAUSALITY:
+        return analyze_causality(tree)
+    return analyze_latency(tree)
+
+
+def _correlate(store: Store, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything linked to a trace or correlation id, and how each item was linked.
+
+    Besides items linked by id, records with no trace that happened while the trace
+    ran (within ``_WINDOW_NS``) are included as ``inferred``, with a confidence that
+    is higher when their service took part in the trace.
+    """
+    tree = None
+    if "correlation_id" in args:
+        f = build_filter({"correlation_id": args["correlation_id"]}, limit=1000)
+        trace_ids: set[bytes] = set()
+    else:
+        tree = tree_for(store, args)
+        f = build_filter({"trace_id": tree.trace_id.hex()}, limit=1000)
+        trace_ids = {tree.trace_id}
+    answer = timeline(store, f)
+    items = []
+    for event in answer["events"]:
+        by_correlation = event["kind"] != "span" and event["correlation_id"] == args.get(
+            "correlation_id"
+        )
+        if event["trace_id"]:
+            trace_ids.add(bytes.fromhex(event["trace_id"]))
+        items.append(
+            {
+                "linked_by": "correlation_id" if by_correlation else "trace_id",
+                "confidence": 1.0,
+                **event,
+            }
+        )
+    if tree is not None and tree.nodes:
+        items += _inferred(store, tree)
+    return {
+        "linked": items,
+        "trace_ids": sorted(t.hex() for t in trace_ids),
+        "metadata": {"total_count": len(items), "cursor_next": None},
+    }
+
+
+def _inferred(store: Store, tree: TraceTree) -> list[dict[str, Any]]:
+    services = {n.span.service for n in tree.nodes.values()}
+    f = build_filter({}, limit=_MAX_INFERRED)
+    f.since_ns = tree.start_ns - _WINDOW_NS
+    f.until_ns = tree.end_ns + _WINDOW_NS
+    f.kinds = frozenset({"log", "event"})
+    f.record_match = lambda r: r.trace_id is None
+    found = newest_matches(store, f, _MAX_INFERRED)
+    inferred = []
+    for _, _, record in reversed(found.items):
+        assert isinstance(record, Record)
+        confidence = 0.6 if record.service in services else 0.3
+        inferred.append(
+            {
+                "linked_by": "time_window",
+                "inferred": True,
+                "confidence": confidence,
+                **record_event(record),
+            }
+        )
+    return inferred
+
+
+async def _regression(store: Store, baselines: Path, args: Mapping[str, Any]) -> dict[str, Any]:
+    name = str(args.get("baseline", BASELINE))
+    baseline = await asyncio.to_thread(load_baseline, baselines, name)
+    answer: dict[str, Any] = compare(baseline, snapshot(store))
+    return answer
