@@ -13,34 +13,21 @@ from datetime import datetime
 from typing import Any
 
 from collector.errors import DecodeError
+from collector.levels import normalize_level
 from collector.model import Record, parse_hex_id
 
-__all__ = ["normalize_level", "parse_event"]
+__all__ = ["parse_event"]
 
-_LEVEL_ALIASES = {
-    "debug": "debug",
-    "trace": "debug",
-    "verbose": "debug",
-    "info": "info",
-    "log": "info",
-    "notice": "info",
-    "warn": "warn",
-    "warning": "warn",
-    "error": "error",
-    "err": "error",
-    "critical": "critical",
-    "fatal": "critical",
-    "crit": "critical",
-    "panic": "critical",
-}
 _MAX_SOURCE_LEN = 64
 _MAX_TIME_NS = 1 << 63
 _SHOWN_CHARS = 80
 
 
-def normalize_level(value: Any) -> str | None:
-    """A level name or alias, any case, to debug/info/warn/error/critical; None if unknown."""
-    return _LEVEL_ALIASES.get(value.strip().lower()) if isinstance(value, str) else None
+def _event_level(value: Any) -> str | None:
+    """A level name, any case or common spelling (``wrn``, ``FATAL``), through the one level
+    map; None if unknown. Only strings: a number means different things in different
+    ecosystems, and an event says which level it means."""
+    return normalize_level(value) if isinstance(value, str) else None
 
 
 def parse_event(data: Any, path: str, now_ns: int) -> Record:
@@ -58,7 +45,7 @@ def parse_event(data: Any, path: str, now_ns: int) -> Record:
     message = data.get("message", "")
     if not isinstance(message, str):
         raise DecodeError(f"{path}.message: expected a string")
-    level = normalize_level(data.get("level", "info"))
+    level = _event_level(data.get("level", "info"))
     if level is None:
         raise DecodeError(
             f"{path}.level: {_shown(data.get('level'))} is not a level "

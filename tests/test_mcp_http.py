@@ -8,7 +8,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -192,6 +192,10 @@ async def test_with_a_token_mcp_requires_it(
     assert gasoline.daemon.edge.refused["token"] == 4
 
 
+def _without_asyncio_debug(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k != "PYTHONASYNCIODEBUG"}
+
+
 async def test_gasoline_serve_prints_the_url_and_stays_quiet(tmp_path: Path) -> None:
     """The URL to put in an agent's config comes from `gasoline serve`'s own output, and
     serving MCP adds nothing else to it (the SDK logs at INFO per request)."""
@@ -200,7 +204,8 @@ async def test_gasoline_serve_prints_the_url_and_stays_quiet(tmp_path: Path) -> 
         *("serve", "--grpc-port", "0", "--http-port", "0", "--api-port", "0"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "HOME": str(tmp_path)},
+        # As a user runs it: without the tests' asyncio debug mode, which logs slow steps.
+        env={**_without_asyncio_debug(os.environ), "HOME": str(tmp_path)},
     )
     assert proc.stdout is not None
     head: list[str] = []

@@ -50,6 +50,17 @@ async def test_single_and_batch_events_are_stored_with_ids(gasoline: Running) ->
     ]
 
 
+async def test_event_levels_use_the_same_map_as_log_lines(gasoline: Running) -> None:
+    """``WRN`` in a log line is warn; so is ``wrn`` posted as an event's level."""
+    status, answer, _ = await post_json(
+        f"{gasoline.api}/event", {"message": "short spelling", "level": "wrn"}
+    )
+    assert status == 200 and answer["status"] == "ok"
+    await gasoline.settled()
+    _, timeline = await gasoline.get_json("/buffers/timeline?level=warn")
+    assert [(e["message"], e["level"]) for e in timeline["events"]] == [("short spelling", "warn")]
+
+
 async def test_events_link_to_traces_by_traceparent_ids_or_correlation(gasoline: Running) -> None:
     await post(
         f"{gasoline.http}/v1/traces",

@@ -273,8 +273,7 @@ class FileLogReceiver:
                 replaced = any(e.path == path for e in self._checkpoints)  # while we were down
                 at_end = initial and not replaced and self._config.start_at == "end"
                 offset = st.st_size if at_end else 0
-            f = TailedFile(path, fd, st, fp, offset)
-            f.log_lines = self._log_lines(path)
+            f = self._tailed(path, fd, st, fp, offset)
             self._files[f.id] = f
             added.append(f)
         return added
@@ -312,8 +311,7 @@ class FileLogReceiver:
                 if not same:
                     os.close(fd)
                     break
-                f = TailedFile(path, fd, st, entry.fingerprint, entry.offset)
-                f.log_lines = self._log_lines(path)
+                f = self._tailed(path, fd, st, entry.fingerprint, entry.offset)
                 f.orphan = True
                 rotated.append(f)
                 break
@@ -344,6 +342,16 @@ class FileLogReceiver:
                 del self._checkpoints[i]
                 return entry.offset if entry.offset <= size else 0
         return None
+
+    def _tailed(
+        self, path: str, fd: int, st: os.stat_result, fingerprint: bytes, offset: int
+    ) -> TailedFile:
+        max_line_bytes = self._config.max_line_bytes
+        f = TailedFile(
+            path, fd, st, fingerprint, offset, max_line_bytes=max_line_bytes, counts=self.counts
+        )
+        f.log_lines = self._log_lines(path)
+        return f
 
     def _log_lines(self, path: str) -> LogLines:
         cfg = self._config
@@ -390,7 +398,7 @@ class FileLogReceiver:
                 f.read_offset += len(data)
                 f.size = max(f.size, f.read_offset)
                 self.counts["bytes"] += len(data)
-                f.split(data, self._config.max_line_bytes, self.counts)
+                f.split(data)
                 if len(f.ready) >= self._config.max_batch_lines:
                     if not self._deliver(f):
                         return
@@ -421,9 +429,7 @@ class FileLogReceiver:
         self._rotations[f.path] += 1
         self.counts["rotations"] += 1
         self._read_rest_from_copy(f)
-        if f.partial:
-            f.emit_line(f.partial, f.read_offset, self._config.max_line_bytes, self.counts)
-            f.partial = b""
+        f.finish_partial()
         f.flush_grouper()
         f.skipping = False
         f.read_offset = f.committed = f.ready_end = 0
@@ -455,7 +461,7 @@ class FileLogReceiver:
                 while data := os.pread(fd, _CHUNK, offset):
                     offset += len(data)
                     self.counts["bytes"] += len(data)
-                    f.split(data, self._config.max_line_bytes, self.counts)
+                    f.split(data)
                 self._ignored.add((st.st_dev, st.st_ino))
                 self.counts["copytruncate_recovered_bytes"] += offset - f.read_offset
                 return
@@ -475,14 +481,11 @@ class FileLogReceiver:
         waited = time.monotonic() - f.idle_since
         if f.partial and waited >= _PARTIAL_LINE_TIMEOUT_S:
             self.counts["partial_lines_flushed"] += 1
-            f.emit_line(f.partial, f.read_offset, self._config.max_line_bytes, self.counts)
-            f.partial = b""
+            f.finish_partial()
             f.flush_grouper()
         if f.orphan and waited >= _ORPHAN_GRACE_S:
-            if f.partial:
-                f.emit_line(f.partial, f.read_offset, self._config.max_line_bytes, self.counts)
-                f.partial = b""
-                f.flush_grouper()
+            f.finish_partial()
+            f.flush_grouper()
             if self._deliver(f):
                 os.close(f.fd)
                 del self._files[f.id]
@@ -498,9 +501,7 @@ class FileLogReceiver:
             self.counts["queue_full_retries"] += 1
             return False
         self.counts["records"] += len(f.ready)
-        f.ready = []
-        if f.ready_end != f.committed:
-            f.committed = f.ready_end
+        if f.accepted():
             self._dirty = True
         return True
 

@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
+from collector.levels import INFO, normalize_level, otel_severity_level
 from collector.model import ZERO_SPAN_ID, Record
 from receivers.otlp_codec.json_mapping import parse_request
 from receivers.otlp_codec.values import (
@@ -92,27 +93,12 @@ def decode_logs(body: bytes, *, is_json: bool = False) -> DecodedLogs:
 
 
 def level_from_severity(number: int, text: str) -> str:
-    """OTel severity numbers 1-24 to debug/info/warn/error/critical; text if no number."""
+    """OTel severity numbers to debug/info/warn/error/critical; the text (through the one
+    level map) if no number; info if neither says. Numbers past 24 count as FATAL4, below 1
+    as TRACE, since a sender that set a number meant some severity."""
     if number:
-        if number <= 8:
-            return "debug"
-        if number <= 12:
-            return "info"
-        if number <= 16:
-            return "warn"
-        if number <= 20:
-            return "error"
-        return "critical"
-    lowered = text.strip().lower()
-    if lowered.startswith(("warn",)):
-        return "warn"
-    if lowered.startswith(("err",)):
-        return "error"
-    if lowered.startswith(("fatal", "crit", "emerg", "alert", "panic")):
-        return "critical"
-    if lowered.startswith(("debug", "trace")):
-        return "debug"
-    return "info"
+        return otel_severity_level(min(max(number, 1), 24)) or INFO
+    return normalize_level(text) or INFO
 
 
 # -- metrics --------------------------------------------------------------------------

@@ -9,7 +9,7 @@ the connection and read again by the next one, so nothing is skipped and nothing
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,7 +17,8 @@ import asyncssh
 
 from collector.component import Sink
 from collector.errors import QueueFullError
-from receivers.log_parser.multiline import MultilineGrouper
+from receivers.file_tail.fingerprint import fingerprint_matches
+from receivers.line_reader import LineReader, LongLines
 from receivers.log_records import LogLines
 
 __all__ = ["FINGERPRINT_BYTES", "Position", "RemoteTail"]
@@ -27,12 +28,7 @@ __all__ = ["FINGERPRINT_BYTES", "Position", "RemoteTail"]
 FINGERPRINT_BYTES = 256
 _CHUNK_BYTES = 64 * 1024
 _CHUNKS_PER_POLL = 4  # one poll reads at most 256 KiB, so it fits a per-poll timeout
-_MAX_LINE_BYTES = 1024 * 1024  # a longer run without a newline is cut into a line
-
-
-def _same_file(head: bytes, fingerprint: bytes) -> bool:
-    n = min(len(head), len(fingerprint))
-    return head[:n] == fingerprint[:n]
+_MAX_LINE_BYTES = 1024 * 1024  # a longer run without a newline is cut into lines, all kept
 
 
 @dataclass(slots=True)
@@ -54,16 +50,10 @@ class RemoteTail:
     """
 
     __slots__ = (
-        "_buf",
         "_file",
-        "_grouper",
         "_idle_polls",
-        "_line_end",
         "_lines",
-        "_pending_starts",
-        "_read_pos",
-        "_ready",
-        "_ready_end",
+        "_reader",
         "_sftp",
         "_sink",
         "_start_at",
@@ -95,13 +85,9 @@ class RemoteTail:
         self._reset_reading(position.offset)
 
     def _reset_reading(self, offset: int) -> None:
-        self._read_pos = offset  # next byte to read
-        self._buf = b""  # the partial line read so far, starting at read_pos - len(buf)
-        self._grouper = MultilineGrouper()
-        self._pending_starts: deque[int] = deque()  # start offsets of lines in the grouper
-        self._line_end = offset  # end of the last complete line fed
-        self._ready: list[str] = []  # grouped records not yet accepted by the sink
-        self._ready_end = offset  # the committed offset once ``_ready`` is accepted
+        self._reader = LineReader(
+            offset, max_line_bytes=_MAX_LINE_BYTES, long_lines=LongLines.SPLIT, counts=self.counts
+        )
 
     async def open(self) -> None:
         """Open the file and decide where to resume: ``start_at`` on the first open, the
@@ -119,7 +105,7 @@ class RemoteTail:
             position.offset = size if self._start_at == "end" else 0
             position.fingerprint = head
             position.started = True
-        elif size < position.offset or not _same_file(head, position.fingerprint):
+        elif size < position.offset or not fingerprint_matches(position.fingerprint, head):
             self.counts["rotations"] += 1
             position.offset = 0
             position.fingerprint = head
@@ -145,28 +131,29 @@ class RemoteTail:
     async def poll(self) -> bool:
         """Read and deliver what is new; True if anything was read or delivered."""
         assert self._file is not None, "call open() first"
-        if self._ready and not self._deliver():
+        reader = self._reader
+        if reader.ready and not self._deliver():
             return False
         size = await self._size()
-        if size < self._read_pos:
+        if size < reader.read_offset:
             return await self._restart("truncations")
-        if size > self._read_pos:
+        if size > reader.read_offset:
             head = await self._head(size)
-            if not _same_file(head, self.position.fingerprint):
+            if not fingerprint_matches(self.position.fingerprint, head):
                 return await self._restart("truncations")  # rewritten in place, then grew
             if len(head) > len(self.position.fingerprint):
                 self.position.fingerprint = head
             self._idle_polls = 0
             for _ in range(_CHUNKS_PER_POLL):
-                want = min(_CHUNK_BYTES, size - self._read_pos)
+                want = min(_CHUNK_BYTES, size - reader.read_offset)
                 if want <= 0:
                     break
-                data: bytes = await self._file.read(want, self._read_pos)
+                data: bytes = await self._file.read(want, reader.read_offset)
                 if not data:
                     break
-                self._read_pos += len(data)
+                reader.read_offset += len(data)
                 self.counts["bytes"] += len(data)
-                self._feed(data)
+                reader.split(data)
                 if not self._deliver():
                     break
             return True
@@ -176,62 +163,31 @@ class RemoteTail:
             return True
         return await self._check_rotation(size)
 
-    def _feed(self, data: bytes) -> None:
-        buf = self._buf + data
-        base = self._read_pos - len(buf)  # file offset of buf[0]
-        start = 0
-        while (nl := buf.find(b"\n", start)) != -1:
-            self._feed_line(buf[start:nl], base + start, base + nl + 1)
-            start = nl + 1
-        rest = buf[start:]
-        while len(rest) > _MAX_LINE_BYTES:
-            cut = base + start + _MAX_LINE_BYTES
-            self._feed_line(rest[:_MAX_LINE_BYTES], base + start, cut)
-            rest = rest[_MAX_LINE_BYTES:]
-            start += _MAX_LINE_BYTES
-        self._buf = rest
-
-    def _feed_line(self, raw: bytes, start: int, end: int) -> None:
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        self.counts["lines"] += 1
-        self._pending_starts.append(start)
-        done = self._grouper.feed(raw.decode("utf-8", "replace"))
-        for record in done:
-            for _ in range(record.count("\n") + 1):
-                self._pending_starts.popleft()
-        self._ready += done
-        self._line_end = end
-        self._ready_end = self._pending_starts[0] if self._pending_starts else end
-
     def _flush(self) -> bool:
         """Hand over the record still being grouped; True if there was one."""
-        done = self._grouper.flush()
-        self._pending_starts.clear()
-        if not done:
+        if not self._reader.flush_grouper():
             return False
-        self._ready += done
-        self._ready_end = self._line_end
         self._deliver()
         return True
 
     def _deliver(self) -> bool:
         """Offer the ready records; on ``QueueFullError`` keep them for the next poll."""
-        if self._ready:
+        reader = self._reader
+        if reader.ready:
             try:
-                self._sink.offer_lines(self._lines, self._ready)
+                self._sink.offer_lines(self._lines, reader.ready)
             except QueueFullError:
                 self.counts["queue_full_retries"] += 1
                 return False
-            self.counts["records"] += len(self._ready)
-            self._ready = []
-        self.position.offset = self._ready_end
+            self.counts["records"] += len(reader.ready)
+        reader.accepted()
+        self.position.offset = reader.committed
         return True
 
     async def _restart(self, reason: str) -> bool:
         """The file shrank or was rewritten: deliver what was complete, then read from 0."""
         self._flush()
-        if self._ready:
+        if self._reader.ready:
             return False  # the sink is full; try again on the next poll
         self.counts[reason] += 1
         self.position.offset = 0
@@ -252,15 +208,13 @@ class RemoteTail:
             head: bytes = await file.read(FINGERPRINT_BYTES, 0) if attrs.size else b""
         finally:
             await file.close()
-        if _same_file(head, self.position.fingerprint):
+        if fingerprint_matches(self.position.fingerprint, head):
             return False  # the same file, grown since our stat
         if await self._size() < size:
             return False  # our own file shrank: truncated in place; the next poll rereads it
-        if self._buf:  # the old file is finished: its unterminated last line is complete
-            self._feed_line(self._buf, self._read_pos - len(self._buf), self._read_pos)
-            self._buf = b""
+        self._reader.finish_partial()  # the old file is finished: its last line is complete
         self._flush()
-        if self._ready:
+        if self._reader.ready:
             return False
         await self.close()
         self.counts["rotations"] += 1
