@@ -14,7 +14,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ __all__ = ["main"]
 _DEFAULT_URL = "http://127.0.0.1:7890"
 
 
-def main(components: Components, argv: Sequence[str] | None = None) -> int:
-    """The ``gasoline`` command, running the components in ``components``."""
+def main(components: Callable[[], Components], argv: Sequence[str] | None = None) -> int:
+    """The ``gasoline`` command. ``components()`` gives the component table; it is called
+    only by the commands that run a daemon, so ``gasoline status`` loads no receiver."""
     parser = _parser(components)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -46,7 +47,7 @@ def main(components: Components, argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser(components: Components) -> argparse.ArgumentParser:
+def _parser(components: Callable[[], Components]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gasoline",
         description="Local OpenTelemetry collector bridge: receives OTLP traces and logs, "
@@ -145,7 +146,7 @@ def _parser(components: Components) -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace, *, components: Components) -> int:
+def _serve(args: argparse.Namespace, *, components: Callable[[], Components]) -> int:
     ports = {
         key: value
         for key, value in (
@@ -161,8 +162,9 @@ def _serve(args: argparse.Namespace, *, components: Components) -> int:
             return 2
     # Before the MCP SDK's own logging setup (a handler at INFO) can claim the root logger.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gasoline: %(message)s")
-    config = load_config(args.config, components=components, ports=ports)
-    return asyncio.run(_run_daemon(Daemon(config, components)))
+    table = components()
+    config = load_config(args.config, components=table, ports=ports)
+    return asyncio.run(_run_daemon(Daemon(config, table)))
 
 
 async def _run_daemon(daemon: Daemon) -> int:
@@ -186,27 +188,28 @@ async def _run_daemon(daemon: Daemon) -> int:
     return 0
 
 
-def _mcp(args: argparse.Namespace, *, components: Components) -> int:
+def _mcp(args: argparse.Namespace, *, components: Callable[[], Components]) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gasoline: %(message)s")
-    config = load_config(args.config, components=components)
+    table = components()
+    config = load_config(args.config, components=table)
     explicit = _given_url(args)
     endpoint = config.service.api.endpoint
     url = explicit or f"http://{endpoint.host}:{endpoint.port}"
     if _is_daemon(url):
         print(f"gasoline mcp: serving the daemon at {url}", file=sys.stderr)
-        asyncio.run(components.mcp_stdio().serve_remote(url, version=VERSION))
+        asyncio.run(table.mcp_stdio().serve_remote(url, version=VERSION))
         return 0
     if explicit:
         print(f"gasoline mcp: no Gasoline daemon answers at {url}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(_serve_mcp_embedded(Daemon(config, components), components))
+        return asyncio.run(_serve_mcp_embedded(Daemon(config, table), table))
     except ReceiverStartError:
         # Another agent's `gasoline mcp` may have bound the ports a moment ago: share it.
         if not _is_daemon(url):
             raise
     print(f"gasoline mcp: serving the daemon at {url}", file=sys.stderr)
-    asyncio.run(components.mcp_stdio().serve_remote(url, version=VERSION))
+    asyncio.run(table.mcp_stdio().serve_remote(url, version=VERSION))
     return 0
 
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from collector.cli import main as collector_main
-from gasoline.components import COMPONENTS
+from collector.component import Components
 from receivers.run_wrapper.cli import main as run
 
 __all__ = ["main", "run"]
 
 
+def components() -> Components:
+    """The component table, imported by the commands that run a daemon only: the CLI's
+    queries (``gasoline status``, ``traces``, ...) start without loading every receiver."""
+    from gasoline.components import COMPONENTS
+
+    return COMPONENTS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``gasoline``: serve the daemon, and look at what it holds from a terminal."""
-    return collector_main(COMPONENTS, argv)
+    return collector_main(components, argv)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from collector.component import Components, McpStdio, ReceiverFactory, ToolRunner
+from collector.component import Components, McpStdio, Receiver, ReceiverFactory, ToolRunner
 from collector.config import ApiConfig
 from collector.edge import EdgePolicy
 from collector.store import Store
@@ -18,7 +18,7 @@ from exporters.http_api import HttpApi
 from receivers.file_tail import FileLogConfig, FileLogReceiver
 from receivers.native import NativeReceiver
 from receivers.otlp import OtlpConfig, OtlpReceiver, otlp_endpoints
-from receivers.ssh_tail import SshLogConfig, SshLogReceiver
+from receivers.ssh_tail import SshLogConfig
 
 __all__ = ["COMPONENTS", "RECEIVERS"]
 
@@ -31,10 +31,15 @@ RECEIVERS: dict[str, ReceiverFactory[Any]] = {
     "filelog": ReceiverFactory(
         FileLogConfig, lambda config, name, edge: FileLogReceiver(config, name=name)
     ),
-    "sshlog": ReceiverFactory(
-        SshLogConfig, lambda config, name, edge: SshLogReceiver(config, name=name)
-    ),
+    "sshlog": ReceiverFactory(SshLogConfig, lambda config, name, edge: sshlog(config, name)),
 }
+
+
+def sshlog(config: SshLogConfig, name: str) -> Receiver:
+    """asyncssh (and cryptography) load only when an ``sshlog`` receiver is configured."""
+    from receivers.ssh_tail.receiver import SshLogReceiver
+
+    return SshLogReceiver(config, name=name)
 
 
 def api_server(

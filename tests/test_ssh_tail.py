@@ -17,8 +17,9 @@ from collector.component import LineSource
 from collector.config import load_section
 from collector.errors import ConfigError, QueueFullError, ReceiverStartError
 from collector.model import DropReason, Record, SpanBatch
-from receivers.ssh_tail import SshLogConfig, SshLogReceiver
+from receivers.ssh_tail import SshLogConfig
 from receivers.ssh_tail.backoff import Backoff
+from receivers.ssh_tail.receiver import SshLogReceiver
 from tests.conftest import Running, make_config, wait_for
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"

@@ -34,10 +34,15 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from collections import Counter
 from typing import Any, NoReturn
 
-import asyncssh
+with warnings.catch_warnings():
+    # asyncssh still names cryptography's DSA types, which cryptography 51 deprecates with a
+    # UserWarning at import: nothing a user of this receiver could act on.
+    warnings.filterwarnings("ignore", "DSA is deprecated", UserWarning)
+    import asyncssh
 
 from collector.component import Sink
 from collector.config import Endpoint
