@@ -1,4 +1,5 @@
-"""The HTTP API on :7890: queries, status and health, plus the native event intake.
+"""The HTTP API on :7890: queries, status and health; the native event intake shares its
+site (``http_edge.site``).
 
 ``GET /v1/traces`` (newest traces), ``GET /v1/traces/{trace_id}`` (the tree, a page of
 ``limit`` spans at a time), ``GET /v1/traces/{trace_id}/causality`` (size-capped),
@@ -35,7 +36,6 @@ from collector.analysis.causality import analyze_causality
 from collector.bounded import fit
 from collector.config import ApiConfig
 from collector.edge import EdgePolicy, Refusal
-from collector.errors import cannot_bind
 from collector.filters import TimelineFilter, build_filter
 from collector.model import parse_hex_id
 from collector.query import (
@@ -48,7 +48,8 @@ from collector.query import (
 from collector.store import Store
 from collector.tools import ToolInputError
 from exporters.mcp_http import MCP_PATH, McpHttp
-from http_edge.guard import guard_middleware, origin_matcher, same_origin
+from http_edge.guard import origin_matcher, same_origin
+from http_edge.site import HttpSite
 
 __all__ = ["HttpApi"]
 
@@ -58,7 +59,8 @@ class _BadQuery(Exception):
 
 
 class HttpApi:
-    """One aiohttp site serving the query routes and any extra (intake) routes."""
+    """The query routes, status, tools and MCP over HTTP, mounted on ``site`` (shared
+    with the native intake; see ``http_edge.site``), which it starts and stops."""
 
     name = "api"
 
@@ -66,41 +68,21 @@ class HttpApi:
         self,
         config: ApiConfig,
         *,
+        site: HttpSite,
         store: Store,
         status: Callable[[], dict[str, Any]],
         tools: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]],
-        extra_routes: list[web.RouteDef],
-        edge: EdgePolicy | None = None,
+        edge: EdgePolicy,
     ) -> None:
         self.config = config
-        self.edge = edge if edge is not None else EdgePolicy()
+        self.edge = edge
+        self.site = site
         self._store = store
         self._status = status
         self._tools = tools
-        self._extra_routes = extra_routes
-        self._runner: web.AppRunner | None = None
-        self._mcp: McpHttp | None = None
+        self._mcp: McpHttp | None = None  # one per start: its SDK session lives that long
         self.port: int | None = None
-
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        readers = origin_matcher(self.config.read_origins)
-        writers = origin_matcher(self.config.cors.allowed_origins)
-
-        def shares(request: web.Request, origin: str) -> bool:
-            if request.method in ("GET", "HEAD") or request.path.startswith("/v1/tools/"):
-                return same_origin(request) or readers(origin)
-            return writers(origin)
-
-        guard = guard_middleware(
-            self.edge, self.config.cors, where="service.api.cors", shares=shares
-        )
-        app = web.Application(
-            client_max_size=self.config.max_request_body_size, middlewares=[guard]
-        )
-        mcp = McpHttp(self._tools, edge=self.edge, max_body_size=self.config.max_request_body_size)
-        app.add_routes(
+        site.mount(
             [
                 web.get("/health", self._health),
                 web.get("/daemon/status", self._daemon_status),
@@ -109,31 +91,57 @@ class HttpApi:
                 web.get("/v1/traces/{trace_id}/causality", self._causality),
                 web.get("/buffers/timeline", self._timeline),
                 web.post("/v1/tools/{name}", self._tool),
-                web.route("*", MCP_PATH, mcp.handle),
-                *self._extra_routes,
+                web.route("*", MCP_PATH, self._mcp_request),
             ]
         )
-        # keepalive_timeout also bounds how long a request head may take to arrive.
-        runner = web.AppRunner(app, access_log=None, keepalive_timeout=self.edge.header_timeout_s)
-        await runner.setup()
-        endpoint = self.config.endpoint
+
+    @staticmethod
+    def site_for(config: ApiConfig, edge: EdgePolicy) -> HttpSite:
+        """The API port's site. Answers with data (GETs, tool answers) are shared with the
+        daemon's own page and ``read_origins`` only; the rest with the CORS allowlist."""
+        readers = origin_matcher(config.read_origins)
+        writers = origin_matcher(config.cors.allowed_origins)
+
+        def shares(request: web.Request, origin: str) -> bool:
+            if request.method in ("GET", "HEAD") or request.path.startswith("/v1/tools/"):
+                return same_origin(request) or readers(origin)
+            return writers(origin)
+
+        return HttpSite(
+            config.endpoint,
+            name="api",
+            edge=edge,
+            cors=config.cors,
+            where="service.api.cors",
+            max_body_size=config.max_request_body_size,
+            shares=shares,
+        )
+
+    async def start(self) -> None:
+        if self._mcp is not None:
+            return
+        mcp = McpHttp(self._tools, edge=self.edge, max_body_size=self.config.max_request_body_size)
+        self._mcp = mcp
         try:
-            await web.TCPSite(runner, endpoint.host, endpoint.port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise cannot_bind("api", endpoint, exc) from exc
+            await self.site.start()
+        except BaseException:
+            self._mcp = None
+            raise
         await mcp.start()
-        self._runner, self._mcp = runner, mcp
-        self.port = int(runner.addresses[0][1])
+        self.port = self.site.port
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
         mcp, self._mcp = self._mcp, None
         self.port = None
-        if runner is not None:
-            await runner.cleanup()
+        await self.site.stop()
         if mcp is not None:
             await mcp.stop()
+
+    async def _mcp_request(self, request: web.Request) -> web.StreamResponse:
+        mcp = self._mcp
+        if mcp is None:  # the site is up only between start() and stop()
+            raise web.HTTPServiceUnavailable(text="api: not started")
+        return await mcp.handle(request)
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

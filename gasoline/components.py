@@ -50,16 +50,11 @@ def api_server(
     tools: ToolRunner,
     edge: EdgePolicy,
 ) -> tuple[HttpApi, NativeReceiver]:
-    """The HTTP API, and the native event intake whose routes it serves on its site."""
+    """The HTTP API, and the native event intake mounted on the same site (port)."""
+    site = HttpApi.site_for(config, edge)
     intake = NativeReceiver(max_batch_events=config.max_batch_events)
-    api = HttpApi(
-        config,
-        store=store,
-        status=status,
-        tools=tools,
-        extra_routes=intake.routes(),
-        edge=edge,
-    )
+    site.mount(intake.routes())
+    api = HttpApi(config, site=site, store=store, status=status, tools=tools, edge=edge)
     return api, intake
 
 

@@ -35,12 +35,10 @@ async def _no_tools(name: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _api(port: int) -> Any:
+    config, edge = ApiConfig(endpoint=Endpoint("127.0.0.1", port)), EdgePolicy()
+    site = HttpApi.site_for(config, edge)
     return HttpApi(
-        ApiConfig(endpoint=Endpoint("127.0.0.1", port)),
-        store=Store(StoreConfig()),
-        status=dict,
-        tools=_no_tools,
-        extra_routes=[],
+        config, site=site, store=Store(StoreConfig()), status=dict, tools=_no_tools, edge=edge
     )
 
 

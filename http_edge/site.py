@@ -1,0 +1,76 @@
+"""One aiohttp site on one port, behind the edge guard, shared by the components served
+there: on the API port, the HTTP API (an exporter) and the native intake (a receiver).
+
+Components ``mount()`` their routes before ``start()``; neither needs to know the other.
+``start()`` returns once bound (``ReceiverStartError`` naming the site otherwise);
+``stop()`` is idempotent and safe without ``start()``; a stopped site starts again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from collector.config import CorsConfig, Endpoint
+from collector.edge import EdgePolicy
+from collector.errors import cannot_bind
+from http_edge.guard import Shares, guard_middleware
+
+__all__ = ["HttpSite"]
+
+
+class HttpSite:
+    """``where`` is the CORS config key (e.g. ``service.api.cors``) and ``shares`` who may
+    read answers (see ``guard_middleware``)."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        name: str,
+        edge: EdgePolicy,
+        cors: CorsConfig,
+        where: str,
+        max_body_size: int,
+        shares: Shares | None = None,
+    ) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self._edge = edge
+        self._cors = cors
+        self._where = where
+        self._max_body_size = max_body_size
+        self._shares = shares
+        self._routes: list[web.AbstractRouteDef] = []
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    def mount(self, routes: Iterable[web.AbstractRouteDef]) -> None:
+        """Serve ``routes`` here from the next ``start()``."""
+        if self._runner is not None:
+            raise RuntimeError(f"{self.name}: mount routes before start()")
+        self._routes.extend(routes)
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        guard = guard_middleware(self._edge, self._cors, where=self._where, shares=self._shares)
+        app = web.Application(client_max_size=self._max_body_size, middlewares=[guard])
+        app.add_routes(self._routes)
+        # keepalive_timeout also bounds how long a request head may take to arrive.
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=self._edge.header_timeout_s)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.endpoint.host, self.endpoint.port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise cannot_bind(self.name, self.endpoint, exc) from exc
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        self.port = None
+        if runner is not None:
+            await runner.cleanup()
