@@ -22,7 +22,8 @@ __all__ = ["HttpSite"]
 
 class HttpSite:
     """``where`` is the CORS config key (e.g. ``service.api.cors``) and ``shares`` who may
-    read answers (see ``guard_middleware``)."""
+    read answers (see ``guard_middleware``). ``auto_decompress=False`` hands handlers the
+    body as sent (OTLP/HTTP decompresses itself, with a size cap)."""
 
     def __init__(
         self,
@@ -34,6 +35,7 @@ class HttpSite:
         where: str,
         max_body_size: int,
         shares: Shares | None = None,
+        auto_decompress: bool = True,
     ) -> None:
         self.name = name
         self.endpoint = endpoint
@@ -42,6 +44,7 @@ class HttpSite:
         self._where = where
         self._max_body_size = max_body_size
         self._shares = shares
+        self._auto_decompress = auto_decompress
         self._routes: list[web.AbstractRouteDef] = []
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -59,7 +62,12 @@ class HttpSite:
         app = web.Application(client_max_size=self._max_body_size, middlewares=[guard])
         app.add_routes(self._routes)
         # keepalive_timeout also bounds how long a request head may take to arrive.
-        runner = web.AppRunner(app, access_log=None, keepalive_timeout=self._edge.header_timeout_s)
+        runner = web.AppRunner(
+            app,
+            auto_decompress=self._auto_decompress,
+            access_log=None,
+            keepalive_timeout=self._edge.header_timeout_s,
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, self.endpoint.host, self.endpoint.port).start()

@@ -22,8 +22,8 @@ from aiohttp import web
 from collector.component import Sink
 from collector.config import CorsConfig, Endpoint
 from collector.edge import EdgePolicy
-from collector.errors import CollectorError, DecodeError, cannot_bind
-from http_edge.guard import guard_middleware
+from collector.errors import CollectorError, DecodeError
+from http_edge.site import HttpSite
 from receivers import otlp_codec
 from receivers.wire_errors import encode_status, http_status, retry_after
 
@@ -51,7 +51,7 @@ class _TooLarge(Exception):
 
 class OtlpHttpReceiver:
     """Serves the three OTLP/HTTP export paths; one aiohttp site on its endpoint, behind
-    the daemon's edge (Host, token, Origin: ``http_edge.guard``)."""
+    the daemon's edge (Host, token, Origin: ``http_edge.site``)."""
 
     def __init__(
         self,
@@ -66,7 +66,7 @@ class OtlpHttpReceiver:
         self.path = path
         self.edge = edge if edge is not None else EdgePolicy()
         self.counts: Counter[str] = Counter()
-        self._runner: web.AppRunner | None = None
+        self._site: HttpSite | None = None
         self._port: int | None = None
         self._sink: Sink | None = None
         self._decoder: ThreadPoolExecutor | None = None
@@ -78,41 +78,36 @@ class OtlpHttpReceiver:
         return {"http": self._port} if self._port is not None else {}
 
     async def start(self, sink: Sink) -> None:
-        if self._runner is not None:
+        if self._site is not None:
             return
         self._sink = sink
-        app = web.Application(
-            client_max_size=self.config.max_request_body_size,
-            middlewares=[guard_middleware(self.edge, self.config.cors, where=f"{self.path}.cors")],
-        )
-        for path, signal in (
-            ("/v1/traces", "traces"),
-            ("/v1/logs", "logs"),
-            ("/v1/metrics", "metrics"),
-        ):
-            app.router.add_post(path, self._handler(signal))
-        runner = web.AppRunner(
-            app,
+        site = HttpSite(
+            self.config.endpoint,
+            name=self.name,
+            edge=self.edge,
+            cors=self.config.cors,
+            where=f"{self.path}.cors",
+            max_body_size=self.config.max_request_body_size,
             auto_decompress=False,
-            access_log=None,
-            keepalive_timeout=self.edge.header_timeout_s,  # also bounds a slow request head
         )
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.endpoint.host, self.config.endpoint.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise cannot_bind(self.name, self.config.endpoint, exc) from exc
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
+        site.mount(
+            web.post(path, self._handler(signal))
+            for path, signal in (
+                ("/v1/traces", "traces"),
+                ("/v1/logs", "logs"),
+                ("/v1/metrics", "metrics"),
+            )
+        )
+        await site.start()
+        self._site = site
+        self._port = site.port
         self._decoder = ThreadPoolExecutor(1, thread_name_prefix=f"gasoline-{self.name}")
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
+        site, self._site = self._site, None
         self._port = None
-        if runner is not None:
-            await runner.cleanup()
+        if site is not None:
+            await site.stop()
         decoder, self._decoder = self._decoder, None
         if decoder is not None:
             await asyncio.to_thread(decoder.shutdown)  # after the body it is decoding
