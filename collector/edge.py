@@ -1,6 +1,6 @@
 """Who may talk to the daemon's ports: the host a request names, and the token it carries.
 
-Protocol-neutral: the HTTP middleware (``http_edge.guard``) and the gRPC receiver ask
+Protocol-neutral: the HTTP middleware (``receivers.http_guard``) and the gRPC receiver ask
 one ``EdgePolicy``, which counts every refusal by reason for ``/daemon/status``.
 
 - **Host.** Only loopback names and addresses (``localhost``, ``127.0.0.1``, ``[::1]``,
@@ -38,6 +38,7 @@ __all__ = [
     "daemon_url",
     "host_name",
     "is_loopback",
+    "same_origin",
 ]
 
 TOKEN_ENV = "GASOLINE_TOKEN"
@@ -177,3 +178,9 @@ def daemon_url(text: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{text!r} is not an http(s) URL (e.g. http://127.0.0.1:7890)")
     return text.strip().rstrip("/")
+
+
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """The request comes from a page this port served itself (Origin is scheme://Host).
+    Meaningful after the Host check: the Host is then a name this daemon answers to."""
+    return origin is not None and host is not None and origin.lower() == f"http://{host.lower()}"

@@ -1,5 +1,5 @@
 """The HTTP API on :7890: queries, status and health; the native event intake shares its
-site (``http_edge.site``).
+site (``receivers.http_site``).
 
 ``GET /v1/traces`` (newest traces), ``GET /v1/traces/{trace_id}`` (the tree, a page of
 ``limit`` spans at a time), ``GET /v1/traces/{trace_id}/causality`` (size-capped),
@@ -7,7 +7,7 @@ site (``http_edge.site``).
 and MCP over HTTP at ``/mcp`` (``exporters.mcp_http``).
 Errors are JSON ``{"status": "error", "error": "..."}`` with a 4xx code.
 
-Who may read and act, beyond the edge every port has (``http_edge.guard``):
+Who may read and act, beyond the edge every port has (``receivers.http_guard``):
 
 - Answers with data (every GET, every tool answer) are shared with browser scripts of the
   daemon's own page and of ``service.api.read_origins`` (e.g. the extension's
@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from collector.analysis.causality import analyze_causality
 from collector.bounded import fit
 from collector.config import ApiConfig
-from collector.edge import EdgePolicy, Refusal
+from collector.edge import EdgePolicy, Refusal, same_origin
 from collector.filters import TimelineFilter, build_filter
 from collector.model import parse_hex_id
 from collector.query import (
@@ -48,10 +48,19 @@ from collector.query import (
 from collector.store import Store
 from collector.tools import ToolInputError
 from exporters.mcp_http import MCP_PATH, McpHttp
-from http_edge.guard import origin_matcher, same_origin
-from http_edge.site import HttpSite
 
 __all__ = ["HttpApi"]
+
+
+class RouteSite(Protocol):
+    """The aiohttp site this API is served on, shared with the native intake (built by the
+    component table: ``receivers.http_site.api_site``); exporters do not import receivers."""
+
+    port: int | None
+
+    def mount(self, routes: Iterable[web.AbstractRouteDef]) -> None: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
 
 
 class _BadQuery(Exception):
@@ -60,7 +69,7 @@ class _BadQuery(Exception):
 
 class HttpApi:
     """The query routes, status, tools and MCP over HTTP, mounted on ``site`` (shared
-    with the native intake; see ``http_edge.site``), which it starts and stops."""
+    with the native intake; see ``receivers.http_site``), which it starts and stops."""
 
     name = "api"
 
@@ -68,7 +77,7 @@ class HttpApi:
         self,
         config: ApiConfig,
         *,
-        site: HttpSite,
+        site: RouteSite,
         store: Store,
         status: Callable[[], dict[str, Any]],
         tools: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]],
@@ -93,28 +102,6 @@ class HttpApi:
                 web.post("/v1/tools/{name}", self._tool),
                 web.route("*", MCP_PATH, self._mcp_request),
             ]
-        )
-
-    @staticmethod
-    def site_for(config: ApiConfig, edge: EdgePolicy) -> HttpSite:
-        """The API port's site. Answers with data (GETs, tool answers) are shared with the
-        daemon's own page and ``read_origins`` only; the rest with the CORS allowlist."""
-        readers = origin_matcher(config.read_origins)
-        writers = origin_matcher(config.cors.allowed_origins)
-
-        def shares(request: web.Request, origin: str) -> bool:
-            if request.method in ("GET", "HEAD") or request.path.startswith("/v1/tools/"):
-                return same_origin(request) or readers(origin)
-            return writers(origin)
-
-        return HttpSite(
-            config.endpoint,
-            name="api",
-            edge=edge,
-            cors=config.cors,
-            where="service.api.cors",
-            max_body_size=config.max_request_body_size,
-            shares=shares,
         )
 
     async def start(self) -> None:
@@ -196,7 +183,11 @@ class HttpApi:
                 415, f"tool calls take Content-Type application/json, not {request.content_type!r}"
             )
         if "Origin" in request.headers and (
-            name == "interact" or (name == "configure" and not same_origin(request))
+            name == "interact"
+            or (
+                name == "configure"
+                and not same_origin(request.headers.get("Origin"), request.headers.get("Host"))
+            )
         ):
             self.edge.refuse(Refusal.BROWSER_TOOL)
             return _error(

@@ -16,6 +16,7 @@ from collector.edge import EdgePolicy
 from collector.store import Store
 from exporters.http_api import HttpApi
 from receivers.file_tail import FileLogConfig, FileLogReceiver
+from receivers.http_site import api_site
 from receivers.native import NativeReceiver
 from receivers.otlp import OtlpConfig, OtlpReceiver, otlp_endpoints
 from receivers.ssh_tail import SshLogConfig
@@ -51,7 +52,7 @@ def api_server(
     edge: EdgePolicy,
 ) -> tuple[HttpApi, NativeReceiver]:
     """The HTTP API, and the native event intake mounted on the same site (port)."""
-    site = HttpApi.site_for(config, edge)
+    site = api_site(config, edge)
     intake = NativeReceiver(max_batch_events=config.max_batch_events)
     site.mount(intake.routes())
     api = HttpApi(config, site=site, store=store, status=status, tools=tools, edge=edge)

@@ -23,8 +23,8 @@ from collector.component import Sink
 from collector.config import CorsConfig, Endpoint
 from collector.edge import EdgePolicy
 from collector.errors import CollectorError, DecodeError
-from http_edge.site import HttpSite
 from receivers import otlp_codec
+from receivers.http_site import HttpSite
 from receivers.wire_errors import encode_status, http_status, retry_after
 
 __all__ = ["OtlpHttpConfig", "OtlpHttpReceiver"]
@@ -51,7 +51,7 @@ class _TooLarge(Exception):
 
 class OtlpHttpReceiver:
     """Serves the three OTLP/HTTP export paths; one aiohttp site on its endpoint, behind
-    the daemon's edge (Host, token, Origin: ``http_edge.site``)."""
+    the daemon's edge (Host, token, Origin: ``receivers.http_site``)."""
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ from collector.pipeline import Pipeline
 from collector.store import Store
 from exporters.http_api import HttpApi
 from gasoline.components import COMPONENTS
+from receivers.http_site import api_site
 from receivers.otlp_grpc import OtlpGrpcConfig, OtlpGrpcReceiver
 from receivers.otlp_http import OtlpHttpConfig, OtlpHttpReceiver
 
@@ -36,7 +37,7 @@ async def _no_tools(name: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def _api(port: int) -> Any:
     config, edge = ApiConfig(endpoint=Endpoint("127.0.0.1", port)), EdgePolicy()
-    site = HttpApi.site_for(config, edge)
+    site = api_site(config, edge)
     return HttpApi(
         config, site=site, store=Store(StoreConfig()), status=dict, tools=_no_tools, edge=edge
     )

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from collector.config import CorsConfig
 from collector.edge import EdgePolicy, Refusal
+from collector.edge import same_origin as edge_same_origin
 
 __all__ = ["Shares", "guard_middleware", "origin_matcher", "same_origin"]
 
@@ -63,11 +64,8 @@ def origin_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
 
 
 def same_origin(request: web.Request) -> bool:
-    """The request comes from a page this port served itself (Origin is scheme://Host).
-    Meaningful after the Host check: the Host is then a name this daemon answers to."""
-    origin = request.headers.get("Origin")
-    host = request.headers.get("Host")
-    return origin is not None and host is not None and origin.lower() == f"http://{host.lower()}"
+    """The request comes from a page this port served itself (``collector.edge``)."""
+    return edge_same_origin(request.headers.get("Origin"), request.headers.get("Host"))
 
 
 def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

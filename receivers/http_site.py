@@ -12,12 +12,12 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from collector.config import CorsConfig, Endpoint
+from collector.config import ApiConfig, CorsConfig, Endpoint
 from collector.edge import EdgePolicy
 from collector.errors import cannot_bind
-from http_edge.guard import Shares, guard_middleware
+from receivers.http_guard import Shares, guard_middleware, origin_matcher, same_origin
 
-__all__ = ["HttpSite"]
+__all__ = ["HttpSite", "api_site"]
 
 
 class HttpSite:
@@ -82,3 +82,25 @@ class HttpSite:
         self.port = None
         if runner is not None:
             await runner.cleanup()
+
+
+def api_site(config: ApiConfig, edge: EdgePolicy) -> HttpSite:
+    """The API port's site. Answers with data (GETs, tool answers) are shared with the
+    daemon's own page and ``read_origins`` only; the rest with the CORS allowlist."""
+    readers = origin_matcher(config.read_origins)
+    writers = origin_matcher(config.cors.allowed_origins)
+
+    def shares(request: web.Request, origin: str) -> bool:
+        if request.method in ("GET", "HEAD") or request.path.startswith("/v1/tools/"):
+            return same_origin(request) or readers(origin)
+        return writers(origin)
+
+    return HttpSite(
+        config.endpoint,
+        name="api",
+        edge=edge,
+        cors=config.cors,
+        where="service.api.cors",
+        max_body_size=config.max_request_body_size,
+        shares=shares,
+    )
