@@ -257,14 +257,6 @@ class Redactor:
             text = _EMAIL.sub(whole, text)
         return text, count
 
-    def redact_mapping(self, attributes: dict[str, Any]) -> int:
-        """Replace secrets in place, in nested mappings and lists too; return the count."""
-        texts: list[str] = []
-        count = self._redact_keys(attributes, texts)
-        if self._text_hint.search("\n".join(texts)) is not None:
-            count += self._redact_values(attributes)
-        return count
-
     def redact_records(self, records: Sequence[Record]) -> int:
         """Replace secrets in the records' messages and attributes; return the count.
 

@@ -30,9 +30,8 @@ from aiohttp import web
 
 from collector.config import CorsConfig
 from collector.edge import EdgePolicy, Refusal
-from collector.edge import same_origin as edge_same_origin
 
-__all__ = ["Shares", "guard_middleware", "origin_matcher", "same_origin"]
+__all__ = ["Shares", "guard_middleware", "origin_matcher"]
 
 _BASE_HEADERS = (
     "authorization",
@@ -61,11 +60,6 @@ def origin_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
         return origin != "null" and any(p.match(origin) for p in compiled)
 
     return matches
-
-
-def same_origin(request: web.Request) -> bool:
-    """The request comes from a page this port served itself (``collector.edge``)."""
-    return edge_same_origin(request.headers.get("Origin"), request.headers.get("Host"))
 
 
 def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from collector.config import ApiConfig, CorsConfig, Endpoint
-from collector.edge import EdgePolicy
+from collector.edge import EdgePolicy, same_origin
 from collector.errors import cannot_bind
-from receivers.http_guard import Shares, guard_middleware, origin_matcher, same_origin
+from receivers.http_guard import Shares, guard_middleware, origin_matcher
 
 __all__ = ["HttpSite", "api_site"]
 
@@ -92,7 +92,7 @@ def api_site(config: ApiConfig, edge: EdgePolicy) -> HttpSite:
 
     def shares(request: web.Request, origin: str) -> bool:
         if request.method in ("GET", "HEAD") or request.path.startswith("/v1/tools/"):
-            return same_origin(request) or readers(origin)
+            return same_origin(origin, request.headers.get("Host")) or readers(origin)
         return writers(origin)
 
     return HttpSite(

@@ -285,9 +285,6 @@ class SpanStore:
         by_seq = self._by_seq
         return [by_seq[ref >> _SHIFT].span(ref & _INDEX_MASK) for ref in refs]
 
-    def has_trace(self, trace_id: bytes) -> bool:
-        return trace_id in self._traces
-
     def trace_ids_starting(self, digits: str, limit: int) -> list[bytes]:
         """Up to ``limit`` stored trace ids whose hex starts with ``digits`` (lowercase
         hex), newest first. Scans every trace: for the short ids people type, not for
