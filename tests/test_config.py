@@ -21,7 +21,7 @@ EXAMPLES = Path(__file__).parent.parent / "otel-config-examples"
 def test_embedded_defaults_bind_localhost_standard_ports(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     assert config.enabled_receivers() == ["otlp"]
-    assert config.service.store.ttl == 24 * 3600
+    assert float(config.service.store.ttl) == 24 * 3600
     path = tmp_path / "empty.yaml"
     path.write_text("{}\n")
     config = load_config(path, components=COMPONENTS)
@@ -34,7 +34,7 @@ def test_user_file_merges_over_defaults_and_flags_override_ports(tmp_path: Path)
     path = tmp_path / "c.yaml"
     path.write_text("service:\n  store:\n    ttl: 90m\n    max_spans: 10\n")
     config = load_config(path, components=COMPONENTS, ports={"grpc": 5317, "api": 0})
-    assert config.service.store.ttl == 5400 and config.service.store.max_spans == 10
+    assert float(config.service.store.ttl) == 5400 and config.service.store.max_spans == 10
     assert config.service.store.max_traces == 200_000
     assert config.receivers["otlp"]["protocols"]["grpc"]["endpoint"] == "127.0.0.1:5317"
     assert config.service.api.endpoint.port == 0

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -438,6 +438,11 @@ class _SheddingSink:
         self.records: list[Record] = []
         self.full = True
         self.refused = 0
+
+    redactor = None
+
+    def lane(self, receiver: str) -> Self:
+        return self
 
     def offer_records(self, records: Sequence[Record]) -> int:
         if self.full:

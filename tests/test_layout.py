@@ -101,14 +101,15 @@ def test_no_module_imports_by_a_computed_name() -> None:
     found = []
     for path in MODULES.values():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
             called = node.func if isinstance(node, ast.Call) else None
             attr = getattr(called, "attr", None) or getattr(called, "id", None)
             if attr in DYNAMIC:
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                found.append(where)
             if isinstance(node, ast.ImportFrom) and node.module == "importlib":
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                found.append(where)
             if isinstance(node, ast.Import) and "importlib" in [a.name for a in node.names]:
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                found.append(where)
     assert found == []
 
 

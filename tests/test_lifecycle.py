@@ -44,9 +44,11 @@ def _api(port: int) -> Any:
 
 
 def _port(component: Any) -> int:
-    return int(
+    port = (
         component.port if isinstance(component, HttpApi) else next(iter(component.bound().values()))
     )
+    assert isinstance(port, int)
+    return port
 
 
 @pytest.mark.parametrize("make", [_grpc, _http, _api], ids=["otlp_grpc", "otlp_http", "api"])

@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from collector.config import load_config
 from collector.daemon import Daemon
+from collector.edge import Refusal
 from collector.errors import ConfigError
 from gasoline.components import COMPONENTS
 from receivers.run_wrapper.sender import LinesClient, Outcome
@@ -43,7 +44,7 @@ _TRACES_SERVICE = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 async def request(
-    method: str, url: str, *, body: bytes = b"", **headers: str
+    method: str, url: str, *, body: bytes | str = b"", **headers: str
 ) -> tuple[int, dict[str, Any], Any]:
     async with (
         aiohttp.ClientSession() as http,
@@ -364,14 +365,14 @@ async def test_with_a_token_every_port_requires_it_and_every_client_sends_it(
     ):
         provider = TracerProvider(resource=Resource.create({"service.name": "sdk"}))
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-        await asyncio.to_thread(lambda p=provider: p.get_tracer("t").start_span("op").end())
+        await asyncio.to_thread(provider.get_tracer("t").start_span("op").end)
         await asyncio.to_thread(provider.shutdown)
     monkeypatch.setenv("GASOLINE_TOKEN", TOKEN)
 
     lines = LinesClient(gasoline.api)
-    answer = await asyncio.to_thread(lines.post, "service=run", b"hello from gasoline-run\n")
+    shipped = await asyncio.to_thread(lines.post, "service=run", b"hello from gasoline-run\n")
     lines.close()
-    assert answer.outcome is Outcome.OK, answer
+    assert shipped.outcome is Outcome.OK, shipped
 
     env = os.environ | {"HOME": str(tmp_path), "GASOLINE_URL": gasoline.api}
     done = await asyncio.to_thread(
@@ -403,7 +404,7 @@ async def test_with_a_token_every_port_requires_it_and_every_client_sends_it(
             assert "hello from gasoline-run" in messages
     await gasoline.settled()
     assert gasoline.daemon.store.spans.span_count == 2  # one per SDK exporter
-    assert gasoline.daemon.edge.refused["token"] == 3 * 3 + 1 + 1  # + gRPC, + CLI
+    assert gasoline.daemon.edge.refused[Refusal.TOKEN] == 3 * 3 + 1 + 1  # + gRPC, + CLI
 
 
 @pytest.mark.parametrize("port", ["api", "http"])

@@ -19,6 +19,7 @@ from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from collector.edge import Refusal
 from tests.conftest import Running
 from tests.test_local_safety import TOKEN, marker_daemon, request
 from tests.test_mcp import GASOLINE, call, failing_checkout, mcp_session
@@ -189,7 +190,7 @@ async def test_with_a_token_mcp_requires_it(
         assert refused
     async with http_session(gasoline, {"Authorization": f"Bearer {TOKEN}"}) as session:
         assert {t.name for t in (await session.list_tools()).tools} == TOOLS
-    assert gasoline.daemon.edge.refused["token"] == 4
+    assert gasoline.daemon.edge.refused[Refusal.TOKEN] == 4
 
 
 def _without_asyncio_debug(environ: Mapping[str, str]) -> dict[str, str]:

@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceS
 
 from collector.config import Duration, StoreConfig
 from collector.limits import DEEP_MARKER, MAX_DEPTH
-from collector.model import Record
+from collector.model import DropReason, Record
 from collector.store import Store
 from receivers.otlp_codec import decode_traces
 from tests.conftest import GASOLINE, Running, serve_process
@@ -400,6 +400,6 @@ def test_records_evicted_for_bytes_leave_their_chunk_at_once() -> None:
     batch = [Record(time_ns=i, source="custom", level="info", message="x" * MIB) for i in range(5)]
     store.records.add(batch, now_ns=0)  # one chunk: arrived together
     [chunk] = store.records.chunks_newest_first()
-    assert store.records.evicted["evicted_byte_limit"] == 3 == chunk.first
+    assert store.records.evicted[DropReason.EVICTED_BYTE_LIMIT] == 3 == chunk.first
     assert [len(r.message) for r in chunk.records] == [0, 0, 0, MIB, MIB]
     assert store.budget.used <= 3 * MIB

@@ -10,6 +10,7 @@ import zlib
 
 import aiohttp
 import pytest
+from multidict import CIMultiDictProxy
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -52,7 +53,7 @@ def span(span_id: str, name: str, parent: str = "", trace: str = TRACE, **extra:
 
 async def post(
     url: str, body: bytes, content_type: str = "application/json", **headers: str
-) -> tuple[int, bytes, aiohttp.typedefs.LooseHeaders]:
+) -> tuple[int, bytes, CIMultiDictProxy[str]]:
     async with (
         aiohttp.ClientSession() as http,
         http.post(url, data=body, headers={"Content-Type": content_type, **headers}) as resp,

@@ -279,7 +279,7 @@ async def test_store_memory_holds_no_secret(gasoline: Running) -> None:
     store = gasoline.daemon.store
     kept: list[str] = []
     for chunk in store.spans._chunks:
-        detail = chunk.detail
+        detail: Any = chunk.detail  # the codec's encoded spans, read inside
         kept.append(zlib.decompress(detail._packed).decode(errors="replace"))
         kept += [group[0].decode(errors="replace") for group in detail._groups]
         kept += list(chunk.names)

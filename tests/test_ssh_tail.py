@@ -8,7 +8,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import asyncssh
 import pytest
@@ -300,6 +300,11 @@ class _RefusingSink:
         self.refusals = refusals
         self.records: list[Record] = []
         self.changed = asyncio.Event()
+
+    redactor = None
+
+    def lane(self, receiver: str) -> Self:
+        return self
 
     def offer_spans(self, batch: SpanBatch) -> int:
         raise NotImplementedError

@@ -27,7 +27,7 @@ def batch(spans: list[tuple[bytes, bytes, bytes, str]], *, status: int = 0) -> S
         s.trace_id, s.span_id, s.parent_span_id, s.name = trace_id, span_id, parent_id, name
         s.start_time_unix_nano = 1_000 + i
         s.end_time_unix_nano = 2_000 + i
-        s.status.code = status  # type: ignore[assignment]
+        s.status.code = status
     decoded = decode_traces(request.SerializeToString())
     assert decoded.rejected == 0
     return decoded.batch

@@ -24,7 +24,7 @@ LEVELS = {None, "debug", "info", "warn", "error", "critical"}
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Surrogate-free unicode, control characters included.
-text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=300)
+text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=300)
 
 # Fragments that steer generated lines into every parser branch.
 fragments = st.sampled_from(
