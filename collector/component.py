@@ -32,6 +32,7 @@ __all__ = [
     "McpStdio",
     "Receiver",
     "ReceiverFactory",
+    "Service",
     "Sink",
     "ToolRunner",
     "binds_nothing",
@@ -127,19 +128,32 @@ class Receiver(Protocol):
         ...
 
 
-class ApiServer(Protocol):
-    """The daemon's HTTP server: query API, tools, MCP over HTTP, and the routes of the
-    native intake."""
+class Service(Protocol):
+    """What the daemon runs beside its receivers (the API server, the GC policy): started
+    after the receivers, stopped before them, reported under ``services`` in
+    ``/daemon/status``."""
 
-    port: int | None
+    name: str
 
     async def start(self) -> None:
-        """Return once bound; raise ``ReceiverStartError`` otherwise."""
+        """Return once running (bound, for a server); raise ``ReceiverStartError`` if
+        it cannot."""
         ...
 
     async def stop(self) -> None:
         """Idempotent and safe without ``start()``."""
         ...
+
+    def stats(self) -> dict[str, Any]:
+        """At least ``status`` (running, stopped); anything else worth showing."""
+        ...
+
+
+class ApiServer(Service, Protocol):
+    """The daemon's HTTP server: query API, tools, MCP over HTTP, and the routes of the
+    native intake."""
+
+    port: int | None
 
 
 class ApiServerFactory(Protocol):

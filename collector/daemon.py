@@ -11,7 +11,7 @@ from typing import Any
 
 from collector import VERSION
 from collector.analysis.skew import skew_report
-from collector.component import Components, Receiver, receiver_type
+from collector.component import Components, Receiver, Service, receiver_type
 from collector.config import Config
 from collector.edge import EdgePolicy
 from collector.gc_policy import GcPolicy
@@ -58,9 +58,9 @@ class Daemon:
             edge=self.edge,
         )
         self.receivers.append(intake)
+        self.services: list[Service] = [self.api, GcPolicy()]
         self._started_at = time.time()
         self._sweeper: asyncio.Task[None] | None = None
-        self.gc = GcPolicy()
 
     @property
     def ports(self) -> dict[str, int]:
@@ -76,13 +76,13 @@ class Daemon:
         try:
             for receiver in self.receivers:
                 await receiver.start(self.pipeline.lane(receiver.name))
-            await self.api.start()
+            for service in self.services:
+                await service.start()
         except BaseException:
             await self.stop()
             raise
         self._started_at = time.time()
         self._sweeper = asyncio.create_task(self._sweep(), name="gasoline-ttl-sweeper")
-        self.gc.start()
 
     async def stop(self) -> None:
         """Stop intake first, then store what is queued. Idempotent."""
@@ -91,8 +91,8 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
-        await self.gc.stop()
-        await self.api.stop()
+        for service in reversed(self.services):
+            await service.stop()
         for receiver in self.receivers:
             await receiver.stop()
         await self.pipeline.stop()
@@ -115,6 +115,7 @@ class Daemon:
             "config": self.config.source,
             "ports": self.ports,
             "receivers": {name: part for r in self.receivers for name, part in r.stats().items()},
+            "services": {service.name: service.stats() for service in self.services},
             "pipeline": self.pipeline.stats(),
             "accounting": self.pipeline.accounting(),
             "edge": self.edge.stats(),
@@ -148,7 +149,7 @@ class Daemon:
             "clock_skew": skew_report(
                 recent_trees(self.store, limit=_SKEW_TRACES, with_records=False)
             ),
-            "memory": {"rss_bytes": rss_bytes(), "gc": self.gc.stats()},
+            "memory": {"rss_bytes": rss_bytes()},
         }
 
 

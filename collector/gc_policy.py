@@ -31,7 +31,9 @@ class GcPolicy:
         self.last_sweep_s = 0.0
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    name = "gc"
+
+    async def start(self) -> None:
         if self._task is None:
             self.follow_collections()
             self._task = asyncio.create_task(self._run(), name="gasoline-gc-policy")
@@ -69,9 +71,10 @@ class GcPolicy:
         if phase == "stop" and info["generation"] == 2:
             self.freeze()
 
-    def stats(self) -> dict[str, float | int]:
+    def stats(self) -> dict[str, str | float | int]:
         # Not gc.get_freeze_count(): it walks every frozen object (30 ms at 3 million).
         return {
+            "status": "stopped" if self._task is None else "running",
             "freezes": self.freezes,
             "sweeps": self.sweeps,
             "last_sweep_ms": round(self.last_sweep_s * 1000, 1),

@@ -124,6 +124,9 @@ class HttpApi:
         if mcp is not None:
             await mcp.stop()
 
+    def stats(self) -> dict[str, Any]:
+        return {"status": "stopped" if self.port is None else "running", "port": self.port}
+
     async def _mcp_request(self, request: web.Request) -> web.StreamResponse:
         mcp = self._mcp
         if mcp is None:  # the site is up only between start() and stop()

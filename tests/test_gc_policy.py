@@ -26,7 +26,7 @@ async def test_freeze_then_sweep_reclaims_cycles_that_died_while_frozen() -> Non
         assert alive() is not None  # frozen: automatic and explicit collections skip it
         policy.sweep()
         assert alive() is None
-        assert policy.stats()["sweeps"] == 1 and gc.get_freeze_count() > 0
+        assert policy.sweeps == 1 and gc.get_freeze_count() > 0
     finally:
         await policy.stop()
     assert gc.get_freeze_count() == 0
@@ -35,7 +35,7 @@ async def test_freeze_then_sweep_reclaims_cycles_that_died_while_frozen() -> Non
 async def test_survivors_of_a_full_collection_are_frozen_at_once() -> None:
     """So the next automatic full collection walks only what is newer."""
     policy = GcPolicy()
-    policy.start()
+    await policy.start()
     try:
         assert gc.get_freeze_count() == 0
         kept = [_Node() for _ in range(1000)]
@@ -45,7 +45,7 @@ async def test_survivors_of_a_full_collection_are_frozen_at_once() -> None:
         gc.collect()  # what the interpreter does on its own as objects pile up
         assert dead_ref() is None  # garbage is collected first,
         assert gc.get_freeze_count() >= len(kept)  # the survivors frozen right after
-        assert policy.stats()["freezes"] >= 1
+        assert policy.freezes >= 1
     finally:
         await policy.stop()
     assert gc.get_freeze_count() == 0
@@ -53,6 +53,6 @@ async def test_survivors_of_a_full_collection_are_frozen_at_once() -> None:
 
 async def test_daemon_reports_gc_and_leaves_nothing_frozen(gasoline: Running) -> None:
     _, status = await gasoline.get_json("/daemon/status")
-    assert set(status["memory"]["gc"]) == {"freezes", "sweeps", "last_sweep_ms"}
+    assert set(status["services"]["gc"]) == {"status", "freezes", "sweeps", "last_sweep_ms"}
     await gasoline.daemon.stop()
     assert gc.get_freeze_count() == 0

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from collector.config import ApiConfig, Endpoint, QueueConfig, StoreConfig, load_section
+from collector.daemon import Daemon
 from collector.edge import EdgePolicy
 from collector.pipeline import Pipeline
 from collector.store import Store
@@ -19,6 +20,7 @@ from gasoline.components import COMPONENTS
 from receivers.http_site import api_site
 from receivers.otlp_grpc import OtlpGrpcConfig, OtlpGrpcReceiver
 from receivers.otlp_http import OtlpHttpConfig, OtlpHttpReceiver
+from tests.conftest import make_config
 
 ANY_PORT = Endpoint("127.0.0.1", 0)
 
@@ -127,3 +129,19 @@ async def test_lifecycle_of_the_api_server_and_its_intake() -> None:
     await intake.stop()
     await intake.stop()
     assert api.port is None and intake.stats()["native"]["status"] == "stopped"
+
+
+async def test_lifecycle_of_every_service_the_daemon_runs(tmp_path: Path) -> None:
+    """The API server and the GC policy, as the daemon builds them from the table."""
+    services = Daemon(make_config(tmp_path), COMPONENTS).services
+    assert {service.name for service in services} == {"api", "gc"}
+    for service in services:
+        await service.stop()  # safe without start
+        assert service.stats()["status"] == "stopped", service.name
+        await service.start()
+        assert service.stats()["status"] == "running", service.name
+        await service.stop()
+        await service.stop()  # idempotent
+        assert service.stats()["status"] == "stopped", service.name
+        await service.start()  # and again
+        await service.stop()
