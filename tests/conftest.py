@@ -37,8 +37,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         source = COMPILED_PACKAGE / (compiled.name.split(".")[0].removesuffix("__mypyc") + ".py")
         if not source.exists() or source.stat().st_mtime > compiled.stat().st_mtime:
             pytest.exit(
-                f"{compiled} is older than {source.name}: run `pip install -e '.[test]'` to "
-                "compile it again (or delete the .so files to test the interpreted code)",
+                f"{compiled} is older than {source.name}: delete the .so files to test the "
+                "interpreted code, or compile it again with HATCH_BUILD_HOOK_ENABLE_MYPYC=true "
+                "pip install -e '.[test]'",
                 returncode=2,
             )
 
