@@ -39,9 +39,7 @@ class Daemon:
         self.pipeline = Pipeline(self.store, queue=config.service.queue, redactor=redactor)
         self.edge = EdgePolicy.for_daemon(config.service.api)
         self.receivers: list[Receiver] = [
-            components.receivers[receiver_type(name)].build(
-                config.receiver_configs[name], name, self.edge
-            )
+            components.receivers[receiver_type(name)].build(config.receivers[name], name, self.edge)
             for name in config.enabled_receivers()
         ]
         self.edge.admit_binds(

@@ -26,8 +26,7 @@ def test_embedded_defaults_bind_localhost_standard_ports(tmp_path: Path) -> None
     path.write_text("{}\n")
     config = load_config(path, components=COMPONENTS)
     assert str(config.service.api.endpoint) == "127.0.0.1:7890"
-    grpc = config.receivers["otlp"]["protocols"]["grpc"]["endpoint"]
-    assert grpc == "127.0.0.1:4317"
+    assert str(config.receivers["otlp"].protocols.grpc.endpoint) == "127.0.0.1:4317"
 
 
 def test_user_file_merges_over_defaults_and_flags_override_ports(tmp_path: Path) -> None:
@@ -36,7 +35,7 @@ def test_user_file_merges_over_defaults_and_flags_override_ports(tmp_path: Path)
     config = load_config(path, components=COMPONENTS, ports={"grpc": 5317, "api": 0})
     assert float(config.service.store.ttl) == 5400 and config.service.store.max_spans == 10
     assert config.service.store.max_traces == 200_000
-    assert config.receivers["otlp"]["protocols"]["grpc"]["endpoint"] == "127.0.0.1:5317"
+    assert str(config.receivers["otlp"].protocols.grpc.endpoint) == "127.0.0.1:5317"
     assert config.service.api.endpoint.port == 0
 
 

@@ -177,22 +177,18 @@ def _build(data: dict[str, Any], source: str, components: Components) -> Config:
     if errors or service is None or interact is None:
         raise ConfigError(errors, source=source)
     config = Config(
-        receivers=sections["receivers"],
-        processors=sections["processors"],
-        exporters=sections["exporters"],
-        service=service,
-        redaction=redaction,
-        interact=interact,
-        source=source,
+        receivers={}, service=service, redaction=redaction, interact=interact, source=source
     )
-    _type_receivers(config, components, errors)
+    _type_receivers(config, sections["receivers"], components, errors)
     if errors:
         raise ConfigError(errors, source=source)
     return config
 
 
-def _type_receivers(config: Config, components: Components, errors: list[str]) -> None:
-    """Type every enabled receiver's section into ``config.receiver_configs`` and refuse
+def _type_receivers(
+    config: Config, raw: dict[str, Any], components: Components, errors: list[str]
+) -> None:
+    """Type every enabled receiver's ``raw`` section into ``config.receivers`` and refuse
     two components on one port."""
     claimed: dict[tuple[str, int], str] = {}
 
@@ -210,10 +206,10 @@ def _type_receivers(config: Config, components: Components, errors: list[str]) -
         factory = components.receivers[receiver_type(name)]
         before = len(errors)
         path = f"receivers.{name}"
-        section = load_section(factory.config_class, config.receivers.get(name), path, errors)
+        section = load_section(factory.config_class, raw.get(name), path, errors)
         if section is None or len(errors) > before:
             continue
-        config.receiver_configs[name] = section
+        config.receivers[name] = section
         for label, endpoint in factory.endpoints(section, name):
             claim(label, endpoint)
 

@@ -199,18 +199,15 @@ class ServiceConfig:
 
 @dataclass(slots=True)
 class Config:
-    """The whole config. Component sections are kept raw in ``receivers``, ...; the loader
-    types each enabled receiver's section once, by the component table, into
-    ``receiver_configs`` (name -> that receiver type's config dataclass)."""
+    """The whole config, typed once at load: ``receivers`` maps each enabled receiver's
+    name to its type's config dataclass (from the component table); the one processor is
+    ``redaction`` (None when no pipeline lists it)."""
 
     receivers: dict[str, Any]
-    processors: dict[str, Any]
-    exporters: dict[str, Any]
     service: ServiceConfig
     redaction: RedactionConfig | None
     interact: InteractConfig = field(default_factory=InteractConfig)
     source: str = "embedded defaults"
-    receiver_configs: dict[str, Any] = field(default_factory=dict)
 
     def enabled_receivers(self) -> list[str]:
         """Receivers named by at least one pipeline, in first-mention order."""
