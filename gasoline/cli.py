@@ -1,7 +1,9 @@
-"""The console commands: ``gasoline`` (the daemon and its CLI) and ``gasoline-run``."""
+"""The console commands: ``gasoline`` (the daemon and its CLI, ``gasoline test``) and
+``gasoline-run``."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from collector.cli import main as collector_main
@@ -20,5 +22,11 @@ def components() -> Components:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``gasoline``: serve the daemon, and look at what it holds from a terminal."""
+    """``gasoline``: serve the daemon, and look at what it holds from a terminal;
+    ``gasoline test CMD`` runs a test command as a trace (``receivers.test_run``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["test"]:
+        from receivers.test_run.cli import main as test_main
+
+        return test_main(args[1:])
     return collector_main(components, argv)

@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,10 +18,12 @@ from receivers.run_wrapper.chunks import ChunkQueue
 
 if TYPE_CHECKING:
     from receivers.run_wrapper.shipper import ShipperConfig
+    from receivers.run_wrapper.spool import Batch
 
-__all__ = ["main"]
+__all__ = ["build_parser", "command_of", "main", "run_wrapped"]
 
 _DEFAULT_URL = "http://127.0.0.1:7890"
+_USAGE = "gasoline-run [options] CMD [ARGS...]\n       gasoline-run --flush-spool [options]"
 _MIB = 1024 * 1024
 # How long the command's exit waits for the shipper beyond --flush-timeout: its last posts'
 # timeouts and, for a command that exits at once, the shipper's imports.
@@ -67,14 +70,19 @@ spool is empty afterwards, 1 when the daemon did not take all of it.
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser(
+    prog: str = "gasoline-run",
+    usage: str = _USAGE,
+    description: str = _DESCRIPTION,
+) -> argparse.ArgumentParser:
+    """The wrapper's options; ``gasoline test`` adds its own to the same parser."""
     parser = argparse.ArgumentParser(
-        prog="gasoline-run",
-        usage="gasoline-run [options] CMD [ARGS...]\n       gasoline-run --flush-spool [options]",
-        description=_DESCRIPTION,
+        prog=prog,
+        usage=usage,
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"gasoline-run {VERSION}")
+    parser.add_argument("--version", action="version", version=f"{prog} {VERSION}")
     parser.add_argument(
         "--url",
         type=_http_url,
@@ -156,34 +164,63 @@ def _config(args: argparse.Namespace, service: str) -> ShipperConfig:
 
 
 def _ship(
-    args: argparse.Namespace, service: str, queue: ChunkQueue, abort: threading.Event
+    args: argparse.Namespace,
+    service: str,
+    queue: ChunkQueue,
+    abort: threading.Event,
+    finish: Callable[[], list[Batch]] | None,
 ) -> None:
     # Imported here, on the shipper's own thread, once the command runs: the HTTP client and
     # the rest take longer to load than many commands take to print their first line.
     from receivers.run_wrapper.shipper import Shipper
 
-    Shipper(_config(args, service), queue, abort).run()
+    Shipper(_config(args, service), queue, abort, finish).run()
+
+
+def command_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """CMD ARGS from the parsed options (a leading ``--`` dropped); a usage error if none."""
+    command: list[str] = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command and not args.flush_spool:
+        parser.error("a command to run is required (or --flush-spool)")
+    return command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (see --help)."""
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
-    command: list[str] = list(args.command)
-    if command[:1] == ["--"]:
-        command = command[1:]
+    command = command_of(parser, args)
     if args.flush_spool:
         from receivers.run_wrapper.shipper import flush_spool
 
         return flush_spool(_config(args, ""))
-    if not command:
-        parser.error("a command to run is required (or --flush-spool)")
+    return run_wrapped(args, command)
+
+
+def run_wrapped(
+    args: argparse.Namespace,
+    command: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    finish: Callable[[int, int], list[Batch]] | None = None,
+    prog: str = "gasoline-run",
+) -> int:
+    """Run ``command`` with ``env``, passing its output through and shipping it; then
+    ``finish(exit status, end time ns)``, on the shipper's thread, makes the batches that
+    are delivered after the output. Returns the exit status (see --help)."""
     block_signals()
+    ended: list[tuple[int, int]] = []  # set before the queue closes, read after
+    after = None if finish is None else lambda: finish(*ended[0])
     queue = ChunkQueue(args.queue_mib * _MIB)
     abort = threading.Event()
     service = args.service or os.path.basename(command[0])
     shipper = threading.Thread(
-        target=_ship, args=(args, service, queue, abort), name="gasoline-run-shipper", daemon=True
+        target=_ship,
+        args=(args, service, queue, abort, after),
+        name="gasoline-run-shipper",
+        daemon=True,
     )
     # The pump thread must get the interpreter back quickly after each read, or the child
     # waits on a full pipe while the shipper thread works: hand it over every 0.5 ms
@@ -197,13 +234,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             on_output=queue.put,
             on_started=shipper.start,
             on_late_signal=abort.set,
+            env=env,
         )
     except FileNotFoundError:
-        print(f"gasoline-run: {command[0]}: command not found", file=sys.stderr)
+        print(f"{prog}: {command[0]}: command not found", file=sys.stderr)
         return 127
     except OSError as exc:
-        print(f"gasoline-run: {command[0]}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"{prog}: {command[0]}: {exc.strerror or exc}", file=sys.stderr)
         return 126
+    ended.append((code, time.time_ns()))
     queue.close()
     shipper.join(args.flush_timeout + _JOIN_SLACK_S)
     return code

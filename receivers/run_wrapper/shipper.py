@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -147,7 +148,10 @@ class _Delivery:
         return self.spool.has_data() or time.monotonic() < self.retry_at
 
     def ship(self, stream: int, body: bytes, end: bool) -> None:
-        batch = self.encode(stream, body, end)
+        self.deliver(self.encode(stream, body, end))
+
+    def deliver(self, batch: Batch) -> None:
+        """Post ``batch`` now, or spool it (behind older batches, or when the post fails)."""
         if self.deferring() or not self._send(batch, replayed=False):
             self._to_spool(batch)
 
@@ -175,7 +179,7 @@ class _Delivery:
 
     def _send(self, batch: Batch, *, replayed: bool) -> bool:
         """Post one batch; False when it must be sent again later (5xx, no daemon)."""
-        answer = self.client.post(batch.query, batch.body)
+        answer = self.client.post(batch.query, batch.body, batch.path)
         if answer.outcome is Outcome.OK:
             self._ok(batch.lines, replayed=replayed)
         elif answer.outcome is Outcome.REJECTED:
@@ -272,10 +276,21 @@ class _Pending:
 class Shipper:
     """Ships what the pump puts in ``queue`` until the queue is closed, then delivers or
     spools the rest within ``flush_timeout`` (less if ``abort`` is set: a second Ctrl-C)
-    and prints the counters' summary. ``run`` is the shipper thread's whole life."""
+    and prints the counters' summary. ``run`` is the shipper thread's whole life.
 
-    def __init__(self, config: ShipperConfig, queue: ChunkQueue, abort: threading.Event) -> None:
+    ``finish`` (optional) runs on this thread once the command's output is shipped; the
+    batches it returns (``gasoline test``: the run's spans, git events) are delivered like
+    the output, spooled when the daemon cannot take them."""
+
+    def __init__(
+        self,
+        config: ShipperConfig,
+        queue: ChunkQueue,
+        abort: threading.Event,
+        finish: Callable[[], list[Batch]] | None = None,
+    ) -> None:
         self.config = config
+        self._finish = finish
         self.counters = Counters()
         self._queue = queue
         self._abort = abort
@@ -316,6 +331,9 @@ class Shipper:
             p.add(self._streams[stream].close(), time.monotonic())
             if p.blocks or p.open:
                 self._ship(stream, p, end=True)
+        if self._finish is not None:
+            for batch in self._finish():
+                delivery.deliver(batch)
         self._drain()
         self.counters.queue_dropped = self._queue.dropped_lines
         line = self.counters.summary()
