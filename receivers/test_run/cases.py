@@ -114,39 +114,47 @@ def read_junit(path: Path, run_start_ns: int) -> list[TestCase]:
         raise ValueError(f"{path}: not a JUnit XML report ({exc})") from None
     cases: list[TestCase] = []
     clock = run_start_ns
-    for suite in [root] if root.tag == "testsuite" else root.iter("testsuite"):
-        suite_name = suite.get("name", "")
+    # Node's reporter puts top-level test cases straight under <testsuites>.
+    groups = [root] if root.tag == "testsuite" else [root, *root.iter("testsuite")]
+    for suite in groups:
+        suite_name = suite.get("name", "") if suite.tag == "testsuite" else ""
         suite_file = suite.get("file", "")
         for tc in suite.findall("testcase"):
             seconds = _float(tc.get("time"))
             start, clock = clock, clock + int(seconds * 1e9)
-            classname = tc.get("classname", "")
-            case = TestCase(
-                name=f"{classname}.{tc.get('name', '')}" if classname else tc.get("name", ""),
-                suite=suite_name or classname,
-                status="pass",
-                start_ns=start,
-                end_ns=clock,
-                file=tc.get("file", "") or suite_file,
-                line=_int(tc.get("line")),
-                timed=False,
-            )
-            for tag, status in (("failure", "fail"), ("error", "error"), ("skipped", "skipped")):
-                found = tc.find(tag)
-                if found is not None:
-                    case.status = status
-                    text = (found.text or "").strip()
-                    case.message = (found.get("message") or text.split("\n", 1)[0])[:_MAX_TEXT]
-                    case.stacktrace = text[-_MAX_TEXT:]
-                    if "assert" in case.message.lower() or found.get("type", "").startswith(
-                        ("AssertionError", "ERR_ASSERTION")
-                    ):
-                        case.assertion = case.message
-                    break
-            if not case.file and case.stacktrace:
-                case.file, case.line = _first_location(case.stacktrace)
+            case = _case(tc, suite_name, suite_file, start, clock)
             cases.append(case)
     return cases
+
+
+def _case(tc: ET.Element, suite_name: str, suite_file: str, start: int, end: int) -> TestCase:
+    classname = tc.get("classname", "")
+    name = tc.get("name", "")
+    case = TestCase(
+        name=f"{classname}.{name}" if classname not in ("", "test") else name,
+        suite=suite_name,
+        status="pass",
+        start_ns=start,
+        end_ns=end,
+        file=tc.get("file", "") or suite_file,
+        line=_int(tc.get("line")),
+        timed=False,
+    )
+    for tag, status in (("failure", "fail"), ("error", "error"), ("skipped", "skipped")):
+        found = tc.find(tag)
+        if found is not None:
+            case.status = status
+            text = (found.text or "").strip()
+            case.message = (found.get("message") or text.split("\n", 1)[0])[:_MAX_TEXT]
+            case.stacktrace = text[-_MAX_TEXT:]
+            kind = found.get("type", "")
+            if "assert" in (case.message + kind + text[:2000]).lower():
+                case.assertion = case.message
+            break
+    if not case.file and case.stacktrace:
+        case.file, case.line = _first_location(case.stacktrace)
+    case.suite = case.suite or case.file or classname
+    return case
 
 
 def _first_location(text: str) -> tuple[str, int | None]:

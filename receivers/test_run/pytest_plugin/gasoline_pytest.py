@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Generator
@@ -124,7 +125,7 @@ def _failure(state: dict[str, Any], report: Any) -> None:
         state["crash_path"] = str(getattr(crash, "path", ""))
         state["crash_line"] = getattr(crash, "lineno", None)
     state["stacktrace"] = str(report.longreprtext)[-_MAX_TEXT:]
-    if crash is not None and state["message"] == f"{crash.path}:{crash.lineno}":
+    if re.fullmatch(r"\S+:\d+", state["message"]):
         # A setup error (a missing fixture) has a location for a message: say why instead.
         reasons = [ln[1:].strip() for ln in state["stacktrace"].splitlines() if ln[:1] == "E"]
         if reasons:
