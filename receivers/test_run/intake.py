@@ -27,7 +27,14 @@ def decode_test_run(
     batch = decoded.batch
     records = []
     for i in range(len(batch)):
-        attrs = batch.detail.span_detail(i).attributes
+        detail = batch.detail.span_detail(i)
+        attrs = detail.attributes
+        for event in detail.events:
+            if event.name == "exception" and event.attributes.get("exception.stacktrace"):
+                attrs = {
+                    **attrs,
+                    "gasoline.test.stacktrace": event.attributes["exception.stacktrace"],
+                }
         record = _record(batch, i, attrs)
         if record is not None:
             records.append(record)
