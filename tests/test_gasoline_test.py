@@ -345,3 +345,27 @@ async def test_a_run_while_the_daemon_is_down_is_spooled_and_replayed(
     assert await proc.wait() == 0
     await wait_for(lambda: _run_record(gasoline) is not None)
     assert _run_record(gasoline).attributes["gasoline.test.pass"] == 1
+
+
+async def test_interact_run_tests_goes_through_gasoline_test(
+    start_daemon: Any, bare_python: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "test_one.py").write_text("def test_one():\n    assert 2 + 2 == 5\n")
+    gasoline = await start_daemon(
+        f"""
+        interact:
+          test_command: {{run: "{bare_python} -m pytest -q -p no:cacheprovider", cwd: "{project}"}}
+        """
+    )
+    answer = await gasoline.daemon.tools.run("interact", {"action": "run_tests"})
+    assert answer["exit_code"] == 1 and "1 failed" in "\n".join(answer["output_tail"])
+    await wait_for(lambda: _run_record(gasoline) is not None)
+    run = _run_record(gasoline)
+    assert run.trace_id.hex() == answer["trace_id"]
+    await gasoline.settled()
+    spans = await _tree(gasoline, answer["trace_id"])
+    [root] = [s for s in spans.values() if s["parent_span_id"] is None]  # a true root
+    assert root["attributes"]["test.suite.run.status"] == "failure"
+    assert spans["test_one.py::test_one"]["attributes"]["test.case.result.status"] == "fail"

@@ -62,11 +62,23 @@ def _parser() -> argparse.ArgumentParser:
         help="a JUnit XML report the command writes (repeatable; default: the usual paths)",
     )
     parser.add_argument(
+        "--trace-id",
+        type=_trace_id,
+        metavar="HEX",
+        help="the run's trace id, 32 hex digits (default: the trace of $TRACEPARENT, else new)",
+    )
+    parser.add_argument(
         "--no-pytest-plugin",
         action="store_true",
         help="do not enable the pytest plugin (results then come from JUnit XML only)",
     )
     return parser
+
+
+def _trace_id(text: str) -> str:
+    if len(text) != 32 or text.strip("0123456789abcdef") or not text.strip("0"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a trace id (32 lowercase hex digits)")
+    return text
 
 
 def _node_test(command: list[str], report: Path) -> list[str]:
@@ -100,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     node_report = work / "node-junit.xml"
     trace_id, span_id, parent = secrets.token_hex(16), secrets.token_hex(8), ""
     inherited = os.environ.get("TRACEPARENT", "").split("-")
-    if len(inherited) == 4 and len(inherited[1]) == 32 and len(inherited[2]) == 16:
+    if args.trace_id:
+        trace_id = args.trace_id
+    elif len(inherited) == 4 and len(inherited[1]) == 32 and len(inherited[2]) == 16:
         trace_id, parent = inherited[1], inherited[2]
     env = dict(os.environ)
     env["TRACEPARENT"] = f"00-{trace_id}-{span_id}-01"
