@@ -1,5 +1,5 @@
 """One HTTP client for ``POST /v1/lines`` (raw output as text/plain) and the wrapper's other
-posts (JSON: a test run's spans, git events), and the one place answers are classified.
+posts (a test run's spans, git events), and the one place answers are classified.
 
 200 is delivered; 400/413 and other 4xx are the batch's fault and never retried; 5xx, 429,
 timeouts and connection errors are the daemon's state and retried (via the spool).
@@ -18,6 +18,8 @@ from collector.edge import client_headers
 __all__ = ["Answer", "LinesClient", "Outcome"]
 
 _RETRYABLE_4XX = frozenset((408, 429))
+# Raw output; a test run's spans (an OTLP protobuf request); everything else is JSON.
+_CONTENT_TYPES = {"/v1/lines": "text/plain", "/v1/tests": "application/x-protobuf"}
 
 
 class Outcome(Enum):
@@ -80,7 +82,7 @@ class LinesClient:
                 f"{self._base}{path}?{query}" if query else self._base + path,
                 body=body,
                 headers={
-                    "Content-Type": "text/plain" if path == "/v1/lines" else "application/json",
+                    "Content-Type": _CONTENT_TYPES.get(path, "application/json"),
                     **client_headers(),
                 },
             )

@@ -1,5 +1,6 @@
-"""The daemon's side of ``gasoline test``: ``POST /v1/tests`` takes a run's spans as
-OTLP/JSON (the shared OTLP codec decodes them, redacting as it does) and derives the run's
+"""The daemon's side of ``gasoline test``: ``POST /v1/tests`` takes a run's spans as an
+OTLP trace request, protobuf or JSON (the shared OTLP codec decodes them, redacting as it
+does) and derives the run's
 events (``source: "test"``): one per test case and one for the run, linked to their spans,
 so the timeline, ``observe tests`` and ``analyze changes`` read them without decoding spans."""
 
@@ -19,11 +20,11 @@ _KEPT_PREFIXES = ("test.", "code.", "vcs.", "gasoline.", "process.")
 
 
 def decode_test_run(
-    body: bytes, redactor: Redactor | None
+    body: bytes, redactor: Redactor | None, *, is_json: bool = False
 ) -> tuple[SpanBatch, list[Record], int, str]:
     """(spans, their events, spans rejected, the first rejection's message); raises
-    ``DecodeError`` when the body is not an OTLP/JSON trace request."""
-    decoded = decode_traces(body, is_json=True, redactor=redactor)
+    ``DecodeError`` when the body is not an OTLP trace request."""
+    decoded = decode_traces(body, is_json=is_json, redactor=redactor)
     batch = decoded.batch
     records = []
     for i in range(len(batch)):

@@ -1,14 +1,20 @@
-"""A test run as OTLP/JSON spans: the run's root span (the context the command got in
-``TRACEPARENT``), a span per suite, a span per test case, with OTel's test semantic
-conventions (``test.case.name``, ``test.case.result.status``, ``test.suite.name``,
-``test.suite.run.status``) and ``code.filepath``/``code.lineno``. Standard library only."""
+"""A test run as an OTLP trace request (protobuf): the run's root span (the context the
+command got in ``TRACEPARENT``), a span per suite, a span per test case, with OTel's test
+semantic conventions (``test.case.name``, ``test.case.result.status``,
+``test.suite.name``, ``test.suite.run.status``) and ``code.filepath``/``code.lineno``.
+Protobuf, not OTLP/JSON: the daemon decodes 2,000 spans of it in milliseconds, where
+mapping JSON to protobuf took a second."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from receivers.test_run.cases import TestCase
 
@@ -31,22 +37,21 @@ class RunInfo:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-def _value(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    return {"stringValue": str(value)}
-
-
-def _attrs(attributes: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {"key": k, "value": _value(v)}
-        for k, v in attributes.items()
-        if v is not None and v != "" and v != []
-    ]
+def _attrs(attributes: dict[str, Any]) -> list[KeyValue]:
+    out = []
+    for key, value in attributes.items():
+        if value is None or value == "" or value == []:
+            continue
+        if isinstance(value, bool):
+            any_value = AnyValue(bool_value=value)
+        elif isinstance(value, int):
+            any_value = AnyValue(int_value=value)
+        elif isinstance(value, float):
+            any_value = AnyValue(double_value=value)
+        else:
+            any_value = AnyValue(string_value=str(value))
+        out.append(KeyValue(key=key, value=any_value))
+    return out
 
 
 def _span(
@@ -58,23 +63,20 @@ def _span(
     end: int,
     attributes: dict[str, Any],
     error: str = "",
-    events: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    span: dict[str, Any] = {
-        "traceId": info.trace_id,
-        "spanId": span_id,
-        "name": name,
-        "kind": 1,
-        "startTimeUnixNano": str(start),
-        "endTimeUnixNano": str(max(start, end)),
-        "attributes": _attrs(attributes),
-        "status": {"code": 2, "message": error[:2048]} if error else {"code": 0},
-    }
-    if parent:
-        span["parentSpanId"] = parent
-    if events:
-        span["events"] = events
-    return span
+    events: list[Span.Event] | None = None,
+) -> Span:
+    return Span(
+        trace_id=bytes.fromhex(info.trace_id),
+        span_id=bytes.fromhex(span_id),
+        parent_span_id=bytes.fromhex(parent) if parent else b"",
+        name=name,
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=start,
+        end_time_unix_nano=max(start, end),
+        attributes=_attrs(attributes),
+        status=Status(code=Status.STATUS_CODE_ERROR, message=error[:2048]) if error else None,
+        events=events or [],
+    )
 
 
 def counts(cases: list[TestCase]) -> dict[str, int]:
@@ -82,7 +84,7 @@ def counts(cases: list[TestCase]) -> dict[str, int]:
 
 
 def run_request(info: RunInfo, cases: list[TestCase]) -> bytes:
-    """The OTLP/JSON ``ExportTraceServiceRequest`` of the run and its cases."""
+    """The ``ExportTraceServiceRequest`` of the run and its cases, serialized."""
     tally = counts(cases)
     failed = info.exit_code != 0 or tally["fail"] or tally["error"]
     run_status = "failure" if failed else "success"
@@ -131,33 +133,31 @@ def run_request(info: RunInfo, cases: list[TestCase]) -> bytes:
         )
         for case in members:
             spans.append(_case_span(info, suite_id, case))
-    return json.dumps(
-        {
-            "resourceSpans": [
-                {
-                    "resource": {"attributes": _attrs({"service.name": info.service})},
-                    "scopeSpans": [{"scope": {"name": "gasoline.test"}, "spans": spans}],
-                }
-            ]
-        }
-    ).encode()
+    request = ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(
+                resource=Resource(attributes=_attrs({"service.name": info.service})),
+                scope_spans=[
+                    ScopeSpans(scope=InstrumentationScope(name="gasoline.test"), spans=spans)
+                ],
+            )
+        ]
+    )
+    return bytes(request.SerializeToString())
 
 
-def _case_span(info: RunInfo, suite_id: str, case: TestCase) -> dict[str, Any]:
+def _case_span(info: RunInfo, suite_id: str, case: TestCase) -> Span:
     failed = case.status in ("fail", "error")
     events = None
     if failed:
         events = [
-            {
-                "timeUnixNano": str(case.end_ns),
-                "name": "exception",
-                "attributes": _attrs(
-                    {
-                        "exception.message": case.message,
-                        "exception.stacktrace": case.stacktrace,
-                    }
+            Span.Event(
+                time_unix_nano=case.end_ns,
+                name="exception",
+                attributes=_attrs(
+                    {"exception.message": case.message, "exception.stacktrace": case.stacktrace}
                 ),
-            }
+            )
         ]
     return _span(
         info,
