@@ -128,3 +128,36 @@ def test_an_idle_repository_runs_git_only_on_the_slow_cadence(tmp_path: Path) ->
 
 def test_a_directory_outside_any_repository(tmp_path: Path) -> None:
     assert find_repo(tmp_path) is None
+
+
+async def test_gasoline_run_reports_the_git_state_of_its_working_directory(
+    gasoline: Running, tmp_path: Path
+) -> None:
+    import asyncio
+    import os
+    import sys
+
+    repo = make_repo(tmp_path / "svc")
+    (repo / "app.py").write_text("def total(items):\n    return 0\n")  # dirty at start
+    child = "import sys, subprocess; sys.stdin.readline(); subprocess.run(['git', 'commit', '-qam', 'zero'], check=True)"
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("gasoline-run")),
+        "--url",
+        gasoline.api,
+        sys.executable,
+        "-c",
+        child,
+        cwd=repo,
+        env={**os.environ, **GIT_ENV},
+        stdin=asyncio.subprocess.PIPE,
+    )
+    await wait_for(
+        has(gasoline, "uncommitted", lambda r: r.attributes["vcs.repository.path"] == str(repo))
+    )
+    [dirty] = git_events(gasoline, "uncommitted")
+    assert [f["path"] for f in dirty.attributes["git.files"]] == ["app.py"]
+    assert proc.stdin is not None
+    proc.stdin.write(b"go\n")
+    await proc.stdin.drain()
+    assert await proc.wait() == 0
+    await wait_for(has(gasoline, "commit", lambda r: r.attributes["git.subject"] == "zero"))

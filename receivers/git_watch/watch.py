@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
-from receivers.git_watch.repo import GitError, Repo, Status
+from receivers.git_watch.repo import GitError, Repo, Status, find_repo
 
-__all__ = ["RepoWatch", "checkout_event", "commit_event", "uncommitted_event"]
+__all__ = ["RepoWatch", "WorkdirWatch", "checkout_event", "commit_event", "uncommitted_event"]
 
 _StatKey = tuple[tuple[int, int, int], ...]
 
@@ -156,3 +157,38 @@ class RepoWatch:
                     events.append(uncommitted_event(self.repo, head, status))
                 self._reported = fingerprint
         return events
+
+
+class WorkdirWatch:
+    """The repository of a wrapped command's working directory, watched for as long as the
+    command runs (``gasoline-run``): ``tick`` is called often by the wrapper's shipper
+    thread and looks at most every ``poll_interval`` seconds. The repository is found on
+    the first look, so the command starts without waiting for git."""
+
+    def __init__(
+        self,
+        cwd: Path,
+        *,
+        poll_interval: float = 1.0,
+        status_interval: float = 30.0,
+        debounce: float = 2.0,
+    ) -> None:
+        self.cwd = cwd
+        self.poll_interval = poll_interval
+        self._options = {"status_interval": status_interval, "debounce": debounce}
+        self._watch: RepoWatch | None = None
+        self._searched = False
+        self._next = 0.0
+
+    def tick(self, now: float) -> list[dict[str, Any]]:
+        if now < self._next:
+            return []
+        self._next = now + self.poll_interval
+        if not self._searched:
+            self._searched = True
+            repo = find_repo(self.cwd)
+            if repo is not None:
+                self._watch = RepoWatch(repo, **self._options)
+        if self._watch is None or not self._watch.due(now):
+            return []
+        return self._watch.poll(now)

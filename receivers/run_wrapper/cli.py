@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -123,6 +124,12 @@ def build_parser(
     mode.add_argument("--pty", dest="pty", action="store_true", default=None, help="force a pty")
     mode.add_argument("--no-pty", dest="pty", action="store_false", help="force pipes")
     parser.add_argument(
+        "--no-git",
+        action="store_true",
+        help="do not report the git state of the working directory (commits, branch "
+        "switches, uncommitted changes) as git events",
+    )
+    parser.add_argument(
         "--flush-spool",
         action="store_true",
         help="replay every finished run's spool to the daemon, then exit",
@@ -169,12 +176,25 @@ def _ship(
     queue: ChunkQueue,
     abort: threading.Event,
     finish: Callable[[], list[Batch]] | None,
+    watch_git: bool,
 ) -> None:
     # Imported here, on the shipper's own thread, once the command runs: the HTTP client and
     # the rest take longer to load than many commands take to print their first line.
     from receivers.run_wrapper.shipper import Shipper
 
-    Shipper(_config(args, service), queue, abort, finish).run()
+    tick = None
+    if watch_git:
+        from receivers.git_watch.watch import WorkdirWatch
+        from receivers.run_wrapper.spool import Batch
+
+        workdir = WorkdirWatch(Path.cwd())
+
+        def tick(now: float) -> list[Batch]:
+            events = workdir.tick(now)
+            body = json.dumps({"events": events}).encode()
+            return [Batch("", body, 0, "/v1/events")] if events else []
+
+    Shipper(_config(args, service), queue, abort, finish, tick).run()
 
 
 def command_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
@@ -218,7 +238,8 @@ def run_wrapped(
     service = args.service or os.path.basename(command[0])
     shipper = threading.Thread(
         target=_ship,
-        args=(args, service, queue, abort, after),
+        # gasoline test records the git state itself, once per run (``finish``).
+        args=(args, service, queue, abort, after, finish is None and not args.no_git),
         name="gasoline-run-shipper",
         daemon=True,
     )

@@ -27,6 +27,7 @@ from receivers.run_wrapper.chunks import ChunkQueue
 from receivers.run_wrapper.lines import StreamLines
 from receivers.run_wrapper.sender import LinesClient, Outcome
 from receivers.run_wrapper.spool import (
+    LINES_PATH,
     Batch,
     OwnSpool,
     Segment,
@@ -183,7 +184,7 @@ class _Delivery:
         if answer.outcome is Outcome.OK:
             self._ok(batch.lines, replayed=replayed)
         elif answer.outcome is Outcome.REJECTED:
-            self._reject(batch.lines, answer.message)
+            self._reject(batch, answer.message)
         else:
             self._failed(answer.outcome)
             return False
@@ -228,12 +229,13 @@ class _Delivery:
         self.retry_at = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, _BACKOFF_MAX_S)
 
-    def _reject(self, n: int, message: str) -> None:
-        self.counters.rejected += n
+    def _reject(self, batch: Batch, message: str) -> None:
+        self.counters.rejected += batch.lines
+        what = f"{batch.lines} lines" if batch.path == LINES_PATH else f"a post to {batch.path}"
         if not self._reported:
             self._reported = True
             print(
-                f"gasoline-run: the daemon at {self.config.url} rejected {n} lines ({message}); "
+                f"gasoline-run: the daemon at {self.config.url} rejected {what} ({message}); "
                 "rejected batches are not retried",
                 file=sys.stderr,
                 flush=True,
@@ -280,7 +282,10 @@ class Shipper:
 
     ``finish`` (optional) runs on this thread once the command's output is shipped; the
     batches it returns (``gasoline test``: the run's spans, git events) are delivered like
-    the output, spooled when the daemon cannot take them."""
+    the output, spooled when the daemon cannot take them. ``tick(now)`` (optional) runs on
+    this thread at least every 250 ms while the command runs and returns batches the same
+    way (``gasoline-run``: git events of its working directory); it must return quickly
+    when it has nothing to do."""
 
     def __init__(
         self,
@@ -288,9 +293,11 @@ class Shipper:
         queue: ChunkQueue,
         abort: threading.Event,
         finish: Callable[[], list[Batch]] | None = None,
+        tick: Callable[[float], list[Batch]] | None = None,
     ) -> None:
         self.config = config
         self._finish = finish
+        self._tick = tick
         self.counters = Counters()
         self._queue = queue
         self._abort = abort
@@ -322,8 +329,14 @@ class Shipper:
             for stream, p in enumerate(pending):
                 if p.deadline(max_wait) <= now:
                     self._ship(stream, p, end=now - p.last_data >= _IDLE_S)
+            if self._tick is not None:
+                for batch in self._tick(now):
+                    delivery.deliver(batch)
             delivery.replay(closing=False)
         # Closed: the pump has stopped. Take what is left, then deliver within the deadline.
+        if self._tick is not None:  # a last look: what the command did just before it exited
+            for batch in self._tick(float("inf")):
+                delivery.deliver(batch)
         chunks, _ = self._queue.take(0)
         for stream, data in chunks:
             pending[stream].add(self._streams[stream].feed(data), time.monotonic())

@@ -144,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             times=(start_ns, end_ns),
             exit_code=code,
             cases=_cases(results, node_report, args.junit, cwd, start_ns),
+            git=not args.no_git,
         )
 
     return run_wrapped(args, run_command, env=env, finish=finish, prog="gasoline test")

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from receivers.git_watch.snapshot import take_snapshot
+from receivers.git_watch.snapshot import Snapshot, take_snapshot
 from receivers.run_wrapper.spool import Batch
 from receivers.test_run import TESTS_PATH
 from receivers.test_run.cases import TestCase, relative
@@ -29,12 +29,14 @@ def run_batches(
     times: tuple[int, int],
     exit_code: int,
     cases: tuple[list[TestCase], str],
+    git: bool = True,
 ) -> list[Batch]:
-    """The batches to deliver; removes the run's scratch directory ``work``."""
+    """The batches to deliver (with the git state when ``git``); removes the run's scratch
+    directory ``work``."""
     found, report = cases
     for case in found:
         case.file = relative(case.file, cwd)
-    snapshot = take_snapshot(cwd, state_file)
+    snapshot = take_snapshot(cwd, state_file) if git else Snapshot()
     if snapshot.error:
         print(f"gasoline test: git state not recorded: {snapshot.error}", file=sys.stderr)
     info = RunInfo(
