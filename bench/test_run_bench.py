@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -78,22 +79,36 @@ def bench_tests(tmp: Path, count: int, repeat: int) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("TRACEPARENT", "PYTEST_PLUGINS")}
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the venv's own plugins would be noise
     times: dict[str, list[float]] = {"bare": [], "gasoline test": []}
+    cpu: dict[str, list[float]] = {"bare": [], "gasoline test": []}
     try:
         for _ in range(repeat):
             for name, argv in (("bare", pytest), ("gasoline test", wrapped)):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 started = time.perf_counter()
                 subprocess.run(argv, cwd=project, env=env, stdout=subprocess.DEVNULL, check=True)
                 times[name].append(time.perf_counter() - started)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[name].append(
+                    after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                )
         with urllib.request.urlopen(f"{url}/buffers/timeline?source=test&limit=1") as answer:
             assert answer.status == 200
     finally:
         stop(proc)
     bare, wrap = statistics.median(times["bare"]), statistics.median(times["gasoline test"])
+    cpu_bare = statistics.median(cpu["bare"])
     print(f"\n{count} quick pytest tests, {repeat} runs each (round-robin):")
     for name, values in times.items():
-        print(f"  {name:14s} median {statistics.median(values):.3f} s, fastest {min(values):.3f} s")
-    print(f"  overhead       median {100 * (wrap / bare - 1):+.1f}%, "
-          f"fastest {100 * (min(times['gasoline test']) / min(times['bare']) - 1):+.1f}%")
+        print(
+            f"  {name:14s} wall median {statistics.median(values):.3f} s, fastest "
+            f"{min(values):.3f} s; CPU (user+sys, every process) median "
+            f"{statistics.median(cpu[name]):.3f} s"
+        )
+    print(
+        f"  overhead       wall median {100 * (wrap / bare - 1):+.1f}%, "
+        f"fastest {100 * (min(times['gasoline test']) / min(times['bare']) - 1):+.1f}%; "
+        f"CPU median {100 * (statistics.median(cpu['gasoline test']) / cpu_bare - 1):+.1f}%"
+    )
 
 
 def make_repo(path: Path, files: int) -> None:
@@ -111,7 +126,9 @@ def bench_idle(tmp: Path, files: int, idle: float) -> None:
     repo_path = tmp / "big"
     started = time.perf_counter()
     make_repo(repo_path, files)
-    print(f"\nrepository of {files} committed files (made in {time.perf_counter() - started:.0f} s):")
+    print(
+        f"\nrepository of {files} committed files (made in {time.perf_counter() - started:.0f} s):"
+    )
     repo = find_repo(repo_path)
     assert repo is not None
     watch = RepoWatch(repo, status_interval=30.0, debounce=2.0)
@@ -127,8 +144,11 @@ def bench_idle(tmp: Path, files: int, idle: float) -> None:
         started = time.perf_counter()
         repo.status()
         runs.append(time.perf_counter() - started)
-    print(f"  git status + diff --numstat (slow cadence): median {statistics.median(runs) * 1e3:.0f} ms, "
-          f"fastest {min(runs) * 1e3:.0f} ms")
+    print(
+        "  git status + diff --numstat (slow cadence): "
+        f"median {statistics.median(runs) * 1e3:.0f} ms, "
+        f"fastest {min(runs) * 1e3:.0f} ms"
+    )
     for label, config in (
         ("watching nothing", "{}\n"),
         (
@@ -147,10 +167,14 @@ def bench_idle(tmp: Path, files: int, idle: float) -> None:
         finally:
             stop(proc)
         cpu = (after.user + after.system) - (before.user + before.system)
-        print(f"  daemon CPU idle, {label}: {cpu * 1e3:.0f} ms over {idle:.0f} s "
-              f"({100 * cpu / idle:.2f}% of a core)")
-    print("  (git runs in child processes: their CPU is in the status figure above, once "
-          "per status_interval)")
+        print(
+            f"  daemon CPU idle, {label}: {cpu * 1e3:.0f} ms over {idle:.0f} s "
+            f"({100 * cpu / idle:.2f}% of a core)"
+        )
+    print(
+        "  (git runs in child processes: their CPU is in the status figure above, once "
+        "per status_interval)"
+    )
 
 
 def main() -> None:
