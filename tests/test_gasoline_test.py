@@ -369,3 +369,37 @@ async def test_interact_run_tests_goes_through_gasoline_test(
     [root] = [s for s in spans.values() if s["parent_span_id"] is None]  # a true root
     assert root["attributes"]["test.suite.run.status"] == "failure"
     assert spans["test_one.py::test_one"]["attributes"]["test.case.result.status"] == "fail"
+
+
+async def test_a_backend_trace_without_the_tests_context_is_linked_as_inferred(
+    gasoline: Running,
+    bare_python: str,
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "test_plain.py").write_text(
+        "import os, urllib.request\n\n"
+        "def test_orders_are_listed():\n"
+        "    with urllib.request.urlopen(os.environ['BACKEND'] + '/orders') as answer:\n"
+        "        assert answer.read() == b'[]'\n"  # fails: the body is {"orders": []}
+    )
+    monkeypatch.setenv("BACKEND", backend)
+    code, _, _ = await run_test_command(
+        gasoline, project, bare_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"
+    )
+    assert code == 1
+    await wait_for(lambda: _run_record(gasoline) is not None)
+    await wait_for(
+        lambda: any(
+            s.name == "GET /orders" for s in gasoline.daemon.store.spans.iter_newest_first()
+        )
+    )
+    await gasoline.settled()
+    answer = await gasoline.daemon.tools.run("observe", {"what": "tests"})
+    [failure] = answer["runs"][0]["failures"]
+    [linked] = failure["backend_traces"]
+    assert linked["linked_by"] == "inferred" and linked["name"] == "GET /orders"
+    assert linked["trace_id"] != answer["runs"][0]["trace_id"]
