@@ -50,7 +50,9 @@ async def test_analyze_changes_names_the_breaking_commit_and_file(
     await wait_for(lambda: _runs(gasoline) == 1)
 
     (repo / "app.py").write_text(BROKEN)
-    git(repo, "commit", "-q", "-am", "Read prices from the new field")
+    # Authored long before the good run (as a rebased or cherry-picked commit is): the bad
+    # run reports it among the commits since the previous run, whatever its date.
+    git(repo, "commit", "-q", "--date=2020-01-01T12:00:00", "-am", "Read prices from the new field")
     breaking = git(repo, "rev-parse", "HEAD").strip()
     (repo / "docs.md").write_text("# Shop\n\nPrices are in cents.\n")
     git(repo, "commit", "-q", "-am", "Document prices")

@@ -227,7 +227,14 @@ def _changes(
     good_rev = good.record.attributes.get("vcs.ref.head.revision") if good else None
     changes: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for event in _git_events(store, bad.repo, since, bad.record.time_ns):
+    # Commits the bad run reported itself (since the previous run there) are in its trace,
+    # whatever their author dates; the rest are found by time.
+    reported = [
+        r
+        for r in store.records.by_trace(bad.record.trace_id or b"")
+        if r.source == "git" and r.attributes.get("git.event") == "commit"
+    ]
+    for event in [*reported, *_git_events(store, bad.repo, since, bad.record.time_ns)]:
         a = event.attributes
         kind = a.get("git.event")
         if kind == "commit":

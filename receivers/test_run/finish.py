@@ -52,6 +52,8 @@ def run_batches(
         attributes={"process.working_directory": str(cwd), **snapshot.attributes},
     )
     shutil.rmtree(work, ignore_errors=True)
+    for event in snapshot.events:  # the git state this run saw joins the run's trace
+        event["trace_id"] = trace[0]
     batches = []
     if snapshot.events:
         body = json.dumps({"events": snapshot.events}).encode()
