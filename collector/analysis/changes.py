@@ -80,7 +80,7 @@ def _case_name(case: Record) -> str:
     return str(case.attributes.get("test.case.name", ""))
 
 
-def test_runs(store: Store, *, limit: int = _MAX_RUNS, repo: str | None = None) -> list[TestRun]:
+def test_runs(store: Store, *, limit: int = _MAX_RUNS) -> list[TestRun]:
     """The newest runs first, each with its cases."""
     f = TimelineFilter(source="test", kinds=frozenset({"event"}), limit=limit)
     f.record_match = lambda r: r.attributes.get("gasoline.test.kind") == "test_run"
@@ -88,8 +88,6 @@ def test_runs(store: Store, *, limit: int = _MAX_RUNS, repo: str | None = None) 
     for _, _, item in newest_matches(store, f, limit).items:
         assert isinstance(item, Record)
         run = TestRun(item)
-        if repo is not None and run.repo != repo:
-            continue
         if item.trace_id is not None:
             run.cases = [
                 r
@@ -111,7 +109,7 @@ def tests_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
             failures.append(
                 {
                     **_case_item(case),
-                    "backend_traces": _backend_traces(store, case, run),
+                    "backend_traces": _backend_traces(store, case),
                 }
             )
         answer.append({**run.summary(), "failures": failures})
@@ -123,15 +121,23 @@ def _case_item(case: Record) -> dict[str, Any]:
     return {
         "test": _case_name(case),
         "outcome": _outcome(case),
-        "message": a.get("gasoline.test.message"),
-        "assertion": a.get("gasoline.test.assertion"),
+        "message": _cut(a.get("gasoline.test.message"), 500),
+        "assertion": _cut(a.get("gasoline.test.assertion"), 1000),
         "file": a.get("code.filepath"),
         "line": a.get("code.lineno"),
         "span_id": case.span_id.hex() if case.span_id else None,
     }
 
 
-def _backend_traces(store: Store, case: Record, run: TestRun) -> list[dict[str, Any]]:
+def _cut(value: Any, limit: int) -> str | None:
+    """A failure's text for an answer: its start (a pytest diff can run to kilobytes)."""
+    if not value:
+        return None
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _backend_traces(store: Store, case: Record) -> list[dict[str, Any]]:
     """SERVER spans under the test's span (its own requests), else roots of other traces
     that started while the test ran on this machine, flagged ``inferred``."""
     found: list[dict[str, Any]] = []
