@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -147,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             git=not args.no_git,
         )
 
-    return run_wrapped(args, run_command, env=env, finish=finish, prog="gasoline test")
+    code = run_wrapped(args, run_command, env=env, finish=finish, prog="gasoline test")
+    if code in (126, 127) and work.exists():  # perhaps never started: nothing to report
+        shutil.rmtree(work, ignore_errors=True)
+    return code
 
 
 def _cases(
