@@ -403,3 +403,25 @@ async def test_a_backend_trace_without_the_tests_context_is_linked_as_inferred(
     [linked] = failure["backend_traces"]
     assert linked["linked_by"] == "inferred" and linked["name"] == "GET /orders"
     assert linked["trace_id"] != answer["runs"][0]["trace_id"]
+
+
+def test_the_plugin_never_fails_a_run_it_cannot_record(bare_python: str, tmp_path: Path) -> None:
+    from receivers.test_run.pytest_plugin import PLUGIN_DIR, PLUGIN_MODULE
+
+    (tmp_path / "test_one.py").write_text("def test_one():\n    assert True\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PLUGIN_DIR),
+        "PYTEST_PLUGINS": PLUGIN_MODULE,
+        "TRACEPARENT": "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01",
+        "GASOLINE_TEST_RESULTS": str(tmp_path / "gone" / "results.jsonl"),
+    }
+    done = subprocess.run(
+        [bare_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "1 passed" in done.stdout
+    assert done.stderr.count("gasoline test: test results not recorded") == 1

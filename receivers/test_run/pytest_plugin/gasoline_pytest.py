@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import sys
 import time
 from collections.abc import Generator
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = ["gasoline_traceparent"]
 _RESULTS = "GASOLINE_TEST_RESULTS"
 _MAX_TEXT = 8192
 _state: dict[str, dict[str, Any]] = {}
+_broken: list[OSError] = []
 
 
 def _run_context() -> list[str] | None:
@@ -39,15 +41,21 @@ _RUN = _run_context()
 
 
 def _write(entry: dict[str, Any]) -> None:
+    """Append one result; a failure to write (the results file's directory gone) says so
+    once and stops recording, never failing the user's test run."""
     path = os.environ.get(_RESULTS)
-    if not path:
+    if not path or _broken:
         return
     line = (json.dumps(entry) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        _broken.append(exc)
+        sys.stderr.write(f"gasoline test: test results not recorded: {exc}\n")
 
 
 @pytest.hookimpl(hookwrapper=True)
