@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from collector.cli import main as collector_main
-from collector.component import Components
 from receivers.run_wrapper.cli import main as run
+
+if TYPE_CHECKING:
+    from collector.component import Components
 
 __all__ = ["main", "run"]
 
@@ -29,4 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from receivers.test_run.cli import main as test_main
 
         return test_main(args[1:])
+    # Imported here: the wrapped commands (gasoline-run, gasoline test) start without it.
+    from collector.cli import main as collector_main
+
     return collector_main(components, argv)
