@@ -46,7 +46,9 @@ class Daemon:
             [config.service.api.endpoint.host]
             + [e.host for r in self.receivers for _, e in r.endpoints()]
         )
-        interactor = Interactor(config.interact, self.pipeline, config_source=config.source)
+        interactor = Interactor(
+            config.interact, self.pipeline, config_source=config.source, api_url=self._api_url
+        )
         self.tools = Toolbox(self.store, self.pipeline, interactor=interactor)
         self.api, intake = components.api_server(
             config.service.api,
@@ -59,6 +61,15 @@ class Daemon:
         self.services: list[Service] = [self.api, GcPolicy()]
         self._started_at = time.time()
         self._sweeper: asyncio.Task[None] | None = None
+
+    def _api_url(self) -> str | None:
+        """The API's URL once bound (``interact run_tests`` hands it to ``gasoline test``)."""
+        port = self.api.port
+        host = self.config.service.api.endpoint.host
+        if port is None:
+            return None
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+        return f"http://{host}:{port}"
 
     @property
     def ports(self) -> dict[str, int]:

@@ -2,7 +2,10 @@
 
 Only what ``interact`` in the config names can run. Output lines become events on the
 timeline (source ``interact``), so what a command printed sits beside the traces it
-caused; the agent gets the exit code and the last lines.
+caused; the agent gets the exit code and the last lines. ``run_tests`` runs the test
+command through ``gasoline test`` (when the daemon's API is up), so its test cases become
+spans of one trace, named in the answer, exactly as when a developer runs it; its output
+lines then reach the timeline through that command (service ``tests``).
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
+import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -43,10 +49,19 @@ class InteractError(ValueError):
 
 
 class Interactor:
-    def __init__(self, config: InteractConfig, pipeline: Pipeline, *, config_source: str) -> None:
+    def __init__(
+        self,
+        config: InteractConfig,
+        pipeline: Pipeline,
+        *,
+        config_source: str,
+        api_url: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        """``api_url()``: the daemon's API URL once bound, for ``gasoline test``."""
         self._config = config
         self._pipeline = pipeline
         self._where = config_source
+        self._api_url = api_url
 
     def _lookup(self, action: str, name: str | None) -> tuple[str, CommandConfig]:
         if action == "run_tests":
@@ -71,8 +86,16 @@ class Interactor:
     async def run(self, action: str, name: str | None) -> dict[str, Any]:
         label, command = self._lookup(action, name)
         started = time.monotonic()
-        process = await asyncio.create_subprocess_shell(
-            command.run,
+        url = self._api_url() if action == "run_tests" else None
+        argv = ["/bin/sh", "-c", command.run]
+        trace_id = None
+        if url is not None:
+            # The product's own command, in this interpreter: the run becomes a trace.
+            trace_id = secrets.token_hex(16)
+            argv = [sys.executable, "-m", "gasoline", "test", "--url", url, "--service", label]
+            argv += ["--trace-id", trace_id, "--", "/bin/sh", "-c", command.run]
+        process = await asyncio.create_subprocess_exec(
+            *argv,
             cwd=command.cwd,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -94,6 +117,8 @@ class Interactor:
                 line = raw.decode("utf-8", "replace").rstrip("\n")[:_MAX_LINE]
                 counts["lines"] += 1
                 tail.append(line)
+                if trace_id is not None:
+                    continue  # gasoline test ships the lines itself
                 emit(
                     Record(
                         time.time_ns(),
@@ -128,6 +153,7 @@ class Interactor:
             "info" if code == 0 else "error",
             f"{action} {label}: `{command.run}` {outcome}",
             service=label,
+            trace_id=bytes.fromhex(trace_id) if trace_id else None,
             tags=("interact", f"{action}:{label}"),
             attributes={"exit_code": code, "duration_ms": round(seconds * 1000, 1)},
         )
@@ -143,6 +169,7 @@ class Interactor:
             "output_lines": counts["lines"],
             "output_tail": list(tail),
             "event_id": str(final.id),
+            **({"trace_id": trace_id} if trace_id else {}),
         }
 
     def _offer(self, pending: list[Record]) -> None:

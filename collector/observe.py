@@ -13,6 +13,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from collector.analysis.changes import tests_view
 from collector.analysis.signals import failure_of, http_method, http_status, http_url
 from collector.analysis.timing import clock_shifts
 from collector.bounded import MAX_ANSWER_BYTES, compact
@@ -50,6 +51,8 @@ class View(StrEnum):
     ACTIONS = "actions"
     WEBSOCKET_EVENTS = "websocket_events"
     SERVICES = "services"
+    TESTS = "tests"
+    CHANGES = "changes"
 
 
 class ViewError(ValueError):
@@ -482,6 +485,8 @@ VIEWS: dict[View, Callable[..., dict[str, Any]]] = {
     View.ACTIONS: _records_view(_is_action),
     View.WEBSOCKET_EVENTS: _records_view(_is_websocket),
     View.SERVICES: _services_view,
+    View.TESTS: tests_view,
+    View.CHANGES: _records_view(lambda record: record.source == "git"),
 }
 
 

@@ -1,12 +1,16 @@
-"""The console commands: ``gasoline`` (the daemon and its CLI) and ``gasoline-run``."""
+"""The console commands: ``gasoline`` (the daemon and its CLI, ``gasoline test``) and
+``gasoline-run``."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from collector.cli import main as collector_main
-from collector.component import Components
 from receivers.run_wrapper.cli import main as run
+
+if TYPE_CHECKING:
+    from collector.component import Components
 
 __all__ = ["main", "run"]
 
@@ -20,5 +24,14 @@ def components() -> Components:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``gasoline``: serve the daemon, and look at what it holds from a terminal."""
+    """``gasoline``: serve the daemon, and look at what it holds from a terminal;
+    ``gasoline test CMD`` runs a test command as a trace (``receivers.test_run``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["test"]:
+        from receivers.test_run.cli import main as test_main
+
+        return test_main(args[1:])
+    # Imported here: the wrapped commands (gasoline-run, gasoline test) start without it.
+    from collector.cli import main as collector_main
+
     return collector_main(components, argv)

@@ -16,6 +16,7 @@ from collector.edge import EdgePolicy
 from collector.store import Store
 from exporters.http_api import HttpApi
 from receivers.file_tail import FileLogConfig, FileLogReceiver
+from receivers.git_watch import GitWatchConfig, GitWatchReceiver
 from receivers.http_site import api_site
 from receivers.native import NativeReceiver
 from receivers.otlp import OtlpConfig, OtlpReceiver, otlp_endpoints
@@ -33,6 +34,9 @@ RECEIVERS: dict[str, ReceiverFactory[Any]] = {
         FileLogConfig, lambda config, name, edge: FileLogReceiver(config, name=name)
     ),
     "sshlog": ReceiverFactory(SshLogConfig, lambda config, name, edge: sshlog(config, name)),
+    "gitwatch": ReceiverFactory(
+        GitWatchConfig, lambda config, name, edge: GitWatchReceiver(config, name=name)
+    ),
 }
 
 

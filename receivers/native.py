@@ -1,5 +1,6 @@
 """The native event API: ``POST /event`` and ``POST /events`` (also under ``/v1/``), and
-``POST /v1/lines`` for plain log lines and raw output blocks, parsed by the pipeline.
+``POST /v1/lines`` for plain log lines and raw output blocks, parsed by the pipeline, and
+``POST /v1/tests`` for a ``gasoline test`` run's spans.
 
 This is how the browser extension, the log tailers and custom scripts report events.
 ``NativeReceiver`` is a receiver like the others (``start``/``stop``/``stats``); it binds
@@ -11,6 +12,7 @@ An event links to a trace by ``trace_id``/``span_id``, a W3C ``traceparent``, or
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -25,9 +27,11 @@ from collector.config import Endpoint
 from collector.errors import CollectorError, DecodeError
 from collector.events import parse_event
 from collector.limits import json_int
-from collector.model import Record
+from collector.model import DropReason, Record
 from receivers.log_records import LogLines
 from receivers.stream_groups import OutputLines, StreamGroups
+from receivers.test_run import TESTS_PATH
+from receivers.test_run.intake import decode_test_run
 from receivers.wire_errors import http_status, retry_after
 
 __all__ = ["NativeReceiver"]
@@ -134,7 +138,34 @@ class NativeReceiver:
                 )
             ),
             web.post("/v1/lines", self._answering_errors(self._post_lines)),
+            web.post(TESTS_PATH, self._answering_errors(self._post_tests)),
         ]
+
+    async def _post_tests(self, request: web.Request) -> web.Response:
+        """A ``gasoline test`` run: its spans as an OTLP request (protobuf, or JSON with
+        ``Content-Type: application/json``); the run's events are derived from them
+        (``receivers.test_run.intake``)."""
+        sink = self._sink_or_refuse()
+        body = await _read_body(request)
+        is_json = request.content_type == "application/json"
+        try:  # off the loop: a run of thousands of tests decodes for tens of milliseconds
+            batch, records, rejected, error = await asyncio.to_thread(
+                decode_test_run, body, sink.redactor, is_json=is_json
+            )
+        except DecodeError as exc:
+            raise _Reject(400, str(exc)) from exc
+        try:
+            sink.count_dropped("spans", DropReason.INVALID, rejected)
+            if len(batch):
+                sink.offer_spans(batch)
+            if records:
+                sink.offer_records(records)
+        except CollectorError as exc:
+            raise _Reject(http_status(exc), str(exc), retry_after(exc)) from exc
+        answer: dict[str, Any] = {"status": "ok", "spans": len(batch), "events": len(records)}
+        if rejected:
+            answer["rejected_spans"], answer["error"] = rejected, error
+        return web.json_response(answer)
 
     def _sink_or_refuse(self) -> Sink:
         if self._sink is None:

@@ -62,7 +62,10 @@ INVALID = [
         "receivers: {otlp: {protocols: {grpc: {colour: red}}}}",
         "receivers.otlp.protocols.grpc.colour: unknown key (allowed: endpoint, max_recv_msg_size_mib)",
     ),
-    ("receivers: {kafka: {}}", "receivers.kafka: unknown receiver (known: otlp, filelog, sshlog)"),
+    (
+        "receivers: {kafka: {}}",
+        "receivers.kafka: unknown receiver (known: otlp, filelog, sshlog, gitwatch)",
+    ),
     (
         "service: {store: {ttl: forever}}",
         "service.store.ttl: 'forever' is not a duration (expected e.g. 30s, 15m, 24h)",

@@ -82,6 +82,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "filelog": {"include": ["{tmp}/*.log"]},
     "sshlog": {"host": "127.0.0.1", "port": 9, "user": "nobody", "path": "/var/log/app.log"},
+    "gitwatch": {"repositories": ["{tmp}"]},
 }
 
 

@@ -65,6 +65,7 @@ async def run(
         stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        cwd=spool.parent,  # in no git repository: the only posts are the output's
     )
     async with asyncio.timeout(TIMEOUT):
         out, err = await proc.communicate()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.analysis.causality import analyze_causality
+from collector.analysis.changes import analyze_changes
 from collector.analysis.latency import analyze_latency
 from collector.baselines import BASELINE, compare, load_baseline, snapshot
 from collector.filters import build_filter
@@ -30,6 +31,7 @@ class Analysis(StrEnum):
     LATENCY = "latency"
     CORRELATE = "correlate"
     REGRESSION = "regression"
+    CHANGES = "changes"
 
 
 ANALYSES = tuple(Analysis)
@@ -46,6 +48,8 @@ async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dic
         return _correlate(store, args)
     if kind == Analysis.REGRESSION:
         return await _regression(store, baselines, args)
+    if kind == Analysis.CHANGES:
+        return analyze_changes(store, dict(args))
     tree = tree_for(store, args)
     if kind == Analysis.CAUSALITY:
         return analyze_causality(tree)

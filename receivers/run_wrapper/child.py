@@ -25,7 +25,7 @@ import signal
 import sys
 import termios
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["FORWARDED_SIGNALS", "block_signals", "run_child"]
 
@@ -50,6 +50,7 @@ def run_child(
     on_output: Callable[[int, bytes], None],
     on_started: Callable[[], None] = lambda: None,
     on_late_signal: Callable[[], None] = lambda: None,
+    env: Mapping[str, str] | None = None,
 ) -> int:
     """Run ``argv`` to completion, copying its output to fds 1/2 and to ``on_output``.
 
@@ -59,6 +60,7 @@ def run_child(
     ``on_started`` runs once the child runs, before its output is read.
     ``on_late_signal`` runs (on the signal thread) for a signal arriving after the child
     was reaped, e.g. a second Ctrl-C while output is still being flushed.
+    ``env``: the child's environment (default: the wrapper's).
     """
     if use_pty:
         master, slave = os.openpty()
@@ -79,7 +81,7 @@ def run_child(
         pid = os.posix_spawnp(
             argv[0],
             list(argv),
-            dict(os.environ),
+            dict(os.environ if env is None else env),
             file_actions=actions,
             setsigmask=(),
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,10 +19,12 @@ from receivers.run_wrapper.chunks import ChunkQueue
 
 if TYPE_CHECKING:
     from receivers.run_wrapper.shipper import ShipperConfig
+    from receivers.run_wrapper.spool import Batch
 
-__all__ = ["main"]
+__all__ = ["build_parser", "command_of", "main", "run_wrapped"]
 
 _DEFAULT_URL = "http://127.0.0.1:7890"
+_USAGE = "gasoline-run [options] CMD [ARGS...]\n       gasoline-run --flush-spool [options]"
 _MIB = 1024 * 1024
 # How long the command's exit waits for the shipper beyond --flush-timeout: its last posts'
 # timeouts and, for a command that exits at once, the shipper's imports.
@@ -67,14 +71,19 @@ spool is empty afterwards, 1 when the daemon did not take all of it.
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser(
+    prog: str = "gasoline-run",
+    usage: str = _USAGE,
+    description: str = _DESCRIPTION,
+) -> argparse.ArgumentParser:
+    """The wrapper's options; ``gasoline test`` adds its own to the same parser."""
     parser = argparse.ArgumentParser(
-        prog="gasoline-run",
-        usage="gasoline-run [options] CMD [ARGS...]\n       gasoline-run --flush-spool [options]",
-        description=_DESCRIPTION,
+        prog=prog,
+        usage=usage,
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"gasoline-run {VERSION}")
+    parser.add_argument("--version", action="version", version=f"{prog} {VERSION}")
     parser.add_argument(
         "--url",
         type=_http_url,
@@ -114,6 +123,12 @@ def _parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--pty", dest="pty", action="store_true", default=None, help="force a pty")
     mode.add_argument("--no-pty", dest="pty", action="store_false", help="force pipes")
+    parser.add_argument(
+        "--no-git",
+        action="store_true",
+        help="do not report the git state of the working directory (commits, branch "
+        "switches, uncommitted changes) as git events",
+    )
     parser.add_argument(
         "--flush-spool",
         action="store_true",
@@ -156,34 +171,77 @@ def _config(args: argparse.Namespace, service: str) -> ShipperConfig:
 
 
 def _ship(
-    args: argparse.Namespace, service: str, queue: ChunkQueue, abort: threading.Event
+    args: argparse.Namespace,
+    service: str,
+    queue: ChunkQueue,
+    abort: threading.Event,
+    finish: Callable[[], list[Batch]] | None,
+    watch_git: bool,
 ) -> None:
     # Imported here, on the shipper's own thread, once the command runs: the HTTP client and
     # the rest take longer to load than many commands take to print their first line.
     from receivers.run_wrapper.shipper import Shipper
 
-    Shipper(_config(args, service), queue, abort).run()
+    tick = None
+    if watch_git:
+        from receivers.git_watch.watch import WorkdirWatch
+        from receivers.run_wrapper.spool import Batch
+
+        workdir = WorkdirWatch(Path.cwd())
+
+        def tick(now: float) -> list[Batch]:
+            events = workdir.tick(now)
+            body = json.dumps({"events": events}).encode()
+            return [Batch("", body, 0, "/v1/events")] if events else []
+
+    Shipper(_config(args, service), queue, abort, finish, tick).run()
+
+
+def command_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """CMD ARGS from the parsed options (a leading ``--`` dropped); a usage error if none."""
+    command: list[str] = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command and not args.flush_spool:
+        parser.error("a command to run is required (or --flush-spool)")
+    return command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (see --help)."""
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
-    command: list[str] = list(args.command)
-    if command[:1] == ["--"]:
-        command = command[1:]
+    command = command_of(parser, args)
     if args.flush_spool:
         from receivers.run_wrapper.shipper import flush_spool
 
         return flush_spool(_config(args, ""))
-    if not command:
-        parser.error("a command to run is required (or --flush-spool)")
+    return run_wrapped(args, command)
+
+
+def run_wrapped(
+    args: argparse.Namespace,
+    command: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    finish: Callable[[int, int], list[Batch]] | None = None,
+    prog: str = "gasoline-run",
+) -> int:
+    """Run ``command`` with ``env``, passing its output through and shipping it; then
+    ``finish(exit status, end time ns)``, on the shipper's thread, makes the batches that
+    are delivered after the output. Returns the exit status (see --help)."""
     block_signals()
+    ended: list[tuple[int, int]] = []  # set before the queue closes, read after
+    after = None if finish is None else lambda: finish(*ended[0])
     queue = ChunkQueue(args.queue_mib * _MIB)
     abort = threading.Event()
     service = args.service or os.path.basename(command[0])
     shipper = threading.Thread(
-        target=_ship, args=(args, service, queue, abort), name="gasoline-run-shipper", daemon=True
+        target=_ship,
+        # gasoline test records the git state itself, once per run (``finish``).
+        args=(args, service, queue, abort, after, finish is None and not args.no_git),
+        name="gasoline-run-shipper",
+        daemon=True,
     )
     # The pump thread must get the interpreter back quickly after each read, or the child
     # waits on a full pipe while the shipper thread works: hand it over every 0.5 ms
@@ -197,13 +255,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             on_output=queue.put,
             on_started=shipper.start,
             on_late_signal=abort.set,
+            env=env,
         )
     except FileNotFoundError:
-        print(f"gasoline-run: {command[0]}: command not found", file=sys.stderr)
+        print(f"{prog}: {command[0]}: command not found", file=sys.stderr)
         return 127
     except OSError as exc:
-        print(f"gasoline-run: {command[0]}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"{prog}: {command[0]}: {exc.strerror or exc}", file=sys.stderr)
         return 126
+    ended.append((code, time.time_ns()))
     queue.close()
     shipper.join(args.flush_timeout + _JOIN_SLACK_S)
     return code

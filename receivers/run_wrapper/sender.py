@@ -1,5 +1,5 @@
-"""One HTTP client for ``POST /v1/lines`` (raw output as text/plain), and the one place
-answers are classified.
+"""One HTTP client for ``POST /v1/lines`` (raw output as text/plain) and the wrapper's other
+posts (a test run's spans, git events), and the one place answers are classified.
 
 200 is delivered; 400/413 and other 4xx are the batch's fault and never retried; 5xx, 429,
 timeouts and connection errors are the daemon's state and retried (via the spool).
@@ -18,6 +18,8 @@ from collector.edge import client_headers
 __all__ = ["Answer", "LinesClient", "Outcome"]
 
 _RETRYABLE_4XX = frozenset((408, 429))
+# Raw output; a test run's spans (an OTLP protobuf request); everything else is JSON.
+_CONTENT_TYPES = {"/v1/lines": "text/plain", "/v1/tests": "application/x-protobuf"}
 
 
 class Outcome(Enum):
@@ -40,7 +42,7 @@ class LinesClient:
     HTTP errors: they come back as an ``Answer``.
     """
 
-    __slots__ = ("_conn", "_host", "_path", "_port", "_secure", "_timeout", "url")
+    __slots__ = ("_base", "_conn", "_host", "_port", "_secure", "_timeout", "url")
 
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
         """``url``: the daemon's http(s) URL (the command line checked it)."""
@@ -49,16 +51,17 @@ class LinesClient:
         self._secure = parts.scheme == "https"
         self._host = parts.hostname or ""
         self._port = parts.port
-        self._path = parts.path.rstrip("/") + "/v1/lines"
+        self._base = parts.path.rstrip("/")
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 
-    def post(self, query: str, body: bytes) -> Answer:
-        """Send one batch of raw output; a stale keep-alive connection is retried once, fresh."""
+    def post(self, query: str, body: bytes, path: str = "/v1/lines") -> Answer:
+        """Send one batch (raw output to ``/v1/lines``, JSON elsewhere); a stale keep-alive
+        connection is retried once, fresh."""
         reused = self._conn is not None
-        answer = self._post_once(query, body)
+        answer = self._post_once(query, body, path)
         if reused and answer.outcome is not Outcome.OK and answer.message == "stale":
-            answer = self._post_once(query, body)
+            answer = self._post_once(query, body, path)
         if answer.message == "stale":
             return Answer(Outcome.RETRY, "connection closed by the daemon")
         return answer
@@ -68,7 +71,7 @@ class LinesClient:
             self._conn.close()
             self._conn = None
 
-    def _post_once(self, query: str, body: bytes) -> Answer:
+    def _post_once(self, query: str, body: bytes, path: str) -> Answer:
         if self._conn is None:
             cls = http.client.HTTPSConnection if self._secure else http.client.HTTPConnection
             self._conn = cls(self._host, self._port, timeout=self._timeout)
@@ -76,9 +79,12 @@ class LinesClient:
         try:
             conn.request(
                 "POST",
-                f"{self._path}?{query}",
+                f"{self._base}{path}?{query}" if query else self._base + path,
                 body=body,
-                headers={"Content-Type": "text/plain", **client_headers()},
+                headers={
+                    "Content-Type": _CONTENT_TYPES.get(path, "application/json"),
+                    **client_headers(),
+                },
             )
             resp = conn.getresponse()
             data = resp.read()

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -26,6 +27,7 @@ from receivers.run_wrapper.chunks import ChunkQueue
 from receivers.run_wrapper.lines import StreamLines
 from receivers.run_wrapper.sender import LinesClient, Outcome
 from receivers.run_wrapper.spool import (
+    LINES_PATH,
     Batch,
     OwnSpool,
     Segment,
@@ -147,7 +149,10 @@ class _Delivery:
         return self.spool.has_data() or time.monotonic() < self.retry_at
 
     def ship(self, stream: int, body: bytes, end: bool) -> None:
-        batch = self.encode(stream, body, end)
+        self.deliver(self.encode(stream, body, end))
+
+    def deliver(self, batch: Batch) -> None:
+        """Post ``batch`` now, or spool it (behind older batches, or when the post fails)."""
         if self.deferring() or not self._send(batch, replayed=False):
             self._to_spool(batch)
 
@@ -175,11 +180,11 @@ class _Delivery:
 
     def _send(self, batch: Batch, *, replayed: bool) -> bool:
         """Post one batch; False when it must be sent again later (5xx, no daemon)."""
-        answer = self.client.post(batch.query, batch.body)
+        answer = self.client.post(batch.query, batch.body, batch.path)
         if answer.outcome is Outcome.OK:
             self._ok(batch.lines, replayed=replayed)
         elif answer.outcome is Outcome.REJECTED:
-            self._reject(batch.lines, answer.message)
+            self._reject(batch, answer.message)
         else:
             self._failed(answer.outcome)
             return False
@@ -224,12 +229,13 @@ class _Delivery:
         self.retry_at = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, _BACKOFF_MAX_S)
 
-    def _reject(self, n: int, message: str) -> None:
-        self.counters.rejected += n
+    def _reject(self, batch: Batch, message: str) -> None:
+        self.counters.rejected += batch.lines
+        what = f"{batch.lines} lines" if batch.path == LINES_PATH else f"a post to {batch.path}"
         if not self._reported:
             self._reported = True
             print(
-                f"gasoline-run: the daemon at {self.config.url} rejected {n} lines ({message}); "
+                f"gasoline-run: the daemon at {self.config.url} rejected {what} ({message}); "
                 "rejected batches are not retried",
                 file=sys.stderr,
                 flush=True,
@@ -272,10 +278,26 @@ class _Pending:
 class Shipper:
     """Ships what the pump puts in ``queue`` until the queue is closed, then delivers or
     spools the rest within ``flush_timeout`` (less if ``abort`` is set: a second Ctrl-C)
-    and prints the counters' summary. ``run`` is the shipper thread's whole life."""
+    and prints the counters' summary. ``run`` is the shipper thread's whole life.
 
-    def __init__(self, config: ShipperConfig, queue: ChunkQueue, abort: threading.Event) -> None:
+    ``finish`` (optional) runs on this thread once the command's output is shipped; the
+    batches it returns (``gasoline test``: the run's spans, git events) are delivered like
+    the output, spooled when the daemon cannot take them. ``tick(now)`` (optional) runs on
+    this thread at least every 250 ms while the command runs and returns batches the same
+    way (``gasoline-run``: git events of its working directory); it must return quickly
+    when it has nothing to do."""
+
+    def __init__(
+        self,
+        config: ShipperConfig,
+        queue: ChunkQueue,
+        abort: threading.Event,
+        finish: Callable[[], list[Batch]] | None = None,
+        tick: Callable[[float], list[Batch]] | None = None,
+    ) -> None:
         self.config = config
+        self._finish = finish
+        self._tick = tick
         self.counters = Counters()
         self._queue = queue
         self._abort = abort
@@ -307,8 +329,14 @@ class Shipper:
             for stream, p in enumerate(pending):
                 if p.deadline(max_wait) <= now:
                     self._ship(stream, p, end=now - p.last_data >= _IDLE_S)
+            if self._tick is not None:
+                for batch in self._tick(now):
+                    delivery.deliver(batch)
             delivery.replay(closing=False)
         # Closed: the pump has stopped. Take what is left, then deliver within the deadline.
+        if self._tick is not None:  # a last look: what the command did just before it exited
+            for batch in self._tick(float("inf")):
+                delivery.deliver(batch)
         chunks, _ = self._queue.take(0)
         for stream, data in chunks:
             pending[stream].add(self._streams[stream].feed(data), time.monotonic())
@@ -316,6 +344,9 @@ class Shipper:
             p.add(self._streams[stream].close(), time.monotonic())
             if p.blocks or p.open:
                 self._ship(stream, p, end=True)
+        if self._finish is not None:
+            for batch in self._finish():
+                delivery.deliver(batch)
         self._drain()
         self.counters.queue_dropped = self._queue.dropped_lines
         line = self.counters.summary()

@@ -4,7 +4,8 @@ Layout: ``<root>/run-<start ns>-<pid>/`` per run, holding ``lock`` (flock'd by t
 it runs), ``active.spool`` (the segment being appended, fsynced after every append) and sealed
 ``seg-000001.spool``, ``seg-000002.spool``... (renamed from ``active.spool`` atomically). A
 segment is a sequence of batches, each a JSON header line ``{"query": ..., "lines": ...,
-"bytes": ...}`` followed by that many bytes of body: the POST's query string and raw output.
+"bytes": ...}`` (and ``"path"`` when the batch goes elsewhere than ``/v1/lines``, e.g. a test
+run's spans) followed by that many bytes of body: the POST's query string and body.
 Readers only read sealed segments and delete one only after the daemon accepted it. A
 directory whose lock nobody holds belongs to a finished run and may be adopted, its active
 segment sealed, and replayed by any later run or ``--flush-spool``.
@@ -20,7 +21,15 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["Batch", "OwnSpool", "Segment", "SpoolDir", "adopt_leftovers", "read_segment"]
+__all__ = [
+    "LINES_PATH",
+    "Batch",
+    "OwnSpool",
+    "Segment",
+    "SpoolDir",
+    "adopt_leftovers",
+    "read_segment",
+]
 
 _ACTIVE = "active.spool"
 _LOCK = "lock"
@@ -40,13 +49,17 @@ class Segment:
         self.owner.forget(self)
 
 
+LINES_PATH = "/v1/lines"
+
+
 class Batch(NamedTuple):
     """One POST: its query string (batch id included, so a replay is the same batch again),
-    its body, and how many lines the body holds."""
+    its body, how many lines the body holds, and the API path it goes to."""
 
     query: str
     body: bytes
     lines: int
+    path: str = LINES_PATH
 
 
 def read_segment(path: Path) -> tuple[list[Batch], int]:
@@ -63,12 +76,13 @@ def read_segment(path: Path) -> tuple[list[Batch], int]:
         try:
             header = json.loads(data[pos:newline])
             query, lines, size = str(header["query"]), int(header["lines"]), int(header["bytes"])
+            to = str(header.get("path", LINES_PATH))
         except (ValueError, KeyError, TypeError):
             return batches, 1
         body = data[newline + 1 : newline + 1 + size]
         if newline < 0 or len(body) < size:
             return batches, 1
-        batches.append(Batch(query, body, lines))
+        batches.append(Batch(query, body, lines, to))
         pos = newline + 1 + size
     return batches, 0
 
@@ -152,7 +166,13 @@ class OwnSpool:
     def append(self, batch: Batch) -> bool:
         """Add one batch; False (and counted) over the cap."""
         d = self._ensure_dir()
-        header = {"query": batch.query, "lines": batch.lines, "bytes": len(batch.body)}
+        header: dict[str, object] = {
+            "query": batch.query,
+            "lines": batch.lines,
+            "bytes": len(batch.body),
+        }
+        if batch.path != LINES_PATH:
+            header["path"] = batch.path
         entry = json.dumps(header).encode() + b"\n" + batch.body
         if d.bytes + self._active_bytes + len(entry) > self.max_bytes:
             self.dropped_lines += batch.lines
