@@ -52,6 +52,8 @@ def _parser(components: Callable[[], Components]) -> argparse.ArgumentParser:
         prog="gasoline",
         description="Local OpenTelemetry collector bridge: receives OTLP traces and logs, "
         "plain logs and browser events, and shows what happened, in what order, and why.",
+        epilog="gasoline test CMD [ARGS...] runs a test command as one trace, each test case "
+        "a span (gasoline test --help).",
     )
     parser.add_argument("--version", action="version", version=f"gasoline {VERSION}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
