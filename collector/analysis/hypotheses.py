@@ -377,7 +377,7 @@ def latency_hypotheses(
     if not path:
         return [], None
     ops = {(n.span.service, n.span.name) for n in path}
-    base = ctx.baselines(ops, before_ns=tree.start_ns)
+    base = ctx.baselines(ops, before_ns=tree.end_ns)
     excess: dict[int, int | None] = {}
     for n in path:
         b = base.get((n.span.service, n.span.name))
