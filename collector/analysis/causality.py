@@ -75,7 +75,7 @@ from collector.analysis.propagation import Consequence, is_process_death
 from collector.analysis.signals import Failure, answered_ok, failure_of, http_status
 from collector.analysis.timing import latency_breakdown, self_time_ns, short_critical_path
 from collector.bounded import fit, note_truncated
-from collector.model import Record, StatusCode
+from collector.model import Record, SpanKind, StatusCode
 from collector.store import Store
 from collector.trace_tree import Node, TraceTree, build_tree
 
@@ -91,7 +91,9 @@ _MAX_EVIDENCE = 10
 _MAX_HANDLED_EVIDENCE = 3
 _MAX_WINDOW_TRACES = 5
 S = 1_000_000_000
-_BEFORE_NS = 5 * 60 * S
+_BEFORE_NS = 5 * 60 * S  # earlier failures of a service that may have opened a breaker
+_PEER_DEATH_NS = 2 * 60 * S  # a peer's process death that may explain a refused connection
+_OWN_DEATH_NS = 30 * S  # a sibling process of the failing service that just died
 _LINK_AFTER_NS = 60 * S
 
 
@@ -346,7 +348,7 @@ class _Analysis:
                 self._earlier_failure(node, services)
         if h.extra.get("connection") and h.service != node.span.service:
             for record in process_deaths(
-                ctx, {h.service}, node.span.start_ns - _BEFORE_NS, node.span.end_ns + 5 * S
+                ctx, {h.service}, node.span.start_ns - _PEER_DEATH_NS, node.span.end_ns + 5 * S
             ):
                 self.hypotheses.append(death_hypothesis(record, node, 0.9))
                 h.confidence = min(h.confidence, 0.7)  # the death explains the lost peer
@@ -357,7 +359,7 @@ class _Analysis:
             if log is not None:
                 self.hypotheses.append(log)
             for record in process_deaths(
-                ctx, {node.span.service}, node.span.start_ns - _BEFORE_NS, node.span.end_ns
+                ctx, {node.span.service}, node.span.start_ns - _OWN_DEATH_NS, node.span.end_ns
             ):
                 self.hypotheses.append(death_hypothesis(record, node, 0.8))
         if weak:
@@ -394,9 +396,10 @@ class _Analysis:
                 trace_hex = link.get("trace_id")
                 if isinstance(trace_hex, str) and len(trace_hex) == 32:
                     targets.setdefault(bytes.fromhex(trace_hex), n)
-        producers = {n.span.span_id for n in self.tree.nodes.values() if n.kind.name == "PRODUCER"}
-        producers |= {n.span.span_id for n in node.path_from_root()}
-        if h.extra.get("generic") or h.confidence <= 0.8:
+        producers = {
+            n.span.span_id for n in self.tree.nodes.values() if n.kind == SpanKind.PRODUCER
+        }  # what this trace handed on: consumers link back to these
+        if producers and (h.extra.get("generic") or h.confidence <= 0.8):
             for span in self.ctx.linking_spans(
                 producers, self.tree.start_ns, self.tree.end_ns + _LINK_AFTER_NS
             ):
@@ -422,15 +425,18 @@ class _Analysis:
         )
         failing_ends = [n.span.end_ns for n in self.leaves]
         for record in self.tree.records:
-            attached = record.span_id is not None and record.span_id in nodes
-            on_failing = attached and id(nodes[record.span_id]) in self.failures  # type: ignore[index]
+            node = nodes.get(record.span_id) if record.span_id is not None else None
+            attached = node is not None
             if client_error and record.level in ("warn", "error", "critical"):
                 confidence, why = 0.85, "the server said why it refused the request"
-            elif record.level in ("error", "critical") and not on_failing:
-                handled = attached and id(nodes[record.span_id]) in self.verdict.handled_by  # type: ignore[index]
-                if handled or (attached and _answered_explicitly(nodes[record.span_id])):  # type: ignore[index]
+            elif record.level in ("error", "critical"):
+                if node is not None and (
+                    id(node) in self.failures  # the span's own failure carries it
+                    or id(node) in self.verdict.handled_by
+                    or _answered_explicitly(node)
+                ):
                     continue
-                after = failing_ends and record.time_ns > max(failing_ends)
+                after = bool(failing_ends) and record.time_ns > max(failing_ends)
                 confidence = 0.5 if after else 0.75
                 why = (
                     "reported after the failure, so more likely its symptom"
@@ -439,7 +445,6 @@ class _Analysis:
                 )
             else:
                 continue
-            node = nodes.get(record.span_id) if record.span_id is not None else None
             self.hypotheses.append(
                 Hypothesis(
                     record_ref(record),

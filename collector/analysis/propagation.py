@@ -57,6 +57,10 @@ _PROCESS_DEATH = re.compile(
     r"javascript heap out of memory|java\.lang\.outofmemoryerror",
     re.I,
 )
+_DEATH_WORDS = (
+    "kill", "memory", "oom", "panic", "fatal", "segmentation", "sigsegv", "core dumped",
+    "exit", "terminated",
+)  # fmt: skip
 _GENERIC = re.compile(
     r"^(internal( server)? error|server error|unknown error|error( status)?|http \d{3}|"
     r"failed|failure|exception|unhandled exception|call to .* failed|)\.?$",
@@ -107,6 +111,9 @@ def is_connection_failure(text: str) -> bool:
 
 def is_process_death(message: str) -> bool:
     """A line saying a process died: killed, OOM, panic, a fatal signal, an exit."""
+    lowered = message.lower()
+    if not any(word in lowered for word in _DEATH_WORDS):  # most lines: no regex at all
+        return False
     return bool(_PROCESS_DEATH.search(message.strip()))
 
 
