@@ -63,10 +63,8 @@ __all__ = [
 
 S = 1_000_000_000
 MS = 1_000_000
-_BEFORE_NS = 5 * 60 * S  # how far back a service's earlier failures and deaths count
 _LOG_BEFORE_NS = 10 * S  # how far back an untraced log explains a generic error
 _CHANGE_BEFORE_NS = 15 * 60 * S
-_LINK_AFTER_NS = 60 * S
 _BURST_NS = 5 * S
 _MAX_PATH = 64
 _MIN_EXCESS_NS = 100 * MS
