@@ -8,6 +8,9 @@ them."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ from tests.test_mcp import call, mcp_session
 
 CLIENT, SERVER = SpanKind.CLIENT, SpanKind.SERVER
 CONSUMER, PRODUCER = SpanKind.CONSUMER, SpanKind.PRODUCER
+GASOLINE_RUN = str(Path(sys.executable).parent / "gasoline-run")
 
 
 @dataclass
@@ -333,3 +337,31 @@ async def test_every_class_through_the_mcp_client(
             answer = await call(session, "analyze", **case.args)
         check(answer, case)
         assert len(str(answer)) < 20_000, name
+
+
+async def test_a_process_killed_under_gasoline_run_is_what_broke(
+    gasoline: Running, tmp_path: Path
+) -> None:
+    """A SIGKILL says nothing on the child's own output; the wrapper's last line does,
+    and "what broke in the last minutes" names it, over MCP and over HTTP."""
+    child = "import os, signal; print('loading 48 GB model', flush=True); os.kill(os.getpid(), 9)"
+    proc = await asyncio.create_subprocess_exec(
+        GASOLINE_RUN, "--url", gasoline.api, "--spool-dir", str(tmp_path / "spool"),
+        "--service", "worker", "--", sys.executable, "-c", child,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        out, _ = await proc.communicate()
+    assert proc.returncode == 137 and out.strip() == b"loading 48 GB model"
+    await gasoline.settled()
+    window = {"type": "causality", "since": time.time() * 1000 - 300_000}
+    status, answer = await gasoline.post_json("/v1/tools/analyze", window)
+    assert status == 200, answer
+    async with mcp_session(tmp_path, "--url", gasoline.api) as (session, _):
+        over_mcp = await call(session, "analyze", **window)
+    assert over_mcp["root_cause"] == answer["root_cause"] and over_mcp["status"] == "failed"
+    assert answer["status"] == "failed" and answer["service"] == "worker"
+    cause = answer["root_cause"]
+    assert cause["message"].startswith("gasoline-run: python")
+    assert "killed by signal 9 (SIGKILL)" in cause["message"]
+    assert cause["evidence"][0]["process_signal"] is True

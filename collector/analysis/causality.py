@@ -187,8 +187,7 @@ def analyze_window(
         if r.level in ("error", "critical")
     ]
     hypotheses = [
-        death_hypothesis(r, None, 0.85)
-        for r in process_deaths(ctx, {r.service for r in records}, since_ns, until_ns)
+        death_hypothesis(r, None, 0.85) for r in process_deaths(ctx, None, since_ns, until_ns)
     ]
     seen = {h.key for h in hypotheses}
     for record in reversed(records):

@@ -271,9 +271,10 @@ def other_trace_hypothesis(
 
 
 def process_deaths(
-    ctx: StoreContext, services: set[str], since_ns: int, until_ns: int
+    ctx: StoreContext, services: set[str] | None, since_ns: int, until_ns: int
 ) -> list[Record]:
-    """For each service, the first line of its last burst of process-death lines."""
+    """For each service (of ``services``, or any), the first line of its last burst of
+    process-death lines: the one that says why, before the exit lines that follow it."""
     found: dict[str, list[Record]] = {}
     for record in ctx.records_between(since_ns, until_ns, services=services):
         if record.trace_id is None and is_process_death(record.message):
