@@ -365,3 +365,42 @@ async def test_a_process_killed_under_gasoline_run_is_what_broke(
     assert cause["message"].startswith("gasoline-run: python")
     assert "killed by signal 9 (SIGKILL)" in cause["message"]
     assert cause["evidence"][0]["process_signal"] is True
+
+
+def _price_of(cart: dict[str, int]) -> int:
+    return cart["total"] // cart["items"]
+
+
+async def test_a_commit_touching_the_failing_code_is_cited(gasoline: Running) -> None:
+    """A git change (as the git watcher sends it: ``git.files``) to a file in the failing
+    span's stack trace is cited beside the root cause, never over it."""
+    try:
+        _price_of({"total": 10, "items": 0})
+    except ZeroDivisionError as exc:
+        failure = exc
+    s = Scenario()
+    server = s.span(
+        "shop", "GET /price", 0, 20, kind=SERVER, attrs=http_server("GET", "/price", 500),
+        error="",
+    )  # fmt: skip
+    s.span("shop", "price cart", 2, 18, parent=server, error="", exception=failure)
+    trace_id = await s.send(g := gasoline)
+    touched = {"path": "tests/test_rca.py", "added": 3, "deleted": 1, "state": "modified"}
+    await events(
+        g,
+        {"at": -600_000, "level": "info", "source": "git", "service": "shop",
+         "message": "commit 1a2b3c4d5e on main: price per item (1 file)",
+         "metadata": {"git.event": "commit", "git.files": [touched]}},
+        {"at": -500_000, "level": "info", "source": "git", "service": "shop",
+         "message": "commit 9f8e7d6c5b on main: README (1 file)",
+         "metadata": {"git.event": "commit", "git.files": [{"path": "README.md"}]}},
+    )  # fmt: skip
+    status, answer = await g.post_json("/v1/tools/analyze", causality(trace_id))
+    assert status == 200 and answer["status"] == "failed"
+    cause = answer["root_cause"]
+    assert (cause["name"], cause["type"]) == ("price cart", "span")
+    [cited] = [e for e in cause["evidence"] if e["type"] == "code_change"]
+    assert cited["files"] == ["tests/test_rca.py"] and "price per item" in cited["message"]
+    second = answer["hypotheses"][1]
+    assert second["cause"]["record_id"] == cited["record_id"] and second["confidence"] < 0.9
+    assert not any("README" in h["cause"]["message"] for h in answer["hypotheses"])

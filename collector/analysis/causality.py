@@ -61,6 +61,7 @@ from collector.analysis.hypotheses import (
     Hypothesis,
     change_hypotheses,
     client_error_status,
+    code_changes,
     death_hypothesis,
     latency_hypotheses,
     other_trace_hypothesis,
@@ -480,6 +481,11 @@ class _Analysis:
     def answer(self, symptom: Record | None) -> dict[str, Any]:
         self.gather()
         ranked = self.ranked()
+        if ranked and self.ctx is not None and self.failures:
+            changes = code_changes(self.ctx, ranked[0])
+            for change in changes:  # cited beside the failure they touched, not over it
+                ranked[0].evidence.append({**change.evidence[0], "type": "code_change"})
+            ranked[1:1] = changes
         tree = self.tree
         handled = _handled_docs(tree, self.verdict)
         answer: dict[str, Any] = {"trace_id": tree.trace_id.hex()}

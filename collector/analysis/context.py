@@ -164,10 +164,17 @@ class StoreContext:
                     found.append(span)
         return found
 
-    def records_between(self, since_ns: int, until_ns: int, *, services: set[str] | None = None,
-                        untraced: bool = False) -> list[Record]:  # fmt: skip
+    def records_between(
+        self,
+        since_ns: int,
+        until_ns: int,
+        *,
+        services: set[str] | None = None,
+        untraced: bool = False,
+        source: str | None = None,
+    ) -> list[Record]:
         """Records whose time is in the window (of ``services``, without a trace id if
-        ``untraced``), oldest first."""
+        ``untraced``, from ``source``), oldest first."""
         found: list[Record] = []
         examined = 0
         for visited, chunk in enumerate(self.store.records.chunks_newest_first()):
@@ -179,6 +186,8 @@ class StoreContext:
                 continue
             if services is not None and not services.intersection(chunk.services):
                 continue
+            if source is not None and source not in chunk.sources:
+                continue
             live = chunk.live()
             examined += len(live)
             for record in live:
@@ -187,6 +196,8 @@ class StoreContext:
                 if services is not None and record.service not in services:
                     continue
                 if untraced and record.trace_id is not None:
+                    continue
+                if source is not None and record.source != source:
                     continue
                 found.append(record)
         found.sort(key=lambda r: r.time_ns)

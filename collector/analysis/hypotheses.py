@@ -48,6 +48,7 @@ __all__ = [
     "Hypothesis",
     "change_hypotheses",
     "client_error_status",
+    "code_changes",
     "death_hypothesis",
     "failure_text",
     "latency_hypotheses",
@@ -65,6 +66,8 @@ S = 1_000_000_000
 MS = 1_000_000
 _LOG_BEFORE_NS = 10 * S  # how far back an untraced log explains a generic error
 _CHANGE_BEFORE_NS = 15 * 60 * S
+_CODE_CHANGE_BEFORE_NS = 24 * 3600 * S  # commits and uncommitted edits, as far as kept
+_CODE_PATH_KEYS = ("code.filepath", "code.file.path")
 _BURST_NS = 5 * S
 _MAX_PATH = 64
 _MIN_EXCESS_NS = 100 * MS
@@ -245,9 +248,13 @@ def still_running(node: Node) -> Hypothesis | None:
 
 
 def other_trace_hypothesis(
-    tree: TraceTree, best: tuple[Node, Failure], via: Node, linked_by: str, confidence: float,
+    tree: TraceTree,
+    best: tuple[Node, Failure],
+    via: Node,
+    linked_by: str,
+    confidence: float,
     how: str,
-) -> Hypothesis:  # fmt: skip
+) -> Hypothesis:
     """A failure in another trace (through a link, or of a service shortly before)."""
     other, failure = best
     cause = {**span_ref(other), "trace_id": tree.trace_id.hex(), "message": failure.message}
@@ -445,3 +452,42 @@ def latency_hypotheses(
 def client_error_status(node: Node) -> int | None:
     code = http_status(node.detail().attributes)
     return code if code is not None and 400 <= code < 500 else None
+
+
+def code_changes(ctx: StoreContext, h: Hypothesis) -> list[Hypothesis]:
+    """Git changes (commits, uncommitted edits: ``git.files``) to a file the failing code
+    ran in: a path of the cause's stack trace or its ``code.filepath``."""
+    node = h.node
+    if node is None or h.cause.get("type") != "span":
+        return []
+    where = " ".join(str(e.get("stacktrace", "")) for e in h.evidence)
+    attributes = node.detail().attributes
+    where += " " + " ".join(str(attributes.get(k, "")) for k in _CODE_PATH_KEYS)
+    if not where.strip():
+        return []
+    found = []
+    for record in ctx.records_between(
+        node.span.start_ns - _CODE_CHANGE_BEFORE_NS, node.span.end_ns, source="git"
+    ):
+        files = record.attributes.get("git.files") if isinstance(record.attributes, dict) else None
+        touched = [
+            f["path"]
+            for f in files or ()
+            if isinstance(f, dict) and isinstance(f.get("path"), str) and f["path"] in where
+        ]
+        if not touched:
+            continue
+        found.append(
+            Hypothesis(
+                record_ref(record),
+                0.7,
+                [{**_record_evidence(record, "code_path"), "change": True, "files": touched[:5]}],
+                f"{record.message[:80]} changed {touched[0]}, where "
+                f"{node.span.service} {node.span.name} failed",
+                h.service,
+                node,
+                (2, 0, -record.time_ns),
+                "code_path",
+            )
+        )
+    return found[-3:]
