@@ -171,10 +171,9 @@ class StoreContext:
         *,
         services: set[str] | None = None,
         untraced: bool = False,
-        source: str | None = None,
     ) -> list[Record]:
         """Records whose time is in the window (of ``services``, without a trace id if
-        ``untraced``, from ``source``), oldest first."""
+        ``untraced``), oldest first."""
         found: list[Record] = []
         examined = 0
         for visited, chunk in enumerate(self.store.records.chunks_newest_first()):
@@ -186,8 +185,6 @@ class StoreContext:
                 continue
             if services is not None and not services.intersection(chunk.services):
                 continue
-            if source is not None and source not in chunk.sources:
-                continue
             live = chunk.live()
             examined += len(live)
             for record in live:
@@ -197,10 +194,27 @@ class StoreContext:
                     continue
                 if untraced and record.trace_id is not None:
                     continue
-                if source is not None and record.source != source:
-                    continue
                 found.append(record)
         found.sort(key=lambda r: r.time_ns)
+        return found
+
+    def newest_records(self, source: str, until_ns: int, limit: int) -> list[Record]:
+        """The newest ``limit`` records from ``source`` at or before ``until_ns``, newest
+        first: for sources with few records (git), however old they are."""
+        found: list[Record] = []
+        examined = 0
+        for visited, chunk in enumerate(self.store.records.chunks_newest_first()):
+            if visited >= _MAX_CHUNKS or examined >= _MAX_RECORDS_EXAMINED:
+                break
+            if source not in chunk.sources or chunk.min_ns > until_ns:
+                continue
+            live = chunk.live()
+            examined += len(live)
+            for record in reversed(live):
+                if record.source == source and record.time_ns <= until_ns:
+                    found.append(record)
+                    if len(found) == limit:
+                        return found
         return found
 
     def _chunks(self) -> Iterator[SpanChunk]:

@@ -66,7 +66,7 @@ S = 1_000_000_000
 MS = 1_000_000
 _LOG_BEFORE_NS = 10 * S  # how far back an untraced log explains a generic error
 _CHANGE_BEFORE_NS = 15 * 60 * S
-_CODE_CHANGE_BEFORE_NS = 24 * 3600 * S  # commits and uncommitted edits, as far as kept
+_MAX_GIT_EVENTS = 50  # the newest commits and uncommitted-change reports looked at
 _CODE_PATH_KEYS = ("code.filepath", "code.file.path")
 _BURST_NS = 5 * S
 _MAX_PATH = 64
@@ -456,7 +456,8 @@ def client_error_status(node: Node) -> int | None:
 
 def code_changes(ctx: StoreContext, h: Hypothesis) -> list[Hypothesis]:
     """Git changes (commits, uncommitted edits: ``git.files``) to a file the failing code
-    ran in: a path of the cause's stack trace or its ``code.filepath``."""
+    ran in: a path of the cause's stack trace or its ``code.filepath``; among the newest
+    ``_MAX_GIT_EVENTS`` git events before the failure."""
     node = h.node
     if node is None or h.cause.get("type") != "span":
         return []
@@ -466,9 +467,7 @@ def code_changes(ctx: StoreContext, h: Hypothesis) -> list[Hypothesis]:
     if not where.strip():
         return []
     found = []
-    for record in ctx.records_between(
-        node.span.start_ns - _CODE_CHANGE_BEFORE_NS, node.span.end_ns, source="git"
-    ):
+    for record in reversed(ctx.newest_records("git", node.span.end_ns, _MAX_GIT_EVENTS)):
         files = record.attributes.get("git.files") if isinstance(record.attributes, dict) else None
         touched = [
             f["path"]
