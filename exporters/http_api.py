@@ -165,7 +165,7 @@ class HttpApi:
         tree = trace_tree(self._store, trace_id)
         if tree is None:
             raise _not_stored(trace_id)
-        return web.json_response(fit(analyze_causality(tree)))
+        return web.json_response(fit(analyze_causality(tree, self._store)))
 
     async def _timeline(self, request: web.Request) -> web.Response:
         started = time.perf_counter()

@@ -92,8 +92,12 @@ _WHAT = (
     "websocket_events. services: services and who calls whom."
 )
 _ANALYSIS = (
-    "causality: root cause of a failed trace (the deepest failure the others only "
-    "propagate), the chain from symptom to cause, critical path, latency breakdown; "
+    "causality: why a trace failed or was slow (by trace_id, span_id, event_id, or since/"
+    "until for what broke in a window): status (failed|slow|degraded|ok) and "
+    "status_reason; hypotheses ranked [{cause, confidence 0-1, evidence, reasoning, "
+    "service}] from spans, logs, browser events, process deaths, span links, latency over "
+    "each operation's recent p50 and config/deploy changes; root_cause (the first), the "
+    "blamed service, the chain from symptom to cause, critical path, latency breakdown; "
     "errors a span answering successfully recovered from are listed apart as handled. "
     "latency: where the time went, including repeated sequential calls (N+1). correlate: "
     "everything linked to a trace or correlation id, and how. regression: operations "
@@ -314,6 +318,17 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
             str | None,
             Field(description="For regression: a checkpoint name; default the baseline."),
         ] = None,
+        since: Annotated[
+            str | float | None,
+            Field(
+                description="For causality without an id: the window's start, ms since the "
+                "epoch or ISO 8601 (default 5 minutes before until)."
+            ),
+        ] = None,
+        until: Annotated[
+            str | float | None,
+            Field(description="For causality without an id: the window's end (default now)."),
+        ] = None,
     ) -> CallToolResult:
         """Explain why something failed or was slow."""
         return _result(
@@ -326,6 +341,8 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
                     event_id=event_id,
                     correlation_id=correlation_id,
                     baseline=baseline,
+                    since=since,
+                    until=until,
                 ),
             )
         )

@@ -15,7 +15,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, set_span_in_context
 
 from tests.conftest import Running
 
@@ -62,6 +62,7 @@ class Scenario:
         attrs: dict[str, Any] | None = None,
         error: str | None = None,
         exception: BaseException | None = None,
+        links: list[Span] | None = None,
     ) -> Span:
         span = self._tracer(service).start_span(
             name,
@@ -69,6 +70,7 @@ class Scenario:
             kind=kind,
             attributes=attrs or {},
             start_time=self._ns(service, start_ms),
+            links=[Link(other.get_span_context()) for other in links or ()],
         )
         if exception is not None:
             span.record_exception(exception, timestamp=self._ns(service, end_ms))

@@ -62,7 +62,7 @@ async def test_a_caught_exception_under_a_200_is_handled_not_a_failure(
 ) -> None:
     tree = await profile_with_cache_down(gasoline, 200)
     answer = analyze_causality(tree)
-    assert answer["status"] == "ok" and answer["root_cause"] is None
+    assert answer["status"] == "degraded" and answer["root_cause"] is None
     assert answer["chain"] == [] and answer["other_failures"] == []
     [handled] = answer["handled"]
     assert (handled["service"], handled["name"]) == ("api", "GET cache")
@@ -165,7 +165,7 @@ async def test_a_retry_that_succeeded_is_handled(gasoline: Running) -> None:
 
     status, answer = await gasoline.get_json(f"/v1/traces/{trace_id}/causality")
     assert status == 200
-    assert answer["status"] == "ok" and answer["root_cause"] is None and answer["chain"] == []
+    assert answer["status"] == "degraded" and answer["root_cause"] is None and answer["chain"] == []
     [handled] = answer["handled"]  # the deepest failure of the failed attempts, once
     assert (handled["service"], handled["name"]) == ("inventory", "GET /stock")
     assert handled["message"] == "RuntimeError: connection pool exhausted"

@@ -4,21 +4,22 @@ regressed against a saved baseline."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from collector.analysis.causality import analyze_causality
+from collector.analysis.causality import analyze_causality, analyze_window
 from collector.analysis.changes import analyze_changes
 from collector.analysis.latency import analyze_latency
 from collector.baselines import BASELINE, compare, load_baseline, snapshot
-from collector.filters import build_filter
+from collector.filters import build_filter, parse_time_ns
 from collector.model import Record
 from collector.query import record_event, timeline
 from collector.scan import newest_matches
 from collector.store import Store
-from collector.tools.target import ToolInputError, tree_for
+from collector.tools.target import ToolInputError, record_of, tree_for
 from collector.trace_tree import TraceTree
 
 __all__ = ["ANALYSES", "Analysis", "analyze"]
@@ -37,6 +38,9 @@ class Analysis(StrEnum):
 ANALYSES = tuple(Analysis)
 _WINDOW_NS = 50_000_000  # records this close to a trace's span are inferred to belong
 _MAX_INFERRED = 20
+_SYMPTOM_BEFORE_NS = 60_000_000_000  # an untraced symptom: what failed in the minute before
+_SYMPTOM_AFTER_NS = 5_000_000_000
+_DEFAULT_WINDOW_NS = 5 * 60_000_000_000  # "what broke in the last 5 minutes"
 
 
 async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,10 +54,40 @@ async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dic
         return await _regression(store, baselines, args)
     if kind == Analysis.CHANGES:
         return analyze_changes(store, dict(args))
-    tree = tree_for(store, args)
     if kind == Analysis.CAUSALITY:
-        return analyze_causality(tree)
-    return analyze_latency(tree)
+        return _causality(store, args)
+    return analyze_latency(tree_for(store, args))
+
+
+def _causality(store: Store, args: Mapping[str, Any]) -> dict[str, Any]:
+    """By trace or span id; by an event or log id (its trace, or without one the minute
+    before it); or by a time window (``since``/``until``, default until now)."""
+    if "event_id" in args and "trace_id" not in args and "span_id" not in args:
+        record = (
+            record_of(store, str(args["event_id"])) if str(args["event_id"]).isdigit() else None
+        )
+        if record is not None and record.trace_id is None:
+            return analyze_window(
+                store, record.time_ns - _SYMPTOM_BEFORE_NS, record.time_ns + _SYMPTOM_AFTER_NS,
+                symptom=record,
+            )  # fmt: skip
+        if record is not None:
+            tree = tree_for(store, {"trace_id": record.trace_id.hex()})  # type: ignore[union-attr]
+            return analyze_causality(tree, store, symptom=record)
+    if not any(k in args for k in ("trace_id", "span_id", "event_id")) and (
+        "since" in args or "until" in args
+    ):
+        try:
+            since = parse_time_ns("since", args.get("since"))
+            until = parse_time_ns("until", args.get("until"))
+        except ValueError as exc:
+            raise ToolInputError(str(exc)) from None
+        until = until if until is not None else time.time_ns()
+        since = since if since is not None else until - _DEFAULT_WINDOW_NS
+        if since > until:
+            raise ToolInputError("since: must not be after until")
+        return analyze_window(store, since, until)
+    return analyze_causality(tree_for(store, args), store)
 
 
 def _correlate(store: Store, args: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,7 +59,9 @@ def run_child(
     ``on_output(stream, data)`` runs on this thread for every chunk and must not block.
     ``on_started`` runs once the child runs, before its output is read.
     ``on_late_signal`` runs (on the signal thread) for a signal arriving after the child
-    was reaped, e.g. a second Ctrl-C while output is still being flushed.
+    was reaped, e.g. a second Ctrl-C while output is still being flushed. A child killed
+    by a signal or exiting non-zero ends its stream 2 to ``on_output`` with a line saying
+    so (``ERROR gasoline-run: ...``), which the terminal does not see.
     ``env``: the child's environment (default: the wrapper's).
     """
     if use_pty:
@@ -97,9 +99,32 @@ def run_child(
     on_started()
     _pump(fds, state, on_output)
     status = state.wait()
+    ending = _ending_line(argv[0], status)
+    if ending:
+        on_output(2, ending)  # shipped only: the terminal sees what it always saw
     return (
         128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status)
     )
+
+
+def _ending_line(command: str, status: int) -> bytes:
+    """For a child that died by a signal or exited non-zero, the line the daemon gets
+    about it (a SIGKILL without a word is how the OOM killer ends a process); empty for a
+    clean exit."""
+    name = os.path.basename(command)
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            signame = signal.Signals(number).name
+        except ValueError:
+            signame = f"signal {number}"
+        text = f"{name} was killed by signal {number} ({signame}), exit status {128 + number}"
+    else:
+        code = os.waitstatus_to_exitcode(status)
+        if not code:
+            return b""
+        text = f"{name} exited with status {code}"
+    return f"ERROR gasoline-run: {text}\n".encode()
 
 
 class _ChildState:
