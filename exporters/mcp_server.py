@@ -97,7 +97,8 @@ _ANALYSIS = (
     "errors a span answering successfully recovered from are listed apart as handled. "
     "latency: where the time went, including repeated sequential calls (N+1). correlate: "
     "everything linked to a trace or correlation id, and how. regression: operations "
-    "slower or failing more than in the baseline (configure set_baseline first)."
+    "slower or failing more than in the baseline (configure set_baseline first). compare: "
+    "trace_id against compare_to, span by span: added, missing, slower (delta), new errors."
 )
 _ACTION = (
     "clear: empty a buffer. noise_rule: hide matching items from answers (op add, remove, "
@@ -314,6 +315,10 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
             str | None,
             Field(description="For regression: a checkpoint name; default the baseline."),
         ] = None,
+        compare_to: Annotated[
+            str | None,
+            Field(description="For compare: the trace id to compare trace_id against."),
+        ] = None,
     ) -> CallToolResult:
         """Explain why something failed or was slow."""
         return _result(
@@ -326,6 +331,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
                     event_id=event_id,
                     correlation_id=correlation_id,
                     baseline=baseline,
+                    compare_to=compare_to,
                 ),
             )
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.analysis.causality import analyze_causality
+from collector.analysis.compare import compare_traces
 from collector.analysis.latency import analyze_latency
 from collector.baselines import BASELINE, compare, load_baseline, snapshot
 from collector.filters import build_filter
@@ -30,6 +31,7 @@ class Analysis(StrEnum):
     LATENCY = "latency"
     CORRELATE = "correlate"
     REGRESSION = "regression"
+    COMPARE = "compare"
 
 
 ANALYSES = tuple(Analysis)
@@ -47,6 +49,8 @@ async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dic
     if kind == Analysis.REGRESSION:
         return await _regression(store, baselines, args)
     tree = tree_for(store, args)
+    if kind == Analysis.COMPARE:
+        return _compare(store, tree, args)
     if kind == Analysis.CAUSALITY:
         return analyze_causality(tree)
     return analyze_latency(tree)
@@ -112,6 +116,17 @@ def _inferred(store: Store, tree: TraceTree) -> list[dict[str, Any]]:
             }
         )
     return inferred
+
+
+def _compare(store: Store, tree: TraceTree, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The trace named against the one ``compare_to`` names (the good run, say)."""
+    if "compare_to" not in args:
+        raise ToolInputError(
+            "compare needs compare_to: the trace id to compare against (a good run of the "
+            "same operation); trace_id (or span_id / event_id) names the trace in question"
+        )
+    reference = tree_for(store, {"trace_id": args["compare_to"]})
+    return compare_traces(reference, tree)
 
 
 async def _regression(store: Store, baselines: Path, args: Mapping[str, Any]) -> dict[str, Any]:
