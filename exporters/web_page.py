@@ -226,6 +226,9 @@ class WebPage:
                     break
                 except TimeoutError:
                     pass
+                transport = request.transport
+                if transport is None or transport.is_closing():  # the reader went away
+                    break
                 dropped = tail.dropped
                 events = tail.poll(self._store, f, per_poll)
                 if events or tail.dropped != dropped:

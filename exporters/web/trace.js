@@ -99,7 +99,9 @@ class Waterfall {
     this.scroller.addEventListener("keydown", (e) => this.key(e));
     window.addEventListener("resize", () => this.schedule());
     this.refresh();
-    if (this.rootCause && this.byId.has(this.rootCause)) this.select(this.rootCause, { focus: false });
+    const asked = decodeURIComponent(location.hash.replace(/^#span-/, ""));
+    if (asked && this.byId.has(asked)) this.select(asked, { focus: false });
+    else if (this.rootCause && this.byId.has(this.rootCause)) this.select(this.rootCause, { focus: false });
   }
 
   toolbar() {
