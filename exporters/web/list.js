@@ -111,4 +111,5 @@ export async function render(main) {
     pager.append(el("a", { href: `/?${next}`, rel: "next" }, "Older →"));
   }
   main.append(pager);
+  performance.mark("gasoline:rendered"); // read by bench/web_bench.py
 }

@@ -4,21 +4,20 @@ import { chip, clear, colour, el, errorBox, getJSON, ms, postJSON, text, when } 
 
 const ROW = 24;
 const OVERSCAN = 12;
-const DETAIL_PAGE = 1000; // the first page carries attributes and events
-const LEAN_PAGE = 10000; // later pages only the tree
+const DETAIL_PAGE = 1000; // spans whose attributes and events come along, after the tree
+const LEAN_PAGE = 10000; // the tree alone, first: it is what draws the rows
 
-async function loadTrace(id) {
-  const base = `/v1/traces/${encodeURIComponent(id)}`;
-  const first = await getJSON(`${base}?limit=${DETAIL_PAGE}`);
+async function loadTree(base) {
   const spans = [];
-  flatten(first.spans, spans);
-  let cursor = first.metadata && first.metadata.cursor_next;
+  let doc = null;
+  let cursor = "0";
   while (cursor) {
     const page = await getJSON(`${base}?detail=0&limit=${LEAN_PAGE}&cursor=${encodeURIComponent(cursor)}`);
+    doc = doc || page;
     flatten(page.spans, spans);
     cursor = page.metadata && page.metadata.cursor_next;
   }
-  return { doc: first, spans };
+  return { doc, spans };
 }
 
 function flatten(entries, out) {
@@ -35,28 +34,33 @@ export async function render(main, traceId) {
   main.classList.add("wide");
   const head = el("div", { class: "trace-head" }, el("h1", {}, "Trace ", el("code", { class: "trace-id" }, traceId)));
   main.append(head);
+  const base = `/v1/traces/${encodeURIComponent(traceId)}`;
+  // Three reads at once: the tree draws the rows; the causality answer and the first
+  // spans' details fill in as they come.
+  const tree = loadTree(base);
+  const causality = getJSON(`${base}/causality`).catch((error) => ({ error: String(error.message || error) }));
+  const detail = getJSON(`${base}?limit=${DETAIL_PAGE}`).catch(() => null);
   let loaded;
   try {
-    const [trace, causality] = await Promise.all([
-      loadTrace(traceId),
-      getJSON(`/v1/traces/${encodeURIComponent(traceId)}/causality`).catch((error) => ({ error: String(error.message || error) })),
-    ]);
-    loaded = { ...trace, causality };
+    loaded = await tree;
   } catch (error) {
     main.append(errorBox(error));
     return;
   }
-  new Waterfall(main, head, traceId, loaded).show();
+  const view = new Waterfall(main, head, traceId, loaded);
+  view.show();
+  detail.then((doc) => doc && view.mergeDetail(doc));
+  view.setCausality(await causality);
 }
 
 class Waterfall {
-  constructor(main, head, traceId, { doc, spans, causality }) {
+  constructor(main, head, traceId, { doc, spans }) {
     this.main = main;
     this.head = head;
     this.traceId = doc.trace_id || traceId;
     this.doc = doc;
     this.spans = spans;
-    this.causality = causality || {};
+    this.causality = null;
     this.collapsed = new Set();
     this.selected = null;
     this.byId = new Map(spans.map((s) => [s.span_id, s]));
@@ -78,15 +82,42 @@ class Waterfall {
       const p = s._parent;
       s._late = p !== undefined && s._offset + s.duration_ms > p._offset + p.duration_ms + 0.001;
     }
-    const c = this.causality;
+    this.rootCause = null;
+    this.critical = new Set();
+    this.chain = new Set();
+  }
+
+  setCausality(answer) {
+    const c = answer && typeof answer === "object" ? answer : {};
+    this.causality = c;
     this.rootCause = c.root_cause && typeof c.root_cause === "object" ? c.root_cause.span_id : null;
     this.critical = new Set((Array.isArray(c.critical_path) ? c.critical_path : []).map((p) => p && p.span_id));
     this.chain = new Set((Array.isArray(c.chain) ? c.chain : []).map((p) => p && p.span_id));
+    const panel = this.causalityPanel();
+    this.panel.replaceWith(panel);
+    this.panel = panel;
+    this.redraw();
+    if (!this.selected && this.rootCause && this.byId.has(this.rootCause)) this.select(this.rootCause, { focus: false });
+  }
+
+  mergeDetail(doc) {
+    const found = [];
+    flatten(doc.spans, found);
+    for (const d of found) {
+      const s = this.byId.get(d.span_id);
+      if (!s) continue;
+      for (const key of ["attributes", "events", "links", "status_message"]) if (key in d) s[key] = d[key];
+    }
+    for (const [name, resource] of Object.entries(doc.services || {})) {
+      if (resource && Object.keys(resource).length) this.doc.services[name] = resource;
+    }
+    this.redraw();
   }
 
   show() {
     this.toolbar();
-    this.main.append(this.causalityPanel());
+    this.panel = el("section", { class: "causality" }, el("p", { class: "muted" }, "Finding the root cause…"));
+    this.main.append(this.panel);
     const layout = el("div", { class: "wf-layout" });
     this.scroller = el("div", { class: "wf-scroll", tabindex: 0, role: "tree", "aria-label": "spans" });
     this.spacer = el("div", { class: "wf-spacer" });
@@ -99,9 +130,9 @@ class Waterfall {
     this.scroller.addEventListener("keydown", (e) => this.key(e));
     window.addEventListener("resize", () => this.schedule());
     this.refresh();
+    performance.mark("gasoline:rendered"); // read by bench/web_bench.py
     const asked = decodeURIComponent(location.hash.replace(/^#span-/, ""));
     if (asked && this.byId.has(asked)) this.select(asked, { focus: false });
-    else if (this.rootCause && this.byId.has(this.rootCause)) this.select(this.rootCause, { focus: false });
   }
 
   toolbar() {
@@ -266,7 +297,12 @@ class Waterfall {
   refresh() {
     this._visible = null;
     this.spacer.style.height = `${this.visible().length * ROW}px`;
-    this.drawn = null;
+    this.redraw();
+  }
+
+  redraw() {
+    this.shown = new Map();
+    this.spacer.replaceChildren();
     this.draw();
   }
 
@@ -278,16 +314,26 @@ class Waterfall {
     });
   }
 
+  // Rows entering the view are made, rows leaving it removed; the others stay as they are.
   draw() {
     const rows = this.visible();
     const top = Math.max(0, Math.floor(this.scroller.scrollTop / ROW) - OVERSCAN);
     const count = Math.ceil((this.scroller.clientHeight || 600) / ROW) + 2 * OVERSCAN;
     const end = Math.min(rows.length, top + count);
-    if (this.drawn && this.drawn[0] === top && this.drawn[1] === end) return;
-    this.drawn = [top, end];
+    for (const [index, node] of this.shown) {
+      if (index < top || index >= end) {
+        node.remove();
+        this.shown.delete(index);
+      }
+    }
     const frag = document.createDocumentFragment();
-    for (let i = top; i < end; i++) frag.append(this.row(rows[i], i));
-    this.spacer.replaceChildren(frag);
+    for (let i = top; i < end; i++) {
+      if (this.shown.has(i)) continue;
+      const node = this.row(rows[i], i);
+      this.shown.set(i, node);
+      frag.append(node);
+    }
+    this.spacer.append(frag);
   }
 
   row(s, index) {
@@ -364,8 +410,7 @@ class Waterfall {
     if (index * ROW < view.scrollTop || (index + 1) * ROW > view.scrollTop + view.clientHeight - ROW) {
       view.scrollTop = Math.max(0, index * ROW - view.clientHeight / 3);
     }
-    this.drawn = null;
-    this.draw();
+    this.redraw();
     if (focus) view.focus({ preventScroll: true });
     this.showDetail(s);
   }
