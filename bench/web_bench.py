@@ -1,10 +1,11 @@
 """The web page's speed, as the browser measures it: Debian's headless Chromium (through
 Playwright) reads the page's own ``performance`` timings.
 
-In one process, a daemon on 127.0.0.1 (all ports 0) whose store is filled directly
+A child process runs a daemon on 127.0.0.1 (all ports 0) whose store it fills directly
 (``otlp_load.build_pool`` / ``payload`` -> ``decode_traces`` -> ``SpanStore.add``, as
 ``tools_bench`` does) with ``--spans`` (1,000,000) spans of realistic requests, plus one
-trace of ``--big-spans`` (5,000) spans. Then:
+trace of ``--big-spans`` (5,000) spans; the daemon has its process and event loop to
+itself, as ``gasoline serve`` does. Then, from this process:
 
 1. **Trace list** (``/``): from navigation start to the list rendered (the page's
    ``gasoline:rendered`` mark) and to its largest contentful paint; the
@@ -239,7 +240,7 @@ async def waterfall(
     }
 
 
-async def live(page: Page, api: str, rate: int, seconds: float, daemon: Daemon) -> dict[str, Any]:
+async def live(page: Page, api: str, rate: int, seconds: float) -> dict[str, Any]:
     await page.goto(api + "/timeline?source=bench")
     await page.wait_for_selector(".live-state.on")
     await page.evaluate(_WATCH)
@@ -260,7 +261,6 @@ async def live(page: Page, api: str, rate: int, seconds: float, daemon: Daemon) 
             n += 1
             await asyncio.sleep(max(0.0, started + n * tick - time.perf_counter()))
     elapsed = time.perf_counter() - started
-    await daemon.pipeline.drained()
     shown = 0
     for _ in range(50):  # let the last polls arrive
         text = await page.locator(".toolbar .muted").text_content() or ""
@@ -284,26 +284,16 @@ async def live(page: Page, api: str, rate: int, seconds: float, daemon: Daemon) 
     }
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    def log(text: str) -> None:
-        if not args.json:
-            print(text, flush=True)
-
+async def serve(args: argparse.Namespace) -> None:
+    """The child: fill, serve, print ``ready PORT TRACE_ID``, stop when stdin closes."""
     tmp = Path(tempfile.mkdtemp(prefix="web-bench-"))
     config = tmp / "gasoline.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "service": {
-                    "store": {
-                        "max_spans": int(args.spans * 1.2) + args.big_spans,
-                        "max_traces": args.spans + 10,
-                        "max_bytes": 1 << 40,
-                    }
-                }
-            }
-        )
-    )
+    store = {
+        "max_spans": int(args.spans * 1.2) + args.big_spans,
+        "max_traces": args.spans + 10,
+        "max_bytes": 1 << 40,
+    }
+    config.write_text(json.dumps({"service": {"store": store}}))
     os.environ["HOME"] = str(tmp)
     daemon = Daemon(
         load_config(config, components=COMPONENTS, ports={"grpc": 0, "http": 0, "api": 0}),
@@ -311,25 +301,57 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     await daemon.start()
     try:
-        big = fill(daemon, args.spans, args.big_spans, log).hex()
-        api = f"http://127.0.0.1:{daemon.ports['api']}"
+        big = fill(daemon, args.spans, args.big_spans, lambda text: print(text, flush=True))
+        print(
+            f"ready {daemon.ports['api']} {big.hex()} {daemon.store.spans.span_count}", flush=True
+        )
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    finally:
+        await daemon.stop()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    def log(text: str) -> None:
+        if not args.json:
+            print(text, flush=True)
+
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--serve",
+        "--spans",
+        str(args.spans),
+        "--big-spans",
+        str(args.big_spans),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stdin is not None
+    try:
+        while not (line := (await child.stdout.readline()).decode()).startswith("ready"):
+            if not line:
+                raise SystemExit("the daemon process ended before it was ready")
+            log(line.rstrip())
+        _, port, big, stored = line.split()
+        api = f"http://127.0.0.1:{port}"
+        result: dict[str, Any] = {"spans_stored": int(stored)}
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
             )
             try:
                 page = await browser.new_page(viewport={"width": 1400, "height": 1000})
-                result = {"spans_stored": daemon.store.spans.span_count}
                 result["trace_list"] = await trace_list(page, api, args.runs)
                 log(f"trace list: {result['trace_list']}")
                 result["waterfall"] = await waterfall(page, api, big, args.runs, args.scroll_s)
                 log(f"waterfall: {result['waterfall']}")
-                result["live"] = await live(page, api, args.rate, args.live_s, daemon)
+                result["live"] = await live(page, api, args.rate, args.live_s)
                 log(f"live timeline: {result['live']}")
             finally:
                 await browser.close()
     finally:
-        await daemon.stop()
+        child.stdin.close()
+        await child.wait()
     return result
 
 
@@ -342,7 +364,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--live-s", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args))
+        return
     result = asyncio.run(run(args))
     if args.json:
         print(json.dumps(result, indent=1))

@@ -238,7 +238,7 @@ class Waterfall {
   evidence(items) {
     if (!Array.isArray(items) || !items.length) return null;
     return el("ul", { class: "evidence" }, items.slice(0, 10).map((e) =>
-      el("li", {}, el("span", { class: "badge" }, text(e && e.type)), " ", text(e && (e.message ?? e.detail ?? e.text ?? e)))));
+      el("li", {}, el("span", { class: "badge" }, text(e && e.type)), " ", evidenceText(e))));
   }
 
   breakdown(lb) {
@@ -478,6 +478,13 @@ class Waterfall {
       (full.links || []).length ? [el("h3", {}, "Links"), el("ul", {}, full.links.map((l) => el("li", {}, text(l))))] : null,
       el("h3", {}, "Resource"), kvTable((this.doc.services || {})[s.service]));
   }
+}
+
+function evidenceText(e) {
+  if (!e || typeof e !== "object") return text(e);
+  const said = e.message ?? e.detail ?? e.text;
+  if (said !== undefined) return text(said);
+  return Object.entries(e).filter(([k]) => k !== "type").map(([k, v]) => `${k} ${text(v)}`).join(", ");
 }
 
 function kvTable(map) {
