@@ -98,7 +98,8 @@ _ANALYSIS = (
     "latency: where the time went, including repeated sequential calls (N+1). correlate: "
     "everything linked to a trace or correlation id, and how. regression: operations "
     "slower or failing more than in the baseline (configure set_baseline first). compare: "
-    "trace_id against compare_to, span by span: added, missing, slower (delta), new errors."
+    "trace_id against compare_to (span by span: added, missing, slower with delta, new "
+    "errors) or against the checkpoint named by baseline."
 )
 _ACTION = (
     "clear: empty a buffer. noise_rule: hide matching items from answers (op add, remove, "

@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import Running
-from tests.web_scenarios import XSS, send_checkouts
+from tests.scenarios import MS, T0
+from tests.web_scenarios import XSS, send_checkout, send_checkouts
 
 FOREIGN = "http://evil.example"
 
@@ -33,6 +34,9 @@ async def test_trace_list_filters_and_pages(gasoline: Running) -> None:
         ("text=CACHE", [c.fast]),
         ("min_duration_ms=100", [c.slow]),
         ("errors=1&text=cache", []),
+        (f"since={T0 // MS + 106}", [c.slow]),  # only the slow one has spans this late
+        (f"until={T0 // MS - 1}", []),
+        (f"since={T0 // MS}&until={T0 // MS + 30}&service=payments", [c.fast]),
     ):
         status, answer = await gasoline.get_json(f"/v1/trace_list?{query}")
         assert status == 200, answer
@@ -165,3 +169,24 @@ async def test_a_stream_open_at_shutdown_does_not_hold_the_daemon(start_daemon: 
         assert resp.status == 200
         async with asyncio.timeout(5):
             await gasoline.daemon.stop()
+
+
+async def test_compare_against_a_saved_baseline(
+    gasoline: Running, tmp_path: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)  # checkpoints are written under the working directory
+    await send_checkout(gasoline, slow=False)
+    status, _ = await gasoline.post_json("/v1/tools/configure", {"action": "set_baseline"})
+    assert status == 200
+    slow, ids = await send_checkout(gasoline, slow=True)
+    status, answer = await gasoline.post_json(
+        "/v1/tools/analyze", {"type": "compare", "trace_id": slow, "baseline": "baseline"}
+    )
+    assert status == 200, answer
+    slower = {s["name"]: s for s in answer["slower"]}
+    assert set(slower) == {"fetch POST /api/checkout", "POST /api/checkout", "POST /charge"}
+    charge = slower["POST /charge"]
+    assert charge["span_id"] == ids["charge"]
+    assert (charge["baseline_p95_ms"], charge["duration_ms"], charge["delta_ms"]) == (20, 100, 80)
+    assert "POST /charge" in {e["name"] for e in answer["new_errors"]}
+    assert answer["added"] == [] and answer["matched"] == 3

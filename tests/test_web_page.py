@@ -16,11 +16,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser import chromium, needs_chromium
 from tests.conftest import Running
-from tests.web_scenarios import XSS, send_checkouts
+from tests.web_scenarios import XSS, send_checkout, send_checkouts
 
 pytestmark = needs_chromium
 
@@ -183,3 +184,19 @@ async def test_compare_shows_the_slower_span_with_its_delta(
         await expect(page.locator(".cmp-span.added").first).to_be_visible()
         await shoot(page, tmp_path, "web-compare")
         await w.no_script_ran()
+
+
+async def test_compare_against_the_baseline(
+    gasoline: Running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # checkpoints are written under the working directory
+    await send_checkout(gasoline, slow=False)
+    status, _ = await gasoline.post_json("/v1/tools/configure", {"action": "set_baseline"})
+    assert status == 200
+    slow, ids = await send_checkout(gasoline, slow=True)
+    async with opened(gasoline, tmp_path) as w:
+        page = w.page
+        await page.goto(f"{gasoline.api}/compare?b={slow}&baseline=baseline")
+        charge = page.locator(f"tr[data-span-id='{ids['charge']}']").first
+        await expect(charge).to_contain_text("p95 20 ms")
+        await expect(charge).to_contain_text("+80 ms")

@@ -11,7 +11,7 @@ from opentelemetry.trace import SpanKind
 from tests.conftest import Running
 from tests.scenarios import Scenario, db, http_client, http_server
 
-__all__ = ["XSS", "Checkouts", "send_checkouts"]
+__all__ = ["XSS", "Checkouts", "send_checkout", "send_checkouts"]
 
 XSS = '<img src=x onerror="window.__xss=1">'
 
@@ -98,6 +98,12 @@ def _checkout(*, slow: bool) -> tuple[Scenario, dict[str, str]]:
         s.log("payments", charge, "charge failed: card processor unreachable")
     s.trace_id = format(fetch.get_span_context().trace_id, "032x")
     return s, ids
+
+
+async def send_checkout(gasoline: Running, *, slow: bool) -> tuple[str, dict[str, str]]:
+    """One checkout: its trace id, and the span ids ``db``, ``charge`` (and ``xss``)."""
+    scenario, ids = _checkout(slow=slow)
+    return await scenario.send(gasoline), ids
 
 
 async def send_checkouts(gasoline: Running) -> Checkouts:

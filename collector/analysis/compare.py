@@ -7,6 +7,12 @@ path (an N+1 loop, retries) pair up in start order. ``a`` is the reference (yest
 fast checkout), ``b`` the trace in question. A matched span is slower when it took at
 least ``SLOWER_MS`` and ``SLOWER_FACTOR`` times longer in ``b``. Each list is cut to
 ``MAX_ITEMS``, biggest first, with its full count beside it.
+
+A trace can also be held against a saved baseline (``collector.baselines``: per
+operation, the p50/p95 and error rate of SERVER spans and trace roots): an operation of
+the trace is slower when it took ``SLOWER_FACTOR`` times its baseline p95 and at least
+``SLOWER_MS`` more, added when the baseline never saw it, a new error when it failed and
+never did in the baseline.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from collector.model import SpanKind
 from collector.trace_tree import Node, TraceTree
 
-__all__ = ["MAX_ITEMS", "SLOWER_FACTOR", "SLOWER_MS", "compare_traces"]
+__all__ = ["MAX_ITEMS", "SLOWER_FACTOR", "SLOWER_MS", "compare_to_baseline", "compare_traces"]
 
 MAX_ITEMS = 25
 SLOWER_MS = 1.0
@@ -136,3 +143,55 @@ def _summary(answer: dict[str, Any]) -> str:
         first = answer["new_errors"][0]
         text += f" First new error: {first['service']} {first['name']}."
     return text
+
+
+def compare_to_baseline(tree: TraceTree, baseline: dict[str, Any]) -> dict[str, Any]:
+    """The trace's operations (SERVER and CONSUMER spans, roots) against ``baseline``'s:
+    ``slower`` (``delta_ms`` over the baseline p50), ``added``, ``new_errors``."""
+    operations: dict[str, Any] = baseline.get("operations") or {}
+    slower: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
+    new_errors: list[dict[str, Any]] = []
+    matched = 0
+    for node in tree.walk():
+        if node.parent is not None and node.kind not in (SpanKind.SERVER, SpanKind.CONSUMER):
+            continue
+        before = operations.get(f"{node.span.service} {node.span.name}")
+        took = node.span.duration_ns / 1e6
+        if not isinstance(before, dict):
+            added.append(_ref(node))
+            if node.is_error:
+                new_errors.append({**_ref(node), "matched": False})
+            continue
+        matched += 1
+        p50, p95 = float(before.get("p50_ms", 0.0)), float(before.get("p95_ms", 0.0))
+        if took - p95 >= SLOWER_MS and took >= p95 * SLOWER_FACTOR:
+            slower.append(
+                {
+                    **_ref(node),
+                    "baseline_p50_ms": p50,
+                    "baseline_p95_ms": p95,
+                    "delta_ms": round(took - p50, 3),
+                }
+            )
+        if node.is_error and not before.get("error_rate"):
+            new_errors.append({**_ref(node), "matched": True})
+    slower.sort(key=lambda s: -s["delta_ms"])
+    answer: dict[str, Any] = {
+        "baseline": baseline.get("name"),
+        "b": {
+            "trace_id": tree.trace_id.hex(),
+            "duration_ms": (tree.end_ns - tree.start_ns) / 1e6 if tree.nodes else 0.0,
+            "span_count": len(tree.nodes),
+        },
+        "matched": matched,
+    }
+    _listed(slower, answer, "slower")
+    _listed(new_errors, answer, "new_errors")
+    _listed(added, answer, "added")
+    answer["summary"] = (
+        f"{answer['b']['trace_id'][:8]} against baseline {answer['baseline']!r}: "
+        f"{matched} operations matched, {answer['slower_count']} slower than their p95, "
+        f"{answer['added_count']} not in the baseline, {answer['new_errors_count']} new errors."
+    )
+    return answer

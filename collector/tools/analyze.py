@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.analysis.causality import analyze_causality
-from collector.analysis.compare import compare_traces
+from collector.analysis.compare import compare_to_baseline, compare_traces
 from collector.analysis.latency import analyze_latency
 from collector.baselines import BASELINE, compare, load_baseline, snapshot
 from collector.filters import build_filter
@@ -50,7 +50,7 @@ async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dic
         return await _regression(store, baselines, args)
     tree = tree_for(store, args)
     if kind == Analysis.COMPARE:
-        return _compare(store, tree, args)
+        return await _compare(store, baselines, tree, args)
     if kind == Analysis.CAUSALITY:
         return analyze_causality(tree)
     return analyze_latency(tree)
@@ -118,15 +118,22 @@ def _inferred(store: Store, tree: TraceTree) -> list[dict[str, Any]]:
     return inferred
 
 
-def _compare(store: Store, tree: TraceTree, args: Mapping[str, Any]) -> dict[str, Any]:
-    """The trace named against the one ``compare_to`` names (the good run, say)."""
-    if "compare_to" not in args:
-        raise ToolInputError(
-            "compare needs compare_to: the trace id to compare against (a good run of the "
-            "same operation); trace_id (or span_id / event_id) names the trace in question"
-        )
-    reference = tree_for(store, {"trace_id": args["compare_to"]})
-    return compare_traces(reference, tree)
+async def _compare(
+    store: Store, baselines: Path, tree: TraceTree, args: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The trace named against the one ``compare_to`` names (a good run, say), or against
+    the saved ``baseline``."""
+    if "compare_to" in args:
+        reference = tree_for(store, {"trace_id": args["compare_to"]})
+        return compare_traces(reference, tree)
+    if "baseline" in args:
+        saved = await asyncio.to_thread(load_baseline, baselines, str(args["baseline"]))
+        return compare_to_baseline(tree, saved)
+    raise ToolInputError(
+        "compare needs compare_to (the trace id of a good run of the same operation) or "
+        "baseline (a checkpoint name); trace_id (or span_id / event_id) names the trace "
+        "in question"
+    )
 
 
 async def _regression(store: Store, baselines: Path, args: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 // "/compare?a=&b=": trace b against trace a, span by span (GET /v1/compare), and both
-// trees side by side with the differences marked.
-import { el, errorBox, getJSON, ms, params, text } from "./dom.js";
+// trees side by side with the differences marked. "/compare?b=&baseline=NAME": trace b's
+// operations against a saved baseline (analyze type "compare").
+import { el, errorBox, getJSON, ms, params, postJSON, text } from "./dom.js";
 
 async function spansOf(id) {
   const doc = await getJSON(`/v1/traces/${encodeURIComponent(id)}?detail=0&limit=2000`);
@@ -22,14 +23,19 @@ function section(title, items, cells) {
 
 export async function render(main) {
   const query = params();
-  const a = query.get("a") || "", b = query.get("b") || "";
+  const a = query.get("a") || "", b = query.get("b") || "", baseline = query.get("baseline") || "";
   const form = el("form", { class: "filters", method: "get", action: "/compare" },
     el("label", {}, "A (reference) ", el("input", { name: "a", value: a, size: 34 })),
+    el("label", {}, "or baseline ", el("input", { name: "baseline", value: baseline, size: 10, placeholder: "baseline" })),
     el("label", {}, "B (in question) ", el("input", { name: "b", value: b, size: 34 })),
     el("button", { type: "submit" }, "Compare"));
   main.append(el("h1", {}, "Compare traces"), form);
+  if (b && !a && baseline) {
+    await againstBaseline(main, b, baseline);
+    return;
+  }
   if (!a || !b) {
-    main.append(el("p", { class: "muted" }, "Give two trace ids, or pick two traces on the trace list."));
+    main.append(el("p", { class: "muted" }, "Give two trace ids (or B and a saved baseline's name), or pick two traces on the trace list."));
     return;
   }
   let answer, left, right;
@@ -74,4 +80,23 @@ export async function render(main) {
     }));
   main.append(el("h2", {}, "Side by side"), el("div", { class: "cmp-grid" },
     column("A", answer.a.trace_id, left, "a"), column("B", answer.b.trace_id, right, "b")));
+}
+
+async function againstBaseline(main, b, baseline) {
+  let answer;
+  try {
+    answer = await postJSON("/v1/tools/analyze", { type: "compare", trace_id: b, baseline });
+  } catch (error) {
+    main.append(errorBox(error));
+    return;
+  }
+  main.append(el("p", { class: "summary" }, text(answer.summary)));
+  const name = (s) => el("td", {}, el("a", { href: `/traces/${encodeURIComponent(answer.b.trace_id)}#span-${encodeURIComponent(s.span_id)}` }, el("span", { class: "svc" }, text(s.service)), text(s.name)));
+  main.append(...[
+    section(`Slower than the baseline's p95 (${answer.slower_count})`, answer.slower, (s) => [name(s),
+      el("td", { class: "num" }, `p50 ${ms(s.baseline_p50_ms)} · p95 ${ms(s.baseline_p95_ms)} → ${ms(s.duration_ms)}`),
+      el("td", { class: "num delta" }, `+${ms(s.delta_ms)}`)]),
+    section(`New errors (${answer.new_errors_count})`, answer.new_errors, (s) => [name(s), el("td", {}, s.matched ? "never failed in the baseline" : "not in the baseline, failing")]),
+    section(`Not in the baseline (${answer.added_count})`, answer.added, (s) => [name(s), el("td", { class: "num" }, ms(s.duration_ms))]),
+  ].flat().filter(Boolean));
 }
