@@ -90,7 +90,8 @@ class Waterfall {
   setCausality(answer) {
     const c = answer && typeof answer === "object" ? answer : {};
     this.causality = c;
-    this.rootCause = c.root_cause && typeof c.root_cause === "object" ? c.root_cause.span_id : null;
+    const rc = c.root_cause && typeof c.root_cause === "object" ? c.root_cause : null;
+    this.rootCause = rc && (!rc.trace_id || rc.trace_id === this.traceId) ? rc.span_id : null;
     this.critical = new Set((Array.isArray(c.critical_path) ? c.critical_path : []).map((p) => p && p.span_id));
     this.chain = new Set((Array.isArray(c.chain) ? c.chain : []).map((p) => p && p.span_id));
     const panel = this.causalityPanel();
@@ -187,52 +188,73 @@ class Waterfall {
       compare), out);
   }
 
+  // The causality answer, read defensively: any key may be missing or shaped otherwise.
   causalityPanel() {
-    const c = this.causality;
+    const c = this.causality || {};
     const panel = el("section", { class: "causality", "aria-label": "causality" });
-    if (c.error) return panel.appendChild(el("p", { class: "muted" }, `No causality answer: ${c.error}`)) && panel;
+    if (c.error) {
+      panel.append(el("p", { class: "muted" }, `No causality answer: ${c.error}`));
+      return panel;
+    }
     const status = text(c.status || "unknown");
-    panel.append(el("h2", {}, "What happened ", el("span", { class: `badge ${status === "failed" ? "err" : "ok"}` }, status)));
+    const tone = status === "failed" ? "err" : status === "ok" ? "ok" : "warn";
+    panel.append(el("h2", {}, "What happened ", el("span", { class: `badge ${tone}` }, status),
+      typeof c.service === "string" && c.service ? el("span", { class: "blamed" }, " blamed: ", chip(c.service)) : null));
+    if (c.status_reason) panel.append(el("p", { class: "muted" }, text(c.status_reason)));
     if (c.summary) panel.append(el("p", { class: "summary" }, text(c.summary)));
     const rc = c.root_cause;
     if (rc && typeof rc === "object") {
       panel.append(el("div", { class: "root-cause" },
-        el("strong", {}, "Root cause: "), this.spanLink(rc.span_id, `${text(rc.service)} ${text(rc.name || "")}`),
+        el("strong", {}, "Root cause: "), this.causeLink(rc),
         rc.message ? el("span", { class: "msg" }, " — ", text(rc.message)) : null,
+        typeof rc.confidence === "number" ? el("span", { class: "badge" }, `${Math.round(rc.confidence * 100)}% confident`) : null,
         rc.repeated ? el("span", { class: "badge warn" }, `failed ${rc.repeated}×`) : null,
+        rc.reasoning ? el("p", { class: "muted" }, text(rc.reasoning)) : null,
         this.evidence(rc.evidence)));
     }
     if (Array.isArray(c.hypotheses) && c.hypotheses.length) {
-      panel.append(el("h3", {}, "Hypotheses"), el("ol", { class: "hypotheses" }, c.hypotheses.map((h) => {
-        const cause = h && typeof h.cause === "object" ? h.cause : {};
-        const conf = h && typeof h.confidence === "number" ? ` ${(h.confidence * 100).toFixed(0)}%` : "";
-        return el("li", {},
-          cause.span_id ? this.spanLink(cause.span_id, `${text(cause.service)} ${text(cause.name || "")}`) : el("span", {}, text(h && typeof h.cause !== "object" ? h.cause : cause.message || "")),
-          el("span", { class: "badge" }, `confidence${conf}`),
-          h && h.reasoning ? el("p", { class: "muted" }, text(h.reasoning)) : null,
-          this.evidence(h && h.evidence));
-      })));
+      panel.append(el("details", { open: c.hypotheses.length > 1 }, el("summary", {}, `Hypotheses (${c.hypotheses.length}), best first`),
+        el("ol", { class: "hypotheses" }, c.hypotheses.map((h) => {
+          const hyp = h && typeof h === "object" ? h : { cause: h };
+          const cause = hyp.cause && typeof hyp.cause === "object" ? hyp.cause : null;
+          return el("li", {},
+            cause ? this.causeLink(cause) : el("span", {}, text(hyp.cause)),
+            cause && cause.message ? el("span", { class: "msg" }, " — ", text(cause.message)) : null,
+            typeof hyp.confidence === "number" ? el("span", { class: "badge" }, `${Math.round(hyp.confidence * 100)}%`) : null,
+            typeof hyp.service === "string" && hyp.service ? el("span", { class: "muted" }, ` blames ${hyp.service}`) : null,
+            hyp.reasoning ? el("p", { class: "muted" }, text(hyp.reasoning)) : null,
+            this.evidence(hyp.evidence));
+        }))));
     }
     if (Array.isArray(c.chain) && c.chain.length) {
       panel.append(el("h3", {}, "Chain, from what the user saw to the cause"), el("ol", { class: "chain" }, c.chain.map((link) =>
-        el("li", {}, this.spanLink(link.span_id, `${text(link.service)} ${text(link.name)}`),
-          el("span", { class: `role ${text(link.role)}` }, text(link.role)),
-          link.http_status ? el("span", { class: "muted" }, ` HTTP ${text(link.http_status)}`) : null,
-          el("span", { class: "muted" }, ` ${ms(link.duration_ms)}`)))));
+        el("li", {}, this.causeLink(link || {}),
+          el("span", { class: `role ${text(link && link.role)}` }, text(link && link.role)),
+          link && link.http_status ? el("span", { class: "muted" }, ` HTTP ${text(link.http_status)}`) : null,
+          link && typeof link.duration_ms === "number" ? el("span", { class: "muted" }, ` ${ms(link.duration_ms)}`) : null))));
     }
     if (Array.isArray(c.handled) && c.handled.length) {
       panel.append(el("h3", {}, "Handled (did not cause the failure)"), el("ul", {}, c.handled.map((h) =>
-        el("li", {}, this.spanLink(h.span_id, `${text(h.service)} ${text(h.name)}`), " — ", text(h.message),
-          h.handled_by ? el("span", { class: "muted" }, ` (handled by ${text(h.handled_by.service)} ${text(h.handled_by.name)})`) : null))));
+        el("li", {}, this.causeLink(h || {}), " — ", text(h && h.message),
+          h && h.handled_by ? el("span", { class: "muted" }, ` (handled by ${text(h.handled_by.service)} ${text(h.handled_by.name)})`) : null))));
     }
     const lb = c.latency_breakdown;
     if (lb && typeof lb === "object") panel.append(this.breakdown(lb));
     if (Array.isArray(c.critical_path) && c.critical_path.length) {
       panel.append(el("details", {}, el("summary", {}, `Critical path (${c.critical_path_spans ?? c.critical_path.length} spans, highlighted in the waterfall)`),
-        el("ol", {}, c.critical_path.map((p) => el("li", {}, this.spanLink(p.span_id, `${text(p.service)} ${text(p.name)}`),
-          el("span", { class: "muted" }, ` ${ms(p.duration_ms)}, self ${ms(p.self_ms)}`))))));
+        el("ol", {}, c.critical_path.map((p) => el("li", {}, this.causeLink(p || {}),
+          el("span", { class: "muted" }, ` ${ms(p && p.duration_ms)}, self ${ms(p && p.self_ms)}`))))));
     }
     return panel;
+  }
+
+  // A span of this trace selects its row; one in another trace opens that trace.
+  causeLink(ref) {
+    const label = `${text(ref.service)} ${text(ref.name || (ref.type && ref.type !== "span" ? ref.type : ""))}`.trim() || "?";
+    if (ref.trace_id && ref.trace_id !== this.traceId) {
+      return el("a", { href: `/traces/${encodeURIComponent(ref.trace_id)}` + (ref.span_id ? `#span-${encodeURIComponent(ref.span_id)}` : "") }, label, el("span", { class: "muted" }, " (another trace)"));
+    }
+    return this.spanLink(ref.span_id, label);
   }
 
   evidence(items) {
