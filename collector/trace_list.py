@@ -11,10 +11,15 @@ costs about the same with 1,000 spans stored or 1,000,000.
 
 The cursor is the id of the last trace a page looked at; a cursor whose trace has since
 been evicted is refused with a message (start again from the newest).
+
+A ``SummaryCache`` keeps the lines already made, each valid while its trace holds the
+same number of spans (a late span or an eviction changes it), so listing the same
+traces again reads no span.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +29,14 @@ from collector.model import StatusCode, parse_hex_id
 from collector.query import iso_time
 from collector.store import Store
 
-__all__ = ["MAX_EXAMINED", "TraceQuery", "parse_trace_query", "trace_list", "trace_summary"]
+__all__ = [
+    "MAX_EXAMINED",
+    "SummaryCache",
+    "TraceQuery",
+    "parse_trace_query",
+    "trace_list",
+    "trace_summary",
+]
 
 MAX_EXAMINED = 5_000
 """Traces whose spans one request reads while filtering by duration."""
@@ -82,6 +94,32 @@ def parse_trace_query(params: Mapping[str, str]) -> TraceQuery:
     return q
 
 
+class SummaryCache:
+    """The newest ``size`` trace lines made, by trace id and span count. Loop only."""
+
+    __slots__ = ("_lines", "size")
+
+    def __init__(self, size: int = 5_000) -> None:
+        self.size = size
+        self._lines: OrderedDict[bytes, tuple[int, dict[str, Any]]] = OrderedDict()
+
+    def summary(self, store: Store, trace_id: bytes) -> dict[str, Any] | None:
+        count = store.spans.trace_span_count(trace_id)
+        kept = self._lines.get(trace_id)
+        if kept is not None and kept[0] == count:
+            self._lines.move_to_end(trace_id)
+            return kept[1]
+        line = trace_summary(store, trace_id)
+        if line is None:
+            self._lines.pop(trace_id, None)
+            return None
+        self._lines[trace_id] = (count, line)
+        self._lines.move_to_end(trace_id)
+        if len(self._lines) > self.size:
+            self._lines.popitem(last=False)
+        return line
+
+
 def trace_summary(store: Store, trace_id: bytes) -> dict[str, Any] | None:
     """One line of the list: root, services, duration, counts; None if not stored."""
     spans = store.spans.trace(trace_id)
@@ -106,7 +144,7 @@ def trace_summary(store: Store, trace_id: bytes) -> dict[str, Any] | None:
     }
 
 
-def trace_list(store: Store, q: TraceQuery) -> dict[str, Any]:
+def trace_list(store: Store, q: TraceQuery, cache: SummaryCache | None = None) -> dict[str, Any]:
     """A page of traces, newest first, with ``metadata`` (``total_count``, exact unless
     ``total_count_exact`` is false; ``cursor_next``; ``partial`` when the search stopped
     at ``MAX_EXAMINED``)."""
@@ -135,7 +173,7 @@ def trace_list(store: Store, q: TraceQuery) -> dict[str, Any]:
             cursor_next, partial = ids[position - 2], True
             break
         examined += 1
-        summary = trace_summary(store, trace_id)
+        summary = cache.summary(store, trace_id) if cache is not None else trace_summary(store, trace_id)
         if summary is None:
             continue
         if q.min_duration_ms is not None and summary["duration_ms"] < q.min_duration_ms:

@@ -45,7 +45,7 @@ from collector.filters import FILTER_KEYS, build_filter
 from collector.live import LiveTail
 from collector.query import recent_trees, trace_tree
 from collector.store import Store
-from collector.trace_list import parse_trace_query, trace_list
+from collector.trace_list import SummaryCache, parse_trace_query, trace_list
 
 __all__ = ["PAGE_PATHS", "WebPage"]
 
@@ -103,6 +103,7 @@ class WebPage:
             for path in sorted(STATIC.iterdir())
             if path.suffix in _TYPES
         }
+        self._summaries = SummaryCache()
         self._closing = asyncio.Event()
         self._streams = 0
         self.counts = {"streams_opened": 0, "streams_refused": 0, "dropped": 0, "slow_cut": 0}
@@ -124,6 +125,7 @@ class WebPage:
 
     async def _close_streams(self) -> None:
         self._closing.set()
+        self._summaries = SummaryCache()
         self._closing = asyncio.Event()  # for the streams of the next start()
 
     def _foreign(self, request: web.Request) -> web.Response | None:
@@ -158,7 +160,8 @@ class WebPage:
             return refused
         started = time.perf_counter()
         try:
-            answer = trace_list(self._store, parse_trace_query(request.query))
+            query = parse_trace_query(request.query)
+            answer = trace_list(self._store, query, self._summaries)
         except ValueError as exc:
             return _error(400, str(exc))
         answer["metadata"]["query_time_ms"] = _since(started)

@@ -11,6 +11,7 @@ import aiohttp
 
 from tests.conftest import Running
 from tests.scenarios import MS, T0
+from tests.test_otlp_http import otlp_json, span
 from tests.web_scenarios import XSS, send_checkout, send_checkouts
 
 FOREIGN = "http://evil.example"
@@ -47,6 +48,17 @@ async def test_trace_list_filters_and_pages(gasoline: Running) -> None:
     status, second = await gasoline.get_json(f"/v1/trace_list?limit=1&cursor={cursor}")
     assert [t["trace_id"] for t in second["traces"]] == [c.fast]
     assert second["metadata"]["cursor_next"] is None
+    # A late span (whose parent never came) changes the line of a trace listed already.
+    late = span("00000000000000aa", "late retry", parent="00000000000000ab", trace=c.fast)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(gasoline.http + "/v1/traces", json=otlp_json([late])) as resp,
+    ):
+        assert resp.status == 200
+    await gasoline.settled()
+    status, answer = await gasoline.get_json("/v1/trace_list")
+    fast = answer["traces"][1]
+    assert (fast["trace_id"], fast["span_count"], fast["orphan_count"]) == (c.fast, 7, 1)
     status, bad = await gasoline.get_json("/v1/trace_list?min_duration_ms=slow")
     assert status == 400 and "min_duration_ms" in bad["error"]
     status, bad = await gasoline.get_json("/v1/trace_list?colour=red")
