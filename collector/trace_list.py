@@ -173,7 +173,9 @@ def trace_list(store: Store, q: TraceQuery, cache: SummaryCache | None = None) -
             cursor_next, partial = ids[position - 2], True
             break
         examined += 1
-        summary = cache.summary(store, trace_id) if cache is not None else trace_summary(store, trace_id)
+        summary = (
+            cache.summary(store, trace_id) if cache is not None else trace_summary(store, trace_id)
+        )
         if summary is None:
             continue
         if q.min_duration_ms is not None and summary["duration_ms"] < q.min_duration_ms:
