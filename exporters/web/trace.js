@@ -35,18 +35,17 @@ export async function render(main, traceId) {
   const head = el("div", { class: "trace-head" }, el("h1", {}, "Trace ", el("code", { class: "trace-id" }, traceId)));
   main.append(head);
   const base = `/v1/traces/${encodeURIComponent(traceId)}`;
-  // Three reads at once: the tree draws the rows; the causality answer and the first
-  // spans' details fill in as they come.
-  const tree = loadTree(base);
-  const causality = getJSON(`${base}/causality`).catch((error) => ({ error: String(error.message || error) }));
-  const detail = getJSON(`${base}?limit=${DETAIL_PAGE}`).catch(() => null);
+  // The tree first (it draws the rows, and the daemon answers one request at a time);
+  // then the causality answer and the first spans' details, which fill in as they come.
   let loaded;
   try {
-    loaded = await tree;
+    loaded = await loadTree(base);
   } catch (error) {
     main.append(errorBox(error));
     return;
   }
+  const causality = getJSON(`${base}/causality`).catch((error) => ({ error: String(error.message || error) }));
+  const detail = getJSON(`${base}?limit=${DETAIL_PAGE}`).catch(() => null);
   const view = new Waterfall(main, head, traceId, loaded);
   view.show();
   detail.then((doc) => doc && view.mergeDetail(doc));
