@@ -8,11 +8,13 @@ trace of ``--big-spans`` (5,000) spans; the daemon has its process and event loo
 itself, as ``gasoline serve`` does. Then, from this process:
 
 1. **Trace list** (``/``): from navigation start to the list rendered (the page's
-   ``gasoline:rendered`` mark) and to its largest contentful paint; the
-   ``/v1/trace_list`` request's own time. ``--runs`` loads, median and worst.
-2. **Waterfall** of the 5,000-span trace: navigation start to rendered, and to the
-   largest paint; then the rows are scrolled top to bottom over ``--scroll-s`` seconds,
-   one step a frame, and the frame intervals (p50, p99, max) and long tasks are read.
+   ``gasoline:rendered`` mark) and to its largest contentful paint; when the page asked
+   for ``/v1/trace_list`` and had it; the daemon's own query time. ``--runs`` loads,
+   median and worst.
+2. **Waterfall** of the 5,000-span trace: navigation start to rendered, to the largest
+   paint, and to the causality answer shown (each load waits for it before the next);
+   then the rows are scrolled top to bottom over ``--scroll-s`` seconds, one step a
+   frame, and the frame intervals (p50, p99, max) and long tasks are read.
 3. **Live timeline** (``/timeline``) while ``--rate`` (1,000) events a second are posted
    to ``/events`` in batches of a tenth of a second for ``--live-s`` (10) seconds: events
    the page showed against events sent, the daemon's counted drops, and the page's frame
@@ -225,6 +227,10 @@ async def waterfall(
         await page.goto(f"{api}/traces/{trace_id}")
         await page.wait_for_selector(".wf-row[data-span-id]")
         results.append(await page.evaluate(_TIMINGS))
+        await page.wait_for_selector(".causality h2", timeout=60_000)  # all answers in
+        results[-1]["causality_ms"] = await page.evaluate(
+            "performance.getEntriesByName('gasoline:causality')[0].startTime"
+        )
     rendered = sorted(r["rendered_ms"] for r in results)
     await page.evaluate(_WATCH)
     steps = max(1, int(scroll_s * 60))
@@ -247,6 +253,7 @@ async def waterfall(
         "rendered_median_ms": _median(rendered),
         "rendered_max_ms": round(rendered[-1], 1),
         "lcp_median_ms": _median(r["lcp_ms"] or 0 for r in results),
+        "causality_shown_median_ms": _median(r["causality_ms"] for r in results),
         "tree_received_median_ms": _median(
             min(a[2] for a in r["api"] if "causality" not in a[0]) for r in results
         ),

@@ -98,6 +98,7 @@ class Waterfall {
     this.panel = panel;
     this.redraw();
     if (!this.selected && this.rootCause && this.byId.has(this.rootCause)) this.select(this.rootCause, { focus: false });
+    performance.mark("gasoline:causality"); // read by bench/web_bench.py
   }
 
   mergeDetail(doc) {
