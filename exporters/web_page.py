@@ -38,12 +38,12 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from collector.analysis.compare import compare_traces
-from collector.analysis.service_map import MAX_TRACES, service_map
+from collector.analysis.service_map import newest_trees, service_map
 from collector.config import ApiConfig
 from collector.edge import EdgePolicy, Refusal, same_origin
 from collector.filters import FILTER_KEYS, build_filter
 from collector.live import LiveTail
-from collector.query import recent_trees, trace_tree
+from collector.query import trace_tree
 from collector.store import Store
 from collector.trace_list import SummaryCache, parse_trace_query, trace_list
 
@@ -171,7 +171,7 @@ class WebPage:
         if (refused := self._foreign(request)) is not None:
             return refused
         started = time.perf_counter()
-        answer = service_map(recent_trees(self._store, limit=MAX_TRACES, with_records=False))
+        answer = service_map(newest_trees(self._store))
         answer["metadata"]["query_time_ms"] = _since(started)
         return web.json_response(answer)
 

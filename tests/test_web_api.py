@@ -202,3 +202,15 @@ async def test_compare_against_a_saved_baseline(
     assert (charge["baseline_p95_ms"], charge["duration_ms"], charge["delta_ms"]) == (20, 100, 80)
     assert "POST /charge" in {e["name"] for e in answer["new_errors"]}
     assert answer["added"] == [] and answer["matched"] == 3
+
+
+async def test_service_map_builds_only_the_newest_traces_that_fit(
+    gasoline: Running, monkeypatch: Any
+) -> None:
+    c = await send_checkouts(gasoline)
+    monkeypatch.setattr("collector.analysis.service_map.MAX_SPANS", 10)
+    status, answer = await gasoline.get_json("/v1/service_map")
+    assert status == 200
+    assert answer["metadata"]["traces"] == 1 and answer["metadata"]["spans"] == 7  # c.slow
+    edges = {(e["from"], e["to"]): e for e in answer["edges"]}
+    assert edges[("api", "payments")]["errors"] == 1 and c.slow

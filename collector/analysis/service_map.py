@@ -1,8 +1,9 @@
 """The service map: which services call which, how often, how often it fails, how long.
 
-Drawn from the newest traces' trees (``MAX_TRACES``, at most ``MAX_SPANS`` spans): a
-call edge is a span whose parent belongs to another service (a CLIENT span's SERVER
-child, or any cross-service parent link). Rates are over the time those traces span.
+Drawn from the newest traces' trees (``MAX_TRACES``, and no more than ``MAX_SPANS``
+spans: a store of a few huge traces builds only as many as fit): a call edge is a span
+whose parent belongs to another service (a CLIENT span's SERVER child, or any
+cross-service parent link). Rates are over the time those traces span.
 """
 
 from __future__ import annotations
@@ -11,12 +12,26 @@ from collections import defaultdict
 from typing import Any
 
 from collector.model import SpanKind
-from collector.trace_tree import TraceTree
+from collector.store import Store
+from collector.trace_tree import TraceTree, build_tree
 
-__all__ = ["MAX_SPANS", "MAX_TRACES", "service_map"]
+__all__ = ["MAX_SPANS", "MAX_TRACES", "newest_trees", "service_map"]
 
 MAX_TRACES = 1000
 MAX_SPANS = 200_000
+
+
+def newest_trees(store: Store) -> list[TraceTree]:
+    """The newest traces' trees (no records), up to ``MAX_TRACES`` and ``MAX_SPANS``."""
+    trees: list[TraceTree] = []
+    budget = MAX_SPANS
+    for trace_id in store.spans.newest_trace_ids(MAX_TRACES):
+        count = store.spans.trace_span_count(trace_id)
+        if count > budget:
+            break
+        budget -= count
+        trees.append(build_tree(trace_id, store.spans.trace(trace_id), []))
+    return trees
 
 
 def service_map(trees: list[TraceTree]) -> dict[str, Any]:
@@ -30,7 +45,7 @@ def service_map(trees: list[TraceTree]) -> dict[str, Any]:
     call_errors: dict[tuple[str, str], int] = defaultdict(int)
     first, last, seen = None, None, 0
     for tree in trees:
-        if seen >= MAX_SPANS or not tree.nodes:
+        if not tree.nodes:
             continue
         seen += len(tree.nodes)
         first = tree.start_ns if first is None else min(first, tree.start_ns)
