@@ -11,6 +11,8 @@ Read endpoints the page needs beyond the query API:
 
 - ``GET /v1/trace_list`` -- traces newest first, filtered and paged
   (``collector.trace_list``).
+- ``GET /v1/traces/{trace_id}/rows`` -- the trace as the waterfall draws it, flat and
+  compact (``collector.waterfall``).
 - ``GET /v1/service_map`` -- services and call edges with rates, errors, p50/p99.
 - ``GET /v1/compare?a=&b=`` -- trace ``b`` against trace ``a``, span by span.
 - ``GET /v1/timeline/stream`` -- the live timeline as server-sent events, with the
@@ -46,6 +48,7 @@ from collector.live import LiveTail
 from collector.query import trace_tree
 from collector.store import Store
 from collector.trace_list import SummaryCache, parse_trace_query, trace_list
+from collector.waterfall import waterfall_rows
 
 __all__ = ["PAGE_PATHS", "WebPage"]
 
@@ -113,6 +116,7 @@ class WebPage:
                 *(web.get(path, self._shell) for path in PAGE_PATHS),
                 web.get("/static/{name}", self._static),
                 web.get("/v1/trace_list", self._trace_list),
+                web.get("/v1/traces/{trace_id}/rows", self._rows),
                 web.get("/v1/service_map", self._service_map),
                 web.get("/v1/compare", self._compare),
                 web.get("/v1/timeline/stream", self._stream),
@@ -166,6 +170,21 @@ class WebPage:
             return _error(400, str(exc))
         answer["metadata"]["query_time_ms"] = _since(started)
         return web.json_response(answer)
+
+    async def _rows(self, request: web.Request) -> web.Response:
+        if (refused := self._foreign(request)) is not None:
+            return refused
+        text = request.match_info["trace_id"]
+        try:
+            trace_id = self._store.resolve_trace_id(text)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        tree = trace_tree(self._store, trace_id)
+        if tree is None:
+            return _error(
+                404, f"trace {trace_id.hex()} is not in the store (never received, or evicted)"
+            )
+        return web.json_response(waterfall_rows(tree))
 
     async def _service_map(self, request: web.Request) -> web.Response:
         if (refused := self._foreign(request)) is not None:

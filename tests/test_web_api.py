@@ -65,6 +65,31 @@ async def test_trace_list_filters_and_pages(gasoline: Running) -> None:
     assert status == 400 and "colour" in bad["error"]
 
 
+async def test_rows_are_the_tree_flat_and_compact(gasoline: Running) -> None:
+    c = await send_checkouts(gasoline)
+    status, answer = await gasoline.get_json(f"/v1/traces/{c.slow[:10]}/rows")
+    assert status == 200, answer
+    rows = [dict(zip(answer["fields"], row, strict=True)) for row in answer["rows"]]
+    names = [r["name"] for r in rows]
+    assert names == [
+        "fetch POST /api/checkout",
+        "POST /api/checkout",
+        "SELECT cart",
+        "SELECT coupons",
+        f"render {XSS}",
+        "POST payments/charge",
+        "POST /charge",
+    ]
+    charge = rows[-1]
+    assert (charge["span_id"], charge["depth"], charge["error"]) == (c.cause_span, 3, 1)
+    assert answer["services"][charge["service"]] == "payments"
+    assert charge["start_offset_ns"] == 125 * MS and charge["duration_ns"] == 100 * MS
+    assert answer["span_count"] == 7 and answer["error_count"] == 4
+    assert [r["message"] for r in answer["records"]][-1].startswith("charge failed")
+    status, missing = await gasoline.get_json(f"/v1/traces/{'ab' * 16}/rows")
+    assert status == 404 and "not in the store" in missing["error"]
+
+
 async def test_service_map_has_edges_with_rates_errors_and_percentiles(gasoline: Running) -> None:
     await send_checkouts(gasoline)
     status, answer = await gasoline.get_json("/v1/service_map")
@@ -117,6 +142,7 @@ async def test_foreign_pages_cannot_read_the_new_endpoints(start_daemon: Any) ->
     c = await send_checkouts(gasoline)
     paths = (
         "/v1/trace_list",
+        f"/v1/traces/{c.slow}/rows",
         "/v1/service_map",
         f"/v1/compare?a={c.fast}&b={c.slow}",
         "/v1/timeline/stream",
@@ -126,13 +152,13 @@ async def test_foreign_pages_cannot_read_the_new_endpoints(start_daemon: Any) ->
             status, body, headers = await _get(gasoline.api + path, Origin=origin)
             assert status == 403, (path, origin)
             assert "Access-Control-Allow-Origin" not in headers
-            assert c.slow not in body.decode()
-    for path in paths[:3]:
+            assert b"payments" not in body and b"checkout" not in body
+    for path in paths[:4]:
         for origin in (gasoline.api, "chrome-extension://abcdefghijklmnop"):
             status, _, headers = await _get(gasoline.api + path, Origin=origin)
             assert status == 200 and headers["Access-Control-Allow-Origin"] == origin
     _, status_doc = await gasoline.get_json("/daemon/status")
-    assert status_doc["edge"]["refused"]["origin"] >= 12
+    assert status_doc["edge"]["refused"]["origin"] >= 15
     # The page itself is harmless to load, and says it may not be framed or fed elsewhere.
     status, body, headers = await _get(gasoline.api + "/")
     assert status == 200 and b'type="module"' in body

@@ -2,17 +2,10 @@
 // trees side by side with the differences marked. "/compare?b=&baseline=NAME": trace b's
 // operations against a saved baseline (analyze type "compare").
 import { el, errorBox, getJSON, ms, params, postJSON, text } from "./dom.js";
+import { loadRows } from "./trace.js";
 
 async function spansOf(id) {
-  const doc = await getJSON(`/v1/traces/${encodeURIComponent(id)}?detail=0&limit=2000`);
-  const out = [];
-  const stack = [...(doc.spans || [])].reverse();
-  while (stack.length) {
-    const s = stack.pop();
-    out.push(s);
-    for (let i = (s.children || []).length - 1; i >= 0; i--) stack.push(s.children[i]);
-  }
-  return out;
+  return (await loadRows(id)).spans;
 }
 
 function section(title, items, cells) {

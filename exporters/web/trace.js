@@ -4,19 +4,29 @@ import { chip, clear, colour, el, errorBox, getJSON, ms, postJSON, text, when } 
 
 const ROW = 24;
 const OVERSCAN = 12;
-const DETAIL_PAGE = 1000; // spans whose attributes and events come along, after the tree
-const LEAN_PAGE = 10000; // the tree alone, first: it is what draws the rows
+const DETAIL_PAGE = 1000; // spans whose attributes and events come along, after the rows
 
-async function loadTree(base) {
-  const spans = [];
-  let doc = null;
-  let cursor = "0";
-  while (cursor) {
-    const page = await getJSON(`${base}?detail=0&limit=${LEAN_PAGE}&cursor=${encodeURIComponent(cursor)}`);
-    doc = doc || page;
-    flatten(page.spans, spans);
-    cursor = page.metadata && page.metadata.cursor_next;
-  }
+export const KINDS = ["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"];
+
+// GET /v1/traces/{id}/rows: the spans as flat arrays (fields named in answer.fields).
+export async function loadRows(traceId) {
+  const answer = await getJSON(`/v1/traces/${encodeURIComponent(traceId)}/rows`);
+  const at = Object.fromEntries((answer.fields || []).map((name, i) => [name, i]));
+  const services = answer.services || [];
+  const spans = (answer.rows || []).map((r) => ({
+    span_id: r[at.span_id],
+    parent_span_id: r[at.parent_span_id],
+    service: services[r[at.service]],
+    name: r[at.name],
+    kind: KINDS[r[at.kind]] || "UNSPECIFIED",
+    status: r[at.error] ? "ERROR" : "",
+    _offset: r[at.start_offset_ns] / 1e6,
+    duration_ms: r[at.duration_ns] / 1e6,
+    depth: r[at.depth],
+    orphan: Boolean(r[at.orphan]),
+    cycle: r[at.cycle] || 0,
+  }));
+  const doc = { ...answer, services: Object.fromEntries(services.map((name) => [name, {}])) };
   return { doc, spans };
 }
 
@@ -35,11 +45,11 @@ export async function render(main, traceId) {
   const head = el("div", { class: "trace-head" }, el("h1", {}, "Trace ", el("code", { class: "trace-id" }, traceId)));
   main.append(head);
   const base = `/v1/traces/${encodeURIComponent(traceId)}`;
-  // The tree first (it draws the rows, and the daemon answers one request at a time);
-  // then the causality answer and the first spans' details, which fill in as they come.
+  // The rows first (the daemon answers one request at a time); then the causality answer
+  // and the first spans' details, which fill in as they come.
   let loaded;
   try {
-    loaded = await loadTree(base);
+    loaded = await loadRows(traceId);
   } catch (error) {
     main.append(errorBox(error));
     return;
@@ -71,11 +81,10 @@ class Waterfall {
         this.records.get(r.span_id).push(r);
       } else this.looseRecords.push(r);
     }
-    this.t0 = Number(doc.start_ns) || Math.min(...spans.map((s) => Number(s.start_ns)));
+    this.t0 = Number(doc.start_ns) || 0;
     this.total = Math.max(Number(doc.duration_ms) || 0, 0.001);
     for (let i = 0; i < spans.length; i++) {
       const s = spans[i];
-      s._offset = (Number(s.start_ns) - this.t0) / 1e6;
       s._parent = s.parent_span_id ? this.byId.get(s.parent_span_id) : undefined;
       s._hasChildren = i + 1 < spans.length && spans[i + 1].parent_span_id === s.span_id;
       const p = s._parent;
@@ -107,7 +116,7 @@ class Waterfall {
     for (const d of found) {
       const s = this.byId.get(d.span_id);
       if (!s) continue;
-      for (const key of ["attributes", "events", "links", "status_message"]) if (key in d) s[key] = d[key];
+      for (const key of ["attributes", "events", "links", "status", "status_message"]) if (key in d) s[key] = d[key];
     }
     for (const [name, resource] of Object.entries(doc.services || {})) {
       if (resource && Object.keys(resource).length) this.doc.services[name] = resource;
@@ -181,7 +190,8 @@ class Waterfall {
       Object.keys(d.services || {}).map(chip),
       d.error_count ? el("span", { class: "badge err" }, `${d.error_count} errors`) : null,
       d.orphan_count ? el("span", { class: "badge warn", title: "spans whose parent never arrived" }, `${d.orphan_count} orphans`) : null,
-      (d.notes || []).map((n) => el("span", { class: "muted note" }, text(n))));
+      (Array.isArray(d.notes) ? d.notes : []).map((n) => el("span", { class: "muted note" }, text(n))),
+      d.metadata && d.metadata.truncated ? el("span", { class: "muted note" }, text(d.metadata.truncated)) : null);
     this.head.append(facts, el("div", { class: "toolbar" }, copy,
       gen("reproduction", "Reproduction"), gen("test", "Test"), gen("pr_summary", "PR summary"),
       el("a", { class: "button-link", href: `/timeline?trace_id=${encodeURIComponent(this.traceId)}` }, "Timeline of this trace"),
@@ -470,7 +480,7 @@ class Waterfall {
         el("dt", {}, "span id"), el("dd", {}, el("code", {}, text(s.span_id))),
         el("dt", {}, "parent"), el("dd", {}, s.parent_span_id ? this.spanLink(s.parent_span_id, text(s.parent_span_id)) : "none (root)"),
         el("dt", {}, "kind"), el("dd", {}, text(s.kind)),
-        el("dt", {}, "status"), el("dd", {}, text(s.status), s.status_message ? ` — ${text(s.status_message)}` : ""),
+        el("dt", {}, "status"), el("dd", {}, text(s.status || "not an error"), s.status_message ? ` — ${text(s.status_message)}` : ""),
         el("dt", {}, "start"), el("dd", {}, `+${ms(s._offset)}`),
         el("dt", {}, "duration"), el("dd", {}, ms(s.duration_ms)),
         s.orphan ? [el("dt", {}, "orphan"), el("dd", {}, "its parent span never arrived")] : null,
