@@ -129,7 +129,6 @@ class WebPage:
 
     async def _close_streams(self) -> None:
         self._closing.set()
-        self._summaries = SummaryCache()
         self._closing = asyncio.Event()  # for the streams of the next start()
 
     def _foreign(self, request: web.Request) -> web.Response | None:
