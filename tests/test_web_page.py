@@ -16,11 +16,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser import chromium, needs_chromium
 from tests.conftest import Running
+from tests.test_otlp_http import NOW_NS, otlp_json, span
 from tests.web_scenarios import XSS, send_checkout, send_checkouts
 
 pytestmark = needs_chromium
@@ -200,3 +202,39 @@ async def test_compare_against_the_baseline(
         charge = page.locator(f"tr[data-span-id='{ids['charge']}']").first
         await expect(charge).to_contain_text("p95 20 ms")
         await expect(charge).to_contain_text("+80 ms")
+
+
+async def test_a_big_trace_keeps_only_the_rows_in_view_in_the_page(
+    gasoline: Running, tmp_path: Path
+) -> None:
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    spans = [span("1000000000000000", "GET /report", trace=trace)]
+    for i in range(1, 2000):
+        start = NOW_NS + i * 1_000_000
+        spans.append(
+            span(
+                f"{0x2000000000000000 + i:016x}",
+                f"SELECT part {i}",
+                parent="1000000000000000",
+                trace=trace,
+                startTimeUnixNano=str(start),
+                endTimeUnixNano=str(start + 500_000),
+            )
+        )
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(gasoline.http + "/v1/traces", json=otlp_json(spans)) as resp,
+    ):
+        assert resp.status == 200
+    await gasoline.settled()
+    last = f"{0x2000000000000000 + 1999:016x}"
+    async with opened(gasoline, tmp_path) as w:
+        page = w.page
+        await page.goto(f"{gasoline.api}/traces/{trace}")
+        await expect(page.locator(".wf-row[data-span-id]").first).to_be_visible()
+        assert await page.locator(".wf-row").count() < 100  # of 2,000
+        await page.locator(".wf-scroll").focus()
+        await page.keyboard.press("End")
+        await expect(page.locator(f".wf-row.selected[data-span-id='{last}']")).to_be_visible()
+        await expect(page.locator(".wf-detail h2")).to_contain_text("SELECT part 1999")
+        assert await page.locator(".wf-row").count() < 100
