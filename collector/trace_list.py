@@ -6,8 +6,10 @@ span columns, chunk by chunk, that never builds a span object for a span that do
 match; a chunk without the service, an error or a matching name is skipped whole. What
 needs each trace's spans (its duration) is checked while the page is built, for at most
 ``MAX_EXAMINED`` traces per request: past that the page ends early, says so
-(``metadata.partial``) and its cursor goes on from where the search stopped. So a page
-costs about the same with 1,000 spans stored or 1,000,000.
+(``metadata.partial``) and its cursor goes on from where the search stopped. A page
+without span filters costs about the same with 1,000 spans stored or 1,000,000 (it reads
+the spans of the traces it shows); the span filters scan the columns once per request,
+about 20-250 ms at 1,000,000 spans on the reference machine.
 
 The cursor is the id of the last trace a page looked at; a cursor whose trace has since
 been evicted is refused with a message (start again from the newest).
