@@ -69,9 +69,9 @@ export async function render(main) {
     const failing = e.errors > 0;
     const g = svg("g", { class: "edge-group", "data-edge": `${e.from}→${e.to}` },
       svg("path", { d, class: `edge${failing ? " failing" : ""}`, "marker-end": "url(#arrow)" }),
-      svg("text", { x: back ? (a.x + b.x + W) / 2 : (x1 + x2) / 2, y: back ? Math.max(a.y, b.y) + H + 34 : (y1 + y2) / 2 - 6, "text-anchor": "middle", class: "label" },
+      svg("text", { x: back ? (a.x + b.x + W) / 2 : (x1 + x2) / 2, y: back ? Math.max(a.y, b.y) + H + 34 : (y1 + y2) / 2 - 22, "text-anchor": "middle", class: "label" },
         `${e.rate_per_s}/s · ${(e.error_rate * 100).toFixed(1)}% err`),
-      svg("text", { x: back ? (a.x + b.x + W) / 2 : (x1 + x2) / 2, y: back ? Math.max(a.y, b.y) + H + 48 : (y1 + y2) / 2 + 10, "text-anchor": "middle", class: "label" },
+      svg("text", { x: back ? (a.x + b.x + W) / 2 : (x1 + x2) / 2, y: back ? Math.max(a.y, b.y) + H + 48 : (y1 + y2) / 2 - 7, "text-anchor": "middle", class: "label" },
         `p50 ${ms(e.p50_ms)} · p99 ${ms(e.p99_ms)}`));
     g.append(svg("title", { text: `${e.from} → ${e.to}: ${e.calls} calls, ${e.errors} failed` }));
     root.append(g);
