@@ -101,7 +101,9 @@ _ANALYSIS = (
     "errors a span answering successfully recovered from are listed apart as handled. "
     "latency: where the time went, including repeated sequential calls (N+1). correlate: "
     "everything linked to a trace or correlation id, and how. regression: operations "
-    "slower or failing more than in the baseline (configure set_baseline first)."
+    "slower or failing more than in the baseline (configure set_baseline first). compare: "
+    "trace_id against compare_to (span by span: added, missing, slower with delta, new "
+    "errors) or against the checkpoint named by baseline."
 )
 _ACTION = (
     "clear: empty a buffer. noise_rule: hide matching items from answers (op add, remove, "
@@ -329,6 +331,10 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
             str | float | None,
             Field(description="For causality without an id: the window's end (default now)."),
         ] = None,
+        compare_to: Annotated[
+            str | None,
+            Field(description="For compare: the trace id to compare trace_id against."),
+        ] = None,
     ) -> CallToolResult:
         """Explain why something failed or was slow."""
         return _result(
@@ -343,6 +349,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
                     baseline=baseline,
                     since=since,
                     until=until,
+                    compare_to=compare_to,
                 ),
             )
         )

@@ -15,8 +15,10 @@ from collector.config import ApiConfig
 from collector.edge import EdgePolicy
 from collector.store import Store
 from exporters.http_api import HttpApi
+from exporters.web_page import WebPage
 from receivers.file_tail import FileLogConfig, FileLogReceiver
 from receivers.git_watch import GitWatchConfig, GitWatchReceiver
+from receivers.http_guard import origin_matcher
 from receivers.http_site import api_site
 from receivers.native import NativeReceiver
 from receivers.otlp import OtlpConfig, OtlpReceiver, otlp_endpoints
@@ -55,11 +57,22 @@ def api_server(
     tools: ToolRunner,
     edge: EdgePolicy,
 ) -> tuple[HttpApi, NativeReceiver]:
-    """The HTTP API, and the native event intake mounted on the same site (port)."""
+    """The HTTP API, and the native event intake and the web page mounted on the same
+    site (port)."""
     site = api_site(config, edge)
     intake = NativeReceiver(max_batch_events=config.max_batch_events)
     site.mount(intake.routes())
-    api = HttpApi(config, site=site, store=store, status=status, tools=tools, edge=edge)
+    page = WebPage(
+        config, site=site, store=store, edge=edge, readers=origin_matcher(config.read_origins)
+    )
+    api = HttpApi(
+        config,
+        site=site,
+        store=store,
+        status=lambda: {**status(), "web": page.stats()},
+        tools=tools,
+        edge=edge,
+    )
     return api, intake
 
 

@@ -65,9 +65,15 @@ class ApiConfig:
     allowed_hosts: list[str] = field(default_factory=list)
     header_timeout: Duration = Duration(10)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    # The web page's live timeline: open streams at once, and events a second per stream
+    # (more arriving than that are counted as dropped for that stream).
+    max_live_streams: int = 8
+    max_live_events_per_s: int = 2000
 
     def validate(self, path: str) -> list[str]:
         errors = positive(path, "max_batch_events", self.max_batch_events)
+        errors += positive(path, "max_live_streams", self.max_live_streams)
+        errors += positive(path, "max_live_events_per_s", self.max_live_events_per_s)
         errors += positive(path, "header_timeout", self.header_timeout)
         for i, host in enumerate(self.allowed_hosts):
             if not re.fullmatch(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]", host):

@@ -285,6 +285,11 @@ class SpanStore:
         by_seq = self._by_seq
         return [by_seq[ref >> _SHIFT].span(ref & _INDEX_MASK) for ref in refs]
 
+    def trace_span_count(self, trace_id: bytes) -> int:
+        """How many spans of one trace are stored, without making them."""
+        refs = self._traces.get(trace_id)
+        return 0 if refs is None else len(refs)
+
     def trace_ids_starting(self, digits: str, limit: int) -> list[bytes]:
         """Up to ``limit`` stored trace ids whose hex starts with ``digits`` (lowercase
         hex), newest first. Scans every trace: for the short ids people type, not for

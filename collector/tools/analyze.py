@@ -12,6 +12,7 @@ from typing import Any
 
 from collector.analysis.causality import analyze_causality, analyze_window
 from collector.analysis.changes import analyze_changes
+from collector.analysis.compare import compare_to_baseline, compare_traces
 from collector.analysis.latency import analyze_latency
 from collector.baselines import BASELINE, compare, load_baseline, snapshot
 from collector.filters import build_filter, parse_time_ns
@@ -33,6 +34,7 @@ class Analysis(StrEnum):
     CORRELATE = "correlate"
     REGRESSION = "regression"
     CHANGES = "changes"
+    COMPARE = "compare"
 
 
 ANALYSES = tuple(Analysis)
@@ -54,6 +56,8 @@ async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dic
         return await _regression(store, baselines, args)
     if kind == Analysis.CHANGES:
         return analyze_changes(store, dict(args))
+    if kind == Analysis.COMPARE:
+        return await _compare(store, baselines, tree_for(store, args), args)
     if kind == Analysis.CAUSALITY:
         return _causality(store, args)
     return analyze_latency(tree_for(store, args))
@@ -150,6 +154,24 @@ def _inferred(store: Store, tree: TraceTree) -> list[dict[str, Any]]:
             }
         )
     return inferred
+
+
+async def _compare(
+    store: Store, baselines: Path, tree: TraceTree, args: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The trace named against the one ``compare_to`` names (a good run, say), or against
+    the saved ``baseline``."""
+    if "compare_to" in args:
+        reference = tree_for(store, {"trace_id": args["compare_to"]})
+        return compare_traces(reference, tree)
+    if "baseline" in args:
+        saved = await asyncio.to_thread(load_baseline, baselines, str(args["baseline"]))
+        return compare_to_baseline(tree, saved)
+    raise ToolInputError(
+        "compare needs compare_to (the trace id of a good run of the same operation) or "
+        "baseline (a checkpoint name); trace_id (or span_id / event_id) names the trace "
+        "in question"
+    )
 
 
 async def _regression(store: Store, baselines: Path, args: Mapping[str, Any]) -> dict[str, Any]:
