@@ -1,0 +1,210 @@
+// The service worker: takes the pages' batches, makes them safe (lib/shape.js), keeps them
+// in a bounded queue persisted in chrome.storage.local (Chrome stops an idle worker after
+// ~30 s, and its memory with it), and delivers them in order: events to the daemon's
+// POST /events, spans to its OTLP/HTTP /v1/traces. While the daemon is down it retries
+// with a backoff, and on every new batch; beyond the bounds the oldest chunks are dropped
+// and counted.
+import "./page/core.js";
+import { pageConfig, withDefaults } from "./lib/options.js";
+import { exportRequest } from "./lib/otlp.js";
+import { admit, chunk, emptyQueue, LIMITS, oldest, remove } from "./lib/queue.js";
+import { shapeEvent, shapeSpan } from "./lib/shape.js";
+
+const core = globalThis.__gasolineCore;
+const VERSION = chrome.runtime.getManifest().version;
+const SEND_ITEMS = 500;
+const RETRY_MS = [500, 1000, 2000, 4000, 8000];
+const PERMANENT = new Set([400, 404, 413, 415]); // the daemon will never take this batch
+
+// -- storage, one operation at a time ------------------------------------------------------
+let chain = Promise.resolve();
+function locked(fn) {
+  const result = chain.then(fn);
+  chain = result.catch(() => {});
+  return result;
+}
+let queueState = null;
+async function loadQueue() {
+  if (!queueState) {
+    const { queue } = await chrome.storage.local.get("queue");
+    queueState = queue && Array.isArray(queue.chunks) ? queue : emptyQueue();
+  }
+  return queueState;
+}
+async function options() {
+  const { options: stored } = await chrome.storage.local.get("options");
+  return withDefaults(stored);
+}
+
+// -- intake -----------------------------------------------------------------------------------
+async function enqueue(text, pageUrl) {
+  const opts = await options();
+  let items;
+  try {
+    items = JSON.parse(text);
+  } catch (err) {
+    return;
+  }
+  if (!Array.isArray(items)) return;
+  const spans = [];
+  const events = [];
+  for (const item of items.slice(0, 1000)) {
+    if (!item || typeof item !== "object") continue;
+    if (item.t === "span") {
+      const span = shapeSpan(item);
+      if (span) spans.push(span);
+    } else if (item.t === "event") {
+      const event = shapeEvent(item, { serviceName: opts.serviceName, pageUrl });
+      if (event) events.push(event);
+    }
+  }
+  await locked(async () => {
+    let state = await loadQueue();
+    const writes = {};
+    const evicted = [];
+    for (const [kind, list] of [["event", events], ["span", spans]]) {
+      const texts = list.map((x) => JSON.stringify(x));
+      const { chunks, tooLarge } = chunk(list, texts.map((t) => t.length));
+      state = { ...state, dropped: state.dropped + tooLarge };
+      for (const c of chunks) {
+        const step = admit(state, kind, c.items.length, c.bytes, LIMITS);
+        state = step.state;
+        writes[`chunk:${step.seq}`] = c.items;
+        evicted.push(...step.evicted);
+      }
+    }
+    for (const seq of evicted) delete writes[`chunk:${seq}`];
+    await chrome.storage.local.set({ ...writes, queue: state });
+    if (evicted.length) await chrome.storage.local.remove(evicted.map((seq) => `chunk:${seq}`));
+    queueState = state;
+  });
+  flushSoon(0);
+}
+
+// -- delivery -----------------------------------------------------------------------------------
+let flushing = false;
+let retryTimer = 0;
+let failures = 0;
+let lastError = null;
+let reachable = null;
+
+function flushSoon(delay) {
+  if (retryTimer) {
+    if (delay > 0) return;
+    clearTimeout(retryTimer);
+  }
+  retryTimer = setTimeout(() => {
+    retryTimer = 0;
+    flush();
+  }, delay);
+}
+
+async function post(url, body) {
+  const resp = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (resp.ok) return "ok";
+  lastError = `${url} answered ${resp.status}: ${(await resp.text()).slice(0, 300)}`;
+  return PERMANENT.has(resp.status) ? "refused" : "retry";
+}
+
+/** Sends the oldest chunks of each kind until the queue is empty or the daemon fails. */
+async function flush() {
+  if (flushing) return;
+  flushing = true;
+  try {
+    const opts = await options();
+    for (;;) {
+      const state = await locked(loadQueue);
+      const batch = oldest(state, "event", SEND_ITEMS);
+      const kind = batch.length ? "event" : "span";
+      const chunks = batch.length ? batch : oldest(state, "span", SEND_ITEMS);
+      if (!chunks.length) break;
+      const keys = chunks.map((c) => `chunk:${c.seq}`);
+      const stored = await chrome.storage.local.get(keys);
+      const items = keys.flatMap((k) => stored[k] || []);
+      let outcome;
+      try {
+        outcome =
+          kind === "event"
+            ? await post(`${opts.daemonUrl}/events`, { events: items })
+            : await post(`${opts.otlpUrl}/v1/traces`, exportRequest(items, { serviceName: opts.serviceName, version: VERSION, userAgent: navigator.userAgent }));
+      } catch (err) {
+        lastError = `${kind === "event" ? opts.daemonUrl : opts.otlpUrl} unreachable: ${err.message}`;
+        outcome = "retry";
+      }
+      reachable = outcome !== "retry";
+      if (outcome === "retry") {
+        failures++;
+        flushSoon(RETRY_MS[Math.min(failures - 1, RETRY_MS.length - 1)]);
+        chrome.alarms.create("gasoline-retry", { delayInMinutes: 0.5 });
+        break;
+      }
+      failures = 0;
+      await locked(async () => {
+        const next = remove(await loadQueue(), chunks.map((c) => c.seq), { delivered: outcome === "ok" });
+        await chrome.storage.local.set({ queue: next });
+        await chrome.storage.local.remove(keys);
+        queueState = next;
+      });
+    }
+  } finally {
+    flushing = false;
+  }
+}
+
+async function status() {
+  const opts = await options();
+  const state = await locked(loadQueue);
+  let daemon = reachable;
+  try {
+    const resp = await fetch(`${opts.daemonUrl}/health`, { signal: AbortSignal.timeout(2000) });
+    daemon = resp.ok;
+  } catch (err) {
+    daemon = false;
+  }
+  return {
+    reachable: daemon,
+    daemonUrl: opts.daemonUrl,
+    otlpUrl: opts.otlpUrl,
+    paused: opts.paused,
+    sent: state.sent,
+    queued: state.items,
+    queuedBytes: state.bytes,
+    dropped: state.dropped,
+    lastError,
+  };
+}
+
+// -- wiring (top level: Chrome registers listeners only during the first run) ------------------
+chrome.runtime.onMessage.addListener((msg, sender, reply) => {
+  const ownPage = sender.id === chrome.runtime.id && sender.url && sender.url.startsWith(chrome.runtime.getURL(""));
+  if (msg && msg.type === "items" && typeof msg.items === "string" && sender.tab) {
+    const pageOrigin = sender.origin || new URL(sender.url).origin;
+    options().then((opts) => {
+      if (pageConfig(opts, pageOrigin, core).enabled) return enqueue(msg.items, sender.url);
+      return undefined;
+    }).then(() => reply(true), () => reply(false));
+    return true;
+  }
+  if (msg && msg.type === "config" && sender.tab) {
+    const pageOrigin = sender.origin || new URL(sender.url).origin;
+    options().then((opts) => reply(pageConfig(opts, pageOrigin, core)));
+    return true;
+  }
+  if (msg && msg.type === "status" && ownPage) {
+    status().then(reply);
+    return true;
+  }
+  if (msg && msg.type === "flush" && ownPage) {
+    flush().then(() => reply(true));
+    return true;
+  }
+  return false;
+});
+chrome.alarms.onAlarm.addListener((alarm) => {
+  if (alarm.name === "gasoline-retry") flush();
+});
+chrome.storage.onChanged.addListener((changes, area) => {
+  if (area === "local" && changes.options) flushSoon(0);
+});
+// A restarted worker delivers what an earlier one left queued.
+flushSoon(0);
