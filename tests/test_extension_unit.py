@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tomllib
+from pathlib import Path
 
 import pytest
 
 from tests.browser import EXTENSION
+from tests.conftest import GASOLINE
 
 NODE = shutil.which("node")
 
@@ -37,3 +40,15 @@ def test_manifest_names_files_that_exist() -> None:
         named += script["js"]
     missing = [name for name in named if not (EXTENSION / name).is_file()]
     assert not missing, f"manifest.json names missing files: {missing}"
+
+
+def test_gasoline_extension_prints_a_loadable_directory() -> None:
+    """In a source checkout (editable install) the repository's extension/; the wheel ships
+    the same directory inside the package (pyproject's force-include)."""
+    run = subprocess.run([GASOLINE, "extension"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    path = Path(run.stdout.strip())
+    assert path == EXTENSION and (path / "manifest.json").is_file()
+    pyproject = tomllib.loads((EXTENSION.parent / "pyproject.toml").read_text())
+    included = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert included["extension"] == "gasoline/extension"
