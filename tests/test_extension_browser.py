@@ -1,0 +1,303 @@
+"""The browser extension end to end, in a real headless Chromium with the extension loaded:
+a click in an app whose backend runs the OTel Python SDK becomes one trace, click ->
+fetch (CLIENT) -> backend (SERVER) -> database, with the page's console, errors, actions,
+WebSocket traffic and custom events linked to it; and the extension's queue survives a
+daemon that is down and a service worker that Chrome stopped.
+
+With ``GASOLINE_SCREENSHOTS`` set to a directory, the popup and the trace (as ``gasoline
+trace`` prints it) are also saved there as PNGs for the README.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page
+
+from collector.model import Record, SpanKind
+from collector.query import trace_document
+from collector.render import render_trace
+from collector.store import StoredSpan
+from tests.browser import EXTENSION, chromium, needs_chromium
+from tests.conftest import Running, wait_for
+from tests.shop_app import OWN_TRACEPARENT, shop_app
+
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
+PASSWORD = "hunter2-must-never-leave"
+ZERO_SPAN = bytes(8)
+
+
+async def extension_page(context: BrowserContext) -> Page:
+    """An extension page (the options page): it has chrome.storage and outlives any
+    service worker, so the test reads and sets the extension's state through it."""
+    worker = context.service_workers[0] if context.service_workers else None
+    if worker is None:
+        worker = await context.wait_for_event("serviceworker")
+    extension_id = worker.url.split("/")[2]
+    page = await context.new_page()
+    await page.goto(f"chrome-extension://{extension_id}/options.html")
+    return page
+
+
+async def point_at(ext: Page, daemon: Running, **more: Any) -> None:
+    """The extension learns the test daemon's (random) ports from its options."""
+    options = {"daemonUrl": daemon.api, "otlpUrl": daemon.http, **more}
+    await ext.evaluate("o => chrome.storage.local.set({options: o})", options)
+
+
+async def queued(ext: Page) -> int:
+    state = await ext.evaluate("async () => (await chrome.storage.local.get('queue')).queue")
+    return int(state["items"]) if state else 0
+
+
+def records_of(daemon: Running, trace_id: bytes) -> list[Record]:
+    return daemon.daemon.store.records.by_trace(trace_id)
+
+
+def by_type(records: list[Record], kind: str) -> list[Record]:
+    return [r for r in records if r.attributes.get("type") == kind]
+
+
+async def screenshot(page: Page, name: str, tmp_path: Path) -> None:
+    """Always taken (so the code path is tested); copied out when GASOLINE_SCREENSHOTS is set."""
+    path = tmp_path / name
+    await page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 1000
+    if target := os.environ.get("GASOLINE_SCREENSHOTS"):
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / name)
+
+
+@needs_chromium
+async def test_a_click_is_the_root_of_one_trace_down_to_the_database(
+    gasoline: Running, tmp_path: Path
+) -> None:
+    store = gasoline.daemon.store
+    async with (
+        shop_app(gasoline.http) as shop,
+        chromium(tmp_path / "profile", extension=EXTENSION) as context,
+    ):
+        ext = await extension_page(context)
+        await point_at(ext, gasoline, capture={"inputValues": True}, actionWindowMs=10_000)
+        page = await context.new_page()
+        await page.goto(shop.url)
+        await page.fill("#email", "ann@example.com")
+        await page.fill("#password", PASSWORD)
+        await page.click("#checkout")
+        await page.wait_for_selector("#status:has-text('done 500')")
+        await page.click("#third")
+        await page.wait_for_selector("#status:has-text('third 200')")
+        await page.click("#own")
+        await page.wait_for_selector("#status:has-text('own 200')")
+
+        # The backend got a valid traceparent (extracted by the OTel SDK's propagator).
+        [sent] = shop.checkout_traceparents
+        match = TRACEPARENT.match(sent or "")
+        assert match is not None, sent
+        trace_id, client_id = bytes.fromhex(match[1]), bytes.fromhex(match[2])
+        # A third-party origin never gets one; a page's own is kept as it was.
+        assert shop.third_traceparents == [None]
+        assert shop.echo_traceparents == [OWN_TRACEPARENT]
+
+        await asyncio.to_thread(shop.provider.force_flush)
+
+        def spans() -> dict[str, StoredSpan]:
+            return {s.name: s for s in store.spans.trace(trace_id)}
+
+        wanted = {'click [data-testid="checkout"]', "POST", "POST /api/checkout", "SELECT orders"}
+        await wait_for(lambda: wanted <= set(spans()), timeout=20)
+        tree = spans()
+        click, fetch = tree['click [data-testid="checkout"]'], tree["POST"]
+        server, db = tree["POST /api/checkout"], tree["SELECT orders"]
+        assert click.parent_id == ZERO_SPAN and click.service == "browser"
+        assert fetch.span_id == client_id and fetch.parent_id == click.span_id
+        assert fetch.kind == SpanKind.CLIENT and fetch.service == "browser"
+        assert server.parent_id == fetch.span_id and server.kind == SpanKind.SERVER
+        assert db.parent_id == server.span_id and db.service == "shop" and db.status == 2
+        attributes = fetch.detail().attributes
+        assert attributes["http.request.method"] == "POST"
+        assert attributes["http.response.status_code"] == 500
+        assert attributes["server.address"] == "127.0.0.1"
+        assert attributes["error.type"] == "500"
+        assert attributes["gasoline.link"] in ("continuation", "time_window")
+        assert "token=[REDACTED]&cart=7" in attributes["url.full"]
+        assert "s3cr3t" not in json.dumps(attributes)
+
+        # The page's events are stored and linked to the click's trace.
+        kinds = {"action", "console", "error", "websocket", "custom", "network"}
+        await wait_for(
+            lambda: kinds <= {r.attributes.get("type") for r in records_of(gasoline, trace_id)},
+            timeout=20,
+        )
+        linked = records_of(gasoline, trace_id)
+        assert all(r.source == "browser" for r in linked)
+        [action] = by_type(linked, "action")
+        assert action.attributes["action"] == "click"
+        assert action.attributes["selector"] == '[data-testid="checkout"]'
+        assert action.attributes["text"] == "Checkout" and action.span_id == click.span_id
+        [console] = by_type(linked, "console")
+        assert console.level == "error" and console.message == 'checkout failed 500 {"cart": 7}'
+        [uncaught] = by_type(linked, "error")
+        assert "boom after checkout" in uncaught.message and "stack" in uncaught.attributes
+        sockets = by_type(linked, "websocket")
+        assert {r.attributes["event"] for r in sockets} >= {"open", "message"}
+        out = next(r for r in sockets if r.attributes.get("direction") == "out")
+        assert out.attributes["preview"] == "hello over ws"
+        [custom] = by_type(linked, "custom")
+        assert custom.message == "cart state" and custom.attributes["items"] == 2
+        [network] = by_type(linked, "network")
+        assert network.correlation_id == "req-checkout-1" and network.span_id == client_id
+
+        # Field values were captured (the option is on), but never the password's.
+        fills = [
+            r for r in store.records.iter_newest_first() if r.attributes.get("action") == "fill"
+        ]
+        assert {r.attributes["selector"]: r.attributes.get("value") for r in fills} == {
+            "#email": "ann@example.com",
+            "#password": "[REDACTED]",
+        }
+        everything = [
+            f"{r.message} {json.dumps(r.attributes)}" for r in store.records.iter_newest_first()
+        ]
+        everything += [json.dumps(s.detail().attributes) for s in store.spans.iter_newest_first()]
+        assert everything and not [text for text in everything if PASSWORD in text]
+
+        # The observe views answer from this browser data.
+        await observe_views(gasoline, trace_id)
+        await pictures(context, ext, gasoline, trace_id, tmp_path)
+
+
+async def observe_views(gasoline: Running, trace_id: bytes) -> None:
+    tools = gasoline.daemon.tools
+    hex_id = trace_id.hex()
+
+    async def view(what: str, **f: Any) -> dict[str, Any]:
+        return await tools.run("observe", {"what": what, "filter": f, "limit": 50})
+
+    waterfall = (await view("network_waterfall", trace_id=hex_id))["requests"]
+    [request] = waterfall
+    assert request["method"] == "POST" and request["status"] == 500
+    assert request["server"]["name"] == "POST /api/checkout"
+    actions = (await view("actions"))["events"]
+    assert {a["metadata"]["action"] for a in actions} >= {"click", "fill", "navigate"}
+    sockets = (await view("websocket_events", trace_id=hex_id))["events"]
+    assert len(sockets) >= 3 and all(s["source"] == "browser" for s in sockets)
+    errors = (await view("errors", trace_id=hex_id))["events"]
+    messages = " | ".join(str(e.get("message")) for e in errors)
+    assert "boom after checkout" in messages and "checkout failed" in messages
+    assert "connection to orders-db refused" in messages
+    timeline = (await view("timeline", trace_id=hex_id))["events"]
+    assert {e["source"] for e in timeline} >= {"browser", "otlp"} or len(timeline) >= 10
+    causality = await tools.run("analyze", {"type": "causality", "trace_id": hex_id})
+    cause = causality.get("root_cause") or {}
+    assert "SELECT orders" in json.dumps(cause) or "orders-db" in json.dumps(cause)
+    chain = causality.get("chain") or []
+    assert chain and chain[0].get("name") == 'click [data-testid="checkout"]'
+    assert chain[0].get("service") == "browser"
+
+
+async def pictures(
+    context: BrowserContext, ext: Page, gasoline: Running, trace_id: bytes, tmp_path: Path
+) -> None:
+    """The popup (daemon reachable, counts) and the trace as ``gasoline trace`` prints it."""
+    popup = await context.new_page()
+    await popup.set_viewport_size({"width": 320, "height": 260})
+    await popup.goto(ext.url.replace("options.html", "popup.html"))
+    await popup.wait_for_selector("#reachable[data-state=up]")
+    assert "spans" in (await popup.inner_text("#sent"))
+    await screenshot(popup, "extension-popup.png", tmp_path)
+    doc = trace_document(gasoline.daemon.store, trace_id)
+    assert doc is not None
+    text = render_trace(doc, width=110)
+    shown = await context.new_page()
+    await shown.set_viewport_size({"width": 980, "height": 200})
+    await shown.set_content(
+        "<body style='margin:0;background:#1e1e1e'><pre style='color:#ddd;font:13px monospace;"
+        f"padding:12px;margin:0'>{html.escape(text)}</pre></body>"
+    )
+    await screenshot(shown, "extension-trace.png", tmp_path)
+
+
+@needs_chromium
+async def test_queued_data_survives_a_daemon_outage_and_a_worker_restart(
+    start_daemon: Callable[..., Any], tmp_path: Path
+) -> None:
+    first: Running = await start_daemon()
+    ports = first.daemon.ports
+    same_ports = f"""
+        service:
+          api:
+            endpoint: 127.0.0.1:{ports["api"]}
+        receivers:
+          otlp:
+            protocols:
+              http:
+                endpoint: 127.0.0.1:{ports["http"]}
+        """
+    async with (
+        shop_app(first.http) as shop,
+        chromium(tmp_path / "profile", extension=EXTENSION) as context,
+    ):
+        ext = await extension_page(context)
+        await point_at(ext, first)
+        page = await context.new_page()
+        await page.goto(shop.url)
+        await wait_for(lambda: bool(_messages(first, "navigate ")), timeout=20)
+
+        # Down: the worker keeps what the page says, and delivers it when the daemon is back.
+        await first.daemon.stop()
+        await page.evaluate("() => { for (let i = 0; i < 20; i++) console.warn(`down a ${i}`); }")
+        await wait_for_async(lambda: queued(ext), 20)
+        second: Running = await start_daemon(same_ports)
+        await wait_for(lambda: len(_messages(second, "down a ")) == 20, timeout=30)
+        assert _messages(second, "down a ") == [f"down a {i}" for i in range(20)]
+
+        # Down, and Chrome stops the worker: what it queued is in chrome.storage, not lost.
+        await second.daemon.stop()
+        await page.evaluate("() => { for (let i = 0; i < 20; i++) console.warn(`down b ${i}`); }")
+        await wait_for_async(lambda: queued(ext), 20)
+        cdp = await context.new_cdp_session(page)
+        await cdp.send("ServiceWorker.enable")
+        await cdp.send("ServiceWorker.stopAllWorkers")
+        await wait_for_async(lambda: _worker_count(cdp, want_zero=True), 1)
+        third: Running = await start_daemon(same_ports)
+        await page.evaluate("() => console.warn('wakes the worker')")
+        await wait_for(lambda: len(_messages(third, "down b ")) == 20, timeout=30)
+        assert _messages(third, "down b ") == [f"down b {i}" for i in range(20)]
+        await wait_for(lambda: bool(_messages(third, "wakes the worker")), timeout=30)
+        await wait_for_async(lambda: _zero(queued(ext)), 1)
+
+
+async def _zero(count: Any) -> int:
+    return 1 if await count == 0 else 0
+
+
+async def _worker_count(cdp: Any, *, want_zero: bool) -> int:
+    targets = (await cdp.send("Target.getTargets"))["targetInfos"]
+    workers = [t for t in targets if t["type"] == "service_worker"]
+    return int(not workers) if want_zero else len(workers)
+
+
+async def wait_for_async(probe: Callable[[], Any], at_least: int, *, timeout: float = 20) -> None:
+    """Polls an async probe (a count read from the browser) until it reaches ``at_least``."""
+    async with asyncio.timeout(timeout):
+        while await probe() < at_least:
+            await asyncio.sleep(0.05)
+
+
+def _messages(daemon: Running, prefix: str) -> list[str]:
+    """Browser messages starting with ``prefix``, oldest first (as the store received them)."""
+    found = [
+        r
+        for r in daemon.daemon.store.records.iter_newest_first()
+        if r.source == "browser" and r.message.startswith(prefix)
+    ]
+    return [r.message for r in sorted(found, key=lambda r: r.id)]
