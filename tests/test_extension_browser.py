@@ -171,11 +171,11 @@ async def test_a_click_is_the_root_of_one_trace_down_to_the_database(
         assert everything and not [text for text in everything if PASSWORD in text]
 
         # The observe views answer from this browser data.
-        await observe_views(gasoline, trace_id)
+        await observe_views(gasoline, trace_id, shop.url)
         await pictures(context, ext, gasoline, trace_id, tmp_path)
 
 
-async def observe_views(gasoline: Running, trace_id: bytes) -> None:
+async def observe_views(gasoline: Running, trace_id: bytes, page_url: str) -> None:
     tools = gasoline.daemon.tools
     hex_id = trace_id.hex()
 
@@ -202,6 +202,13 @@ async def observe_views(gasoline: Running, trace_id: bytes) -> None:
     chain = causality.get("chain") or []
     assert chain and chain[0].get("name") == 'click [data-testid="checkout"]'
     assert chain[0].get("service") == "browser"
+    # The recorded actions replay as a Playwright script: open the page, click, expect 500.
+    repro = await tools.run("generate", {"type": "reproduction", "trace_id": hex_id})
+    assert repro["format"] == "playwright"
+    script = repro["content"]
+    assert f'page.goto("{page_url}/")' in script
+    assert 'page.click("[data-testid=\\"checkout\\"]")' in script
+    assert "toBe(500)" in script and "s3cr3t" not in script
 
 
 async def pictures(
