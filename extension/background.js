@@ -5,7 +5,7 @@
 // with a backoff, and on every new batch; beyond the bounds the oldest chunks are dropped
 // and counted.
 import "./page/core.js";
-import { pageConfig, withDefaults } from "./lib/options.js";
+import { pageConfig, probedFor, withDefaults } from "./lib/options.js";
 import { exportRequest } from "./lib/otlp.js";
 import { admit, chunk, emptyQueue, LIMITS, oldest, remove } from "./lib/queue.js";
 import { shapeEvent, shapeSpan } from "./lib/shape.js";
@@ -37,7 +37,24 @@ async function options() {
 }
 
 // -- intake -----------------------------------------------------------------------------------
-async function enqueue(text, pageUrl) {
+async function probes() {
+  const { probes: stored } = await chrome.storage.local.get("probes");
+  return stored && typeof stored === "object" ? stored : {};
+}
+
+/** Remembers what a page learned of a loopback target's CORS (the popup lists refusals). */
+async function noteProbes(found, pageOrigin) {
+  if (!found.length) return;
+  await locked(async () => {
+    const all = await probes();
+    const now = Date.now();
+    for (const p of found) all[`${pageOrigin} ${p.target}`] = { allowed: p.allowed === true, at: now };
+    const fresh = Object.entries(all).filter(([, p]) => now - p.at < 3600_000).slice(-200);
+    await chrome.storage.local.set({ probes: Object.fromEntries(fresh) });
+  });
+}
+
+async function enqueue(text, pageUrl, pageOrigin) {
   const opts = await options();
   let items;
   try {
@@ -48,9 +65,17 @@ async function enqueue(text, pageUrl) {
   if (!Array.isArray(items)) return;
   const spans = [];
   const events = [];
+  const found = [];
   for (const item of items.slice(0, 1000)) {
     if (!item || typeof item !== "object") continue;
-    if (item.t === "span") {
+    if (item.t === "probe" && typeof item.target === "string") {
+      try {
+        const target = new URL(item.target);
+        if (["localhost", "127.0.0.1", "[::1]"].includes(target.hostname)) found.push({ target: target.origin, allowed: item.allowed });
+      } catch (err) {
+        // not a URL: ignored
+      }
+    } else if (item.t === "span") {
       const span = shapeSpan(item);
       if (span) spans.push(span);
     } else if (item.t === "event") {
@@ -58,6 +83,7 @@ async function enqueue(text, pageUrl) {
       if (event) events.push(event);
     }
   }
+  await noteProbes(found, pageOrigin);
   await locked(async () => {
     let state = await loadQueue();
     const writes = {};
@@ -170,6 +196,9 @@ async function status() {
     queued: state.items,
     queuedBytes: state.bytes,
     dropped: state.dropped,
+    refusingTargets: Object.entries(await probes())
+      .filter(([, p]) => !p.allowed)
+      .map(([key]) => key.split(" ")[1]),
     lastError,
   };
 }
@@ -180,14 +209,14 @@ chrome.runtime.onMessage.addListener((msg, sender, reply) => {
   if (msg && msg.type === "items" && typeof msg.items === "string" && sender.tab) {
     const pageOrigin = sender.origin || new URL(sender.url).origin;
     options().then((opts) => {
-      if (pageConfig(opts, pageOrigin, core).enabled) return enqueue(msg.items, sender.url);
+      if (pageConfig(opts, pageOrigin, core).enabled) return enqueue(msg.items, sender.url, pageOrigin);
       return undefined;
     }).then(() => reply(true), () => reply(false));
     return true;
   }
   if (msg && msg.type === "config" && sender.tab) {
     const pageOrigin = sender.origin || new URL(sender.url).origin;
-    options().then((opts) => reply(pageConfig(opts, pageOrigin, core)));
+    Promise.all([options(), probes()]).then(([opts, known]) => reply(pageConfig(opts, pageOrigin, core, probedFor(known, pageOrigin, Date.now()))));
     return true;
   }
   if (msg && msg.type === "status" && ownPage) {

@@ -12,6 +12,9 @@ async function refresh() {
   $("dropped").textContent = String(s.dropped);
   $("error").hidden = !s.lastError || s.reachable;
   $("error").textContent = s.lastError || "";
+  const refusing = [...new Set(s.refusingTargets)];
+  $("refusing").hidden = !refusing.length;
+  $("refusing").textContent = `No traceparent to ${refusing.join(", ")}: its CORS does not allow the header (allow it there to link its spans)`;
   $("pause").textContent = s.paused ? "Resume" : "Pause";
   $("pause").dataset.paused = String(s.paused);
 }

@@ -1,8 +1,10 @@
 """A small web app for the extension's browser tests: a page with a checkout button whose
 backend is instrumented with the OTel Python SDK (the ``traceparent`` it receives is
 extracted with the SDK's propagator; its SERVER span and a failing database span are
-exported over OTLP/HTTP), a WebSocket echo, and a second server on the other loopback
-name that stands for a third-party origin. Both record the headers they receive."""
+exported over OTLP/HTTP), a WebSocket echo, and two servers on the other loopback name
+(another origin): a third party whose CORS does not allow ``traceparent``, and the app's
+API whose CORS does (a frontend on one port calling its API on another). Each records the
+``traceparent`` headers it receives."""
 
 from __future__ import annotations
 
@@ -33,10 +35,12 @@ _PAGE = """<!doctype html>
 <button id="checkout" data-testid="checkout">Checkout</button>
 <button id="third">Ask a third party</button>
 <button id="own">Own traceparent</button>
+<button id="api">Stock from the API</button>
 <p id="status"></p>
 <script>
 const THIRD = {third};
 const OWN = {own};
+const API = {api};
 document.getElementById("checkout").addEventListener("click", async () => {{
   const resp = await fetch("/api/checkout?token=s3cr3t-token&cart=7", {{method: "POST"}});
   console.error("checkout failed", resp.status, {{cart: 7}});
@@ -56,6 +60,10 @@ document.getElementById("own").addEventListener("click", async () => {{
   const resp = await fetch("/api/echo", {{headers: {{traceparent: OWN}}}});
   document.getElementById("status").textContent = "own " + resp.status;
 }});
+document.getElementById("api").addEventListener("click", async () => {{
+  const resp = await fetch(API + "/api/stock");
+  document.getElementById("status").textContent = "api " + resp.status + " " + Date.now();
+}});
 </script>
 </body></html>
 """
@@ -67,10 +75,12 @@ class Shop:
 
     url: str
     third_url: str
+    api_url: str
     provider: TracerProvider
     checkout_traceparents: list[str | None] = field(default_factory=list)
     echo_traceparents: list[str | None] = field(default_factory=list)
     third_traceparents: list[str | None] = field(default_factory=list)
+    api_traceparents: list[str | None] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -83,10 +93,14 @@ async def shop_app(otlp_http: str) -> AsyncIterator[Shop]:
     )
     tracer = provider.get_tracer("shop")
     propagator = TraceContextTextMapPropagator()
-    shop = Shop(url="", third_url="", provider=provider)
+    shop = Shop(url="", third_url="", api_url="", provider=provider)
 
     async def page(request: web.Request) -> web.Response:
-        text = _PAGE.format(third=json.dumps(shop.third_url), own=json.dumps(OWN_TRACEPARENT))
+        text = _PAGE.format(
+            third=json.dumps(shop.third_url),
+            own=json.dumps(OWN_TRACEPARENT),
+            api=json.dumps(shop.api_url),
+        )
         return web.Response(text=text, content_type="text/html")
 
     async def checkout(request: web.Request) -> web.Response:
@@ -128,6 +142,26 @@ async def shop_app(otlp_http: str) -> AsyncIterator[Shop]:
         shop.third_traceparents.append(request.headers.get("traceparent"))
         return web.Response(text="pong", headers={"Access-Control-Allow-Origin": "*"})
 
+    def cors(request: web.Request) -> dict[str, str]:
+        return {"Access-Control-Allow-Origin": request.headers.get("Origin", "*"), "Vary": "Origin"}
+
+    async def api_preflight(request: web.Request) -> web.Response:
+        return web.Response(
+            status=204,
+            headers={
+                **cors(request),
+                "Access-Control-Allow-Methods": "GET, HEAD",
+                "Access-Control-Allow-Headers": "traceparent, tracestate",
+            },
+        )
+
+    async def api_root(request: web.Request) -> web.Response:
+        return web.Response(headers=cors(request))
+
+    async def api_stock(request: web.Request) -> web.Response:
+        shop.api_traceparents.append(request.headers.get("traceparent"))
+        return web.json_response({"stock": 3}, headers=cors(request))
+
     app = web.Application()
     app.add_routes(
         [
@@ -139,7 +173,15 @@ async def shop_app(otlp_http: str) -> AsyncIterator[Shop]:
     )
     other = web.Application()
     other.add_routes([web.get("/ping", third)])
-    runners = [web.AppRunner(app), web.AppRunner(other)]
+    api = web.Application()
+    api.add_routes(
+        [
+            web.options("/{path:.*}", api_preflight),
+            web.get("/", api_root),
+            web.get("/api/stock", api_stock),
+        ]
+    )
+    runners = [web.AppRunner(app), web.AppRunner(other), web.AppRunner(api)]
     try:
         ports = []
         for runner in runners:
@@ -149,6 +191,7 @@ async def shop_app(otlp_http: str) -> AsyncIterator[Shop]:
             ports.append(runner.addresses[0][1])
         shop.url = f"http://127.0.0.1:{ports[0]}"
         shop.third_url = f"http://localhost:{ports[1]}"
+        shop.api_url = f"http://localhost:{ports[2]}"
         yield shop
     finally:
         for runner in runners:

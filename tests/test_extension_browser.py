@@ -234,6 +234,54 @@ async def pictures(
 
 
 @needs_chromium
+async def test_a_loopback_api_whose_cors_allows_traceparent_gets_it(
+    gasoline: Running, tmp_path: Path
+) -> None:
+    """A frontend on one port calling its API on another (cross-origin): the extension asks
+    once, with a preflighted HEAD of its own, and sends the header when the API's CORS
+    allows it; a loopback server whose CORS does not is listed in the popup, never sent it."""
+    async with (
+        shop_app(gasoline.http) as shop,
+        chromium(tmp_path / "profile", extension=EXTENSION) as context,
+    ):
+        ext = await extension_page(context)
+        await point_at(ext, gasoline)
+        page = await context.new_page()
+        await page.goto(shop.url)
+        for button in ("#api", "#third"):
+            await page.click(button)
+            await page.wait_for_selector(f"#status:has-text('{button[1:]} 200')")
+
+        async def answers() -> int:
+            probes = await ext.evaluate(
+                "async () => (await chrome.storage.local.get('probes')).probes"
+            )
+            return len(probes or {})
+
+        await wait_for_async(answers, 2)
+        await page.click("#api")
+        await wait_for(lambda: len(shop.api_traceparents) == 2)
+        first, second = shop.api_traceparents
+        assert first is None  # sent before the API's answer was known
+        match = TRACEPARENT.match(second or "")
+        assert match is not None, second
+        trace_id = bytes.fromhex(match[1])
+        await wait_for(
+            lambda: (
+                {s.name for s in gasoline.daemon.store.spans.trace(trace_id)}
+                >= {"click #api", "GET"}
+            ),
+            timeout=20,
+        )
+        assert shop.third_traceparents == [None]
+        popup = await context.new_page()
+        await popup.goto(ext.url.replace("options.html", "popup.html"))
+        await popup.wait_for_selector("#refusing:not([hidden])")
+        refusing = await popup.inner_text("#refusing")
+        assert shop.third_url in refusing and shop.api_url not in refusing
+
+
+@needs_chromium
 async def test_queued_data_survives_a_daemon_outage_and_a_worker_restart(
     start_daemon: Callable[..., Any], tmp_path: Path
 ) -> None:

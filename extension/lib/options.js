@@ -41,9 +41,22 @@ export function withDefaults(stored) {
   };
 }
 
+export const PROBE_TTL_MS = 60 * 60 * 1000;
+
+/** The probe answers pages of `origin` may use: target origin -> whether its CORS allows
+ * traceparent, from `probes` ("<page origin> <target origin>" -> {allowed, at}), fresh ones. */
+export function probedFor(probes, origin, nowMs) {
+  const out = {};
+  for (const [key, p] of Object.entries(probes || {})) {
+    const [page, target] = key.split(" ");
+    if (page === origin && target && p && nowMs - p.at < PROBE_TTL_MS) out[target] = p.allowed === true;
+  }
+  return out;
+}
+
 /** What the page script of `origin` is told: whether it records at all, where it may put
  * a traceparent, and the daemon's own endpoints it must leave alone. */
-export function pageConfig(options, origin, core) {
+export function pageConfig(options, origin, core, probed = {}) {
   const daemon = [];
   for (const u of [options.daemonUrl, options.otlpUrl]) {
     try {
@@ -61,6 +74,7 @@ export function pageConfig(options, origin, core) {
   return {
     enabled: !options.paused && !own && core.originMatcher(options.origins)(origin),
     targets: options.targets,
+    probed,
     daemon,
     capture: options.capture,
     actionWindowMs: options.actionWindowMs,

@@ -27,8 +27,8 @@ globalThis.__gasolineCore = (() => {
     return { version: m[1], traceId: m[2], spanId: m[3], flags: m[4] };
   }
 
-  function formatTraceparent(traceId, spanId) {
-    return `00-${traceId}-${spanId}-01`;
+  function formatTraceparent(traceId, spanId, sampled = true) {
+    return `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`;
   }
 
   /** A test of an origin against patterns such as `http://localhost:*` (`*` is any run of
@@ -52,7 +52,8 @@ globalThis.__gasolineCore = (() => {
 
   /** What to do with a request from a page of `pageOrigin` to `url` (a URL object):
    *  "ignore"  -- not HTTP, or the daemon's own ports: neither header nor span;
-   *  "inject"  -- same origin or an allowlisted target: traceparent and a CLIENT span;
+   *  "inject"  -- same origin, an allowlisted target, or a loopback target whose CORS was
+   *               seen to allow the header (`config.probed`): traceparent and a CLIENT span;
    *  "plain"   -- anything else (third party): a CLIENT span, no header, since a header
    *               would force a CORS preflight the target may refuse. */
   function decide(url, pageOrigin, config) {
@@ -60,7 +61,19 @@ globalThis.__gasolineCore = (() => {
     if ((config.daemon || []).includes(endpointKey(url))) return "ignore";
     if (url.origin === pageOrigin) return "inject";
     if (originMatcher(config.targets)(url.origin)) return "inject";
+    if (config.probed && config.probed[url.origin] === true && LOOPBACK.has(url.hostname)) return "inject";
     return "plain";
+  }
+
+  /** Whether to ask a cross-origin loopback target (the API of a dev setup, e.g. a page on
+   * localhost:3000 calling localhost:8000) if its CORS allows `traceparent`: only when
+   * nothing is known of it yet. Other hosts are never probed; they need the allowlist. */
+  function needsProbe(url, pageOrigin, config) {
+    return (
+      decide(url, pageOrigin, config) === "plain" &&
+      LOOPBACK.has(url.hostname) &&
+      !(config.probed && url.origin in config.probed)
+    );
   }
 
   const LIMITS = { depth: 3, keys: 20, items: 20, string: 1000, total: 4000 };
@@ -129,6 +142,7 @@ globalThis.__gasolineCore = (() => {
     decide,
     endpointKey,
     formatTraceparent,
+    needsProbe,
     newSpanId: () => randomHex(8),
     newTraceId: () => randomHex(16),
     originMatcher,

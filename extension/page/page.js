@@ -27,7 +27,10 @@
   window.addEventListener("gasoline:config", (e) => {
     try {
       const next = JSON.parse(e.detail);
-      config = Object.assign({}, config, next, { capture: Object.assign({}, config.capture, next.capture) });
+      config = Object.assign({}, config, next, {
+        capture: Object.assign({}, config.capture, next.capture),
+        probed: Object.assign({}, config.probed, next.probed),
+      });
     } catch (err) {
       // a malformed config event (not from the relay) changes nothing
     }
@@ -149,6 +152,26 @@
       req.action.last = Math.max(req.action.last, end);
     }
   }
+  // Cross-origin loopback targets: one preflighted HEAD / per target and page load tells
+  // whether its CORS allows traceparent (unsampled, so a backend records nothing). Until it
+  // answers, requests to that target go without the header; a refusal is never retried
+  // here, and the worker remembers the answer for an hour for every page of this origin.
+  const probing = new Set();
+  function probe(url) {
+    const target = url.origin;
+    if (probing.has(target)) return;
+    probing.add(target);
+    const header = core.formatTraceparent(core.newTraceId(), core.newSpanId(), false);
+    const done = (allowed) => {
+      config.probed = Object.assign({}, config.probed, { [target]: allowed });
+      emit({ t: "probe", target, allowed });
+    };
+    realFetch(`${target}/`, { method: "HEAD", mode: "cors", credentials: "omit", cache: "no-store", headers: { traceparent: header } }).then(
+      () => done(true),
+      () => done(false),
+    );
+  }
+
   function resolve(raw) {
     try {
       return new URL(raw, location.href);
@@ -164,6 +187,7 @@
       const url = config.enabled ? resolve(isRequest ? input.url : String(input)) : null;
       const decision = url ? core.decide(url, origin, config) : "ignore";
       if (decision === "ignore") return realFetch.apply(this, arguments);
+      if (core.needsProbe(url, origin, config)) probe(url);
       const given = init && init.headers !== undefined ? init.headers : isRequest ? input.headers : undefined;
       const headers = new Headers(given);
       if (headers.has("traceparent")) return realFetch.apply(this, arguments); // the page's own SDK traces it
@@ -201,6 +225,7 @@
     XHR.prototype.send = function () {
       const s = state.get(this);
       const decision = s && s.url && config.enabled && !s.own ? core.decide(s.url, origin, config) : "ignore";
+      if (decision !== "ignore" && realFetch && core.needsProbe(s.url, origin, config)) probe(s.url);
       if (decision !== "ignore") {
         const req = startRequest(s.method, s.url);
         if (decision === "inject") setHeader.call(this, "traceparent", core.formatTraceparent(req.traceId, req.spanId));

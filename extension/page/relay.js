@@ -33,7 +33,7 @@
     }
   });
   chrome.storage.onChanged.addListener((changes, area) => {
-    if (area === "local" && changes.options) configure();
+    if (area === "local" && (changes.options || changes.probes)) configure();
   });
   configure();
 })();

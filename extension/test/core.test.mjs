@@ -68,3 +68,21 @@ test("serialize bounds depth, keys, strings and total, and survives cycles", () 
   assert.equal(core.serialize(hostile), "[unserializable]");
   assert.equal(core.consoleMessage(["total", 3, { ok: false }]), 'total 3 {"ok": false}');
 });
+
+test("a cross-origin loopback target is probed once, and gets the header if it allowed it", () => {
+  const api = new URL("http://localhost:8000/api");
+  const cfg = { targets: [], daemon: ["loopback:7890"] };
+  assert.equal(core.decide(api, page, cfg), "plain");
+  assert.ok(core.needsProbe(api, page, cfg));
+  assert.ok(!core.needsProbe(new URL("https://api.example.com/x"), page, cfg), "never a third party");
+  assert.ok(!core.needsProbe(new URL("http://localhost:3000/x"), page, cfg), "same origin needs none");
+  assert.ok(!core.needsProbe(new URL("http://127.0.0.1:7890/events"), page, cfg), "nor the daemon");
+  const allowed = { ...cfg, probed: { "http://localhost:8000": true } };
+  assert.equal(core.decide(api, page, allowed), "inject");
+  assert.ok(!core.needsProbe(api, page, allowed));
+  const refused = { ...cfg, probed: { "http://localhost:8000": false } };
+  assert.equal(core.decide(api, page, refused), "plain");
+  assert.ok(!core.needsProbe(api, page, refused));
+  assert.equal(core.decide(new URL("https://evil.test/"), page, { ...cfg, probed: { "https://evil.test": true } }), "plain");
+  assert.match(core.formatTraceparent("a".repeat(32), "b".repeat(16), false), /-00$/);
+});

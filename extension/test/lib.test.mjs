@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DEFAULTS, pageConfig, withDefaults } from "../lib/options.js";
+import { DEFAULTS, pageConfig, PROBE_TTL_MS, probedFor, withDefaults } from "../lib/options.js";
 import { anyValue, exportRequest, nanos, toOtlpSpan } from "../lib/otlp.js";
 import { admit, chunk, emptyQueue, oldest, remove } from "../lib/queue.js";
 import { REDACTED, redactUrl } from "../lib/redact.js";
@@ -95,4 +95,14 @@ test("options: defaults fill gaps; the page config excludes the daemon and follo
   assert.equal(pageConfig(o, "http://127.0.0.1:5555", core).enabled, false, "the daemon's own page");
   assert.equal(pageConfig({ ...o, paused: true }, "http://localhost:3000", core).enabled, false);
   assert.equal(pageConfig({ ...o, origins: ["http://localhost:4000"] }, "http://localhost:3000", core).enabled, false);
+});
+
+test("probe answers reach only pages of the origin that learned them, while fresh", () => {
+  const probes = {
+    "http://localhost:3000 http://localhost:8000": { allowed: true, at: 1000 },
+    "http://localhost:3000 http://localhost:9000": { allowed: false, at: 1000 },
+    "http://localhost:4000 http://localhost:8000": { allowed: true, at: 1000 },
+  };
+  assert.deepEqual(probedFor(probes, "http://localhost:3000", 2000), { "http://localhost:8000": true, "http://localhost:9000": false });
+  assert.deepEqual(probedFor(probes, "http://localhost:3000", 1000 + PROBE_TTL_MS), {});
 });
