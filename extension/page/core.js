@@ -10,13 +10,17 @@ globalThis.__gasolineCore = (() => {
   const ZERO_SPAN = "0".repeat(16);
   const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
+  const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+  const BUF = { 8: new Uint8Array(8), 16: new Uint8Array(16) };
+
   function randomHex(bytes) {
-    const buf = new Uint8Array(bytes);
+    const buf = BUF[bytes];
     let hex;
     do {
       crypto.getRandomValues(buf);
-      hex = Array.from(buf, (b) => b.toString(16).padStart(2, "0")).join("");
-    } while (/^0+$/.test(hex)); // an all-zero id is invalid in W3C trace context
+      hex = "";
+      for (let i = 0; i < bytes; i++) hex += HEX[buf[i]];
+    } while (hex === "0".repeat(bytes * 2)); // an all-zero id is invalid in W3C trace context
     return hex;
   }
 
@@ -33,8 +37,20 @@ globalThis.__gasolineCore = (() => {
 
   /** A test of an origin against patterns such as `http://localhost:*` (`*` is any run of
    * characters; a trailing `/` or `/*` is ignored, as users copy them from match patterns). */
+  const matchers = new WeakMap(); // compiled once per list: decide() runs on every request
+
   function originMatcher(patterns) {
-    const compiled = (patterns || []).map((p) => {
+    const list = patterns || [];
+    let matcher = matchers.get(list);
+    if (!matcher) {
+      matcher = compileMatcher(list);
+      matchers.set(list, matcher);
+    }
+    return matcher;
+  }
+
+  function compileMatcher(patterns) {
+    const compiled = patterns.map((p) => {
       const text = String(p).trim().replace(/\/\*?$/, "");
       const body = text.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*");
       return new RegExp(`^${body}$`, "i");
