@@ -16,6 +16,10 @@ const SEND_ITEMS = 500;
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
 const PERMANENT = new Set([400, 404, 413, 415]); // the daemon will never take this batch
 
+function limitsOf(opts) {
+  return { ...LIMITS, maxItems: opts.queueMaxItems, maxBytes: opts.queueMaxBytes };
+}
+
 // -- storage, one operation at a time ------------------------------------------------------
 let chain = Promise.resolve();
 function locked(fn) {
@@ -93,7 +97,7 @@ async function enqueue(text, pageUrl, pageOrigin) {
       const { chunks, tooLarge } = chunk(list, texts.map((t) => t.length));
       state = { ...state, dropped: state.dropped + tooLarge };
       for (const c of chunks) {
-        const step = admit(state, kind, c.items.length, c.bytes, LIMITS);
+        const step = admit(state, kind, c.items.length, c.bytes, limitsOf(opts));
         state = step.state;
         writes[`chunk:${step.seq}`] = c.items;
         evicted.push(...step.evicted);
@@ -171,10 +175,34 @@ async function flush() {
         await chrome.storage.local.remove(keys);
         queueState = next;
       });
+      await reportDrops(opts);
     }
   } finally {
     flushing = false;
   }
+}
+
+/** Drops the daemon has not heard of yet become one event in its timeline, so an agent
+ * knows the browser's record has a hole (the popup shows the running count). */
+async function reportDrops(opts) {
+  await locked(async () => {
+    const state = await loadQueue();
+    const reported = state.reportedDrops || 0;
+    if (state.dropped <= reported) return;
+    const missing = state.dropped - reported;
+    const event = {
+      timestamp: Date.now(),
+      source: "browser",
+      service: opts.serviceName,
+      level: "warn",
+      message: `the Gasoline extension dropped ${missing} browser item(s): its queue was full while the daemon was unreachable, or the daemon refused them`,
+      metadata: { type: "extension_drops", dropped: missing, dropped_total: state.dropped },
+    };
+    const step = admit({ ...state, reportedDrops: state.dropped }, "event", 1, 512, limitsOf(opts));
+    await chrome.storage.local.set({ [`chunk:${step.seq}`]: [event], queue: step.state });
+    if (step.evicted.length) await chrome.storage.local.remove(step.evicted.map((seq) => `chunk:${seq}`));
+    queueState = step.state;
+  });
 }
 
 async function status() {

@@ -36,6 +36,7 @@ _PAGE = """<!doctype html>
 <button id="third">Ask a third party</button>
 <button id="own">Own traceparent</button>
 <button id="api">Stock from the API</button>
+<button id="xhr">Echo by XHR</button>
 <p id="status"></p>
 <script>
 const THIRD = {third};
@@ -59,6 +60,12 @@ document.getElementById("third").addEventListener("click", async () => {{
 document.getElementById("own").addEventListener("click", async () => {{
   const resp = await fetch("/api/echo", {{headers: {{traceparent: OWN}}}});
   document.getElementById("status").textContent = "own " + resp.status;
+}});
+document.getElementById("xhr").addEventListener("click", () => {{
+  const xhr = new XMLHttpRequest();
+  xhr.open("GET", "/api/echo?via=xhr");
+  xhr.onloadend = () => {{ document.getElementById("status").textContent = "xhr " + xhr.status; }};
+  xhr.send();
 }});
 document.getElementById("api").addEventListener("click", async () => {{
   const resp = await fetch(API + "/api/stock");

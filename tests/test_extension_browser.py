@@ -97,6 +97,9 @@ async def test_a_click_is_the_root_of_one_trace_down_to_the_database(
         await page.wait_for_selector("#status:has-text('third 200')")
         await page.click("#own")
         await page.wait_for_selector("#status:has-text('own 200')")
+        await page.click("#xhr")
+        await page.wait_for_selector("#status:has-text('xhr 200')")
+        await page.evaluate("() => history.pushState({}, '', '/checkout/done')")
 
         # The backend got a valid traceparent (extracted by the OTel SDK's propagator).
         [sent] = shop.checkout_traceparents
@@ -105,7 +108,10 @@ async def test_a_click_is_the_root_of_one_trace_down_to_the_database(
         trace_id, client_id = bytes.fromhex(match[1]), bytes.fromhex(match[2])
         # A third-party origin never gets one; a page's own is kept as it was.
         assert shop.third_traceparents == [None]
-        assert shop.echo_traceparents == [OWN_TRACEPARENT]
+        # XMLHttpRequest is wrapped too.
+        assert shop.echo_traceparents[0] == OWN_TRACEPARENT and len(shop.echo_traceparents) == 2
+        xhr = TRACEPARENT.match(shop.echo_traceparents[1] or "")
+        assert xhr is not None, shop.echo_traceparents
 
         await asyncio.to_thread(shop.provider.force_flush)
 
@@ -155,6 +161,21 @@ async def test_a_click_is_the_root_of_one_trace_down_to_the_database(
         assert custom.message == "cart state" and custom.attributes["items"] == 2
         [network] = by_type(linked, "network")
         assert network.correlation_id == "req-checkout-1" and network.span_id == client_id
+
+        await wait_for(lambda: len(store.spans.trace(bytes.fromhex(xhr[1]))) == 2, timeout=20)
+        xhr_spans = store.spans.trace(bytes.fromhex(xhr[1]))
+        assert {s.name for s in xhr_spans} == {"click #xhr", "GET"}
+        # A SPA navigation opens a trace of its own; the page load reported its timings.
+        await wait_for(
+            lambda: any(
+                s.name == "navigation /checkout/done" for s in store.spans.iter_newest_first()
+            ),
+            timeout=20,
+        )
+        [timings] = [
+            r for r in store.records.iter_newest_first() if r.attributes.get("type") == "timings"
+        ]
+        assert timings.attributes["ttfb_ms"] >= 0 and timings.attributes["load_ms"] > 0
 
         # Field values were captured (the option is on), but never the password's.
         fills = [
@@ -356,3 +377,62 @@ def _messages(daemon: Running, prefix: str) -> list[str]:
         if r.source == "browser" and r.message.startswith(prefix)
     ]
     return [r.message for r in sorted(found, key=lambda r: r.id)]
+
+
+@needs_chromium
+async def test_beyond_its_bound_the_queue_drops_the_oldest_and_says_so(
+    start_daemon: Callable[..., Any], tmp_path: Path
+) -> None:
+    first: Running = await start_daemon()
+    ports = first.daemon.ports
+    same_ports = f"""
+        service:
+          api:
+            endpoint: 127.0.0.1:{ports["api"]}
+        receivers:
+          otlp:
+            protocols:
+              http:
+                endpoint: 127.0.0.1:{ports["http"]}
+        """
+    async with (
+        shop_app(first.http) as shop,
+        chromium(tmp_path / "profile", extension=EXTENSION) as context,
+    ):
+        ext = await extension_page(context)
+        await point_at(ext, first, queueMaxItems=50)
+        page = await context.new_page()
+        await page.goto(shop.url)
+        await wait_for(lambda: bool(_messages(first, "navigate ")), timeout=20)
+        await first.daemon.stop()
+        # One batch a message: 300 lines in separate tasks, so the page hands them over in
+        # several batches and the queue's bound (50 items) is crossed many times.
+        await page.evaluate(
+            """async () => { for (let i = 0; i < 300; i++) {
+                console.warn(`flood ${i}`);
+                if (i % 20 === 19) await new Promise((r) => setTimeout(r, 60));
+            } }"""
+        )
+
+        async def dropped() -> int:
+            state = await ext.evaluate(
+                "async () => (await chrome.storage.local.get('queue')).queue"
+            )
+            return int(state["dropped"])
+
+        await wait_for_async(dropped, 250)
+        assert await queued(ext) <= 50
+        second: Running = await start_daemon(same_ports)
+        await wait_for(
+            lambda: bool(_messages(second, "the Gasoline extension dropped")), timeout=30
+        )
+        kept = _messages(second, "flood ")
+        assert kept and kept == [f"flood {i}" for i in range(300 - len(kept), 300)], kept
+        [report] = [
+            r
+            for r in second.daemon.store.records.iter_newest_first()
+            if r.attributes.get("type") == "extension_drops"
+        ]
+        # Every flood line not kept was dropped (the page-load span may have been too).
+        assert report.level == "warn" and report.attributes["dropped"] >= 300 - len(kept)
+        assert report.attributes["dropped_total"] == await dropped()

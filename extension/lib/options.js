@@ -8,6 +8,9 @@ export const DEFAULTS = Object.freeze({
   serviceName: "browser",
   paused: false,
   actionWindowMs: 2000,
+  // While the daemon is unreachable the worker keeps up to this much, oldest dropped first.
+  queueMaxItems: 10_000,
+  queueMaxBytes: 5 * 1024 * 1024,
   capture: {
     console: true,
     errors: true,
@@ -37,6 +40,8 @@ export function withDefaults(stored) {
     serviceName: typeof s.serviceName === "string" && s.serviceName ? s.serviceName : DEFAULTS.serviceName,
     paused: s.paused === true,
     actionWindowMs: Number.isInteger(s.actionWindowMs) && s.actionWindowMs > 0 ? s.actionWindowMs : DEFAULTS.actionWindowMs,
+    queueMaxItems: Number.isInteger(s.queueMaxItems) && s.queueMaxItems >= 10 ? s.queueMaxItems : DEFAULTS.queueMaxItems,
+    queueMaxBytes: Number.isInteger(s.queueMaxBytes) && s.queueMaxBytes >= 64 * 1024 ? s.queueMaxBytes : DEFAULTS.queueMaxBytes,
     capture,
   };
 }

@@ -89,6 +89,9 @@ test("options: defaults fill gaps; the page config excludes the daemon and follo
   assert.equal(o.capture.console, false);
   assert.equal(o.capture.inputValues, false);
   assert.deepEqual(o.origins, DEFAULTS.origins);
+  assert.equal(o.queueMaxItems, 10_000);
+  assert.equal(withDefaults({ queueMaxItems: 50 }).queueMaxItems, 50);
+  assert.equal(withDefaults({ queueMaxItems: 1 }).queueMaxItems, 10_000, "too small to be meant");
   const cfg = pageConfig(o, "http://localhost:3000", core);
   assert.equal(cfg.enabled, true);
   assert.deepEqual(cfg.daemon, ["loopback:5555", "loopback:4318"]);
