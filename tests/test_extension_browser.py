@@ -436,3 +436,62 @@ async def test_beyond_its_bound_the_queue_drops_the_oldest_and_says_so(
         # Every flood line not kept was dropped (the page-load span may have been too).
         assert report.level == "warn" and report.attributes["dropped"] >= 300 - len(kept)
         assert report.attributes["dropped_total"] == await dropped()
+
+
+@needs_chromium
+async def test_options_page_and_pause_work_as_a_user_uses_them(
+    gasoline: Running, tmp_path: Path
+) -> None:
+    """The daemon's URLs set in the options form; Pause in the popup stops capture (what a
+    paused page says never reaches the daemon), Resume starts it again."""
+    async with (
+        shop_app(gasoline.http) as shop,
+        chromium(tmp_path / "profile", extension=EXTENSION) as context,
+    ):
+        options = await extension_page(context)
+        await options.fill("input[name=daemonUrl]", gasoline.api)
+        await options.fill("input[name=otlpUrl]", gasoline.http)
+        await options.fill("input[name=serviceName]", "storefront")
+        await options.uncheck("input[name=websocket]")
+        await options.click("button[type=submit]")
+        await options.wait_for_selector("#saved:has-text('Saved')")
+        stored = await options.evaluate(
+            "async () => (await chrome.storage.local.get('options')).options"
+        )
+        assert stored["daemonUrl"] == gasoline.api and stored["capture"]["websocket"] is False
+        assert stored["capture"]["console"] is True
+
+        page = await context.new_page()
+        await page.goto(shop.url)
+        await page.click("#checkout")
+        await page.wait_for_selector("#status:has-text('done 500')")
+        await wait_for(lambda: bool(_messages(gasoline, "checkout failed")), timeout=20)
+
+        def clicks() -> set[str]:
+            spans = gasoline.daemon.store.spans.iter_newest_first()
+            return {s.service for s in spans if s.name.startswith("click")}
+
+        await wait_for(lambda: bool(clicks()), timeout=20)
+        assert clicks() == {"storefront"}
+        assert not [
+            r
+            for r in gasoline.daemon.store.records.iter_newest_first()
+            if r.attributes.get("type") == "websocket"
+        ]
+
+        popup = await context.new_page()
+        await popup.goto(options.url.replace("options.html", "popup.html"))
+        await popup.click("#pause:has-text('Pause')")
+        await popup.wait_for_selector("#pause:has-text('Resume')")
+        await page.reload()
+        await page.evaluate("() => console.warn('said while paused')")
+        await popup.click("#pause:has-text('Resume')")
+        await popup.wait_for_selector("#pause:has-text('Pause')")
+        # Resumed pages pick the change up from chrome.storage; say something until it lands.
+        async with asyncio.timeout(20):
+            n = 0
+            while not _messages(gasoline, "said after resuming"):
+                await page.evaluate("(n) => console.warn(`said after resuming ${n}`)", n)
+                n += 1
+                await asyncio.sleep(0.1)
+        assert not _messages(gasoline, "said while paused")
