@@ -129,8 +129,13 @@ function flushSoon(delay) {
   }, delay);
 }
 
-async function post(url, body) {
-  const resp = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+function headersFor(opts) {
+  return opts.token ? { Authorization: `Bearer ${opts.token}` } : {};
+}
+
+async function post(url, body, opts) {
+  const headers = { "Content-Type": "application/json", ...headersFor(opts) };
+  const resp = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
   if (resp.ok) return "ok";
   lastError = `${url} answered ${resp.status}: ${(await resp.text()).slice(0, 300)}`;
   return PERMANENT.has(resp.status) ? "refused" : "retry";
@@ -155,8 +160,8 @@ async function flush() {
       try {
         outcome =
           kind === "event"
-            ? await post(`${opts.daemonUrl}/events`, { events: items })
-            : await post(`${opts.otlpUrl}/v1/traces`, exportRequest(items, { serviceName: opts.serviceName, version: VERSION, userAgent: navigator.userAgent }));
+            ? await post(`${opts.daemonUrl}/events`, { events: items }, opts)
+            : await post(`${opts.otlpUrl}/v1/traces`, exportRequest(items, { serviceName: opts.serviceName, version: VERSION, userAgent: navigator.userAgent }), opts);
       } catch (err) {
         lastError = `${kind === "event" ? opts.daemonUrl : opts.otlpUrl} unreachable: ${err.message}`;
         outcome = "retry";
@@ -210,8 +215,9 @@ async function status() {
   const state = await locked(loadQueue);
   let daemon = reachable;
   try {
-    const resp = await fetch(`${opts.daemonUrl}/health`, { signal: AbortSignal.timeout(2000) });
+    const resp = await fetch(`${opts.daemonUrl}/health`, { headers: headersFor(opts), signal: AbortSignal.timeout(2000) });
     daemon = resp.ok;
+    if (resp.status === 401) lastError = `${opts.daemonUrl} requires a token: set it in the options`;
   } catch (err) {
     daemon = false;
   }

@@ -11,6 +11,7 @@ async function load() {
   form.daemonUrl.value = o.daemonUrl;
   form.otlpUrl.value = o.otlpUrl;
   form.serviceName.value = o.serviceName;
+  form.token.value = o.token;
   for (const k of Object.keys(DEFAULTS.capture)) form[k].checked = o.capture[k];
 }
 
@@ -26,6 +27,7 @@ form.addEventListener("submit", async (e) => {
     daemonUrl: form.daemonUrl.value.trim(),
     otlpUrl: form.otlpUrl.value.trim(),
     serviceName: form.serviceName.value.trim(),
+    token: form.token.value,
     capture,
   });
   await chrome.storage.local.set({ options: next });

@@ -220,6 +220,10 @@ async def observe_views(gasoline: Running, trace_id: bytes, page_url: str) -> No
     causality = await tools.run("analyze", {"type": "causality", "trace_id": hex_id})
     cause = causality.get("root_cause") or {}
     assert "SELECT orders" in json.dumps(cause) or "orders-db" in json.dumps(cause)
+    # The breakdown splits the click's time using the CLIENT span against its SERVER child.
+    breakdown = causality["latency_breakdown"]
+    assert breakdown["browser_ms"] >= 0 and breakdown["network_ms"] > 0
+    assert breakdown["server_ms"] > 0 and breakdown["database_ms"] > 0
     chain = causality.get("chain") or []
     assert chain and chain[0].get("name") == 'click [data-testid="checkout"]'
     assert chain[0].get("service") == "browser"
@@ -495,3 +499,35 @@ async def test_options_page_and_pause_work_as_a_user_uses_them(
                 n += 1
                 await asyncio.sleep(0.1)
         assert not _messages(gasoline, "said while paused")
+
+
+@needs_chromium
+async def test_a_daemon_that_requires_a_token_gets_it_from_the_options(
+    start_daemon: Callable[..., Any], tmp_path: Path
+) -> None:
+    token = "extension-test-token-0123456789"
+    daemon: Running = await start_daemon(
+        f"""
+        service:
+          api:
+            auth:
+              token: {token}
+        """
+    )
+    async with (
+        shop_app(daemon.http) as shop,
+        chromium(tmp_path / "profile", extension=EXTENSION) as context,
+    ):
+        ext = await extension_page(context)
+        await point_at(ext, daemon)
+        popup = await context.new_page()
+        await popup.goto(ext.url.replace("options.html", "popup.html"))
+        await popup.wait_for_selector("#error:has-text('requires a token')")
+        await point_at(ext, daemon, token=token)
+        page = await context.new_page()
+        await page.goto(shop.url)
+        await page.click("#own")
+        await page.wait_for_selector("#status:has-text('own 200')")
+        await wait_for(lambda: bool(_messages(daemon, "click ")), timeout=20)
+        await popup.reload()
+        await popup.wait_for_selector("#reachable[data-state=up]")

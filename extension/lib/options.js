@@ -6,6 +6,8 @@ export const DEFAULTS = Object.freeze({
   daemonUrl: "http://127.0.0.1:7890",
   otlpUrl: "http://127.0.0.1:4318",
   serviceName: "browser",
+  // The daemon's bearer token, when it requires one (service.api.auth.token, GASOLINE_TOKEN).
+  token: "",
   paused: false,
   actionWindowMs: 2000,
   // While the daemon is unreachable the worker keeps up to this much, oldest dropped first.
@@ -38,6 +40,7 @@ export function withDefaults(stored) {
     daemonUrl: url(s.daemonUrl, DEFAULTS.daemonUrl),
     otlpUrl: url(s.otlpUrl, DEFAULTS.otlpUrl),
     serviceName: typeof s.serviceName === "string" && s.serviceName ? s.serviceName : DEFAULTS.serviceName,
+    token: typeof s.token === "string" ? s.token.trim() : "",
     paused: s.paused === true,
     actionWindowMs: Number.isInteger(s.actionWindowMs) && s.actionWindowMs > 0 ? s.actionWindowMs : DEFAULTS.actionWindowMs,
     queueMaxItems: Number.isInteger(s.queueMaxItems) && s.queueMaxItems >= 10 ? s.queueMaxItems : DEFAULTS.queueMaxItems,
