@@ -187,7 +187,7 @@
       const url = config.enabled ? resolve(isRequest ? input.url : String(input)) : null;
       const decision = url ? core.decide(url, origin, config) : "ignore";
       if (decision === "ignore") return realFetch.apply(this, arguments);
-      if (core.needsProbe(url, origin, config)) probe(url);
+      if (decision === "plain" && core.needsProbe(url, origin, config)) probe(url);
       const given = init && init.headers !== undefined ? init.headers : isRequest ? input.headers : undefined;
       const headers = new Headers(given);
       if (headers.has("traceparent")) return realFetch.apply(this, arguments); // the page's own SDK traces it
@@ -225,7 +225,7 @@
     XHR.prototype.send = function () {
       const s = state.get(this);
       const decision = s && s.url && config.enabled && !s.own ? core.decide(s.url, origin, config) : "ignore";
-      if (decision !== "ignore" && realFetch && core.needsProbe(s.url, origin, config)) probe(s.url);
+      if (decision === "plain" && realFetch && core.needsProbe(s.url, origin, config)) probe(s.url);
       if (decision !== "ignore") {
         const req = startRequest(s.method, s.url);
         if (decision === "inject") setHeader.call(this, "traceparent", core.formatTraceparent(req.traceId, req.spanId));
@@ -250,6 +250,7 @@
     const wsEvent = (url, name, level, message, extra) => {
       if (config.capture.websocket) record(level, message, Object.assign({ type: "websocket", event: name, url }, extra));
     };
+    const traced = new WeakMap(); // socket -> its URL, for sockets the daemon does not own
     class GasolineWebSocket extends WS {
       constructor(url, protocols) {
         super(url, protocols);
@@ -263,10 +264,11 @@
         this.addEventListener("message", (e) => {
           if (config.capture.websocketMessages) wsEvent(href, "message", "debug", `WebSocket ← ${href}`, Object.assign({ direction: "in" }, preview(e.data)));
         });
-        this.__gasolineUrl = href;
+        traced.set(this, href);
       }
       send(data) {
-        if (this.__gasolineUrl && config.capture.websocketMessages) wsEvent(this.__gasolineUrl, "message", "debug", `WebSocket → ${this.__gasolineUrl}`, Object.assign({ direction: "out" }, preview(data)));
+        const href = traced.get(this);
+        if (href && config.capture.websocketMessages) wsEvent(href, "message", "debug", `WebSocket → ${href}`, Object.assign({ direction: "out" }, preview(data)));
         return super.send(data);
       }
     }

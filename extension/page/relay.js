@@ -7,9 +7,12 @@
   let enabled = null;
 
   function deliver(detail) {
-    chrome.runtime.sendMessage({ type: "items", items: detail }).catch(() => {
-      // the extension was reloaded or is updating: this page's data is lost, not retried
-    });
+    // Fails when the extension was reloaded or updated under this page: its data is lost.
+    try {
+      chrome.runtime.sendMessage({ type: "items", items: detail }).catch(() => {});
+    } catch (err) {
+      enabled = false;
+    }
   }
   async function configure() {
     let answer;
