@@ -65,6 +65,7 @@
       start: now(),
       last: now(),
       pending: 0,
+      capped: 0, // the timer that ends it at MAX_ACTION_MS while requests are in flight
       ended: false,
     };
   }
@@ -74,8 +75,13 @@
   let current = load;
   let inTask = null; // the action whose event task (handlers and their microtasks) runs now
 
+  // An action owns what starts while it has requests in flight or within actionWindowMs of
+  // its last one ending, and never longer than this (a long poll or a stream would
+  // otherwise own everything after it).
+  const MAX_ACTION_MS = 30_000;
+
   function live(action, t) {
-    return action && (action.pending > 0 || t - action.last <= config.actionWindowMs);
+    return action && t - action.start < MAX_ACTION_MS && (action.pending > 0 || t - action.last <= config.actionWindowMs);
   }
   /** The action a request or event starting now belongs to, and how it was linked. */
   function owner() {
@@ -84,11 +90,19 @@
     if (live(current, t)) return { action: current, link: current === load ? "page_load" : "time_window" };
     return null;
   }
+  /** Ends the action's span once it owns nothing more: called when it opens, when its last
+   * request ends, and by its timers. */
   function settle(action) {
     if (action.ended) return;
-    const wait = action.last + config.actionWindowMs - now();
-    if (action.pending > 0 || wait > 0) {
-      setTimer(() => settle(action), Math.max(wait, 50));
+    const t = now();
+    const left = action.start + MAX_ACTION_MS - t;
+    if (left > 0 && action.pending > 0) {
+      if (!action.capped) action.capped = setTimer(() => settle(action), left);
+      return;
+    }
+    const wait = action.last + config.actionWindowMs - t;
+    if (left > 0 && wait > 0) {
+      setTimer(() => settle(action), Math.min(wait, left));
       return;
     }
     action.ended = true;
@@ -150,6 +164,7 @@
     if (req.action) {
       req.action.pending--;
       req.action.last = Math.max(req.action.last, end);
+      if (req.action.pending === 0) settle(req.action);
     }
   }
   // Cross-origin loopback targets: one preflighted HEAD / per target and page load tells
