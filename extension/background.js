@@ -70,8 +70,13 @@ async function enqueue(text, pageUrl, pageOrigin) {
   const spans = [];
   const events = [];
   const found = [];
+  // What a batch carries beyond 1,000 items, or malformed, is counted as dropped.
+  let refused = Math.max(0, items.length - 1000);
   for (const item of items.slice(0, 1000)) {
-    if (!item || typeof item !== "object") continue;
+    if (!item || typeof item !== "object") {
+      refused++;
+      continue;
+    }
     if (item.t === "probe" && typeof item.target === "string") {
       try {
         const target = new URL(item.target);
@@ -82,14 +87,19 @@ async function enqueue(text, pageUrl, pageOrigin) {
     } else if (item.t === "span") {
       const span = shapeSpan(item);
       if (span) spans.push(span);
+      else refused++;
     } else if (item.t === "event") {
       const event = shapeEvent(item, { serviceName: opts.serviceName, pageUrl });
       if (event) events.push(event);
+      else refused++;
+    } else {
+      refused++;
     }
   }
   await noteProbes(found, pageOrigin);
   await locked(async () => {
     let state = await loadQueue();
+    state = { ...state, dropped: state.dropped + refused };
     const writes = {};
     const evicted = [];
     for (const [kind, list] of [["event", events], ["span", spans]]) {
@@ -118,9 +128,11 @@ let failures = 0;
 let lastError = null;
 let reachable = null;
 
+/** Delivery after `delay` ms. While the daemon is failing, new batches do not cut the
+ * backoff short (a busy page would otherwise retry every 50 ms). */
 function flushSoon(delay) {
   if (retryTimer) {
-    if (delay > 0) return;
+    if (delay > 0 || failures > 0) return;
     clearTimeout(retryTimer);
   }
   retryTimer = setTimeout(() => {
@@ -267,7 +279,10 @@ chrome.alarms.onAlarm.addListener((alarm) => {
   if (alarm.name === "gasoline-retry") flush();
 });
 chrome.storage.onChanged.addListener((changes, area) => {
-  if (area === "local" && changes.options) flushSoon(0);
+  if (area === "local" && changes.options) {
+    failures = 0; // new URLs or token: try at once
+    flushSoon(0);
+  }
 });
 // A restarted worker delivers what an earlier one left queued.
 flushSoon(0);
