@@ -30,10 +30,16 @@ __all__ = ["main"]
 _DEFAULT_URL = "http://127.0.0.1:7890"
 
 
-def main(components: Callable[[], Components], argv: Sequence[str] | None = None) -> int:
+def main(
+    components: Callable[[], Components],
+    argv: Sequence[str] | None = None,
+    *,
+    extension_dir: Callable[[], Path] | None = None,
+) -> int:
     """The ``gasoline`` command. ``components()`` gives the component table; it is called
-    only by the commands that run a daemon, so ``gasoline status`` loads no receiver."""
-    parser = _parser(components)
+    only by the commands that run a daemon, so ``gasoline status`` loads no receiver.
+    ``extension_dir()``, when given, finds the browser extension the distribution ships."""
+    parser = _parser(components, extension_dir)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -47,7 +53,9 @@ def main(components: Callable[[], Components], argv: Sequence[str] | None = None
         return 130
 
 
-def _parser(components: Callable[[], Components]) -> argparse.ArgumentParser:
+def _parser(
+    components: Callable[[], Components], extension_dir: Callable[[], Path] | None = None
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gasoline",
         description="Local OpenTelemetry collector bridge: receives OTLP traces and logs, "
@@ -145,7 +153,32 @@ def _parser(components: Callable[[], Components]) -> argparse.ArgumentParser:
     trace.add_argument("--cursor", help="the next page: the cursor the last page printed")
     trace.add_argument("--json", action="store_true", help="print the raw JSON")
     trace.set_defaults(run=_trace)
+    if extension_dir is not None:
+        _add_extension_command(commands, extension_dir)
     return parser
+
+
+def _add_extension_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    extension_dir: Callable[[], Path],
+) -> None:
+    extension = commands.add_parser(
+        "extension",
+        help="print the path of the browser extension to load unpacked",
+        description="Print the directory of the browser extension installed with this "
+        "package (in a source checkout, its extension/): load it with chrome://extensions "
+        "-> Developer mode -> Load unpacked, or chromium --load-extension=PATH.",
+    )
+
+    def show(args: argparse.Namespace) -> int:
+        path = extension_dir()
+        if not (path / "manifest.json").is_file():
+            print(f"gasoline: the browser extension is not installed at {path}", file=sys.stderr)
+            return 1
+        print(path)
+        return 0
+
+    extension.set_defaults(run=show)
 
 
 def _serve(args: argparse.Namespace, *, components: Callable[[], Components]) -> int:

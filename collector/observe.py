@@ -372,8 +372,18 @@ def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]
                     }
                 )
             )
+    # Requests the browser reported as events; one whose CLIENT span is listed already is
+    # that span's event (the extension reports failed requests both ways), and events that
+    # carry a URL but no method (actions, navigations, page timings) are not requests.
+    listed = {row["span_id"] for row in rows}
     for record in store.records.iter_newest_first():
-        if record.source == "browser" and http_url(record.attributes) and f.keeps_record(record):
+        if (
+            record.source == "browser"
+            and http_url(record.attributes)
+            and http_method(record.attributes) is not None
+            and (record.span_id is None or record.span_id.hex() not in listed)
+            and f.keeps_record(record)
+        ):
             rows.append(
                 compact(
                     {

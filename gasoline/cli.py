@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from receivers.run_wrapper.cli import main as run
@@ -12,7 +13,7 @@ from receivers.run_wrapper.cli import main as run
 if TYPE_CHECKING:
     from collector.component import Components
 
-__all__ = ["main", "run"]
+__all__ = ["extension_dir", "main", "run"]
 
 
 def components() -> Components:
@@ -21,6 +22,15 @@ def components() -> Components:
     from gasoline.components import COMPONENTS
 
     return COMPONENTS
+
+
+def extension_dir() -> Path:
+    """The browser extension's directory: the copy the wheel ships inside this package
+    (``pyproject.toml`` force-includes it), else, in a source checkout or an editable
+    install, the repository's ``extension/``."""
+    here = Path(__file__).resolve().parent
+    shipped = here / "extension"
+    return shipped if shipped.is_dir() else here.parent / "extension"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,4 +44,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported here: the wrapped commands (gasoline-run, gasoline test) start without it.
     from collector.cli import main as collector_main
 
-    return collector_main(components, argv)
+    return collector_main(components, argv, extension_dir=extension_dir)
