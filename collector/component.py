@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MCP_HTTP_PATH",
+    "ApiParts",
     "ApiServer",
     "ApiServerFactory",
     "Components",
@@ -156,6 +157,17 @@ class ApiServer(Service, Protocol):
     port: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class ApiParts:
+    """What serves on the API port: the server, the native intake (a receiver the daemon
+    starts, stops and reports like the others) and what else is mounted on its site (the
+    web page), run as services after the server."""
+
+    server: ApiServer
+    intake: Receiver
+    services: tuple[Service, ...] = ()
+
+
 class ApiServerFactory(Protocol):
     def __call__(
         self,
@@ -165,9 +177,8 @@ class ApiServerFactory(Protocol):
         status: Callable[[], dict[str, Any]],
         tools: ToolRunner,
         edge: EdgePolicy,
-    ) -> tuple[ApiServer, Receiver]:
-        """The API server for ``config``, and the native intake served on its site: a
-        receiver the daemon starts, stops and reports like the others."""
+    ) -> ApiParts:
+        """The API server for ``config`` and what is served on its site."""
         ...
 
 

@@ -50,15 +50,16 @@ class Daemon:
             config.interact, self.pipeline, config_source=config.source, api_url=self._api_url
         )
         self.tools = Toolbox(self.store, self.pipeline, interactor=interactor)
-        self.api, intake = components.api_server(
+        api = components.api_server(
             config.service.api,
             store=self.store,
             status=self.status,
             tools=self.tools.run,
             edge=self.edge,
         )
-        self.receivers.append(intake)
-        self.services: list[Service] = [self.api, GcPolicy()]
+        self.api = api.server
+        self.receivers.append(api.intake)
+        self.services: list[Service] = [self.api, *api.services, GcPolicy()]
         self._started_at = time.time()
         self._sweeper: asyncio.Task[None] | None = None
 

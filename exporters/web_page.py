@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -79,7 +79,6 @@ class PageSite(Protocol):
     """Where the page is served: the API port's site (``receivers.http_site.HttpSite``)."""
 
     def mount(self, routes: Iterable[web.AbstractRouteDef]) -> None: ...
-    def on_shutdown(self, callback: Callable[[], Awaitable[None]]) -> None: ...
 
 
 class WebPage:
@@ -108,9 +107,9 @@ class WebPage:
         }
         self._summaries = SummaryCache()
         self._closing = asyncio.Event()
+        self._running = False
         self._streams = 0
         self.counts = {"streams_opened": 0, "streams_refused": 0, "dropped": 0, "slow_cut": 0}
-        site.on_shutdown(self._close_streams)
         site.mount(
             [
                 *(web.get(path, self._shell) for path in PAGE_PATHS),
@@ -123,13 +122,20 @@ class WebPage:
             ]
         )
 
-    def stats(self) -> dict[str, Any]:
-        """For ``/daemon/status``: live streams open, and what was refused or dropped."""
-        return {"live_streams": self._streams, **self.counts}
+    async def start(self) -> None:
+        """The routes serve once the API's site is bound (the daemon starts it first)."""
+        self._running = True
 
-    async def _close_streams(self) -> None:
+    async def stop(self) -> None:
+        """End the open live streams, so the site stops without waiting on them."""
+        self._running = False
         self._closing.set()
         self._closing = asyncio.Event()  # for the streams of the next start()
+
+    def stats(self) -> dict[str, Any]:
+        """For ``/daemon/status``: live streams open, and what was refused or dropped."""
+        status = "running" if self._running else "stopped"
+        return {"status": status, "live_streams": self._streams, **self.counts}
 
     def _foreign(self, request: web.Request) -> web.Response | None:
         """403 for a browser page that may not read: the request says who sent it."""

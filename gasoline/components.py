@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from collector.component import Components, McpStdio, Receiver, ReceiverFactory, ToolRunner
+from collector.component import (
+    ApiParts,
+    Components,
+    McpStdio,
+    Receiver,
+    ReceiverFactory,
+    ToolRunner,
+)
 from collector.config import ApiConfig
 from collector.edge import EdgePolicy
 from collector.store import Store
@@ -56,7 +63,7 @@ def api_server(
     status: Callable[[], dict[str, Any]],
     tools: ToolRunner,
     edge: EdgePolicy,
-) -> tuple[HttpApi, NativeReceiver]:
+) -> ApiParts:
     """The HTTP API, and the native event intake and the web page mounted on the same
     site (port)."""
     site = api_site(config, edge)
@@ -65,15 +72,8 @@ def api_server(
     page = WebPage(
         config, site=site, store=store, edge=edge, readers=origin_matcher(config.read_origins)
     )
-    api = HttpApi(
-        config,
-        site=site,
-        store=store,
-        status=lambda: {**status(), "web": page.stats()},
-        tools=tools,
-        edge=edge,
-    )
-    return api, intake
+    api = HttpApi(config, site=site, store=store, status=status, tools=tools, edge=edge)
+    return ApiParts(api, intake, (page,))
 
 
 def mcp_stdio() -> McpStdio:

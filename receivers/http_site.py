@@ -8,7 +8,7 @@ Components ``mount()`` their routes before ``start()``; neither needs to know th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 from aiohttp import web
 
@@ -46,7 +46,6 @@ class HttpSite:
         self._shares = shares
         self._auto_decompress = auto_decompress
         self._routes: list[web.AbstractRouteDef] = []
-        self._on_shutdown: list[Callable[[], Awaitable[None]]] = []
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -56,19 +55,12 @@ class HttpSite:
             raise RuntimeError(f"{self.name}: mount routes before start()")
         self._routes.extend(routes)
 
-    def on_shutdown(self, callback: Callable[[], Awaitable[None]]) -> None:
-        """Await ``callback`` as each ``stop()`` begins, before open requests are waited
-        for: where long-lived answers (server-sent events) end."""
-        self._on_shutdown.append(callback)
-
     async def start(self) -> None:
         if self._runner is not None:
             return
         guard = guard_middleware(self._edge, self._cors, where=self._where, shares=self._shares)
         app = web.Application(client_max_size=self._max_body_size, middlewares=[guard])
         app.add_routes(self._routes)
-        for callback in self._on_shutdown:
-            app.on_shutdown.append(_shutdown_hook(callback))
         # keepalive_timeout also bounds how long a request head may take to arrive.
         runner = web.AppRunner(
             app,
@@ -90,15 +82,6 @@ class HttpSite:
         self.port = None
         if runner is not None:
             await runner.cleanup()
-
-
-def _shutdown_hook(
-    callback: Callable[[], Awaitable[None]],
-) -> Callable[[web.Application], Awaitable[None]]:
-    async def hook(app: web.Application) -> None:
-        await callback()
-
-    return hook
 
 
 def api_site(config: ApiConfig, edge: EdgePolicy) -> HttpSite:

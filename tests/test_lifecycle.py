@@ -114,13 +114,14 @@ async def test_lifecycle_of_every_receiver_in_the_table(kind: str, tmp_path: Pat
 
 async def test_lifecycle_of_the_api_server_and_its_intake() -> None:
     pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(), redactor=None)
-    api, intake = COMPONENTS.api_server(
+    parts = COMPONENTS.api_server(
         ApiConfig(endpoint=ANY_PORT),
         store=pipeline.store,
         status=dict,
         tools=_no_tools,
         edge=EdgePolicy(),
     )
+    api, intake = parts.server, parts.intake
     await api.stop()
     await intake.stop()  # both safe without start
     await intake.start(pipeline.lane(intake.name))
@@ -135,7 +136,7 @@ async def test_lifecycle_of_the_api_server_and_its_intake() -> None:
 async def test_lifecycle_of_every_service_the_daemon_runs(tmp_path: Path) -> None:
     """The API server and the GC policy, as the daemon builds them from the table."""
     services = Daemon(make_config(tmp_path), COMPONENTS).services
-    assert {service.name for service in services} == {"api", "gc"}
+    assert {service.name for service in services} == {"api", "web", "gc"}
     for service in services:
         await service.stop()  # safe without start
         assert service.stats()["status"] == "stopped", service.name

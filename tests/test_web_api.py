@@ -195,7 +195,10 @@ async def test_live_stream_sends_what_arrives_after_it_opened(start_daemon: Any)
             events = await _read_stream(resp, 1)
         assert [e["message"] for e in events] == ["loud"]
     _, doc = await gasoline.get_json("/daemon/status")
-    assert doc["web"]["streams_opened"] == 1 and doc["web"]["streams_refused"] == 1
+    assert (
+        doc["services"]["web"]["streams_opened"] == 1
+        and doc["services"]["web"]["streams_refused"] == 1
+    )
 
 
 async def test_a_stream_open_at_shutdown_does_not_hold_the_daemon(start_daemon: Any) -> None:

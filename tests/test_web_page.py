@@ -149,10 +149,10 @@ async def test_live_timeline_shows_an_event_posted_after_it_opened(
         levels = await page.locator(".tl-row .level").all_text_contents()
         assert levels and set(levels) == {"error"}
     async with asyncio.timeout(5):  # the stream ends once the daemon sees the page gone
-        while (await gasoline.get_json("/daemon/status"))[1]["web"]["live_streams"]:
+        while (await gasoline.get_json("/daemon/status"))[1]["services"]["web"]["live_streams"]:
             await asyncio.sleep(0.02)
     _, doc = await gasoline.get_json("/daemon/status")
-    assert doc["web"]["streams_opened"] == 2
+    assert doc["services"]["web"]["streams_opened"] == 2
 
 
 async def test_service_map_leads_to_a_services_traces(gasoline: Running, tmp_path: Path) -> None:
