@@ -40,6 +40,7 @@ service:
     max_value_chars: {2 * MIB}
     max_record_bytes: {2 * MIB}
     max_spans_per_trace: 100
+    history: {{enabled: false}}  # the memory tier alone: what leaves it is evicted
 """
 PROTOBUF = "application/x-protobuf"
 OUT_OF_RANGE_NS = 2**63
