@@ -217,8 +217,8 @@ class History:
             self._failed("the write-ahead file", e)
         if now_ns - self._synced_ns >= self.sync_ns:
             self.sync(now_ns)
-        if len(self.pending) - self._pending_from >= self._retry_at:
-            self.seal(now_ns)
+        while len(self.pending) - self._pending_from >= self._retry_at and self.seal(now_ns):
+            pass
 
     def sync(self, now_ns: int | None = None) -> None:
         """Make what was written survive a power cut (called at least every second)."""
@@ -231,12 +231,14 @@ class History:
         except OSError as e:
             self._failed("the write-ahead file", e)
 
-    def seal(self, now_ns: int) -> None:
-        """Write what is pending as one block (temp, fsync, rename), start the write-ahead
-        file over, then hold the bounds. A failed write leaves the records pending."""
-        records = self.pending[self._pending_from :]
+    def seal(self, now_ns: int) -> bool:
+        """Write the oldest pending records (up to ``block_records``) as one block (temp,
+        fsync, rename), start the write-ahead file over with what is left pending, then
+        hold the bounds. A failed write leaves the records pending; returns success."""
+        start = self._pending_from
+        records = self.pending[start : start + self.config.block_records]
         if not records:
-            return
+            return False
         data, head = encode_block(records, now_ns)
         path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
         tmp = path.with_suffix(".tmp")
@@ -246,28 +248,41 @@ class History:
             tmp.unlink(missing_ok=True)
             self._failed(f"block {path.name}", e)
             self._retry_at = len(records) + max(1, self.config.block_records // 4)
-            self._shed(now_ns)
-            return
+            self._shed()
+            return False
         self._retry_at = self.config.block_records
         self.error = None
         self._append_block(head)
-        self.pending = []
+        self.pending = self.pending[start + len(records) :]
         self._pending_from = 0
         try:
-            assert self._wal is not None
-            os.ftruncate(self._wal, 0)
+            self._restart_wal()
         except OSError as e:
             self._failed("the write-ahead file", e)
         self.enforce(now_ns)
+        return True
 
-    def _shed(self, now_ns: int) -> None:
+    def _restart_wal(self) -> None:
+        """The write-ahead file holds exactly what is pending again (usually nothing)."""
+        assert self._wal is not None
+        if not self.pending:
+            os.ftruncate(self._wal, 0)
+            return
+        line = json.dumps([_row(r) for r in self.pending], separators=(",", ":"), default=str)
+        path = self.dir / _WAL
+        _write_atomically(
+            path.with_suffix(".tmp"), path, line.encode("utf-8", "surrogatepass") + b"\n"
+        )
+        os.close(self._wal)
+        self._wal = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def _shed(self) -> None:
         """While writes fail, keep at most a few blocks' worth waiting in memory."""
         limit = _MAX_PENDING_BLOCKS * self.config.block_records
         excess = len(self.pending) - self._pending_from - limit
         if excess > 0:
             self._pending_from += excess
             self._count(DropReason.WRITE_FAILED, excess)
-        del now_ns
 
     def _failed(self, what: str, e: OSError) -> None:
         self.write_errors += 1
@@ -314,10 +329,10 @@ class History:
     def _corrupt(self, path: Path, head: BlockHead | None) -> None:
         """Skip a block that fails its checks: counted, set aside, never read again."""
         self.corrupt_blocks += 1
-        if head is not None and head in self.blocks:
-            self._drop_block(self.blocks.index(head), DropReason.CORRUPT, None)
         with contextlib.suppress(OSError):
             path.rename(path.with_suffix(".corrupt"))
+        if head is not None and head in self.blocks:
+            self._drop_block(self.blocks.index(head), DropReason.CORRUPT, None)
 
     # -- reading ------------------------------------------------------------------
 
