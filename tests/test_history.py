@@ -50,6 +50,12 @@ def _records(n: int, first_id: int = 1, t0: int = 1_700_000_000_000_000_000) -> 
     ]
 
 
+def _add(store: Store, records: list[Record]) -> None:
+    """In batches of 100, as the pipeline hands them over."""
+    for i in range(0, len(records), 100):
+        store.records.add(records[i : i + 100], time.time_ns())
+
+
 def _store(data: Path, **history: Any) -> Store:
     config = StoreConfig(max_records=250, history=HistoryConfig(dir=str(data), **history))
     store = Store(config)
@@ -73,7 +79,7 @@ def _answers(store: Store) -> list[Any]:
 
 def test_a_reopened_store_answers_the_same_queries(tmp_path: Path) -> None:
     store = _store(tmp_path, block_records=100)
-    store.records.add(_records(1000), time.time_ns())
+    _add(store, _records(1000))
     before = _answers(store)
     assert before[0] == 1000 and store.records.memory_count == 250
     assert len(before[3]) == 20 and before[5] == "line 7 GET /api/orders/42 took 6 ms"
@@ -86,7 +92,7 @@ def test_a_reopened_store_answers_the_same_queries(tmp_path: Path) -> None:
 
 def test_a_corrupt_block_is_skipped_and_counted(tmp_path: Path) -> None:
     store = _store(tmp_path, block_records=100)
-    store.records.add(_records(1000), time.time_ns())
+    _add(store, _records(1000))
     store.close()
     blocks = sorted((tmp_path / "blocks").glob("*.blk"))
     assert len(blocks) == 10
@@ -120,7 +126,7 @@ def test_a_failed_block_write_keeps_records_in_memory_and_is_reported(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(module, "_write_atomically", full)
-    store.records.add(_records(1000), time.time_ns())
+    _add(store, _records(1000))
     stats = history.stats(store.records.memory_count)
     assert stats["write_errors"] >= 1 and "No space left on device" in stats["error"]
     assert stats["tiers"]["disk"]["blocks"] == 0

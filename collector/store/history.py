@@ -17,11 +17,9 @@ runs in memory only and says why.
 
 from __future__ import annotations
 
-import array
 import bisect
 import contextlib
 import fcntl
-import json
 import os
 import time
 from collections import Counter, OrderedDict
@@ -34,13 +32,15 @@ from collector.model import DropReason, Record
 from collector.store.blocks import (
     BlockError,
     BlockHead,
+    block_ids,
     correlation_key,
+    decode_lines,
     decode_rows,
-    decompress_column,
     encode_block,
+    encode_rows,
     head_bytes_needed,
     read_head,
-    trace_rows,
+    trace_records,
 )
 
 __all__ = ["ColdChunk", "History"]
@@ -104,8 +104,8 @@ class History:
         self._prefix: list[int] = []
         self.sealed_bytes = 0
         self.sealed_records = 0
-        self.pending: list[Record] = []
-        self._pending_from = 0  # pending[_pending_from:] are in no block yet, and in wal
+        self.pending: list[Record] = []  # in no block yet: in the write-ahead file
+        self._lines: list[tuple[int, bytes]] = []  # its lines: (records, encoded rows)
         self._wal: int | None = None
         self._lock: int | None = None
         self._synced_ns = 0
@@ -143,7 +143,6 @@ class History:
             )
             self._release()
             return []
-        self.pending = replayed
         self.restored = self.sealed_records + len(replayed)
         self.state = "ok"
         self.load_s = time.perf_counter() - started
@@ -153,8 +152,8 @@ class History:
         """Seal what is pending (so a restart has nothing to replay), sync, unlock."""
         if not self.active:
             return
-        if self._pending_from < len(self.pending):
-            self.seal(now_ns)
+        while self.pending and self.seal(now_ns, whole=True):
+            pass
         self.sync()
         self._release()
         self.state = "closed"
@@ -183,23 +182,26 @@ class History:
             self._append_block(head)
 
     def _replay(self) -> list[Record]:
+        """What the write-ahead file holds beyond the last block, as pending records."""
         path = self.dir / _WAL
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             return []
         last = self.blocks[-1].last_id if self.blocks else 0
-        out: list[Record] = []
-        for line in data.splitlines():
+        for line in data.splitlines(keepends=True):
             try:
-                rows = json.loads(line)
-                records = [_record(row) for row in rows]
-            except (ValueError, TypeError, IndexError, KeyError):
+                records = decode_lines([line])
+            except (ValueError, TypeError, IndexError):
                 self.wal_lines_skipped += 1  # torn by a crash mid-write, or damaged
                 continue
-            out += [r for r in records if r.id > last]
-        out.sort(key=lambda r: r.id)
-        return out
+            if records and records[0].id <= last:
+                records = [r for r in records if r.id > last]  # sealed before the crash
+                line = encode_rows(records)
+            if records:
+                self.pending += records
+                self._lines.append((len(records), line))
+        return list(self.pending)
 
     # -- writing ------------------------------------------------------------------
 
@@ -207,17 +209,18 @@ class History:
         """Write a batch ahead (already redacted and capped), then seal if it is time."""
         if not self.active or not records:
             return
+        line = encode_rows(records)
         self.pending += records
-        line = json.dumps([_row(r) for r in records], separators=(",", ":"), default=str)
+        self._lines.append((len(records), line))
         try:
             assert self._wal is not None
-            os.write(self._wal, line.encode("utf-8", "surrogatepass") + b"\n")
+            os.write(self._wal, line)
             self._unsynced = True
         except OSError as e:
             self._failed("the write-ahead file", e)
         if now_ns - self._synced_ns >= self.sync_ns:
             self.sync(now_ns)
-        while len(self.pending) - self._pending_from >= self._retry_at and self.seal(now_ns):
+        while len(self.pending) >= self._retry_at and self.seal(now_ns):
             pass
 
     def sync(self, now_ns: int | None = None) -> None:
@@ -231,15 +234,19 @@ class History:
         except OSError as e:
             self._failed("the write-ahead file", e)
 
-    def seal(self, now_ns: int) -> bool:
-        """Write the oldest pending records (up to ``block_records``) as one block (temp,
-        fsync, rename), start the write-ahead file over with what is left pending, then
-        hold the bounds. A failed write leaves the records pending; returns success."""
-        start = self._pending_from
-        records = self.pending[start : start + self.config.block_records]
-        if not records:
+    def seal(self, now_ns: int, *, whole: bool = False) -> bool:
+        """Write the oldest pending batches (about ``block_records`` records; with
+        ``whole``, all) as one block (temp, fsync, rename), start the write-ahead file
+        over with what is left pending, then hold the bounds. A failed write leaves the
+        records pending; returns success."""
+        count = taken = 0
+        while taken < len(self._lines) and (whole or count < self.config.block_records):
+            count += self._lines[taken][0]
+            taken += 1
+        if not count:
             return False
-        data, head = encode_block(records, now_ns)
+        records = self.pending[:count]
+        data, head = encode_block(records, [line for _, line in self._lines[:taken]], now_ns)
         path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
         tmp = path.with_suffix(".tmp")
         try:
@@ -253,8 +260,8 @@ class History:
         self._retry_at = self.config.block_records
         self.error = None
         self._append_block(head)
-        self.pending = self.pending[start + len(records) :]
-        self._pending_from = 0
+        del self.pending[:count]
+        del self._lines[:taken]
         try:
             self._restart_wal()
         except OSError as e:
@@ -268,21 +275,18 @@ class History:
         if not self.pending:
             os.ftruncate(self._wal, 0)
             return
-        line = json.dumps([_row(r) for r in self.pending], separators=(",", ":"), default=str)
         path = self.dir / _WAL
-        _write_atomically(
-            path.with_suffix(".tmp"), path, line.encode("utf-8", "surrogatepass") + b"\n"
-        )
+        _write_atomically(path.with_suffix(".tmp"), path, b"".join(x for _, x in self._lines))
         os.close(self._wal)
         self._wal = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def _shed(self) -> None:
         """While writes fail, keep at most a few blocks' worth waiting in memory."""
         limit = _MAX_PENDING_BLOCKS * self.config.block_records
-        excess = len(self.pending) - self._pending_from - limit
-        if excess > 0:
-            self._pending_from += excess
-            self._count(DropReason.WRITE_FAILED, excess)
+        while len(self.pending) > limit and len(self._lines) > 1:
+            count, _ = self._lines.pop(0)
+            del self.pending[:count]
+            self._count(DropReason.WRITE_FAILED, count)
 
     def _failed(self, what: str, e: OSError) -> None:
         self.write_errors += 1
@@ -340,8 +344,7 @@ class History:
         """Whether a record (by id) is kept here, so leaving memory does not lose it."""
         if self.blocks and record_id >= self.blocks[0].first_id:
             return True
-        live = self.pending[self._pending_from :]
-        return bool(live) and record_id >= live[0].id
+        return bool(self.pending) and record_id >= self.pending[0].id
 
     @property
     def next_id(self) -> int:
@@ -357,8 +360,7 @@ class History:
     def oldest_ns(self) -> int | None:
         if self.blocks:
             return self.blocks[0].min_ns
-        live = self.pending[self._pending_from :]
-        return min(r.time_ns for r in live) if live else None
+        return min(r.time_ns for r in self.pending) if self.pending else None
 
     def count_below(self, below_id: int) -> int:
         """How many records with ids under ``below_id`` this tier holds."""
@@ -426,9 +428,7 @@ class History:
             if body is None:
                 continue
             try:
-                rows = trace_rows(head, decompress_column(head, body, "trace"), trace_id)
-                if rows:
-                    out += self._below(decode_rows(head, body, rows), below_id)
+                out += self._below(trace_records(head, body, trace_id), below_id)
             except (BlockError, ValueError) as e:
                 self._corrupt_read(head, e)
         return out + [r for r in self._pending_below(below_id) if r.trace_id == trace_id]
@@ -456,18 +456,18 @@ class History:
 
     def clear(self) -> int:
         """Remove every block and the write-ahead file; returns how many records went."""
-        removed = self.sealed_records + len(self.pending) - self._pending_from
+        removed = self.sealed_records + len(self.pending)
         while self.blocks:
             self._drop_block(0, DropReason.CLEARED, -1)
         self.pending = []
-        self._pending_from = 0
+        self._lines = []
         if self._wal is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._wal, 0)
         return removed
 
     def _pending_below(self, below_id: int) -> Iterable[Record]:
-        for r in self.pending[self._pending_from :]:
+        for r in self.pending:
             if r.id >= below_id:
                 break
             yield r
@@ -487,7 +487,7 @@ class History:
         if body is None:
             return 0
         try:
-            ids = array.array("q", decompress_column(head, body, "id"))
+            ids = block_ids(head, body)
         except BlockError:
             return head.count
         return bisect.bisect_left(ids, below_id)
@@ -526,7 +526,7 @@ class History:
                     "bytes_per_record": round(self.sealed_bytes / self.sealed_records, 1)
                     if self.sealed_records
                     else None,
-                    "pending": len(self.pending) - self._pending_from,
+                    "pending": len(self.pending),
                 },
             },
             "disk_bytes": disk_bytes,
@@ -569,37 +569,3 @@ def _write_atomically(tmp: Path, path: Path, data: bytes) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def _row(r: Record) -> list[Any]:
-    return [
-        r.id,
-        r.time_ns,
-        r.source,
-        r.level,
-        r.message,
-        r.service,
-        r.trace_id.hex() if r.trace_id else None,
-        r.span_id.hex() if r.span_id else None,
-        r.correlation_id,
-        list(r.tags),
-        r.attributes,
-        r.kind,
-    ]
-
-
-def _record(row: list[Any]) -> Record:
-    return Record(
-        id=int(row[0]),
-        time_ns=int(row[1]),
-        source=str(row[2]),
-        level=str(row[3]),
-        message=str(row[4]),
-        service=str(row[5]),
-        trace_id=bytes.fromhex(row[6]) if row[6] else None,
-        span_id=bytes.fromhex(row[7]) if row[7] else None,
-        correlation_id=row[8],
-        tags=tuple(row[9]),
-        attributes=dict(row[10]),
-        kind=str(row[11]),
-    )
