@@ -20,7 +20,7 @@ import pytest
 from collector.config import HistoryConfig, StoreConfig
 from collector.filters import TimelineFilter
 from collector.model import Record
-from collector.query import timeline
+from collector.query import record_event, timeline
 from collector.store import Store
 from tests.conftest import GASOLINE, serve_process
 
@@ -88,6 +88,25 @@ def test_a_reopened_store_answers_the_same_queries(tmp_path: Path) -> None:
     assert _answers(again) == before
     history = again.records.history
     assert history is not None and history.stats(0)["tiers"]["disk"]["records"] == 1000
+
+
+def test_both_tiers_answer_as_one_store_in_memory_would(tmp_path: Path) -> None:
+    tiered = _store(tmp_path, block_records=100)
+    _add(tiered, _records(1000))
+    flat = Store(StoreConfig(max_records=10_000))
+    _add(flat, _records(1000))
+    assert tiered.records.memory_count == 250 and len(tiered.records) == 1000
+    filters = [
+        TimelineFilter(limit=30, text="ORDERS/49"),  # a few batches on disk hold it
+        TimelineFilter(limit=30, text='took 5 "ms'),  # not searchable in the raw rows
+        TimelineFilter(limit=500, service="api", level="error"),
+        TimelineFilter(limit=20, since_ns=1_700_000_000_100_000_000, level="error"),
+    ]
+    for f in filters:
+        assert timeline(tiered, f) == timeline(flat, f), f
+    assert [r.id for r in tiered.records.iter_newest_first()] == list(range(1000, 0, -1))
+    events = [record_event(r) for r in tiered.records.by_trace(TRACE)]
+    assert len(events) == 20 and events == [record_event(r) for r in flat.records.by_trace(TRACE)]
 
 
 def test_a_corrupt_block_is_skipped_and_counted(tmp_path: Path) -> None:

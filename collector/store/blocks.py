@@ -45,6 +45,7 @@ __all__ = [
     "encode_rows",
     "head_bytes_needed",
     "read_head",
+    "text_records",
     "trace_records",
 ]
 
@@ -288,20 +289,34 @@ def block_ids(head: BlockHead, body: bytes) -> array.array[int]:
 
 def trace_records(head: BlockHead, body: bytes, trace_id: bytes) -> list[Record]:
     """A block's records of one trace: the batches whose rows hold the id's hex, parsed."""
+    needle = b'"' + trace_id.hex().encode() + b'"'
+    return [r for r in _lines_with(head, body, needle, fold=False) if r.trace_id == trace_id]
+
+
+def text_records(head: BlockHead, body: bytes, text: str) -> list[Record] | None:
+    """The block's records in batches whose rows contain ``text`` (any case): a superset
+    of those whose message does, found before parsing. None when the text could be
+    escaped in JSON (not plain printable ASCII): the caller reads the whole block."""
+    if not text or not all(" " <= c <= "~" and c not in '"\\' for c in text):
+        return None
+    return _lines_with(head, body, text.lower().encode(), fold=True)
+
+
+def _lines_with(head: BlockHead, body: bytes, needle: bytes, *, fold: bool) -> list[Record]:
     if zlib.crc32(body) != head.body_crc:
         raise BlockError("block columns are corrupt (crc32 mismatch)")
     rows = decompress_column(head, body, "rows")
-    needle = b'"' + trace_id.hex().encode() + b'"'
+    haystack = rows.lower() if fold else rows
     lines = []
-    at = rows.find(needle)
+    at = haystack.find(needle)
     while at != -1:
-        start = rows.rfind(b"\n", 0, at) + 1
-        end = rows.find(b"\n", at)
+        start = haystack.rfind(b"\n", 0, at) + 1
+        end = haystack.find(b"\n", at)
         end = len(rows) if end == -1 else end
         lines.append(rows[start:end])
-        at = rows.find(needle, end)
+        at = haystack.find(needle, end)
     try:
-        return [r for r in decode_lines(lines) if r.trace_id == trace_id]
+        return decode_lines(lines)
     except (ValueError, TypeError, IndexError) as e:
         raise BlockError(f"block rows do not decode: {e}") from e
 

@@ -40,6 +40,7 @@ from collector.store.blocks import (
     encode_rows,
     head_bytes_needed,
     read_head,
+    text_records,
     trace_records,
 )
 
@@ -58,7 +59,16 @@ class ColdChunk:
     """Records of the disk tier, with the summary a newest-first scan skips on (the face
     of ``RecordChunk``); ``live()`` reads them."""
 
-    __slots__ = ("_load", "levels", "max_ns", "min_ns", "prefix_max_ns", "services", "sources")
+    __slots__ = (
+        "_load",
+        "_search",
+        "levels",
+        "max_ns",
+        "min_ns",
+        "prefix_max_ns",
+        "services",
+        "sources",
+    )
 
     def __init__(
         self,
@@ -70,6 +80,7 @@ class ColdChunk:
         services: set[str],
         levels: set[str],
         load: Callable[[], list[Record]],
+        search: Callable[[str], list[Record] | None] | None = None,
     ) -> None:
         self.min_ns = min_ns
         self.max_ns = max_ns
@@ -78,8 +89,18 @@ class ColdChunk:
         self.services = services
         self.levels = levels
         self._load = load
+        self._search = search
 
     def live(self) -> list[Record]:
+        return self._load()
+
+    def candidates(self, text: str | None) -> list[Record]:
+        """What may match a message ``text`` filter: on disk, only the batches holding
+        the text are parsed; else every record."""
+        if text and self._search is not None:
+            found = self._search(text)
+            if found is not None:
+                return found
         return self._load()
 
 
@@ -397,6 +418,7 @@ class History:
                 services=head.services,
                 levels=head.levels,
                 load=lambda head=head: self._below(self.records_of(head), below_id),  # type: ignore[misc]
+                search=lambda text, head=head: self._search(head, text, below_id),  # type: ignore[misc]
             )
 
     def records_of(self, head: BlockHead) -> list[Record]:
@@ -417,6 +439,20 @@ class History:
         if len(self._cache) > _CACHE_BLOCKS:
             self._cache.popitem(last=False)
         return records
+
+    def _search(self, head: BlockHead, text: str, below_id: int) -> list[Record] | None:
+        cached = self._cache.get(head.first_id)
+        if cached is not None:
+            return self._below(cached, below_id)
+        body = self._body(head)
+        if body is None:
+            return []
+        try:
+            found = text_records(head, body, text)
+        except (BlockError, ValueError) as e:
+            self._corrupt_read(head, e)
+            return []
+        return None if found is None else self._below(found, below_id)
 
     def by_trace(self, trace_id: bytes, below_id: int) -> list[Record]:
         """Records of one trace (oldest first), from the blocks whose filter admits it."""

@@ -79,6 +79,11 @@ class RecordChunk:
     def live(self) -> list[Record]:
         return self.records[self.first :] if self.first else self.records
 
+    def candidates(self, text: str | None) -> list[Record]:
+        """What may match a message ``text`` filter (in memory: every record)."""
+        del text
+        return self.live()
+
 
 class RecordStore:
     """Holds at most ``max_records`` records, none older than ``ttl_ns``, within its share
