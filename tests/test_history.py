@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from collector.config import HistoryConfig, StoreConfig
+from collector.config import Duration, HistoryConfig, StoreConfig
 from collector.filters import TimelineFilter
 from collector.model import Record
 from collector.query import record_event, timeline
@@ -107,6 +107,28 @@ def test_both_tiers_answer_as_one_store_in_memory_would(tmp_path: Path) -> None:
     assert [r.id for r in tiered.records.iter_newest_first()] == list(range(1000, 0, -1))
     events = [record_event(r) for r in tiered.records.by_trace(TRACE)]
     assert len(events) == 20 and events == [record_event(r) for r in flat.records.by_trace(TRACE)]
+
+
+def test_blocks_leave_oldest_first_past_max_bytes_and_max_age_counted(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=100, max_bytes=12_000, max_age=Duration(3600))
+    _add(store, _records(1000))
+    history = store.records.history
+    assert history is not None
+    kept = history.stats(store.records.memory_count)
+    assert 0 < kept["tiers"]["disk"]["bytes"] <= 12_000
+    oldest = history.blocks[0].first_id
+    assert 1 < oldest < 751  # the disk keeps more than memory (751-1000)
+    assert kept["evicted"] == {"evicted_byte_limit": oldest - 1}
+    assert store.records.evicted == kept["evicted"]  # memory let go of them uncounted
+    assert len(store.records) == 1001 - oldest
+    assert store.records.get(oldest - 1) is None and store.records.get(oldest) is not None
+    store.evict_expired(time.time_ns() + 2 * 3600 * 10**9)  # past max_age, not the ttl
+    stats = history.stats(store.records.memory_count)
+    assert stats["tiers"]["disk"]["blocks"] == 0 and len(store.records) == 250
+    assert stats["evicted"] == {"evicted_byte_limit": oldest - 1, "expired": 751 - oldest}
+    store.evict_expired(time.time_ns() + 25 * 3600 * 10**9)  # past the memory tier's ttl
+    assert len(store.records) == 0
+    assert store.records.evicted == {"evicted_byte_limit": oldest - 1, "expired": 1001 - oldest}
 
 
 def test_a_corrupt_block_is_skipped_and_counted(tmp_path: Path) -> None:

@@ -133,6 +133,8 @@ class History:
         self._unsynced = False
         self._retry_at = config.block_records
         self._cache: OrderedDict[int, list[Record]] = OrderedDict()
+        self.memory_floor: Callable[[], int] = lambda: 2**63
+        """The id from which the memory tier holds every record (set by the record store)."""
 
     @property
     def active(self) -> bool:
@@ -322,10 +324,11 @@ class History:
 
     # -- bounds -------------------------------------------------------------------
 
-    def enforce(self, now_ns: int, below_id: int | None = None) -> None:
+    def enforce(self, now_ns: int) -> None:
         """Remove the oldest blocks past ``max_bytes`` or ``max_age``; records still in
-        the memory tier (ids from ``below_id`` on) are counted when they leave it."""
+        the memory tier are counted when they leave it."""
         expire_before = now_ns - self.max_age_ns
+        below_id = self.memory_floor()
         while self.blocks:
             oldest = self.blocks[0]
             if self.sealed_bytes > self.config.max_bytes:

@@ -114,6 +114,7 @@ class RecordStore:
         """Keep records on disk from now on; the records ``history`` replays from its
         write-ahead file (written before a stop or crash) join the memory tier."""
         self.history = history
+        history.memory_floor = self._memory_floor
         restored = history.open()
         if restored and history.active:
             for record in restored:
@@ -190,7 +191,7 @@ class RecordStore:
             self.evict_oldest(reason)
         self._budget.enforce()
         if self.history is not None and self.history.active:
-            self.history.enforce(now_ns, self._memory_floor())
+            self.history.enforce(now_ns)
 
     def evict_oldest(self, reason: DropReason) -> None:
         oldest = self._chunks[0]
