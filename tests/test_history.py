@@ -258,7 +258,7 @@ async def test_a_restarted_serve_answers_the_same_and_wrote_nothing_unredacted(
     assert history["state"] == "ok" and history["tiers"]["disk"]["records"] == 1000
     assert history["restored_records"] == 1000 and history["disk_bytes"] > 0
     assert history["oldest_record_ns"] > 0
-    assert re.search(r"history: .* MiB on disk of 2048 MiB", cli.stdout), cli.stdout
+    assert re.search(r"history: .* MiB on disk of 4096 MiB", cli.stdout), cli.stdout
     assert "disk 1000 records in 10 blocks" in cli.stdout
     written = b"".join(p.read_bytes() for p in (tmp_path / ".gasoline/data").rglob("*.*"))
     assert b"hunter2" not in written  # redacted before anything is written

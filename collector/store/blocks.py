@@ -7,10 +7,11 @@ column is one zstandard frame: the ids (as deltas), and the rows themselves as t
 write-ahead file already encoded them (JSON, one array per batch), so sealing
 re-encodes nothing, reading is C-speed parsing, and a lookup by trace id finds the id's
 hex in the rows before it parses only the batches that hold it.
-Measured on this machine (bench/retention_bench.py --compare, and the write-ahead rows):
-34.9 bytes per varied record, against 32.6 for every field in its own column (which
-cost 8 us a record to seal, against 1.7) and 42 for DuckDB (0.22 M records/s at best;
-``executemany`` inserts 2,500 rows/s).
+Measured on this machine (bench/retention_bench.py, and --compare): 37.2 bytes per
+varied record as the pipeline stores it (the same lines' bare text compresses to 26.4),
+against 32.6 for every field in its own column (which cost 8 us a record to seal,
+against 1.7) and 42 for DuckDB (0.22 M records/s at best; ``executemany`` inserts
+2,500 rows/s).
 
 Layout: ``MAGIC | u32 head length | u32 head crc32 | head (JSON) | bloom | columns``.
 The head's crc32 and the file's expected length are checked when the block is opened
