@@ -37,6 +37,7 @@ from collector.model import Record
 __all__ = [
     "BlockError",
     "BlockHead",
+    "Probe",
     "block_ids",
     "correlation_key",
     "decode_lines",
@@ -91,9 +92,10 @@ class BlockHead:
     def levels(self) -> set[str]:
         return set(self.tables["level"])
 
-    def may_hold(self, key: bytes) -> bool:
-        """Whether the Bloom filter admits ``key`` (a trace id, or ``correlation_key``)."""
-        return _bloom_has(self.bloom, key)
+    def may_hold(self, probe: Probe) -> bool:
+        """Whether the Bloom filter admits the key of ``probe`` (a trace id, or a
+        ``correlation_key``)."""
+        return probe.admitted_by(self.bloom)
 
 
 def correlation_key(correlation_id: str) -> bytes:
@@ -323,26 +325,38 @@ def _lines_with(head: BlockHead, body: bytes, needle: bytes, *, fold: bool) -> l
 
 
 def _bloom(keys: set[bytes]) -> bytes:
-    bits = max(64, len(keys) * _BLOOM_BITS_PER_KEY)
-    bloom = bytearray((bits + 7) // 8)
-    bits = len(bloom) * 8
+    """A Bloom filter of a power-of-two size, so one key's probes serve every block of
+    that size (``Probe``)."""
+    bits = 64
+    while bits < len(keys) * _BLOOM_BITS_PER_KEY:
+        bits *= 2
+    bloom = bytearray(bits // 8)
     for key in keys:
         h1 = int.from_bytes(key[:8], "little")
         h2 = int.from_bytes(key[8:16], "little") | 1
         for i in range(_BLOOM_PROBES):
-            p = (h1 + i * h2) % bits
+            p = (h1 + i * h2) & (bits - 1)
             bloom[p >> 3] |= 1 << (p & 7)
     return bytes(bloom)
 
 
-def _bloom_has(bloom: bytes, key: bytes) -> bool:
-    bits = len(bloom) * 8
-    if not bits:
-        return False
-    h1 = int.from_bytes(key[:8], "little")
-    h2 = int.from_bytes(key[8:16], "little") | 1
-    for i in range(_BLOOM_PROBES):
-        p = (h1 + i * h2) % bits
-        if not bloom[p >> 3] & (1 << (p & 7)):
-            return False
-    return True
+class Probe:
+    """One key's Bloom probes, worked out once per filter size and reused over blocks."""
+
+    __slots__ = ("_by_size", "_h1", "_h2")
+
+    def __init__(self, key: bytes) -> None:
+        self._h1 = int.from_bytes(key[:8], "little")
+        self._h2 = int.from_bytes(key[8:16], "little") | 1
+        self._by_size: dict[int, list[tuple[int, int]]] = {}
+
+    def admitted_by(self, bloom: bytes) -> bool:
+        """Whether ``bloom`` may hold the key."""
+        probes = self._by_size.get(len(bloom))
+        if probes is None:
+            bits = len(bloom) * 8
+            if bits & (bits - 1):
+                return True  # not a filter this code wrote: read the block
+            positions = [(self._h1 + i * self._h2) & (bits - 1) for i in range(_BLOOM_PROBES)]
+            probes = self._by_size[len(bloom)] = [(p >> 3, 1 << (p & 7)) for p in positions]
+        return all(bloom[at] & bit for at, bit in probes)

@@ -32,6 +32,7 @@ from collector.model import DropReason, Record
 from collector.store.blocks import (
     BlockError,
     BlockHead,
+    Probe,
     block_ids,
     correlation_key,
     decode_lines,
@@ -460,8 +461,9 @@ class History:
     def by_trace(self, trace_id: bytes, below_id: int) -> list[Record]:
         """Records of one trace (oldest first), from the blocks whose filter admits it."""
         out: list[Record] = []
+        probe = Probe(trace_id)
         for head in self.blocks:
-            if head.first_id >= below_id or not head.may_hold(trace_id):
+            if head.first_id >= below_id or not head.may_hold(probe):
                 continue
             body = self._body(head)
             if body is None:
@@ -473,10 +475,10 @@ class History:
         return out + [r for r in self._pending_below(below_id) if r.trace_id == trace_id]
 
     def by_correlation(self, correlation_id: str, below_id: int) -> list[Record]:
-        key = correlation_key(correlation_id)
+        probe = Probe(correlation_key(correlation_id))
         out: list[Record] = []
         for head in list(self.blocks):
-            if head.first_id < below_id and head.may_hold(key):
+            if head.first_id < below_id and head.may_hold(probe):
                 out += [r for r in self.records_of(head) if r.correlation_id == correlation_id]
         out += [r for r in self._pending_below(below_id) if r.correlation_id == correlation_id]
         return [r for r in out if r.id < below_id]
