@@ -109,6 +109,25 @@ def test_both_tiers_answer_as_one_store_in_memory_would(tmp_path: Path) -> None:
     assert len(events) == 20 and events == [record_event(r) for r in flat.records.by_trace(TRACE)]
 
 
+def test_trace_lookups_on_disk_survive_rows_that_look_like_rows(tmp_path: Path) -> None:
+    tiered = _store(tmp_path, block_records=100)
+    flat = Store(StoreConfig(max_records=10_000))
+    tricky = [
+        f'[1,2,"x"] {TRACE.hex()} ],[ [7, "{TRACE.hex()}", 0]',
+        f',"{TRACE.hex()}", [[[[[',
+        '"quoted" \\ back\nslash ü',
+    ]
+    records = _records(1000)
+    for i, record in enumerate(records):
+        record.message = tricky[i % 3] + record.message
+    _add(tiered, records)
+    _add(flat, _records(1000))
+    for record in flat.records.iter_newest_first():
+        record.message = tricky[(record.id - 1) % 3] + record.message
+    events = [record_event(r) for r in tiered.records.by_trace(TRACE)]
+    assert len(events) == 20 and events == [record_event(r) for r in flat.records.by_trace(TRACE)]
+
+
 def test_blocks_leave_oldest_first_past_max_bytes_and_max_age_counted(tmp_path: Path) -> None:
     store = _store(tmp_path, block_records=100, max_bytes=12_000, max_age=Duration(3600))
     _add(store, _records(1000))

@@ -244,27 +244,24 @@ def encode_rows(records: Sequence[Record]) -> bytes:
 
 def decode_lines(lines: Iterable[bytes]) -> list[Record]:
     """Records from lines of ``encode_rows``; ValueError (and kin) if one is damaged."""
-    out = []
-    for line in lines:
-        for row in json.loads(line):
-            message = str(row[4])
-            out.append(
-                Record(
-                    id=int(row[0]),
-                    time_ns=int(row[1]),
-                    source=str(row[2]),
-                    level=str(row[3]),
-                    message=message,
-                    service=str(row[5]),
-                    trace_id=bytes.fromhex(row[6]) if row[6] else None,
-                    span_id=bytes.fromhex(row[7]) if row[7] else None,
-                    correlation_id=row[8],
-                    tags=tuple(row[9]),
-                    attributes=dict(row[10]),
-                    kind=str(row[11]),
-                )
-            )
-    return out
+    return [_record(row) for line in lines for row in json.loads(line)]
+
+
+def _record(row: list[Any]) -> Record:
+    return Record(
+        id=int(row[0]),
+        time_ns=int(row[1]),
+        source=str(row[2]),
+        level=str(row[3]),
+        message=str(row[4]),
+        service=str(row[5]),
+        trace_id=bytes.fromhex(row[6]) if row[6] else None,
+        span_id=bytes.fromhex(row[7]) if row[7] else None,
+        correlation_id=row[8],
+        tags=tuple(row[9]),
+        attributes=dict(row[10]),
+        kind=str(row[11]),
+    )
 
 
 def decompress_column(head: BlockHead, body: bytes, name: str) -> bytes:
@@ -291,9 +288,53 @@ def block_ids(head: BlockHead, body: bytes) -> array.array[int]:
 
 
 def trace_records(head: BlockHead, body: bytes, trace_id: bytes) -> list[Record]:
-    """A block's records of one trace: the batches whose rows hold the id's hex, parsed."""
-    needle = b'"' + trace_id.hex().encode() + b'"'
-    return [r for r in _lines_with(head, body, needle, fold=False) if r.trace_id == trace_id]
+    """A block's records of one trace: each row holding the id's hex is parsed alone
+    (from the nearest ``[`` before it that starts a whole row), else its whole batch."""
+    rows = _rows(head, body)
+    hex_id = trace_id.hex()
+    needle = b',"' + hex_id.encode() + b'",'
+    out: list[Record] = []
+    at = rows.find(needle)
+    while at != -1:
+        found = _row_around(rows, at, hex_id)
+        if found is None:
+            start = rows.rfind(b"\n", 0, at) + 1
+            end = rows.find(b"\n", at)
+            end = len(rows) if end == -1 else end
+            out += [r for r in _decode(rows[start:end]) if r.trace_id == trace_id]
+        else:
+            record, end = found
+            out.append(record)
+        at = rows.find(needle, end)
+    return out
+
+
+_DECODER = json.JSONDecoder()
+_ROW_WINDOW = 8192  # bytes of a row after its trace id looked at first
+
+
+def _row_around(rows: bytes, at: int, hex_id: str) -> tuple[Record, int] | None:
+    """The row whose trace id field is at ``at``, and where it ends; None if not found
+    within a few tries (the caller parses the whole batch)."""
+    line_start = rows.rfind(b"\n", 0, at) + 1
+    pos = at
+    for _ in range(16):
+        pos = rows.rfind(b"[", line_start, pos)
+        if pos == -1:
+            return None
+        for window in (_ROW_WINDOW, len(rows)):
+            try:
+                text = rows[pos : at + window].decode("utf-8", "surrogatepass")
+                row, size = _DECODER.raw_decode(text)
+            except (ValueError, UnicodeDecodeError):
+                continue
+            if isinstance(row, list) and len(row) == 12 and row[6] == hex_id:
+                try:
+                    return _record(row), pos + len(text[:size].encode("utf-8", "surrogatepass"))
+                except (ValueError, TypeError):
+                    return None
+            break
+    return None
 
 
 def text_records(head: BlockHead, body: bytes, text: str) -> list[Record] | None:
@@ -305,10 +346,21 @@ def text_records(head: BlockHead, body: bytes, text: str) -> list[Record] | None
     return _lines_with(head, body, text.lower().encode(), fold=True)
 
 
-def _lines_with(head: BlockHead, body: bytes, needle: bytes, *, fold: bool) -> list[Record]:
+def _rows(head: BlockHead, body: bytes) -> bytes:
     if zlib.crc32(body) != head.body_crc:
         raise BlockError("block columns are corrupt (crc32 mismatch)")
-    rows = decompress_column(head, body, "rows")
+    return decompress_column(head, body, "rows")
+
+
+def _decode(*lines: bytes) -> list[Record]:
+    try:
+        return decode_lines(lines)
+    except (ValueError, TypeError, IndexError) as e:
+        raise BlockError(f"block rows do not decode: {e}") from e
+
+
+def _lines_with(head: BlockHead, body: bytes, needle: bytes, *, fold: bool) -> list[Record]:
+    rows = _rows(head, body)
     haystack = rows.lower() if fold else rows
     lines = []
     at = haystack.find(needle)
@@ -318,10 +370,7 @@ def _lines_with(head: BlockHead, body: bytes, needle: bytes, *, fold: bool) -> l
         end = len(rows) if end == -1 else end
         lines.append(rows[start:end])
         at = haystack.find(needle, end)
-    try:
-        return decode_lines(lines)
-    except (ValueError, TypeError, IndexError) as e:
-        raise BlockError(f"block rows do not decode: {e}") from e
+    return _decode(*lines)
 
 
 def _bloom(keys: set[bytes]) -> bytes:
