@@ -369,7 +369,20 @@ def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]
                     }
                 )
             )
-    for record in store.records.iter_newest_first():
+    for chunk in store.records.chunks_newest_first():
+        # whole chunks (on disk, whole blocks) are passed over on their summaries
+        if f.since_ns is not None and chunk.prefix_max_ns < f.since_ns:
+            break
+        if "browser" not in chunk.sources or (f.until_ns is not None and chunk.min_ns > f.until_ns):
+            continue
+        rows += _browser_rows(chunk.live(), f)
+    total = len(rows)
+    return {"requests": rows[: f.limit], "metadata": {"total_count": total, "cursor_next": None}}
+
+
+def _browser_rows(records: list[Record], f: TimelineFilter) -> list[dict[str, Any]]:
+    rows = []
+    for record in reversed(records):
         if record.source == "browser" and http_url(record.attributes) and f.keeps_record(record):
             rows.append(
                 compact(
@@ -384,8 +397,7 @@ def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]
                     }
                 )
             )
-    total = len(rows)
-    return {"requests": rows[: f.limit], "metadata": {"total_count": total, "cursor_next": None}}
+    return rows
 
 
 def _records_view(match: Callable[[Record], bool]) -> Callable[..., dict[str, Any]]:

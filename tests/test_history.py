@@ -20,6 +20,7 @@ import pytest
 from collector.config import Duration, HistoryConfig, StoreConfig
 from collector.filters import TimelineFilter
 from collector.model import Record
+from collector.observe import observe
 from collector.query import record_event, timeline
 from collector.store import Store
 from tests.conftest import GASOLINE, serve_process
@@ -107,6 +108,22 @@ def test_both_tiers_answer_as_one_store_in_memory_would(tmp_path: Path) -> None:
     assert [r.id for r in tiered.records.iter_newest_first()] == list(range(1000, 0, -1))
     events = [record_event(r) for r in tiered.records.by_trace(TRACE)]
     assert len(events) == 20 and events == [record_event(r) for r in flat.records.by_trace(TRACE)]
+
+
+def test_the_network_waterfall_reads_browser_requests_from_both_tiers(tmp_path: Path) -> None:
+    tiered = _store(tmp_path, block_records=100)
+    records = _records(1000)
+    for record in records[::40]:
+        record.source = "browser"
+        record.attributes = {"url.full": f"http://localhost/api/{record.id}", "duration_ms": 3}
+    _add(tiered, records)
+    page = observe(tiered, "network_waterfall", TimelineFilter(limit=100))
+    assert page["metadata"]["total_count"] == 25  # 19 on disk only, 6 in memory
+    assert [r["url"] for r in page["requests"]][:2] == [
+        "http://localhost/api/961",
+        "http://localhost/api/921",
+    ]
+    assert page["requests"][-1]["url"] == "http://localhost/api/1"
 
 
 def test_trace_lookups_on_disk_survive_rows_that_look_like_rows(tmp_path: Path) -> None:
