@@ -167,6 +167,28 @@ def test_blocks_leave_oldest_first_past_max_bytes_and_max_age_counted(tmp_path: 
     assert store.records.evicted == {"evicted_byte_limit": oldest - 1, "expired": 1001 - oldest}
 
 
+def test_a_torn_write_ahead_line_is_skipped_and_the_rest_replayed(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=1000)
+    _add(store, _records(250))  # nothing sealed: all of it only in the write-ahead file
+    assert store.records.history is not None
+    store.records.history.sync()
+    wal = tmp_path / "wal.log"
+    wal.write_bytes(wal.read_bytes() + b'[[251,1700000000250000000,"backend","in')  # kill -9
+    store.records.history._release()  # what a crash leaves: the lock goes with the process
+    again = _store(tmp_path, block_records=1000)
+    history = again.records.history
+    assert history is not None and history.wal_lines_skipped == 1
+    assert len(again.records) == again.records.memory_count == 250
+    assert history.stats(250)["restored_records"] == 250
+    assert [r.id for r in again.records.iter_newest_first()] == list(range(250, 0, -1))
+    _add(again, _records(50, first_id=251))  # written after the torn line was cut off
+    history.sync()
+    history._release()  # a second crash
+    third = _store(tmp_path, block_records=1000)
+    assert third.records.history is not None and third.records.history.wal_lines_skipped == 0
+    assert len(third.records) == 300
+
+
 def test_a_corrupt_block_is_skipped_and_counted(tmp_path: Path) -> None:
     store = _store(tmp_path, block_records=100)
     _add(store, _records(1000))

@@ -225,6 +225,9 @@ class History:
             if records:
                 self.pending += records
                 self._lines.append((len(records), line))
+        kept = b"".join(line for _, line in self._lines)
+        if kept != data:  # new lines must not follow a torn one
+            _write_atomically(path.with_suffix(".tmp"), path, kept)
         return list(self.pending)
 
     # -- writing ------------------------------------------------------------------
