@@ -38,6 +38,7 @@ import gc
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -266,6 +267,14 @@ def query_figures(store: Store, traces: list[bytes], n: int, seed: int) -> dict[
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     data = Path(args.dir or tempfile.mkdtemp(prefix="gasoline-retention-"))
+    try:
+        return measure(args, data)
+    finally:
+        if not args.dir:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, data: Path) -> dict[str, Any]:
     history = HistoryConfig(
         enabled=not args.no_history,
         dir=str(data),
@@ -309,10 +318,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "blocks": round(blocks * scale),
         "restart_s": round(result["restart_s"] * scale, 1),
     }
-    if not args.dir:
-        for p in sorted(data.rglob("*"), reverse=True):
-            p.rmdir() if p.is_dir() else p.unlink()
-        data.rmdir()
     return result
 
 
