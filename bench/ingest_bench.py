@@ -80,7 +80,8 @@ def _write_config(directory: str, name: str, max_spans: int, max_traces: int) ->
         f.write(
             "service:\n"
             f"  store: {{max_spans: {max_spans}, max_traces: {max_traces}, max_records: 1000,\n"
-            f"          max_bytes: {_MAX_BYTES}}}\n"
+            f"          max_bytes: {_MAX_BYTES},\n"
+            f"          history: {{dir: '{os.path.join(directory, name + '-data')}'}}}}\n"
         )
     return path
 

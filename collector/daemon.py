@@ -62,6 +62,7 @@ class Daemon:
         self.services: list[Service] = [self.api, *api.services, GcPolicy()]
         self._started_at = time.time()
         self._sweeper: asyncio.Task[None] | None = None
+        self._syncer: asyncio.Task[None] | None = None
 
     def _api_url(self) -> str | None:
         """The API's URL once bound (``interact run_tests`` hands it to ``gasoline test``)."""
@@ -82,6 +83,12 @@ class Daemon:
 
     async def start(self) -> None:
         """Bind everything or nothing: on failure, what started is stopped again."""
+        history = self.store.open_history()
+        if history is not None:
+            self.pipeline.resume_ids(history.next_id)
+            self._syncer = asyncio.create_task(
+                self._sync(float(history.config.sync_interval)), name="gasoline-history-sync"
+            )
         await self.pipeline.start()
         try:
             for receiver in self.receivers:
@@ -106,12 +113,24 @@ class Daemon:
         for receiver in self.receivers:
             await receiver.stop()
         await self.pipeline.stop()
+        if self._syncer is not None:
+            self._syncer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._syncer
+            self._syncer = None
+        self.store.close()
 
     async def _sweep(self) -> None:
         """Expire data past its TTL even when nothing new arrives."""
         while True:
             await asyncio.sleep(_SWEEP_INTERVAL_S)
             self.store.evict_expired(time.time_ns())
+
+    async def _sync(self, interval_s: float) -> None:
+        """Sync the history to disk every ``interval_s``, so a crash loses at most that."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.store.flush()
 
     def status(self) -> dict[str, Any]:
         spans = self.store.spans
@@ -132,7 +151,7 @@ class Daemon:
             "store": {
                 "spans": spans.span_count,
                 "traces": spans.trace_count,
-                "records": len(records),
+                "records": records.memory_count,
                 "limits": {
                     "max_spans": limits.max_spans,
                     "max_traces": limits.max_traces,
@@ -155,6 +174,11 @@ class Daemon:
                     "records": {k.value: v for k, v in records.evicted.items()},
                 },
                 "dropped": {"spans": {k.value: v for k, v in spans.dropped.items()}},
+                "history": (
+                    records.history.stats(records.memory_count)
+                    if records.history is not None
+                    else {"state": "off: service.store.history.enabled is false"}
+                ),
             },
             "clock_skew": skew_report(
                 recent_trees(self.store, limit=_SKEW_TRACES, with_records=False)

@@ -47,6 +47,8 @@ class DropReason(StrEnum):
     EVICTED_BYTE_LIMIT = "evicted_byte_limit"
     EXPIRED = "expired"
     CLEARED = "cleared"  # removed on request (configure clear)
+    WRITE_FAILED = "write_failed"  # history could not be written (disk full, ...)
+    CORRUPT = "corrupt"  # a history block failed its checksum and was skipped
 
 
 class SpanKind(IntEnum):

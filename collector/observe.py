@@ -376,7 +376,22 @@ def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]
     # that span's event (the extension reports failed requests both ways), and events that
     # carry a URL but no method (actions, navigations, page timings) are not requests.
     listed = {row["span_id"] for row in rows}
-    for record in store.records.iter_newest_first():
+    for chunk in store.records.chunks_newest_first():
+        # whole chunks (on disk, whole blocks) are passed over on their summaries
+        if f.since_ns is not None and chunk.prefix_max_ns < f.since_ns:
+            break
+        if "browser" not in chunk.sources or (f.until_ns is not None and chunk.min_ns > f.until_ns):
+            continue
+        rows += _browser_rows(chunk.live(), f, listed)
+    total = len(rows)
+    return {"requests": rows[: f.limit], "metadata": {"total_count": total, "cursor_next": None}}
+
+
+def _browser_rows(
+    records: list[Record], f: TimelineFilter, listed: set[str]
+) -> list[dict[str, Any]]:
+    rows = []
+    for record in reversed(records):
         if (
             record.source == "browser"
             and http_url(record.attributes)
@@ -397,8 +412,7 @@ def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]
                     }
                 )
             )
-    total = len(rows)
-    return {"requests": rows[: f.limit], "metadata": {"total_count": total, "cursor_next": None}}
+    return rows
 
 
 def _records_view(match: Callable[[Record], bool]) -> Callable[..., dict[str, Any]]:

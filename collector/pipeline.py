@@ -199,6 +199,10 @@ class Pipeline:
 
     # -- Sink -------------------------------------------------------------------------
 
+    def resume_ids(self, next_id: int) -> None:
+        """Give records ids from ``next_id`` on (above those a previous run kept)."""
+        self._next_record_id = max(self._next_record_id, next_id)
+
     def lane(self, receiver: str) -> Sink:
         self._lanes.setdefault(receiver, 0)  # its reserve is kept from now on
         return _Lane(self, receiver)

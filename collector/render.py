@@ -140,12 +140,44 @@ def render_status(status: dict[str, Any]) -> str:
         f"clock skew: {skew['status']} ({skew['samples_collected']} samples, "
         f"median {skew['median_skew_ms']} ms)",
     ]
+    lines += _history(store.get("history"))
     if points := pipeline["accepted"].get("metric_points"):
         lines.append(f"metrics:   {points} data points accepted (counted, not stored)")
     for name, receiver in status["receivers"].items():
         counts = _counts(receiver["counts"]) if receiver["counts"] else "nothing received yet"
         lines.append(f"receiver {name}: {receiver['status']}  {counts}")
     return "\n".join(lines)
+
+
+def _history(doc: dict[str, Any] | None) -> list[str]:
+    """Retention: tiers, disk use, oldest record, evictions; absent keys read as none."""
+    if not doc:
+        return []
+    if doc.get("state") != "ok":
+        return [f"history:   {doc.get('state', 'unknown')}"]
+    tiers = doc["tiers"]
+    disk = tiers["disk"]
+    oldest = doc.get("oldest_record_ns")
+    per = disk.get("bytes_per_record")
+    lines = [
+        f"history:   {doc['dir']}  {doc['disk_bytes'] / 2**20:.1f} MiB on disk of "
+        f"{doc['limits']['max_bytes'] / 2**20:.0f} MiB, kept up to "
+        f"{doc['limits']['max_age_s'] / 3600:g} h; oldest record "
+        f"{_iso(oldest) if oldest else 'none'}",
+        f"  tiers:   memory {_plural(tiers['memory']['records'], 'record')}; disk "
+        f"{_plural(disk['records'], 'record')} in {_plural(disk['blocks'], 'block')} "
+        f"({disk['bytes'] / 2**20:.1f} MiB, {per if per is not None else '-'} B/record), "
+        f"{disk['pending']} pending",
+        f"  evicted: {_counts(doc['evicted'])}; corrupt blocks skipped "
+        f"{doc['corrupt_blocks']}; write errors {doc['write_errors']}",
+    ]
+    if doc.get("error"):
+        lines.append(f"  error:   {doc['error']}")
+    return lines
+
+
+def _iso(time_ns: int) -> str:
+    return datetime.fromtimestamp(time_ns / 1e9, UTC).isoformat(timespec="seconds")
 
 
 def _accounting(doc: dict[str, Any]) -> list[str]:

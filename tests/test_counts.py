@@ -53,7 +53,7 @@ LINES, RECORDS_FROM_LINES = 9, 4
 # 3 spans in one trace of at most 2; 2 events + 4 records from lines, at most 4 kept.
 CONFIG = (
     "service: {{api: {{endpoint: '127.0.0.1:{port}'}},"
-    " store: {{max_spans_per_trace: 2, max_records: 4}}}}"
+    " store: {{max_spans_per_trace: 2, max_records: 4, history: {{enabled: false}}}}}}"
 )
 
 _SUM_RE = re.compile(

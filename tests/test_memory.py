@@ -26,6 +26,7 @@ from collector.config import Duration, StoreConfig
 from collector.limits import DEEP_MARKER, MAX_DEPTH
 from collector.model import DropReason, Record
 from collector.store import Store
+from collector.store.records import RecordChunk
 from receivers.otlp_codec import decode_traces
 from tests.conftest import GASOLINE, Running, serve_process
 from tests.test_otlp_grpc import request
@@ -40,6 +41,7 @@ service:
     max_value_chars: {2 * MIB}
     max_record_bytes: {2 * MIB}
     max_spans_per_trace: 100
+    history: {{enabled: false}}  # the memory tier alone: what leaves it is evicted
 """
 PROTOBUF = "application/x-protobuf"
 OUT_OF_RANGE_NS = 2**63
@@ -400,6 +402,7 @@ def test_records_evicted_for_bytes_leave_their_chunk_at_once() -> None:
     batch = [Record(time_ns=i, source="custom", level="info", message="x" * MIB) for i in range(5)]
     store.records.add(batch, now_ns=0)  # one chunk: arrived together
     [chunk] = store.records.chunks_newest_first()
+    assert isinstance(chunk, RecordChunk)  # in memory
     assert store.records.evicted[DropReason.EVICTED_BYTE_LIMIT] == 3 == chunk.first
     assert [len(r.message) for r in chunk.records] == [0, 0, 0, MIB, MIB]
     assert store.budget.used <= 3 * MIB

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 from collector.config import StoreConfig
 from collector.limits import ValueLimits
 from collector.model import parse_hex_id
 from collector.store.budget import ByteBudget
+from collector.store.history import ColdChunk, History
 from collector.store.records import RecordChunk, RecordStore
 from collector.store.spans import SpanChunk, SpanStore, StoredSpan
 
 __all__ = [
     "MIN_TRACE_PREFIX",
     "ByteBudget",
+    "ColdChunk",
+    "History",
     "RecordChunk",
     "RecordStore",
     "SpanChunk",
@@ -27,9 +32,13 @@ _HEX = frozenset("0123456789abcdef")
 
 
 class Store:
-    """Both stores, built from one ``StoreConfig``, sharing one byte budget."""
+    """Both stores, built from one ``StoreConfig``, sharing one byte budget.
+
+    Records are kept on disk too once ``open_history`` is called (the daemon does; a
+    store made for a test or a bench stays in memory)."""
 
     def __init__(self, config: StoreConfig) -> None:
+        self.config = config
         ttl_ns = int(config.ttl * 1e9)
         self.budget = ByteBudget(config.max_bytes)
         self.spans = SpanStore(
@@ -45,6 +54,25 @@ class Store:
             limits=ValueLimits(config.max_value_chars, config.max_record_bytes),
             budget=self.budget,
         )
+
+    def open_history(self) -> History | None:
+        """Attach the disk tier ``service.store.history`` configures (None if disabled);
+        what the last run wrote comes back. Its ``state`` says if it could not open."""
+        if not self.config.history.enabled:
+            return None
+        history = History(self.config.history, self.records.evicted)
+        self.records.attach(history, time.time_ns())
+        return history
+
+    def flush(self) -> None:
+        """Sync what was written to disk (the daemon calls it at least every second)."""
+        if self.records.history is not None:
+            self.records.history.sync()
+
+    def close(self) -> None:
+        """Seal and sync the disk tier, and release its directory."""
+        if self.records.history is not None:
+            self.records.history.close(time.time_ns())
 
     def resolve_trace_id(self, text: str) -> bytes:
         """A trace id from its 32 hex digits, or from a prefix of at least

@@ -7,6 +7,10 @@ older can be newer than what it already has.
 
 Every record is capped and measured once, before it is stored (``collector.limits``);
 its size is spent from the ``ByteBudget`` shared with the span store.
+
+With a ``History`` attached (``attach``), every record is also written to disk as it
+arrives; what leaves memory is then still there, and every query here reads the disk
+tier below the oldest record in memory, so callers see one store.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import TypeVar
 from collector.limits import ValueLimits, cap_record
 from collector.model import DropReason, Record
 from collector.store.budget import ByteBudget
+from collector.store.history import ColdChunk, History
 
 __all__ = ["RecordChunk", "RecordStore"]
 
@@ -74,6 +79,11 @@ class RecordChunk:
     def live(self) -> list[Record]:
         return self.records[self.first :] if self.first else self.records
 
+    def candidates(self, text: str | None) -> list[Record]:
+        """What may match a message ``text`` filter (in memory: every record)."""
+        del text
+        return self.live()
+
 
 class RecordStore:
     """Holds at most ``max_records`` records, none older than ``ttl_ns``, within its share
@@ -98,9 +108,35 @@ class RecordStore:
         self._by_correlation: dict[str, deque[Record]] = {}
         self._linked: dict[bytes, set[str]] = {}  # trace id -> request ids learned later
         self.evicted: Counter[DropReason] = Counter()
+        self.history: History | None = None
+
+    def attach(self, history: History, now_ns: int) -> None:
+        """Keep records on disk from now on; the records ``history`` replays from its
+        write-ahead file (written before a stop or crash) join the memory tier."""
+        self.history = history
+        history.memory_floor = self._memory_floor
+        restored = history.open()
+        if restored and history.active:
+            for record in restored:
+                self.cap(record)
+            self._add(restored, now_ns)
 
     def __len__(self) -> int:
+        if self.history is not None and self.history.active:
+            return self._count + self.history.count_below(self._memory_floor())
         return self._count
+
+    @property
+    def memory_count(self) -> int:
+        """Records held in memory (the hot tier)."""
+        return self._count
+
+    def _memory_floor(self) -> int:
+        """The id below which records are read from the disk tier."""
+        for chunk in self._chunks:
+            if chunk.first < len(chunk.records):
+                return chunk.records[chunk.first].id
+        return 2**63
 
     @property
     def nbytes(self) -> int:
@@ -120,11 +156,19 @@ class RecordStore:
 
     def add(self, records: Iterable[Record], now_ns: int) -> None:
         """Store records (their ids already set) and evict what the limits require."""
-        chunks = self._chunks
-        for record in records:
+        batch = list(records)
+        for record in batch:
             self.cap(record)
+        if self.history is not None:
+            self.history.append(batch, now_ns)
+        self._add(batch, now_ns)
+
+    def _add(self, records: list[Record], now_ns: int) -> None:
+        chunks = self._chunks
+        base = self.history.prefix_max_ns() if self.history is not None else 0
+        for record in records:
             if not chunks or len(chunks[-1].records) >= _CHUNK or chunks[-1].received_ns != now_ns:
-                chunks.append(RecordChunk(now_ns, chunks[-1].prefix_max_ns if chunks else 0))
+                chunks.append(RecordChunk(now_ns, chunks[-1].prefix_max_ns if chunks else base))
             chunks[-1].add(record)
             self._count += 1
             if record.trace_id is not None:
@@ -146,6 +190,8 @@ class RecordStore:
                 break
             self.evict_oldest(reason)
         self._budget.enforce()
+        if self.history is not None and self.history.active:
+            self.history.enforce(now_ns)
 
     def evict_oldest(self, reason: DropReason) -> None:
         oldest = self._chunks[0]
@@ -156,7 +202,8 @@ class RecordStore:
             self._chunks.popleft()
         self._count -= 1
         self._bytes -= record.size
-        self.evicted[reason] += 1
+        if self.history is None or not self.history.covers(record.id):
+            self.evicted[reason] += 1  # else it is still kept, on disk
         if record.trace_id is not None:
             _pop_left(self._by_trace, record.trace_id)
         if record.correlation_id:
@@ -178,13 +225,20 @@ class RecordStore:
                 for r in self._by_correlation.get(correlation_id, ())
                 if r.trace_id is None
             ]
+        if self.history is not None and self.history.active:
+            records = self.history.by_trace(trace_id, self._memory_floor()) + records
         return records
 
     def by_correlation(self, correlation_id: str) -> list[Record]:
-        return list(self._by_correlation.get(correlation_id, ()))
+        records = list(self._by_correlation.get(correlation_id, ()))
+        if self.history is not None and self.history.active:
+            records = self.history.by_correlation(correlation_id, self._memory_floor()) + records
+        return records
 
     def get(self, record_id: int) -> Record | None:
         """A stored record by id. Ids grow with arrival, so chunks are searched by bisection."""
+        if self.history is not None and self.history.active and record_id < self._memory_floor():
+            return self.history.get(record_id)
         chunks = self._chunks
         lo, hi = 0, len(chunks)
         while lo < hi:
@@ -200,15 +254,21 @@ class RecordStore:
                 return record
         return None
 
-    def chunks_newest_first(self) -> Iterator[RecordChunk]:
-        return reversed(self._chunks)
+    def chunks_newest_first(self) -> Iterator[RecordChunk | ColdChunk]:
+        """Memory chunks, then (with a history) the disk tier's below them."""
+        yield from reversed(self._chunks)
+        if self.history is not None and self.history.active:
+            yield from self.history.chunks_newest_first(self._memory_floor())
 
     def iter_newest_first(self) -> Iterator[Record]:
-        for chunk in reversed(self._chunks):
+        for chunk in self.chunks_newest_first():
             yield from reversed(chunk.live())
 
     def clear(self) -> None:
-        """Remove everything, counted as evicted (``cleared``)."""
+        """Remove everything, in memory and on disk, counted as evicted (``cleared``)."""
+        if self.history is not None and self.history.active:
+            self.evicted[DropReason.CLEARED] += self.history.count_below(self._memory_floor())
+            self.history.clear()
         if self._count:
             self.evicted[DropReason.CLEARED] += self._count
         self._chunks.clear()

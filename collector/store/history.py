@@ -1,0 +1,615 @@
+"""Durable history of log records: a write-ahead file and sealed, compressed blocks.
+
+Every batch the record store takes is appended to ``wal.log`` at once (one JSON line
+per batch: a ``kill -9`` loses nothing the kernel has; the file is synced every
+``sync_interval`` against a power cut). Once ``block_records`` records are pending they
+are sealed into a block (``collector.store.blocks``), written to a temporary file,
+synced and renamed into place, and the write-ahead file starts over. The newest records
+also stay in the in-memory tier; queries read the blocks only below the oldest record
+the memory tier holds, so nothing is seen twice.
+
+Blocks are removed oldest first past ``max_bytes`` or ``max_age``, every record counted
+by reason. A block that fails its checksum is skipped and counted (``corrupt``); a write
+that fails (disk full) is counted and reported, the records stay in memory, and sealing
+is tried again later. Only one process owns a data directory (an advisory lock); another
+runs in memory only and says why.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import fcntl
+import os
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from collector.config import HistoryConfig
+from collector.model import DropReason, Record
+from collector.store.blocks import (
+    BlockError,
+    BlockHead,
+    Probe,
+    block_ids,
+    correlation_key,
+    decode_lines,
+    decode_rows,
+    encode_block,
+    encode_rows,
+    head_bytes_needed,
+    read_head,
+    text_records,
+    trace_records,
+)
+
+__all__ = ["ColdChunk", "History"]
+
+_WAL = "wal.log"
+_LOCK = "lock"
+_BLOCKS = "blocks"
+_SUFFIX = ".blk"
+_HEAD_PROBE = 64 * 1024
+_CACHE_BLOCKS = 4
+_MAX_PENDING_BLOCKS = 4  # while writes fail, what waits in memory beyond this is lost
+
+
+class ColdChunk:
+    """Records of the disk tier, with the summary a newest-first scan skips on (the face
+    of ``RecordChunk``); ``live()`` reads them."""
+
+    __slots__ = (
+        "_load",
+        "_search",
+        "levels",
+        "max_ns",
+        "min_ns",
+        "prefix_max_ns",
+        "services",
+        "sources",
+    )
+
+    def __init__(
+        self,
+        *,
+        min_ns: int,
+        max_ns: int,
+        prefix_max_ns: int,
+        sources: set[str],
+        services: set[str],
+        levels: set[str],
+        load: Callable[[], list[Record]],
+        search: Callable[[str], list[Record] | None] | None = None,
+    ) -> None:
+        self.min_ns = min_ns
+        self.max_ns = max_ns
+        self.prefix_max_ns = prefix_max_ns
+        self.sources = sources
+        self.services = services
+        self.levels = levels
+        self._load = load
+        self._search = search
+
+    def live(self) -> list[Record]:
+        return self._load()
+
+    def candidates(self, text: str | None) -> list[Record]:
+        """What may match a message ``text`` filter: on disk, only the batches holding
+        the text are parsed; else every record."""
+        if text and self._search is not None:
+            found = self._search(text)
+            if found is not None:
+                return found
+        return self._load()
+
+
+class History:
+    """The disk tier of one data directory. Not thread-safe: the daemon's loop only."""
+
+    def __init__(self, config: HistoryConfig, evicted: Counter[DropReason]) -> None:
+        self.config = config
+        self.dir = Path(os.path.expanduser(config.dir))
+        self.max_age_ns = int(config.max_age * 1e9)
+        self.sync_ns = int(config.sync_interval * 1e9)
+        self.evicted = evicted
+        self.evicted_here: Counter[DropReason] = Counter()
+        self.state = "closed"
+        self.error: str | None = None
+        self.write_errors = 0
+        self.corrupt_blocks = 0
+        self.wal_lines_skipped = 0
+        self.restored = 0
+        self.load_s = 0.0
+        self.blocks: list[BlockHead] = []
+        self._prefix: list[int] = []
+        self.sealed_bytes = 0
+        self.sealed_records = 0
+        self.pending: list[Record] = []  # in no block yet: in the write-ahead file
+        self._lines: list[tuple[int, bytes]] = []  # its lines: (records, encoded rows)
+        self._wal: int | None = None
+        self._lock: int | None = None
+        self._synced_ns = 0
+        self._unsynced = False
+        self._retry_at = config.block_records
+        self._cache: OrderedDict[int, list[Record]] = OrderedDict()
+        self.memory_floor: Callable[[], int] = lambda: 2**63
+        """The id from which the memory tier holds every record (set by the record store)."""
+
+    @property
+    def active(self) -> bool:
+        return self.state == "ok"
+
+    # -- open and close -----------------------------------------------------------
+
+    def open(self) -> list[Record]:
+        """Lock the directory, read the blocks' heads and replay the write-ahead file;
+        returns the replayed records (newer than any block), for the memory tier. On
+        any failure the history stays off and ``state`` says why."""
+        started = time.perf_counter()
+        try:
+            (self.dir / _BLOCKS).mkdir(parents=True, exist_ok=True)
+            lock = os.open(self.dir / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(lock)
+                self.state = f"off: {self.dir} is in use by another gasoline process"
+                return []
+            self._lock = lock
+            self._load_blocks()
+            replayed = self._replay()
+            self._wal = os.open(self.dir / _WAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as e:
+            self.state = (
+                f"off: cannot use {self.dir} ({e.strerror or e}); set service.store.history.dir"
+            )
+            self._release()
+            return []
+        self.restored = self.sealed_records + len(replayed)
+        self.state = "ok"
+        self.load_s = time.perf_counter() - started
+        return replayed
+
+    def close(self, now_ns: int) -> None:
+        """Seal what is pending (so a restart has nothing to replay), sync, unlock."""
+        if not self.active:
+            return
+        while self.pending and self.seal(now_ns, whole=True):
+            pass
+        self.sync()
+        self._release()
+        self.state = "closed"
+
+    def _release(self) -> None:
+        for fd in (self._wal, self._lock):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._wal = self._lock = None
+
+    def _load_blocks(self) -> None:
+        heads = []
+        for path in (self.dir / _BLOCKS).iterdir():
+            if path.suffix == ".tmp":
+                path.unlink(missing_ok=True)  # a write that never completed
+                continue
+            if path.suffix != _SUFFIX:
+                continue
+            try:
+                heads.append(_open_head(path))
+            except (OSError, BlockError):
+                self._corrupt(path, None)
+        heads.sort(key=lambda h: h.first_id)
+        for head in heads:
+            self._append_block(head)
+
+    def _replay(self) -> list[Record]:
+        """What the write-ahead file holds beyond the last block, as pending records."""
+        path = self.dir / _WAL
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        last = self.blocks[-1].last_id if self.blocks else 0
+        for line in data.splitlines(keepends=True):
+            try:
+                records = decode_lines([line])
+            except (ValueError, TypeError, IndexError):
+                self.wal_lines_skipped += 1  # torn by a crash mid-write, or damaged
+                continue
+            if records and records[0].id <= last:
+                records = [r for r in records if r.id > last]  # sealed before the crash
+                line = encode_rows(records)
+            if records:
+                self.pending += records
+                self._lines.append((len(records), line))
+        kept = b"".join(line for _, line in self._lines)
+        if kept != data:  # new lines must not follow a torn one
+            _write_atomically(path.with_suffix(".tmp"), path, kept)
+        return list(self.pending)
+
+    # -- writing ------------------------------------------------------------------
+
+    def append(self, records: list[Record], now_ns: int) -> None:
+        """Write a batch ahead (already redacted and capped), then seal if it is time."""
+        if not self.active or not records:
+            return
+        line = encode_rows(records)
+        self.pending += records
+        self._lines.append((len(records), line))
+        try:
+            assert self._wal is not None
+            os.write(self._wal, line)
+            self._unsynced = True
+        except OSError as e:
+            self._failed("the write-ahead file", e)
+        if now_ns - self._synced_ns >= self.sync_ns:
+            self.sync(now_ns)
+        while len(self.pending) >= self._retry_at and self.seal(now_ns):
+            pass
+
+    def sync(self, now_ns: int | None = None) -> None:
+        """Make what was written survive a power cut (called at least every second)."""
+        self._synced_ns = time.time_ns() if now_ns is None else now_ns
+        if self._wal is None or not self._unsynced:
+            return
+        try:
+            os.fsync(self._wal)
+            self._unsynced = False
+        except OSError as e:
+            self._failed("the write-ahead file", e)
+
+    def seal(self, now_ns: int, *, whole: bool = False) -> bool:
+        """Write the oldest pending batches (about ``block_records`` records; with
+        ``whole``, all) as one block (temp, fsync, rename), start the write-ahead file
+        over with what is left pending, then hold the bounds. A failed write leaves the
+        records pending; returns success."""
+        count = taken = 0
+        while taken < len(self._lines) and (whole or count < self.config.block_records):
+            count += self._lines[taken][0]
+            taken += 1
+        if not count:
+            return False
+        records = self.pending[:count]
+        data, head = encode_block(records, [line for _, line in self._lines[:taken]], now_ns)
+        path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
+        tmp = path.with_suffix(".tmp")
+        try:
+            _write_atomically(tmp, path, data)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            self._failed(f"block {path.name}", e)
+            self._retry_at = len(records) + max(1, self.config.block_records // 4)
+            self._shed()
+            return False
+        self._retry_at = self.config.block_records
+        self.error = None
+        self._append_block(head)
+        del self.pending[:count]
+        del self._lines[:taken]
+        try:
+            self._restart_wal()
+        except OSError as e:
+            self._failed("the write-ahead file", e)
+        self.enforce(now_ns)
+        return True
+
+    def _restart_wal(self) -> None:
+        """The write-ahead file holds exactly what is pending again (usually nothing)."""
+        assert self._wal is not None
+        if not self.pending:
+            os.ftruncate(self._wal, 0)
+            return
+        path = self.dir / _WAL
+        _write_atomically(path.with_suffix(".tmp"), path, b"".join(x for _, x in self._lines))
+        os.close(self._wal)
+        self._wal = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def _shed(self) -> None:
+        """While writes fail, keep at most a few blocks' worth waiting in memory."""
+        limit = _MAX_PENDING_BLOCKS * self.config.block_records
+        while len(self.pending) > limit and len(self._lines) > 1:
+            count, _ = self._lines.pop(0)
+            del self.pending[:count]
+            self._count(DropReason.WRITE_FAILED, count)
+
+    def _failed(self, what: str, e: OSError) -> None:
+        self.write_errors += 1
+        self.error = f"writing {what} in {self.dir} failed: {e.strerror or e}"
+
+    def _append_block(self, head: BlockHead) -> None:
+        self.blocks.append(head)
+        prev = self._prefix[-1] if self._prefix else 0
+        self._prefix.append(max(prev, head.max_ns))
+        self.sealed_bytes += head.file_bytes
+        self.sealed_records += head.count
+
+    # -- bounds -------------------------------------------------------------------
+
+    def enforce(self, now_ns: int) -> None:
+        """Remove the oldest blocks past ``max_bytes`` or ``max_age``; records still in
+        the memory tier are counted when they leave it."""
+        expire_before = now_ns - self.max_age_ns
+        below_id = self.memory_floor()
+        while self.blocks:
+            oldest = self.blocks[0]
+            if self.sealed_bytes > self.config.max_bytes:
+                reason = DropReason.EVICTED_BYTE_LIMIT
+            elif oldest.sealed_ns < expire_before:
+                reason = DropReason.EXPIRED
+            else:
+                return
+            self._drop_block(0, reason, below_id)
+
+    def _drop_block(self, index: int, reason: DropReason, below_id: int | None) -> None:
+        head = self.blocks.pop(index)
+        self._prefix.pop(index)
+        self.sealed_bytes -= head.file_bytes
+        self.sealed_records -= head.count
+        self._cache.pop(head.first_id, None)
+        self._count(reason, self._rows_below(head, below_id))
+        with contextlib.suppress(OSError):
+            (self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}").unlink()
+
+    def _count(self, reason: DropReason, n: int) -> None:
+        if n:
+            self.evicted[reason] += n
+            self.evicted_here[reason] += n
+
+    def _corrupt(self, path: Path, head: BlockHead | None) -> None:
+        """Skip a block that fails its checks: counted, set aside, never read again."""
+        self.corrupt_blocks += 1
+        with contextlib.suppress(OSError):
+            path.rename(path.with_suffix(".corrupt"))
+        if head is not None and head in self.blocks:
+            self._drop_block(self.blocks.index(head), DropReason.CORRUPT, None)
+
+    # -- reading ------------------------------------------------------------------
+
+    def covers(self, record_id: int) -> bool:
+        """Whether a record (by id) is kept here, so leaving memory does not lose it."""
+        if self.blocks and record_id >= self.blocks[0].first_id:
+            return True
+        return bool(self.pending) and record_id >= self.pending[0].id
+
+    @property
+    def next_id(self) -> int:
+        """An id above every record kept, for the pipeline to go on from."""
+        last = self.blocks[-1].last_id if self.blocks else 0
+        if self.pending:
+            last = max(last, self.pending[-1].id)
+        return last + 1
+
+    def prefix_max_ns(self) -> int:
+        return self._prefix[-1] if self._prefix else 0
+
+    def oldest_ns(self) -> int | None:
+        if self.blocks:
+            return self.blocks[0].min_ns
+        return min(r.time_ns for r in self.pending) if self.pending else None
+
+    def count_below(self, below_id: int) -> int:
+        """How many records with ids under ``below_id`` this tier holds."""
+        total = sum(1 for r in self._pending_below(below_id))
+        for head in reversed(self.blocks):
+            if head.last_id < below_id:
+                break
+            total += self._rows_below(head, below_id)
+        i = bisect.bisect_left([h.last_id for h in self.blocks], below_id)
+        total += sum(h.count for h in self.blocks[:i])
+        return total
+
+    def chunks_newest_first(self, below_id: int) -> Iterator[ColdChunk]:
+        pending = list(self._pending_below(below_id))
+        if pending:
+            yield ColdChunk(
+                min_ns=min(r.time_ns for r in pending),
+                max_ns=max(r.time_ns for r in pending),
+                prefix_max_ns=max(self.prefix_max_ns(), *(r.time_ns for r in pending)),
+                sources={r.source for r in pending},
+                services={r.service for r in pending},
+                levels={r.level for r in pending},
+                load=lambda: pending,
+            )
+        for i in range(len(self.blocks) - 1, -1, -1):
+            head = self.blocks[i]
+            if head.first_id >= below_id:
+                continue
+            yield ColdChunk(
+                min_ns=head.min_ns,
+                max_ns=head.max_ns,
+                prefix_max_ns=self._prefix[i],
+                sources=head.sources,
+                services=head.services,
+                levels=head.levels,
+                load=lambda head=head: self._below(self.records_of(head), below_id),  # type: ignore[misc]
+                search=lambda text, head=head: self._search(head, text, below_id),  # type: ignore[misc]
+            )
+
+    def records_of(self, head: BlockHead) -> list[Record]:
+        """A block's records (the few read last are cached); [] if it proves corrupt."""
+        cached = self._cache.get(head.first_id)
+        if cached is not None:
+            self._cache.move_to_end(head.first_id)
+            return cached
+        body = self._body(head)
+        if body is None:
+            return []
+        try:
+            records = decode_rows(head, body)
+        except (BlockError, ValueError) as e:
+            self._corrupt_read(head, e)
+            return []
+        self._cache[head.first_id] = records
+        if len(self._cache) > _CACHE_BLOCKS:
+            self._cache.popitem(last=False)
+        return records
+
+    def _search(self, head: BlockHead, text: str, below_id: int) -> list[Record] | None:
+        cached = self._cache.get(head.first_id)
+        if cached is not None:
+            return self._below(cached, below_id)
+        body = self._body(head)
+        if body is None:
+            return []
+        try:
+            found = text_records(head, body, text)
+        except (BlockError, ValueError) as e:
+            self._corrupt_read(head, e)
+            return []
+        return None if found is None else self._below(found, below_id)
+
+    def by_trace(self, trace_id: bytes, below_id: int) -> list[Record]:
+        """Records of one trace (oldest first), from the blocks whose filter admits it."""
+        out: list[Record] = []
+        probe = Probe(trace_id)
+        for head in self.blocks:
+            if head.first_id >= below_id or not head.may_hold(probe):
+                continue
+            body = self._body(head)
+            if body is None:
+                continue
+            try:
+                out += self._below(trace_records(head, body, trace_id), below_id)
+            except (BlockError, ValueError) as e:
+                self._corrupt_read(head, e)
+        return out + [r for r in self._pending_below(below_id) if r.trace_id == trace_id]
+
+    def by_correlation(self, correlation_id: str, below_id: int) -> list[Record]:
+        probe = Probe(correlation_key(correlation_id))
+        out: list[Record] = []
+        for head in list(self.blocks):
+            if head.first_id < below_id and head.may_hold(probe):
+                out += [r for r in self.records_of(head) if r.correlation_id == correlation_id]
+        out += [r for r in self._pending_below(below_id) if r.correlation_id == correlation_id]
+        return [r for r in out if r.id < below_id]
+
+    def get(self, record_id: int) -> Record | None:
+        for r in self._pending_below(record_id + 1):
+            if r.id == record_id:
+                return r
+        i = bisect.bisect_right([h.first_id for h in self.blocks], record_id) - 1
+        if i < 0 or self.blocks[i].last_id < record_id:
+            return None
+        for r in self.records_of(self.blocks[i]):
+            if r.id == record_id:
+                return r
+        return None
+
+    def clear(self) -> int:
+        """Remove every block and the write-ahead file; returns how many records went."""
+        removed = self.sealed_records + len(self.pending)
+        while self.blocks:
+            self._drop_block(0, DropReason.CLEARED, -1)
+        self.pending = []
+        self._lines = []
+        if self._wal is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._wal, 0)
+        return removed
+
+    def _pending_below(self, below_id: int) -> Iterable[Record]:
+        for r in self.pending:
+            if r.id >= below_id:
+                break
+            yield r
+
+    @staticmethod
+    def _below(records: list[Record], below_id: int) -> list[Record]:
+        if not records or records[-1].id < below_id:
+            return records
+        return records[: bisect.bisect_left([r.id for r in records], below_id)]
+
+    def _rows_below(self, head: BlockHead, below_id: int | None) -> int:
+        if below_id is None or head.last_id < below_id:
+            return head.count
+        if head.first_id >= below_id:
+            return 0
+        body = self._body(head)
+        if body is None:
+            return 0
+        try:
+            ids = block_ids(head, body)
+        except BlockError:
+            return head.count
+        return bisect.bisect_left(ids, below_id)
+
+    def _body(self, head: BlockHead) -> bytes | None:
+        path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
+        try:
+            with path.open("rb") as f:
+                f.seek(head.body_offset + len(head.bloom))
+                return f.read()
+        except OSError as e:
+            self._corrupt_read(head, e)
+            return None
+
+    def _corrupt_read(self, head: BlockHead, e: Exception) -> None:
+        self.error = f"block {head.first_id:020d}{_SUFFIX} skipped: {e}"
+        self._corrupt(self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}", head)
+
+    # -- status -------------------------------------------------------------------
+
+    def stats(self, memory_records: int) -> dict[str, Any]:
+        disk_bytes = self.sealed_bytes
+        with contextlib.suppress(OSError):
+            disk_bytes += (self.dir / _WAL).stat().st_size
+        oldest = self.oldest_ns()
+        return {
+            "state": self.state,
+            "dir": str(self.dir),
+            "oldest_record_ns": oldest,
+            "tiers": {
+                "memory": {"records": memory_records},
+                "disk": {
+                    "records": self.sealed_records,
+                    "blocks": len(self.blocks),
+                    "bytes": self.sealed_bytes,
+                    "bytes_per_record": round(self.sealed_bytes / self.sealed_records, 1)
+                    if self.sealed_records
+                    else None,
+                    "pending": len(self.pending),
+                },
+            },
+            "disk_bytes": disk_bytes,
+            "limits": {
+                "max_bytes": self.config.max_bytes,
+                "max_age_s": float(self.config.max_age),
+            },
+            "evicted": {k.value: v for k, v in self.evicted_here.items()},
+            "corrupt_blocks": self.corrupt_blocks,
+            "wal_lines_skipped": self.wal_lines_skipped,
+            "write_errors": self.write_errors,
+            "error": self.error,
+            "restored_records": self.restored,
+            "load_s": round(self.load_s, 3),
+        }
+
+
+def _open_head(path: Path) -> BlockHead:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        data = f.read(_HEAD_PROBE)
+        need = head_bytes_needed(data)
+        if need > len(data):
+            data += f.read(need - len(data))
+    return read_head(data, size)
+
+
+def _write_atomically(tmp: Path, path: Path, data: bytes) -> None:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -1,0 +1,371 @@
+"""Durable history: records survive a restart and a kill -9, a corrupt block is skipped
+and counted, a failed write is survived and reported, nothing unredacted is written."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from collector.config import Duration, HistoryConfig, StoreConfig
+from collector.filters import TimelineFilter
+from collector.model import Record
+from collector.observe import observe
+from collector.query import record_event, timeline
+from collector.store import Store
+from tests.conftest import GASOLINE, serve_process
+
+CONFIG = """
+service:
+  store:
+    max_records: 300
+    history: {block_records: 100}
+"""
+TRACE = bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736")
+
+
+def _records(n: int, first_id: int = 1, t0: int = 1_700_000_000_000_000_000) -> list[Record]:
+    return [
+        Record(
+            time_ns=t0 + i * 1_000_000,
+            source="backend",
+            level="error" if i % 10 == 0 else "info",
+            message=f"line {first_id + i} GET /api/orders/{i * 7} took {i % 97} ms",
+            service="api" if i % 2 else "worker",
+            trace_id=TRACE if i % 50 == 0 else None,
+            correlation_id=f"req-{i}" if i % 25 == 0 else None,
+            attributes={"n": i} if i % 3 == 0 else {},
+            id=first_id + i,
+        )
+        for i in range(n)
+    ]
+
+
+def _add(store: Store, records: list[Record]) -> None:
+    """In batches of 100, as the pipeline hands them over."""
+    for i in range(0, len(records), 100):
+        store.records.add(records[i : i + 100], time.time_ns())
+
+
+def _store(data: Path, **history: Any) -> Store:
+    config = StoreConfig(max_records=250, history=HistoryConfig(dir=str(data), **history))
+    store = Store(config)
+    assert store.open_history() is not None
+    return store
+
+
+def _answers(store: Store) -> list[Any]:
+    """The same few queries, answered the way the API answers them."""
+    f = TimelineFilter(limit=50, level="error", service="worker")
+    page = timeline(store, f)
+    return [
+        len(store.records),
+        [e["message"] for e in page["events"]],
+        page["metadata"]["total_count"],
+        [r.message for r in store.records.by_trace(TRACE)],
+        [r.message for r in store.records.by_correlation("req-25")],
+        (r := store.records.get(7)) and r.message,
+    ]
+
+
+def test_a_reopened_store_answers_the_same_queries(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=100)
+    _add(store, _records(1000))
+    before = _answers(store)
+    assert before[0] == 1000 and store.records.memory_count == 250
+    assert len(before[3]) == 20 and before[5] == "line 7 GET /api/orders/42 took 6 ms"
+    store.close()
+    again = _store(tmp_path, block_records=100)
+    assert _answers(again) == before
+    history = again.records.history
+    assert history is not None and history.stats(0)["tiers"]["disk"]["records"] == 1000
+
+
+def test_both_tiers_answer_as_one_store_in_memory_would(tmp_path: Path) -> None:
+    tiered = _store(tmp_path, block_records=100)
+    _add(tiered, _records(1000))
+    flat = Store(StoreConfig(max_records=10_000))
+    _add(flat, _records(1000))
+    assert tiered.records.memory_count == 250 and len(tiered.records) == 1000
+    filters = [
+        TimelineFilter(limit=30, text="ORDERS/49"),  # a few batches on disk hold it
+        TimelineFilter(limit=30, text='took 5 "ms'),  # not searchable in the raw rows
+        TimelineFilter(limit=500, service="api", level="error"),
+        TimelineFilter(limit=20, since_ns=1_700_000_000_100_000_000, level="error"),
+    ]
+    for f in filters:
+        assert timeline(tiered, f) == timeline(flat, f), f
+    assert [r.id for r in tiered.records.iter_newest_first()] == list(range(1000, 0, -1))
+    events = [record_event(r) for r in tiered.records.by_trace(TRACE)]
+    assert len(events) == 20 and events == [record_event(r) for r in flat.records.by_trace(TRACE)]
+
+
+def test_the_network_waterfall_reads_browser_requests_from_both_tiers(tmp_path: Path) -> None:
+    tiered = _store(tmp_path, block_records=100)
+    records = _records(1000)
+    for record in records[::40]:
+        record.source = "browser"
+        record.attributes = {"url.full": f"http://localhost/api/{record.id}", "duration_ms": 3}
+    _add(tiered, records)
+    page = observe(tiered, "network_waterfall", TimelineFilter(limit=100))
+    assert page["metadata"]["total_count"] == 25  # 19 on disk only, 6 in memory
+    assert [r["url"] for r in page["requests"]][:2] == [
+        "http://localhost/api/961",
+        "http://localhost/api/921",
+    ]
+    assert page["requests"][-1]["url"] == "http://localhost/api/1"
+
+
+def test_trace_lookups_on_disk_survive_rows_that_look_like_rows(tmp_path: Path) -> None:
+    tiered = _store(tmp_path, block_records=100)
+    flat = Store(StoreConfig(max_records=10_000))
+    tricky = [
+        f'[1,2,"x"] {TRACE.hex()} ],[ [7, "{TRACE.hex()}", 0]',
+        f',"{TRACE.hex()}", [[[[[',
+        '"quoted" \\ back\nslash ü',
+    ]
+    records = _records(1000)
+    for i, record in enumerate(records):
+        record.message = tricky[i % 3] + record.message
+    _add(tiered, records)
+    _add(flat, _records(1000))
+    for record in flat.records.iter_newest_first():
+        record.message = tricky[(record.id - 1) % 3] + record.message
+    events = [record_event(r) for r in tiered.records.by_trace(TRACE)]
+    assert len(events) == 20 and events == [record_event(r) for r in flat.records.by_trace(TRACE)]
+
+
+def test_blocks_leave_oldest_first_past_max_bytes_and_max_age_counted(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=100, max_bytes=12_000, max_age=Duration(3600))
+    _add(store, _records(1000))
+    history = store.records.history
+    assert history is not None
+    kept = history.stats(store.records.memory_count)
+    assert 0 < kept["tiers"]["disk"]["bytes"] <= 12_000
+    oldest = history.blocks[0].first_id
+    assert 1 < oldest < 751  # the disk keeps more than memory (751-1000)
+    assert kept["evicted"] == {"evicted_byte_limit": oldest - 1}
+    assert store.records.evicted == kept["evicted"]  # memory let go of them uncounted
+    assert len(store.records) == 1001 - oldest
+    assert store.records.get(oldest - 1) is None and store.records.get(oldest) is not None
+    store.evict_expired(time.time_ns() + 2 * 3600 * 10**9)  # past max_age, not the ttl
+    stats = history.stats(store.records.memory_count)
+    assert stats["tiers"]["disk"]["blocks"] == 0 and len(store.records) == 250
+    assert stats["evicted"] == {"evicted_byte_limit": oldest - 1, "expired": 751 - oldest}
+    store.evict_expired(time.time_ns() + 25 * 3600 * 10**9)  # past the memory tier's ttl
+    assert len(store.records) == 0
+    assert store.records.evicted == {"evicted_byte_limit": oldest - 1, "expired": 1001 - oldest}
+
+
+def test_a_torn_write_ahead_line_is_skipped_and_the_rest_replayed(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=1000)
+    _add(store, _records(250))  # nothing sealed: all of it only in the write-ahead file
+    assert store.records.history is not None
+    store.records.history.sync()
+    wal = tmp_path / "wal.log"
+    wal.write_bytes(wal.read_bytes() + b'[[251,1700000000250000000,"backend","in')  # kill -9
+    store.records.history._release()  # what a crash leaves: the lock goes with the process
+    again = _store(tmp_path, block_records=1000)
+    history = again.records.history
+    assert history is not None and history.wal_lines_skipped == 1
+    assert len(again.records) == again.records.memory_count == 250
+    assert history.stats(250)["restored_records"] == 250
+    assert [r.id for r in again.records.iter_newest_first()] == list(range(250, 0, -1))
+    _add(again, _records(50, first_id=251))  # written after the torn line was cut off
+    history.sync()
+    history._release()  # a second crash
+    third = _store(tmp_path, block_records=1000)
+    assert third.records.history is not None and third.records.history.wal_lines_skipped == 0
+    assert len(third.records) == 300
+
+
+def test_a_corrupt_block_is_skipped_and_counted(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=100)
+    _add(store, _records(1000))
+    store.close()
+    blocks = sorted((tmp_path / "blocks").glob("*.blk"))
+    assert len(blocks) == 10
+    data = bytearray(blocks[0].read_bytes())
+    data[-10] ^= 0xFF  # a flipped byte in the columns: found when the block is read
+    blocks[0].write_bytes(bytes(data))
+    blocks[1].write_bytes(blocks[1].read_bytes()[:-500])  # truncated: found at open
+    again = _store(tmp_path, block_records=100)
+    history = again.records.history
+    assert history is not None
+    assert history.corrupt_blocks == 1 and len(again.records) == 900
+    messages = [r.message for r in again.records.iter_newest_first()]
+    assert len(messages) == 800 and messages[-1].startswith("line 201 ")
+    stats = history.stats(again.records.memory_count)
+    assert stats["corrupt_blocks"] == 2 and stats["evicted"] == {"corrupt": 100}
+    assert "skipped" in (stats["error"] or "")
+    assert sorted(p.suffix for p in (tmp_path / "blocks").iterdir()).count(".corrupt") == 2
+
+
+def test_a_failed_block_write_keeps_records_in_memory_and_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No size-limited filesystem can be made here without privileges the tests do not
+    # assume, so the disk-full error is injected at the block write itself.
+    store = _store(tmp_path, block_records=100)
+    history = store.records.history
+    assert history is not None
+    from collector.store import history as module
+
+    def full(tmp: Path, path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, "_write_atomically", full)
+    _add(store, _records(1000))
+    stats = history.stats(store.records.memory_count)
+    assert stats["write_errors"] >= 1 and "No space left on device" in stats["error"]
+    assert stats["tiers"]["disk"]["blocks"] == 0
+    assert stats["tiers"]["disk"]["pending"] == 400  # four blocks' worth wait in memory
+    assert stats["evicted"] == {"write_failed": 600}
+    assert len(store.records) == 400  # the newest, in memory and waiting
+    monkeypatch.undo()
+    store.records.add(_records(100, first_id=1001), time.time_ns())
+    stats = history.stats(store.records.memory_count)
+    assert stats["error"] is None and stats["tiers"]["disk"]["records"] == 500
+    assert len(store.records) == 500
+
+
+def test_a_second_process_on_the_same_directory_runs_in_memory(tmp_path: Path) -> None:
+    first = _store(tmp_path)
+    second = Store(StoreConfig(history=HistoryConfig(dir=str(tmp_path))))
+    history = second.open_history()
+    assert history is not None and not history.active
+    assert "in use by another gasoline process" in history.state
+    second.records.add(_records(3), time.time_ns())
+    assert len(second.records) == 3
+    first.close()
+
+
+async def _timeline(http: aiohttp.ClientSession, api: str, query: str) -> dict[str, Any]:
+    async with http.get(f"{api}/buffers/timeline?{query}") as resp:
+        assert resp.status == 200
+        doc: dict[str, Any] = await resp.json()
+        return doc
+
+
+async def _status(http: aiohttp.ClientSession, api: str) -> dict[str, Any]:
+    async with http.get(f"{api}/daemon/status") as resp:
+        doc: dict[str, Any] = await resp.json()
+        return doc
+
+
+async def _post_events(http: aiohttp.ClientSession, api: str, first: int, n: int) -> None:
+    events = [
+        {
+            "message": f"event {i} password=hunter2 order {i * 3}",
+            "level": "error" if i % 7 == 0 else "info",
+            "source": "custom",
+            "correlation_id": f"req-{i}",
+        }
+        for i in range(first, first + n)
+    ]
+    async with http.post(f"{api}/events", json={"events": events}) as resp:
+        assert resp.status == 200
+
+
+async def _stored(http: aiohttp.ClientSession, api: str, n: int) -> dict[str, Any]:
+    async with asyncio.timeout(30):  # the queue drains; the timeout guards failure
+        while True:
+            doc = await _status(http, api)
+            if doc["accounting"]["records"]["stored"] >= n:
+                return doc
+            await asyncio.sleep(0.02)
+
+
+async def test_a_restarted_serve_answers_the_same_and_wrote_nothing_unredacted(
+    tmp_path: Path,
+) -> None:
+    queries = ("limit=40&source=custom", "level=error&limit=500", "correlation_id=req-3")
+    async with aiohttp.ClientSession() as http:
+        with serve_process(tmp_path, CONFIG) as (_, urls):
+            for first in range(0, 1000, 100):
+                await _post_events(http, urls["API"], first, 100)
+            await _stored(http, urls["API"], 1000)
+            before = [await _timeline(http, urls["API"], q) for q in queries]
+        assert [len(b["events"]) for b in before] == [40, 143, 1]
+        with serve_process(tmp_path, CONFIG) as (_, urls):
+            after = [await _timeline(http, urls["API"], q) for q in queries]
+            status = await _status(http, urls["API"])
+            cli = subprocess.run(
+                [GASOLINE, "status", "--url", urls["API"]],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+    def answer(page: dict[str, Any]) -> tuple[Any, ...]:
+        meta = page["metadata"]
+        return page["events"], meta["total_count"], meta["cursor_next"]
+
+    assert [answer(a) for a in after] == [answer(b) for b in before]
+    history = status["store"]["history"]
+    assert history["state"] == "ok" and history["tiers"]["disk"]["records"] == 1000
+    assert history["restored_records"] == 1000 and history["disk_bytes"] > 0
+    assert history["oldest_record_ns"] > 0
+    assert re.search(r"history: .* MiB on disk of 4096 MiB", cli.stdout), cli.stdout
+    assert "disk 1000 records in 10 blocks" in cli.stdout
+    written = b"".join(p.read_bytes() for p in (tmp_path / ".gasoline/data").rglob("*.*"))
+    assert b"hunter2" not in written  # redacted before anything is written
+    assert "[REDACTED]" in before[0]["events"][0]["message"]
+
+
+@contextmanager
+def _serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A ``gasoline serve`` the test ends itself (with SIGKILL)."""
+    (tmp_path / "serve.yaml").write_text(CONFIG)
+    ports = ("--grpc-port", "0", "--http-port", "0", "--api-port", "0")
+    proc = subprocess.Popen(
+        [GASOLINE, "serve", "--config", str(tmp_path / "serve.yaml"), *ports],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert proc.stdout is not None
+    api = ""
+    for line in proc.stdout:
+        if match := re.match(r"\s+API\s+(\S+)", line):
+            api = match.group(1)
+        if line.startswith("ready"):
+            break
+    try:
+        assert api, "the daemon printed no API URL"
+        yield proc, api
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+async def test_kill_9_mid_ingest_keeps_every_record_that_was_stored(tmp_path: Path) -> None:
+    async with aiohttp.ClientSession() as http:
+        with _serve(tmp_path) as (proc, api):
+            for first in range(0, 450, 50):
+                await _post_events(http, api, first, 50)
+            await _stored(http, api, 450)
+            more = asyncio.gather(*(_post_events(http, api, 1000 + i * 10, 10) for i in range(20)))
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.gather(more, return_exceptions=True)
+            assert proc.wait(timeout=30) == -signal.SIGKILL
+        with serve_process(tmp_path, CONFIG) as (_, urls):
+            page = await _timeline(http, urls["API"], "source=custom&limit=1000")
+            status = await _status(http, urls["API"])
+    messages = {e["message"].split(" password")[0] for e in page["events"]}
+    assert {f"event {i}" for i in range(450)} <= messages
+    history = status["store"]["history"]
+    assert history["restored_records"] >= 450
+    assert history["tiers"]["disk"]["records"] + history["tiers"]["disk"]["pending"] >= 450
