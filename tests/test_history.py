@@ -115,7 +115,11 @@ def test_the_network_waterfall_reads_browser_requests_from_both_tiers(tmp_path: 
     records = _records(1000)
     for record in records[::40]:
         record.source = "browser"
-        record.attributes = {"url.full": f"http://localhost/api/{record.id}", "duration_ms": 3}
+        record.attributes = {
+            "http.request.method": "GET",
+            "url.full": f"http://localhost/api/{record.id}",
+            "duration_ms": 3,
+        }
     _add(tiered, records)
     page = observe(tiered, "network_waterfall", TimelineFilter(limit=100))
     assert page["metadata"]["total_count"] == 25  # 19 on disk only, 6 in memory
