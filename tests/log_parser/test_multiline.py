@@ -147,9 +147,11 @@ def test_invalid_limits(max_lines: int, max_bytes: int) -> None:
 
 
 def test_hostile_lines_group_in_linear_time() -> None:
+    # CPU time, not wall time, bounded far above linear (milliseconds) and far below what a
+    # backtracking pattern takes on these 100 kB lines (minutes).
     grouper = MultilineGrouper(max_bytes=10**7)
-    start = time.perf_counter()
+    start = time.process_time()
     for line in ["panic: x", "(" * 100_000, "ERROR x", "a." * 50_000 + "Error", "y" * 100_000]:
         grouper.feed(line)
     grouper.flush()
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 10.0
