@@ -135,7 +135,8 @@ async def page_figures(
 
 def serve(tmp: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """``gasoline serve`` on ports 0, and the URLs it printed."""
-    (tmp / "gasoline.yaml").write_text("{}\n")
+    history = {"dir": str(tmp / "data")}
+    (tmp / "gasoline.yaml").write_text(json.dumps({"service": {"store": {"history": history}}}))
     proc = subprocess.Popen(
         [
             GASOLINE,

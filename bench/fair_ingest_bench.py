@@ -56,12 +56,14 @@ def _concurrency(scenario: str, args: argparse.Namespace) -> dict[str, int]:
 def _write_config(directory: str, scenario: str, args: argparse.Namespace) -> str:
     items = args.flood_queue_items if scenario.endswith("-flood") else args.queue_items
     path = os.path.join(directory, f"{scenario}.yaml")
+    data = tempfile.mkdtemp(prefix=f"{scenario}-data-", dir=directory)  # fresh for each run
     with open(path, "w") as f:
         f.write(
             "service:\n"
             f"  queue: {{max_items: {items}}}\n"
             f"  store: {{max_spans: {args.max_spans}, max_traces: {args.max_spans}, "
-            "max_records: 1000}\n"
+            "max_records: 1000,\n"
+            f"          history: {{dir: '{data}'}}}}\n"
         )
     return path
 

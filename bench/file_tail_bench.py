@@ -46,6 +46,7 @@ def _daemon(tmp: Path, log: Path, *, name: str, poll: str, start_at: str) -> Dae
             service:
               store:
                 max_records: 50000
+                history: {{dir: '{tmp / f"{name}-data"}'}}
               queue:
                 max_items: 50000
               pipelines:

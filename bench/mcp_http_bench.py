@@ -115,7 +115,8 @@ async def via_session(session: ClientSession, calls: int) -> dict[str, float]:
 async def latencies(calls: int) -> dict[str, dict[str, float]]:
     home = Path(tempfile.mkdtemp())
     config_file = home / "gasoline.yaml"
-    config_file.write_text("{}\n")
+    history = {"dir": str(home / "data")}
+    config_file.write_text(json.dumps({"service": {"store": {"history": history}}}))
     daemon = Daemon(
         load_config(config_file, components=COMPONENTS, ports={"grpc": 0, "http": 0, "api": 0}),
         COMPONENTS,

@@ -113,6 +113,7 @@ def _config(directory: str, name: str, budget_mib: int, event_mib: float) -> str
             f"    max_value_chars: {value_chars}\n"
             f"    max_record_bytes: {min(budget_mib * MIB, 2 * value_chars + MIB)}\n"
             f"    max_spans_per_trace: {SPANS_PER_TRACE}\n"
+            f"    history: {{dir: '{os.path.join(directory, name + '-data')}'}}\n"
         )
     return path
 

@@ -44,7 +44,11 @@ _API_RE = re.compile(r"API\s+(http://\S+)")
 
 def start_daemon(tmp: Path) -> tuple[subprocess.Popen[str], str]:
     config = tmp / "gasoline.yaml"
-    config.write_text("service: {store: {max_records: 3000000}, queue: {max_items: 3000000}}\n")
+    config.write_text(
+        "service:\n"
+        f"  store: {{max_records: 3000000, history: {{dir: '{tmp / 'data'}'}}}}\n"
+        "  queue: {max_items: 3000000}\n"
+    )
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("gasoline")), "serve", "--config", str(config),
          "--grpc-port", "0", "--http-port", "0", "--api-port", "0"],
