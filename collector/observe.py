@@ -50,6 +50,7 @@ class View(StrEnum):
     ACTIONS = "actions"
     WEBSOCKET_EVENTS = "websocket_events"
     SERVICES = "services"
+    REPORTS = "reports"
 
 
 class ViewError(ValueError):
@@ -472,6 +473,11 @@ def _kind(span: StoredSpan) -> str:
         return "UNSPECIFIED"
 
 
+def _no_reports(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+    """Reports are TracePulse's (``collector.pulse``): the daemon's toolbox answers them."""
+    raise ViewError("what: reports are kept by the daemon's TracePulse; ask the daemon")
+
+
 VIEWS: dict[View, Callable[..., dict[str, Any]]] = {
     View.TIMELINE: _events_view(None),
     View.LOGS: _events_view(frozenset({"log", "event"})),
@@ -482,6 +488,7 @@ VIEWS: dict[View, Callable[..., dict[str, Any]]] = {
     View.ACTIONS: _records_view(_is_action),
     View.WEBSOCKET_EVENTS: _records_view(_is_websocket),
     View.SERVICES: _services_view,
+    View.REPORTS: _no_reports,
 }
 
 

@@ -89,7 +89,8 @@ _WHAT = (
     "page, after_cursor for more). errors: "
     "error spans, exceptions and error logs, newest first. network_waterfall: HTTP calls "
     "with timings and the server span that answered. actions: browser user actions. "
-    "websocket_events. services: services and who calls whom."
+    "websocket_events. services: services and who calls whom. reports: TracePulse's "
+    "incident reports, newest first."
 )
 _ANALYSIS = (
     "causality: root cause of a failed trace (the deepest failure the others only "
@@ -97,7 +98,8 @@ _ANALYSIS = (
     "errors a span answering successfully recovered from are listed apart as handled. "
     "latency: where the time went, including repeated sequential calls (N+1). correlate: "
     "everything linked to a trace or correlation id, and how. regression: operations "
-    "slower or failing more than in the baseline (configure set_baseline first)."
+    "slower or failing more than in the baseline (configure set_baseline first). report: "
+    "one TracePulse incident report (report_id): ranked hypotheses, chain, changes."
 )
 _ACTION = (
     "clear: empty a buffer. noise_rule: hide matching items from answers (op add, remove, "
@@ -105,7 +107,9 @@ _ACTION = (
     "save_checkpoint: save current per-operation latency and error figures as NAME. "
     "set_baseline: make the current figures (or checkpoint NAME) the baseline for analyze "
     "regression. redaction: list or add attribute-key patterns whose values are replaced "
-    "with [REDACTED]; remove only patterns added at run time (the config's stay)."
+    "with [REDACTED]; remove only patterns added at run time (the config's stay). feedback: "
+    "confirm or reject a hypothesis of a TracePulse report (report_id, hypothesis, "
+    "verdict), and/or add a note; later reports of the same incident rank by it."
 )
 _GENERATE = (
     "reproduction: the trace's browser actions and HTTP requests as a runnable script "
@@ -314,6 +318,9 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
             str | None,
             Field(description="For regression: a checkpoint name; default the baseline."),
         ] = None,
+        report_id: Annotated[
+            str | None, Field(description="For report: an id from observe what='reports'.")
+        ] = None,
     ) -> CallToolResult:
         """Explain why something failed or was slow."""
         return _result(
@@ -326,6 +333,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
                     event_id=event_id,
                     correlation_id=correlation_id,
                     baseline=baseline,
+                    report_id=report_id,
                 ),
             )
         )
@@ -348,6 +356,14 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
         pattern: Annotated[
             str | None, Field(description="For redaction add/remove: a regex on attribute keys.")
         ] = None,
+        report_id: Annotated[str | None, Field(description="For feedback: the report.")] = None,
+        hypothesis: Annotated[
+            str | None, Field(description="For feedback: a hypothesis key of the report.")
+        ] = None,
+        verdict: Annotated[
+            Literal["confirm", "reject"] | None, Field(description="For feedback.")
+        ] = None,
+        note: Annotated[str | None, Field(description="For feedback: a note.")] = None,
     ) -> CallToolResult:
         """Change what Gasoline keeps and shows; save checkpoints and the baseline."""
         args = _args(
@@ -359,6 +375,10 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
             event=event,
             name=name,
             pattern=pattern,
+            report_id=report_id,
+            hypothesis=hypothesis,
+            verdict=verdict,
+            note=note,
         )
         return _result(await backend.call("configure", args))
 

@@ -15,6 +15,7 @@ from collector.config import ApiConfig
 from collector.edge import EdgePolicy
 from collector.store import Store
 from exporters.http_api import HttpApi
+from exporters.pulse_delivery import notifiers
 from receivers.file_tail import FileLogConfig, FileLogReceiver
 from receivers.http_site import api_site
 from receivers.native import NativeReceiver
@@ -71,4 +72,5 @@ COMPONENTS = Components(
     processors=("redaction",),
     api_server=api_server,
     mcp_stdio=mcp_stdio,
+    notifiers=notifiers,
 )

@@ -27,6 +27,7 @@ from collector.events import parse_event
 from collector.limits import json_int
 from collector.model import Record
 from receivers.log_records import LogLines
+from receivers.pulse_webhook import WEBHOOK_PATH, webhook_record
 from receivers.stream_groups import OutputLines, StreamGroups
 from receivers.wire_errors import http_status, retry_after
 
@@ -134,6 +135,7 @@ class NativeReceiver:
                 )
             ),
             web.post("/v1/lines", self._answering_errors(self._post_lines)),
+            web.post(WEBHOOK_PATH, self._answering_errors(self._post_webhook)),
         ]
 
     def _sink_or_refuse(self) -> Sink:
@@ -157,6 +159,25 @@ class NativeReceiver:
     async def _post_event(self, request: web.Request) -> web.Response:
         [record] = self._parse([await _read_json(request)], ["event"])
         return web.json_response({"status": "ok", "event_id": str(record.id)})
+
+    async def _post_webhook(self, request: web.Request) -> web.Response:
+        """A TracePulse trigger. It makes the daemon act (analyse, send reports), so no
+        browser page may send it, whatever its origin: DebugQueue posts from backends."""
+        if "Origin" in request.headers:
+            raise _Reject(403, f"{WEBHOOK_PATH} is not accepted from a browser page")
+        data = await _read_json(request)
+        sink = self._sink_or_refuse()
+        try:
+            record = webhook_record(data)
+        except DecodeError as exc:
+            raise _Reject(400, str(exc)) from exc
+        try:
+            sink.offer_records([record])
+        except CollectorError as exc:
+            raise _Reject(http_status(exc), str(exc), retry_after(exc)) from exc
+        return web.json_response(
+            {"status": "ok", "event_id": str(record.id), "correlation_id": record.correlation_id}
+        )
 
     async def _post_events(self, request: web.Request) -> web.Response:
         data = await _read_json(request)

@@ -30,6 +30,7 @@ class Analysis(StrEnum):
     LATENCY = "latency"
     CORRELATE = "correlate"
     REGRESSION = "regression"
+    REPORT = "report"
 
 
 ANALYSES = tuple(Analysis)
@@ -46,6 +47,8 @@ async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dic
         return _correlate(store, args)
     if kind == Analysis.REGRESSION:
         return await _regression(store, baselines, args)
+    if kind == Analysis.REPORT:
+        raise ToolInputError("type: report needs the daemon's TracePulse; ask the daemon")
     tree = tree_for(store, args)
     if kind == Analysis.CAUSALITY:
         return analyze_causality(tree)
