@@ -841,3 +841,28 @@ async def test_map_file(tmp_path: Path, start_daemon: Callable[..., Any]) -> Non
     path.write_text("services:\n  Web: {depends_on: [Api]}\n  Api: {file: api.py}\n")
     running: Running = await start_daemon(f"pulse: {{map_file: {path}, settle: 10ms}}\n")
     assert set(running.daemon.pulse.declared) == {"Web", "Api"}
+
+
+async def test_a_delivery_cut_off_by_a_stop_resumes_at_start(
+    start_daemon: Callable[..., Any],
+) -> None:
+    async with SlackPeer(fail_first=1) as slack:
+        config = (
+            MAP
+            + f"""
+  slack: {{webhook_url: "{slack.url}"}}
+  retry_backoff: 1h
+"""
+        )
+        running: Running = await start_daemon(config)
+        await webhook(running, trigger_body("cid-resume"))
+        await wait_for(lambda: slack.posts == 1)
+        [report] = running.daemon.pulse.book.newest(1)
+        await running.daemon.stop()  # while waiting to retry
+        assert not slack.messages
+        again: Running = await start_daemon(config)
+        await wait_for(lambda: bool(slack.messages))
+        assert report["id"] in slack.messages[0]["blocks"][-1]["elements"][0]["text"]
+        await wait_for(
+            lambda: again.daemon.pulse.book.newest(1)[0]["delivery"]["slack"]["status"] == "sent"
+        )

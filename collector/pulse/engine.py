@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import time
@@ -47,6 +48,8 @@ _MAX_CHANGES = 50
 _QUEUE = 100  # reports waiting per notifier
 _MAX_BACKOFF_S = 30.0
 _CHANGE_KINDS = frozenset(("change", "deploy", "config", "commit"))
+_MAX_INCIDENTS = 4096  # signatures remembered for folding
+_REDELIVER_S = 3600  # at start, reports younger than this not yet delivered are sent
 
 Tools = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -68,6 +71,7 @@ class _Incident:
     correlation_ids: list[str] = field(default_factory=list)
     occurrences: int = 1
     report_id: str | None = None
+    refolding: bool = False  # a rewrite of its report is scheduled: folds join it
 
 
 @dataclass(slots=True)
@@ -117,6 +121,18 @@ class Pulse:
         if self._running:
             return
         await asyncio.to_thread(self.book.load)
+        young = time.time() * 1000 - _REDELIVER_S * 1000
+        for report in self.book.reports.values():  # cut off by a stop: sent now
+            status = report.get("delivery")
+            if isinstance(status, dict) and report.get("created_ms", 0) >= young:
+                pending = [
+                    name
+                    for name, state in status.items()
+                    if name in self._deliveries
+                    and isinstance(state, dict)
+                    and state.get("status") == "pending"
+                ]
+                self._queue(report, pending)
         for notifier, delivery in self._deliveries.values():
             delivery.task = asyncio.create_task(
                 self._deliver(notifier, delivery), name=f"pulse-{notifier.name}"
@@ -193,9 +209,12 @@ class Pulse:
             open_one.occurrences += 1
             if cid is not None and not duplicate:
                 open_one.correlation_ids.append(cid)
-            if open_one.report_id is not None:
+            if open_one.report_id is not None and not open_one.refolding:
+                open_one.refolding = True
                 self._spawn(self._refold(open_one))
             return
+        if len(self._incidents) >= _MAX_INCIDENTS:
+            self._forget(now)
         incident = _Incident(trigger, now)
         if trigger.correlation_id:
             incident.correlation_ids.append(trigger.correlation_id)
@@ -217,14 +236,31 @@ class Pulse:
             return
         incident.report_id = report["id"]
         self.counts["reports"] += 1
+        report["delivery"] = {
+            name: {"status": "pending", "attempts": 0} for name in self._deliveries
+        }
         await self._keep(report)
-        for _, delivery in self._deliveries.values():
+        self._queue(report, list(self._deliveries))
+
+    def _queue(self, report: dict[str, Any], names: list[str]) -> None:
+        for name in names:
+            delivery = self._deliveries[name][1]
             try:
                 delivery.queue.put_nowait(report)
             except asyncio.QueueFull:
                 delivery.counts["dropped_queue_full"] += 1
+                report["delivery"][name]["status"] = "dropped_queue_full"
+
+    def _forget(self, now: float) -> None:
+        """Bound the open incidents: those past ``rate_limit`` go, then the oldest."""
+        for signature, incident in list(self._incidents.items()):
+            if now - incident.at >= self.config.rate_limit:
+                del self._incidents[signature]
+        while len(self._incidents) >= _MAX_INCIDENTS:
+            del self._incidents[next(iter(self._incidents))]
 
     async def _refold(self, incident: _Incident) -> None:
+        incident.refolding = False
         report = self.book.get(incident.report_id or "")
         if report is None:
             return
@@ -235,8 +271,9 @@ class Pulse:
 
     async def _keep(self, report: dict[str, Any]) -> None:
         dropped = self.book.put(report)
+        text = json.dumps(report, indent=1, default=str)  # on the loop: the report may change
         try:
-            await asyncio.to_thread(self.book.write, report, dropped)
+            await asyncio.to_thread(self.book.write, report["id"], text, dropped)
         except OSError as exc:
             self.counts["write_failed"] += 1
             _log.warning("pulse: cannot write report %s (%s)", report["id"], exc)
@@ -495,25 +532,32 @@ class Pulse:
     # -- delivery ---------------------------------------------------------------------
 
     async def _deliver(self, notifier: Notifier, delivery: _Delivery) -> None:
+        """Send each queued report, retried with exponential backoff; its ``delivery``
+        entry (kept on disk) says how it went, so a stop mid-way is resumed at start."""
         while True:
             report = await delivery.queue.get()
+            state = report.setdefault("delivery", {}).setdefault(notifier.name, {})
             for attempt in range(self.config.retries + 1):
+                state["attempts"] = state.get("attempts", 0) + 1
                 try:
                     await notifier.send(report)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     delivery.counts["failed_attempts"] += 1
-                    delivery.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                    delivery.last_error = state["error"] = f"{type(exc).__name__}: {exc}"[:300]
                     if attempt == self.config.retries:
                         delivery.counts["gave_up"] += 1
+                        state["status"] = "gave_up"
                         _log.warning("pulse: %s gave up on report %s", notifier.name, report["id"])
                         break
                     backoff = float(self.config.retry_backoff) * 2**attempt
                     await asyncio.sleep(min(_MAX_BACKOFF_S, backoff))
                 else:
                     delivery.counts["sent"] += 1
+                    state["status"] = "sent"
                     break
+            await self._keep(report)
 
 
 def _is_change(record: Record) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -57,18 +58,22 @@ class ReportBook:
             dropped.append(oldest)
         return dropped
 
-    def write(self, report: dict[str, Any], dropped: list[str]) -> None:
-        """Write ``report`` atomically and delete ``dropped`` (blocking: use a thread)."""
+    def write(self, report_id: str, text: str, dropped: list[str]) -> None:
+        """Write a report's JSON ``text`` atomically (a temp file of its own, fsync,
+        rename) and delete ``dropped`` (blocking: use a thread)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.directory / f"{report['id']}.json"
-        temp = final.with_suffix(".json.tmp")
-        with open(temp, "w") as f:
-            json.dump(report, f, indent=1, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, final)
-        for report_id in dropped:
-            (self.directory / f"{report_id}.json").unlink(missing_ok=True)
+        final = self.directory / f"{report_id}.json"
+        temp = self.directory / f"{report_id}.{secrets.token_hex(4)}.tmp"
+        try:
+            with open(temp, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
+        for old in dropped:
+            (self.directory / f"{old}.json").unlink(missing_ok=True)
 
     def votes(self, signature: str) -> dict[str, dict[str, int]]:
         """Feedback given on every report of ``signature``: hypothesis key -> counts of
