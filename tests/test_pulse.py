@@ -866,3 +866,65 @@ async def test_a_delivery_cut_off_by_a_stop_resumes_at_start(
         await wait_for(
             lambda: again.daemon.pulse.book.newest(1)[0]["delivery"]["slack"]["status"] == "sent"
         )
+
+
+async def test_the_reshaped_causality_answer_and_missing_keys(tmp_path: Path) -> None:
+    """Ranked ``hypotheses`` with a blamed ``service`` (the causality answer's new shape)
+    are weighed; answers missing keys or malformed are shown as absent, never a crash."""
+    from collector.config import Duration, StoreConfig
+    from collector.config.sections import PulseConfig, PulseServiceConfig
+    from collector.pulse import Pulse, Trigger
+    from collector.store import Store
+
+    trace_id = "ab" * 16
+
+    async def reshaped(name: str, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("type") == "correlate":
+            return {"trace_ids": [trace_id, 7], "linked": "not a list"}
+        if args.get("what") == "services":
+            return {"edges": [{"from": "SessionManager", "to": "ServiceA"}, "junk", {"from": 1}]}
+        if args.get("type") == "causality":
+            return {
+                "status": "failed",
+                "service": "ServiceB",
+                "hypotheses": [
+                    {
+                        "cause": "pool exhausted",
+                        "confidence": 0.9,
+                        "evidence": [],
+                        "reasoning": "x",
+                    },
+                    {"cause": {"service": "ServiceA"}, "confidence": "high"},
+                ],
+                "chain": [{"service": "ServiceB", "name": "SELECT"}, "junk"],
+                "handled": None,
+            }
+        return {"events": None}
+
+    async def empty(name: str, args: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    services = {
+        "SessionManager": PulseServiceConfig(depends_on=["ServiceA"]),
+        "ServiceA": PulseServiceConfig(depends_on=["ServiceB"]),
+        "ServiceB": PulseServiceConfig(),
+    }
+    found = []
+    for tools in (reshaped, empty):
+        config = PulseConfig(
+            services=services, settle=Duration(0), reports_dir=str(tmp_path / tools.__name__)
+        )
+        pulse = Pulse(config, Store(StoreConfig()), tools, [])
+        await pulse.start()
+        pulse.trigger(
+            Trigger("SESSION_DROP", "c1", "SessionManager", "TIMEOUT", time.time_ns(), "webhook")
+        )
+        await wait_for(lambda: bool(pulse.book.reports))  # noqa: B023
+        found.append(pulse.book.newest(1)[0])
+        await pulse.stop()
+    rich, bare = found
+    assert rich["hypotheses"][0]["service"] == "ServiceB"
+    assert "pool exhausted" in " ".join(rich["hypotheses"][0]["reasoning"])
+    assert rich["chain"] == [{"service": "ServiceB", "name": "SELECT"}] and rich["handled"] == []
+    assert bare["hypotheses"][0]["service"] == "SessionManager" and bare["chain"] == []
+    assert bare["status"] == "unknown" and bare["trace_ids"] == []

@@ -110,6 +110,8 @@ class Pulse:
         self.counts: Counter[str] = Counter()
         self._incidents: dict[str, _Incident] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writes: set[asyncio.Future[None]] = set()
+        self._write_turn = asyncio.Lock()
         self._deliveries = {
             n.name: (n, _Delivery(asyncio.Queue(maxsize=_QUEUE))) for n in notifiers
         }
@@ -147,8 +149,9 @@ class Pulse:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, OSError):
                 await task
+        await asyncio.gather(*self._writes, return_exceptions=True)
         for _, delivery in self._deliveries.values():
             delivery.task = None
 
@@ -270,13 +273,25 @@ class Pulse:
         await self._keep(report)
 
     async def _keep(self, report: dict[str, Any]) -> None:
+        """Keep ``report`` and write it. Writes run one at a time, each serializing the
+        report when its turn comes, so an older state never lands after a newer one; a
+        write outlives the task that asked for it (``stop`` waits for it)."""
         dropped = self.book.put(report)
-        text = json.dumps(report, indent=1, default=str)  # on the loop: the report may change
-        try:
-            await asyncio.to_thread(self.book.write, report["id"], text, dropped)
-        except OSError as exc:
+        async with self._write_turn:
+            text = json.dumps(report, indent=1, default=str)
+            write = asyncio.ensure_future(
+                asyncio.to_thread(self.book.write, report["id"], text, dropped)
+            )
+            self._writes.add(write)
+            write.add_done_callback(self._wrote)
+            with contextlib.suppress(OSError):  # counted by _wrote; kept in memory still
+                await asyncio.shield(write)
+
+    def _wrote(self, write: asyncio.Future[None]) -> None:
+        self._writes.discard(write)
+        if not write.cancelled() and write.exception() is not None:
             self.counts["write_failed"] += 1
-            _log.warning("pulse: cannot write report %s (%s)", report["id"], exc)
+            _log.warning("pulse: cannot write a report (%s)", write.exception())
 
     # -- analysis ---------------------------------------------------------------------
 
@@ -300,8 +315,8 @@ class Pulse:
         primary: dict[str, Any] = {}
         for trace_id in trace_ids[:_MAX_TRACES]:
             answer = await self._tool("analyze", {"type": "causality", "trace_id": trace_id})
-            if answer.get("status") == "failed" and not primary:
-                primary = answer
+            if not primary or (answer.get("status") == "failed" != primary.get("status")):
+                primary = answer  # the first failed trace, else the first one
             self._blame(answer, facts)
             self._trace_facts(trace_id, answer, facts, counted)
         await self._window_errors(trigger, window_ns, facts, counted)
@@ -331,7 +346,7 @@ class Pulse:
             },
             "hypotheses": hypotheses,
             "root_cause": hypotheses[0] if hypotheses else None,
-            "status": primary.get("status", "failed" if hypotheses else "unknown"),
+            "status": primary.get("status") or "unknown",
             "chain": _dicts(primary.get("chain")),
             "handled": _dicts(primary.get("handled")),
             "trace_ids": trace_ids,
@@ -360,11 +375,14 @@ class Pulse:
         """Services the causality answer names: its ranked ``hypotheses`` when it has
         them (each with a confidence), else its ``root_cause`` (confidence 1)."""
         blamed: list[tuple[str, float, str]] = []
-        for h in _dicts(answer.get("hypotheses")):
+        top = answer.get("service")  # the blamed service, which the first hypothesis names
+        for i, h in enumerate(_dicts(answer.get("hypotheses"))):
             cause = h.get("cause")
             service = h.get("service") or (
                 cause.get("service") if isinstance(cause, dict) else None
             )
+            if service is None and i == 0:
+                service = top
             confidence = h.get("confidence")
             if isinstance(service, str) and isinstance(confidence, int | float):
                 text = cause if isinstance(cause, str) else str(h.get("reasoning") or service)
@@ -401,7 +419,7 @@ class Pulse:
             span_id = node.span.span_id.hex()
             service = node.span.service
             spent[service] += self_time_ns(node)
-            logs = node.error_logs
+            logs = [r for r in node.error_logs if not _is_trigger(r.attributes)]
             if (node.is_error or logs) and span_id not in handled:
                 fact = facts.setdefault(service, ServiceFacts())
                 fact.errors += 1
@@ -436,8 +454,8 @@ class Pulse:
             service = item.get("service")
             if key in counted or not isinstance(service, str) or not service:
                 continue
-            if item.get("kind") != "span" and key == str(trigger.record_id):
-                continue  # the trigger itself is the symptom, not evidence
+            if item.get("kind") != "span" and _is_trigger(item.get("metadata")):
+                continue  # triggers (this one, others) are symptoms, not evidence
             counted.add(key)
             fact = facts.setdefault(service, ServiceFacts())
             fact.errors += 1
@@ -558,6 +576,11 @@ class Pulse:
                     state["status"] = "sent"
                     break
             await self._keep(report)
+
+
+def _is_trigger(attributes: Any) -> bool:
+    """A DebugQueue event: it reports a symptom, so it is no evidence of a cause."""
+    return isinstance(attributes, Mapping) and "eventType" in attributes
 
 
 def _is_change(record: Record) -> bool:

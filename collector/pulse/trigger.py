@@ -31,7 +31,6 @@ class Trigger:
     priority: str = "normal"
     details: dict[str, Any] = field(default_factory=dict)
     trace_id: bytes | None = None
-    record_id: int | None = None
 
     @property
     def signature(self) -> str:
@@ -58,7 +57,6 @@ def trigger_of(record: Record, rules: list[PulseRuleConfig]) -> Trigger | None:
             priority=priority if priority in PRIORITIES else "normal",
             details=details,
             trace_id=record.trace_id,
-            record_id=record.id,
         )
     if record.level not in _LEVELS_THAT_TRIGGER:
         return None
@@ -79,7 +77,6 @@ def trigger_of(record: Record, rules: list[PulseRuleConfig]) -> Trigger | None:
             via="rule",
             details={"message": record.message[:500]},
             trace_id=record.trace_id,
-            record_id=record.id,
         )
     return None
 
