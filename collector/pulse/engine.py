@@ -48,6 +48,7 @@ _MAX_CHANGES = 50
 _QUEUE = 100  # reports waiting per notifier
 _MAX_BACKOFF_S = 30.0
 _CHANGE_KINDS = frozenset(("change", "deploy", "config", "commit"))
+_GRAPH_TTL_S = 10.0
 _MAX_INCIDENTS = 4096  # signatures remembered for folding
 _REDELIVER_S = 3600  # at start, reports younger than this not yet delivered are sent
 
@@ -111,6 +112,7 @@ class Pulse:
         self._incidents: dict[str, _Incident] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._writes: set[asyncio.Future[None]] = set()
+        self._graph: tuple[float, set[tuple[str, str]]] | None = None  # (read at, edges)
         self._write_turn = asyncio.Lock()
         self._deliveries = {
             n.name: (n, _Delivery(asyncio.Queue(maxsize=_QUEUE))) for n in notifiers
@@ -305,11 +307,7 @@ class Pulse:
                 "analyze", {"type": "correlate", "correlation_id": trigger.correlation_id}
             )
             trace_ids += [t for t in _strings(linked.get("trace_ids")) if t not in trace_ids]
-        system = SystemMap(self.declared)
-        services = await self._tool("observe", {"what": "services"})
-        for edge in _dicts(services.get("edges")):
-            if isinstance(edge.get("from"), str) and isinstance(edge.get("to"), str):
-                system.observed.add((edge["from"], edge["to"]))
+        system = SystemMap(self.declared, await self._observed_edges())
         facts: dict[str, ServiceFacts] = {}
         counted: set[str] = set()
         primary: dict[str, Any] = {}
@@ -362,6 +360,21 @@ class Pulse:
         }
         report["markdown"] = markdown(report)
         return report
+
+    async def _observed_edges(self) -> set[tuple[str, str]]:
+        """Who calls whom in the newest traces (``observe services``), read at most every
+        ``_GRAPH_TTL_S``: the graph changes slowly, and reading it takes ~100 ms at a
+        million spans."""
+        now = self._monotonic()
+        if self._graph is None or now - self._graph[0] >= _GRAPH_TTL_S:
+            services = await self._tool("observe", {"what": "services"})
+            edges = {
+                (e["from"], e["to"])
+                for e in _dicts(services.get("edges"))
+                if isinstance(e.get("from"), str) and isinstance(e.get("to"), str)
+            }
+            self._graph = (now, edges)
+        return set(self._graph[1])
 
     async def _tool(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         """A tool's answer, or ``{}`` when it cannot answer (a trace evicted meanwhile)."""
