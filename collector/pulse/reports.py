@@ -29,7 +29,8 @@ class ReportBook:
 
     def load(self) -> None:
         """Read every report kept (blocking: call it in a thread, once, at start)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.directory.is_dir():
+            return  # made by the first write
         found = []
         for path in self.directory.glob("*.json"):
             try:
