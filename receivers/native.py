@@ -1,5 +1,6 @@
 """The native event API: ``POST /event`` and ``POST /events`` (also under ``/v1/``), and
-``POST /v1/lines`` for plain log lines and raw output blocks, parsed by the pipeline.
+``POST /v1/lines`` for plain log lines and raw output blocks, parsed by the pipeline, and
+``POST /webhook/event`` for TracePulse's triggers (``receivers.pulse_webhook``).
 
 This is how the browser extension, the log tailers and custom scripts report events.
 ``NativeReceiver`` is a receiver like the others (``start``/``stop``/``stats``); it binds

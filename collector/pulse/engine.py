@@ -4,10 +4,8 @@ The pipeline hands every stored batch to ``Pulse.watch`` (never blocking: a trig
 only schedules work). One incident makes one report: a trigger whose signature
 (event type, service, error code) was reported less than ``pulse.rate_limit`` ago is
 folded into that report (``folded_duplicates`` when it carries a correlation id already
-seen, ``rate_limited`` otherwise). The analysis reads through the daemon's tools
-(``analyze`` correlate and causality, ``observe`` services and errors) and the store's
-query functions, and treats every key of their answers as optional. Delivery runs off
-the ingest path: one bounded queue and worker per notifier, retried with exponential
+seen, ``rate_limited`` otherwise). ``analysis.Analyst`` makes the report. Delivery runs
+off the ingest path: one bounded queue and worker per notifier, retried with exponential
 backoff, every attempt counted.
 """
 
@@ -17,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,34 +22,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from collector.analysis.timing import self_time_ns
 from collector.config.sections import PulseConfig
-from collector.errors import CollectorError
-from collector.filters import build_filter
 from collector.model import Record, SpanBatch
-from collector.pulse.ranking import Change, ServiceFacts, rank
+from collector.pulse.analysis import Analyst, Tools
 from collector.pulse.reports import VERDICTS, ReportBook, markdown
-from collector.pulse.sysmap import SystemMap, load_map_file
+from collector.pulse.sysmap import load_map_file
 from collector.pulse.trigger import Trigger, rule_matches_spans, trigger_of
-from collector.query import iso_time, trace_tree
-from collector.scan import newest_matches
+from collector.query import iso_time
 from collector.store import Store
 
 __all__ = ["Notifier", "Pulse"]
 
 _log = logging.getLogger(__name__)
 
-_MAX_TRACES = 10  # linked traces analysed per incident
-_MAX_WINDOW_ERRORS = 200
-_MAX_CHANGES = 50
 _QUEUE = 100  # reports waiting per notifier
 _MAX_BACKOFF_S = 30.0
-_CHANGE_KINDS = frozenset(("change", "deploy", "config", "commit"))
-_GRAPH_TTL_S = 10.0
 _MAX_INCIDENTS = 4096  # signatures remembered for folding
 _REDELIVER_S = 3600  # at start, reports younger than this not yet delivered are sent
-
-Tools = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class Notifier(Protocol):
@@ -100,11 +86,17 @@ class Pulse:
     ) -> None:
         """Raises ``ConfigError`` when ``pulse.map_file`` cannot be read."""
         self.config = config
-        self.store = store
-        self._tools = tools
         self._monotonic = monotonic
         declared = load_map_file(config.map_file) if config.map_file else dict(config.services)
         self.declared = declared
+        self.analyst = Analyst(
+            store,
+            tools,
+            declared,
+            window=float(config.window),
+            changes_lookback=float(config.changes_lookback),
+            monotonic=monotonic,
+        )
         self.book = ReportBook(
             Path(config.reports_dir).expanduser(), max_reports=config.max_reports
         )
@@ -112,7 +104,6 @@ class Pulse:
         self._incidents: dict[str, _Incident] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._writes: set[asyncio.Future[None]] = set()
-        self._graph: tuple[float, set[tuple[str, str]]] | None = None  # (read at, edges)
         self._write_turn = asyncio.Lock()
         self._deliveries = {
             n.name: (n, _Delivery(asyncio.Queue(maxsize=_QUEUE))) for n in notifiers
@@ -234,7 +225,12 @@ class Pulse:
     async def _report(self, incident: _Incident) -> None:
         await asyncio.sleep(float(self.config.settle))
         try:
-            report = await self.build(incident)
+            report = await self.analyst.report(
+                incident.trigger,
+                correlation_ids=incident.correlation_ids,
+                occurrences=incident.occurrences,
+                votes=self.book.votes(incident.trigger.signature),
+            )
         except Exception:
             self.counts["analysis_failed"] += 1
             _log.exception("pulse: analysis of %s failed", incident.trigger.signature)
@@ -295,213 +291,6 @@ class Pulse:
             self.counts["write_failed"] += 1
             _log.warning("pulse: cannot write a report (%s)", write.exception())
 
-    # -- analysis ---------------------------------------------------------------------
-
-    async def build(self, incident: _Incident) -> dict[str, Any]:
-        """The report for ``incident``: read what is linked, rank, render."""
-        trigger = incident.trigger
-        window_ns = int(self.config.window * 1e9)
-        trace_ids: list[str] = [trigger.trace_id.hex()] if trigger.trace_id else []
-        if trigger.correlation_id:
-            linked = await self._tool(
-                "analyze", {"type": "correlate", "correlation_id": trigger.correlation_id}
-            )
-            trace_ids += [t for t in _strings(linked.get("trace_ids")) if t not in trace_ids]
-        system = SystemMap(self.declared, await self._observed_edges())
-        facts: dict[str, ServiceFacts] = {}
-        counted: set[str] = set()
-        primary: dict[str, Any] = {}
-        for trace_id in trace_ids[:_MAX_TRACES]:
-            answer = await self._tool("analyze", {"type": "causality", "trace_id": trace_id})
-            if not primary or (answer.get("status") == "failed" != primary.get("status")):
-                primary = answer  # the first failed trace, else the first one
-            self._blame(answer, facts)
-            self._trace_facts(trace_id, answer, facts, counted)
-        await self._window_errors(trigger, window_ns, facts, counted)
-        changes = self._changes(trigger)
-        signature = trigger.signature
-        votes = self.book.votes(signature)
-        hypotheses = rank(trigger, system, facts, changes, votes)
-        now_ns = time.time_ns()
-        report_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
-        relevant = _relevant_changes(hypotheses, changes)
-        report: dict[str, Any] = {
-            "id": report_id,
-            "created": iso_time(now_ns),
-            "created_ms": now_ns // 1_000_000,
-            "signature": signature,
-            "incident": {
-                "event_type": trigger.event_type,
-                "service": trigger.service,
-                "error_code": trigger.error_code,
-                "correlation_id": trigger.correlation_id,
-                "correlation_ids": list(incident.correlation_ids),
-                "priority": trigger.priority,
-                "via": trigger.via,
-                "details": trigger.details,
-                "time": iso_time(trigger.time_ns),
-                "occurrences": incident.occurrences,
-            },
-            "hypotheses": hypotheses,
-            "root_cause": hypotheses[0] if hypotheses else None,
-            "status": primary.get("status") or "unknown",
-            "chain": _dicts(primary.get("chain")),
-            "handled": _dicts(primary.get("handled")),
-            "trace_ids": trace_ids,
-            "relevant_changes": relevant,
-            "system_map": system.document(),
-            "next_checks": _next_checks(hypotheses, trace_ids, relevant, system),
-            "feedback_applied": [
-                f"{key}: {', '.join(f'{n} {v}' for v, n in sorted(counts.items()))} "
-                "on earlier reports of this signature"
-                for key, counts in sorted(votes.items())
-            ],
-            "feedback": [],
-        }
-        report["markdown"] = markdown(report)
-        return report
-
-    async def _observed_edges(self) -> set[tuple[str, str]]:
-        """Who calls whom in the newest traces (``observe services``), read at most every
-        ``_GRAPH_TTL_S``: the graph changes slowly, and reading it takes ~100 ms at a
-        million spans."""
-        now = self._monotonic()
-        if self._graph is None or now - self._graph[0] >= _GRAPH_TTL_S:
-            services = await self._tool("observe", {"what": "services"})
-            edges = {
-                (e["from"], e["to"])
-                for e in _dicts(services.get("edges"))
-                if isinstance(e.get("from"), str) and isinstance(e.get("to"), str)
-            }
-            self._graph = (now, edges)
-        return set(self._graph[1])
-
-    async def _tool(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
-        """A tool's answer, or ``{}`` when it cannot answer (a trace evicted meanwhile)."""
-        try:
-            answer = await self._tools(name, args)
-        except (ValueError, CollectorError):  # ToolInputError: evicted, malformed
-            return {}
-        return answer if isinstance(answer, dict) else {}
-
-    def _blame(self, answer: Mapping[str, Any], facts: dict[str, ServiceFacts]) -> None:
-        """Services the causality answer names: its ranked ``hypotheses`` when it has
-        them (each with a confidence), else its ``root_cause`` (confidence 1)."""
-        blamed: list[tuple[str, float, str]] = []
-        top = answer.get("service")  # the blamed service, which the first hypothesis names
-        for i, h in enumerate(_dicts(answer.get("hypotheses"))):
-            cause = h.get("cause")
-            service = h.get("service") or (
-                cause.get("service") if isinstance(cause, dict) else None
-            )
-            if service is None and i == 0:
-                service = top
-            confidence = h.get("confidence")
-            if isinstance(service, str) and isinstance(confidence, int | float):
-                text = cause if isinstance(cause, str) else str(h.get("reasoning") or service)
-                blamed.append((service, float(confidence), text[:200]))
-        root = answer.get("root_cause")
-        if not blamed and isinstance(root, dict) and isinstance(root.get("service"), str):
-            what = root.get("message") or root.get("name") or "root cause"
-            blamed.append((root["service"], 1.0, f"root cause: {str(what)[:200]}"))
-        for service, confidence, text in blamed:
-            fact = facts.setdefault(service, ServiceFacts())
-            if confidence > fact.blamed:
-                fact.blamed, fact.blamed_by = min(confidence, 1.0), text
-
-    def _trace_facts(
-        self,
-        trace_id: str,
-        answer: Mapping[str, Any],
-        facts: dict[str, ServiceFacts],
-        counted: set[str],
-    ) -> None:
-        """Own errors (not handled below a span that answered well) and time per service."""
-        try:
-            tree = trace_tree(self.store, bytes.fromhex(trace_id))
-        except ValueError:
-            return
-        if tree is None or not tree.nodes:
-            return
-        handled = {h.get("span_id") for h in _dicts(answer.get("handled"))}
-        counted.update(h for h in handled if isinstance(h, str))  # recovered: no evidence
-        start = min(n.span.start_ns for n in tree.nodes.values())
-        end = max(n.span.end_ns for n in tree.nodes.values())
-        spent: Counter[str] = Counter()
-        for node in tree.nodes.values():
-            span_id = node.span.span_id.hex()
-            service = node.span.service
-            spent[service] += self_time_ns(node)
-            logs = [r for r in node.error_logs if not _is_trigger(r.attributes)]
-            if (node.is_error or logs) and span_id not in handled:
-                fact = facts.setdefault(service, ServiceFacts())
-                fact.errors += 1
-                fact.error_refs.append(f"span:{span_id}")
-                counted.add(span_id)
-                counted.update(str(r.id) for r in logs)
-                if fact.first_error is None:
-                    detail = node.detail().status_message
-                    fact.first_error = (logs[0].message if logs else detail or node.span.name)[:200]
-        if end > start:
-            for service, ns in spent.items():
-                fact = facts.setdefault(service, ServiceFacts())
-                fact.self_share = max(fact.self_share, ns / (end - start))
-
-    async def _window_errors(
-        self, trigger: Trigger, window_ns: int, facts: dict[str, ServiceFacts], counted: set[str]
-    ) -> None:
-        """Errors of every service within the window around the trigger."""
-        answer = await self._tool(
-            "observe",
-            {
-                "what": "errors",
-                "filter": {
-                    "since": (trigger.time_ns - window_ns) // 1_000_000,
-                    "until": (trigger.time_ns + window_ns) // 1_000_000,
-                },
-                "limit": _MAX_WINDOW_ERRORS,
-            },
-        )
-        for item in _dicts(answer.get("events")):
-            key = str(item.get("span_id") if item.get("kind") == "span" else item.get("id"))
-            service = item.get("service")
-            if key in counted or not isinstance(service, str) or not service:
-                continue
-            if item.get("kind") != "span" and _is_trigger(item.get("metadata")):
-                continue  # triggers (this one, others) are symptoms, not evidence
-            counted.add(key)
-            fact = facts.setdefault(service, ServiceFacts())
-            fact.errors += 1
-            fact.error_refs.append(f"{'span' if item.get('kind') == 'span' else 'record'}:{key}")
-            if fact.first_error is None and isinstance(item.get("message"), str):
-                fact.first_error = item["message"][:200]
-
-    def _changes(self, trigger: Trigger) -> list[Change]:
-        """Changes (git events; change, deploy or config events) before the trigger,
-        within ``changes_lookback``, newest first."""
-        f = build_filter({}, limit=_MAX_CHANGES)
-        f.since_ns = trigger.time_ns - int(self.config.changes_lookback * 1e9)
-        f.until_ns = trigger.time_ns + int(self.config.window * 1e9)
-        f.kinds = frozenset({"log", "event"})
-        f.record_match = _is_change
-        changes = []
-        for _, _, item in newest_matches(self.store, f, _MAX_CHANGES).items:
-            if isinstance(item, Record):
-                changes.append(
-                    Change(
-                        id=str(
-                            item.attributes.get("git.commit")
-                            or item.attributes.get("commit")
-                            or item.attributes.get("sha")
-                            or item.id
-                        )[:40],
-                        time_ms=item.time_ns // 1_000_000,
-                        message=item.message[:300],
-                        text=" ".join([item.message, *_texts(item.attributes)]),
-                    )
-                )
-        return changes
-
     # -- feedback and reads -----------------------------------------------------------
 
     async def feedback(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -516,7 +305,7 @@ class Pulse:
         note = args.get("note")
         if verdict is not None and verdict not in VERDICTS:
             raise ValueError(f"verdict: {verdict!r:.40} must be one of {', '.join(VERDICTS)}")
-        keys = [h.get("key") for h in _dicts(report.get("hypotheses"))]
+        keys = [h.get("key") for h in report.get("hypotheses", []) if isinstance(h, dict)]
         if verdict is not None and hypothesis not in keys:
             raise ValueError(
                 f"hypothesis: {str(hypothesis)[:80]!r} is not a hypothesis key of this "
@@ -589,78 +378,3 @@ class Pulse:
                     state["status"] = "sent"
                     break
             await self._keep(report)
-
-
-def _is_trigger(attributes: Any) -> bool:
-    """A DebugQueue event: it reports a symptom, so it is no evidence of a cause."""
-    return isinstance(attributes, Mapping) and "eventType" in attributes
-
-
-def _is_change(record: Record) -> bool:
-    return (
-        record.source == "git"
-        or record.kind in _CHANGE_KINDS
-        or any(tag in _CHANGE_KINDS for tag in record.tags)
-    )
-
-
-def _texts(value: Any, depth: int = 0) -> list[str]:
-    """Every string inside attribute values (file lists, diffs), for matching."""
-    if depth > 4:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        return [t for v in value.values() for t in _texts(v, depth + 1)]
-    if isinstance(value, list | tuple):
-        return [t for v in value for t in _texts(v, depth + 1)]
-    return []
-
-
-def _strings(value: Any) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _relevant_changes(hypotheses: list[dict[str, Any]], changes: list[Change]) -> list[Any]:
-    by_id: dict[str, dict[str, Any]] = {}
-    for h in hypotheses:
-        for e in h.get("evidence", []):
-            if e.get("type") == "change":
-                entry = by_id.setdefault(
-                    e["id"],
-                    {
-                        "id": e["id"],
-                        "message": e["message"],
-                        "timestamp": e["timestamp"],
-                        "touches": e["touches"],
-                        "services": [],
-                    },
-                )
-                entry["services"].append(h["service"])
-    return list(by_id.values())
-
-
-def _next_checks(
-    hypotheses: list[dict[str, Any]],
-    trace_ids: list[str],
-    changes: list[dict[str, Any]],
-    system: SystemMap,
-) -> list[str]:
-    checks = []
-    for h in hypotheses[:3]:
-        checks.append(
-            f"{h['service']}: observe what='errors' filter service={h['service']} "
-            f"(confidence {h['confidence']})"
-        )
-    for change in changes[:3]:
-        checks.append(f"Read change {change['id']} ({change['touches']}): {change['message']}")
-    for trace_id in trace_ids[:3]:
-        checks.append(f"Open trace {trace_id}: /traces/{trace_id} or `gasoline trace {trace_id}`")
-    declared = {(a, b) for a, s in system.declared.items() for b in s.depends_on}
-    for a, b in sorted(declared - system.observed)[:3]:
-        checks.append(f"{a} → {b} is declared but never seen in spans: is it instrumented?")
-    return checks
