@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from collector.model import DropReason, Record, SpanBatch
 
 if TYPE_CHECKING:
-    from collector.config.sections import ApiConfig
+    from collector.config.sections import ApiConfig, PulseConfig
     from collector.config.values import Endpoint
     from collector.edge import EdgePolicy
+    from collector.pulse import Notifier
     from collector.redact import Redactor
     from collector.store import Store
 
@@ -221,6 +222,8 @@ class Components:
     processors: tuple[str, ...]
     api_server: ApiServerFactory
     mcp_stdio: Callable[[], McpStdio]
+    # Where TracePulse delivers reports (Slack, e-mail), built from ``pulse``.
+    notifiers: Callable[[PulseConfig], list[Notifier]] = lambda config: []
 
 
 def receiver_type(name: str) -> str:

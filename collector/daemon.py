@@ -17,6 +17,7 @@ from collector.edge import EdgePolicy
 from collector.gc_policy import GcPolicy
 from collector.interact import Interactor
 from collector.pipeline import Pipeline
+from collector.pulse import Pulse
 from collector.query import recent_trees
 from collector.redact import Redactor
 from collector.store import Store
@@ -59,7 +60,12 @@ class Daemon:
         )
         self.api = api.server
         self.receivers.append(api.intake)
-        self.services: list[Service] = [self.api, *api.services, GcPolicy()]
+        self.pulse = Pulse(
+            config.pulse, self.store, self.tools.run, components.notifiers(config.pulse)
+        )
+        self.tools.pulse = self.pulse
+        self.pipeline.watch(self.pulse.watch)
+        self.services: list[Service] = [self.api, *api.services, GcPolicy(), self.pulse]
         self._started_at = time.time()
         self._sweeper: asyncio.Task[None] | None = None
         self._syncer: asyncio.Task[None] | None = None

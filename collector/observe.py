@@ -53,6 +53,7 @@ class View(StrEnum):
     SERVICES = "services"
     TESTS = "tests"
     CHANGES = "changes"
+    REPORTS = "reports"
 
 
 class ViewError(ValueError):
@@ -499,6 +500,11 @@ def _kind(span: StoredSpan) -> str:
         return "UNSPECIFIED"
 
 
+def _no_reports(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+    """Reports are TracePulse's (``collector.pulse``): the daemon's toolbox answers them."""
+    raise ViewError("what: reports are kept by the daemon's TracePulse; ask the daemon")
+
+
 VIEWS: dict[View, Callable[..., dict[str, Any]]] = {
     View.TIMELINE: _events_view(None),
     View.LOGS: _events_view(frozenset({"log", "event"})),
@@ -511,6 +517,7 @@ VIEWS: dict[View, Callable[..., dict[str, Any]]] = {
     View.SERVICES: _services_view,
     View.TESTS: tests_view,
     View.CHANGES: _records_view(lambda record: record.source == "git"),
+    View.REPORTS: _no_reports,
 }
 
 

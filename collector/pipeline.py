@@ -183,6 +183,7 @@ class Pipeline:
         self._parser: ThreadPoolExecutor | None = None
         self._closed = False
         self._correlated: dict[str, bytes] = {}
+        self._watchers: list[Callable[[SpanBatch | list[Record]], None]] = []
         self._next_record_id = 1
         self.accepted: Counter[str] = Counter()
         self.dropped: Counter[tuple[str, DropReason]] = Counter()
@@ -435,6 +436,11 @@ class Pipeline:
         if records:
             self._store(records, lane)
 
+    def watch(self, callback: Callable[[SpanBatch | list[Record]], None]) -> None:
+        """Call ``callback`` with every batch of spans or records once it is stored, on the
+        loop. It must not block (hand work to a task) nor keep the batch."""
+        self._watchers.append(callback)
+
     def _store(self, item: SpanBatch | list[Record], lane: str) -> None:
         try:
             self._process(item)
@@ -442,6 +448,12 @@ class Pipeline:
             _log.exception("pipeline: failed to store a batch of %d items", len(item))
             signal = "spans" if isinstance(item, SpanBatch) else "records"
             self._count_lost(signal, DropReason.INVALID, len(item), lane)
+            return
+        for watcher in self._watchers:
+            try:
+                watcher(item)
+            except Exception:  # stored already: a watcher's fault loses nothing
+                _log.exception("pipeline: a watcher failed on a batch of %d items", len(item))
 
     def _dequeued(self, count: int, lane: str, signal: str, *, counted: int | None = None) -> None:
         self._queued_items -= count

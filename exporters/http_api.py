@@ -4,6 +4,8 @@ site (``receivers.http_site``).
 ``GET /v1/traces`` (newest traces), ``GET /v1/traces/{trace_id}`` (the tree, a page of
 ``limit`` spans at a time), ``GET /v1/traces/{trace_id}/causality`` (size-capped),
 ``GET /buffers/timeline`` (the merged timeline), ``GET /daemon/status``, ``GET /health``,
+``GET /v1/reports`` and ``GET /v1/reports/{id}`` (TracePulse's reports), ``POST
+/chat/feedback`` (a verdict or note on a report),
 and MCP over HTTP at ``/mcp`` (``exporters.mcp_http``).
 Errors are JSON ``{"status": "error", "error": "..."}`` with a 4xx code.
 
@@ -100,6 +102,9 @@ class HttpApi:
                 web.get("/v1/traces/{trace_id}/causality", self._causality),
                 web.get("/buffers/timeline", self._timeline),
                 web.post("/v1/tools/{name}", self._tool),
+                web.get("/v1/reports", self._reports),
+                web.get("/v1/reports/{report_id}", self._report),
+                web.post("/chat/feedback", self._feedback),
                 web.route("*", MCP_PATH, self._mcp_request),
             ]
         )
@@ -176,6 +181,45 @@ class HttpApi:
         answer = timeline(self._store, query)
         answer["metadata"]["query_time_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return web.json_response(answer)
+
+    async def _reports(self, request: web.Request) -> web.Response:
+        """TracePulse's newest reports (summaries), for the web page."""
+        try:
+            limit = _limit(request.query, default=20)
+        except _BadQuery as exc:
+            return _error(400, str(exc))
+        return web.json_response(await self._tools("observe", {"what": "reports", "limit": limit}))
+
+    async def _report(self, request: web.Request) -> web.Response:
+        args = {"type": "report", "report_id": request.match_info["report_id"]}
+        try:
+            return web.json_response(await self._tools("analyze", args))
+        except ToolInputError as exc:
+            return _error(404, str(exc))
+
+    async def _feedback(self, request: web.Request) -> web.Response:
+        """A verdict on a report's hypothesis and/or a note: from the daemon's own page
+        (the report view) or a client without Origin, never from another page."""
+        if request.content_type != "application/json":
+            self.edge.refuse(Refusal.CONTENT_TYPE)
+            return _error(415, f"feedback takes application/json, not {request.content_type!r}")
+        origin = request.headers.get("Origin")
+        if origin is not None and not same_origin(origin, request.headers.get("Host")):
+            self.edge.refuse(Refusal.BROWSER_TOOL)
+            return _error(403, "feedback is accepted from the daemon's own page only")
+        try:
+            body = await request.json()
+        except (ValueError, RecursionError):
+            return _error(400, "body is not valid JSON")
+        if not isinstance(body, dict):
+            return _error(400, "body must be a JSON object: report_id, hypothesis, verdict, note")
+        unknown = sorted(set(body) - {"report_id", "hypothesis", "verdict", "note", "author"})
+        if unknown:
+            return _error(400, f"{unknown[0][:40]}: unknown field")
+        try:
+            return web.json_response(await self._tools("configure", {**body, "action": "feedback"}))
+        except ToolInputError as exc:
+            return _error(400, str(exc))
 
     async def _tool(self, request: web.Request) -> web.Response:
         """Run an agent tool with JSON arguments; what ``gasoline mcp`` forwards to."""

@@ -89,7 +89,8 @@ _WHAT = (
     "page, after_cursor for more). errors: "
     "error spans, exceptions and error logs, newest first. network_waterfall: HTTP calls "
     "with timings and the server span that answered. actions: browser user actions. "
-    "websocket_events. services: services and who calls whom."
+    "websocket_events. services: services and who calls whom. reports: TracePulse's "
+    "incident reports, newest first."
 )
 _ANALYSIS = (
     "causality: why a trace failed or was slow (by trace_id, span_id, event_id, or since/"
@@ -103,7 +104,8 @@ _ANALYSIS = (
     "everything linked to a trace or correlation id, and how. regression: operations "
     "slower or failing more than in the baseline (configure set_baseline first). compare: "
     "trace_id against compare_to (span by span: added, missing, slower with delta, new "
-    "errors) or against the checkpoint named by baseline."
+    "errors) or against the checkpoint named by baseline. report: one TracePulse "
+    "incident report (report_id): ranked hypotheses, chain, changes."
 )
 _ACTION = (
     "clear: empty a buffer. noise_rule: hide matching items from answers (op add, remove, "
@@ -111,7 +113,9 @@ _ACTION = (
     "save_checkpoint: save current per-operation latency and error figures as NAME. "
     "set_baseline: make the current figures (or checkpoint NAME) the baseline for analyze "
     "regression. redaction: list or add attribute-key patterns whose values are replaced "
-    "with [REDACTED]; remove only patterns added at run time (the config's stay)."
+    "with [REDACTED]; remove only patterns added at run time (the config's stay). feedback: "
+    "confirm or reject a hypothesis of a TracePulse report (report_id, hypothesis, "
+    "verdict), and/or add a note; later reports of the same incident rank by it."
 )
 _GENERATE = (
     "reproduction: the trace's browser actions and HTTP requests as a runnable script "
@@ -335,6 +339,9 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
             str | None,
             Field(description="For compare: the trace id to compare trace_id against."),
         ] = None,
+        report_id: Annotated[
+            str | None, Field(description="For report: an id from observe what='reports'.")
+        ] = None,
     ) -> CallToolResult:
         """Explain why something failed or was slow."""
         return _result(
@@ -350,6 +357,7 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
                     since=since,
                     until=until,
                     compare_to=compare_to,
+                    report_id=report_id,
                 ),
             )
         )
@@ -372,6 +380,14 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
         pattern: Annotated[
             str | None, Field(description="For redaction add/remove: a regex on attribute keys.")
         ] = None,
+        report_id: Annotated[str | None, Field(description="For feedback: the report.")] = None,
+        hypothesis: Annotated[
+            str | None, Field(description="For feedback: a hypothesis key of the report.")
+        ] = None,
+        verdict: Annotated[
+            Literal["confirm", "reject"] | None, Field(description="For feedback.")
+        ] = None,
+        note: Annotated[str | None, Field(description="For feedback: a note.")] = None,
     ) -> CallToolResult:
         """Change what Gasoline keeps and shows; save checkpoints and the baseline."""
         args = _args(
@@ -383,6 +399,10 @@ def build_server(backend: ToolBackend, *, version: str) -> MCPServer:
             event=event,
             name=name,
             pattern=pattern,
+            report_id=report_id,
+            hypothesis=hypothesis,
+            verdict=verdict,
+            note=note,
         )
         return _result(await backend.call("configure", args))
 

@@ -22,6 +22,7 @@ from collector.config import ApiConfig
 from collector.edge import EdgePolicy
 from collector.store import Store
 from exporters.http_api import HttpApi
+from exporters.pulse_delivery import notifiers
 from exporters.web_page import WebPage
 from receivers.file_tail import FileLogConfig, FileLogReceiver
 from receivers.git_watch import GitWatchConfig, GitWatchReceiver
@@ -88,4 +89,5 @@ COMPONENTS = Components(
     processors=("redaction",),
     api_server=api_server,
     mcp_stdio=mcp_stdio,
+    notifiers=notifiers,
 )

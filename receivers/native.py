@@ -1,6 +1,7 @@
 """The native event API: ``POST /event`` and ``POST /events`` (also under ``/v1/``), and
 ``POST /v1/lines`` for plain log lines and raw output blocks, parsed by the pipeline, and
-``POST /v1/tests`` for a ``gasoline test`` run's spans.
+``POST /v1/tests`` for a ``gasoline test`` run's spans, and ``POST /webhook/event`` for
+TracePulse's triggers (``receivers.pulse_webhook``).
 
 This is how the browser extension, the log tailers and custom scripts report events.
 ``NativeReceiver`` is a receiver like the others (``start``/``stop``/``stats``); it binds
@@ -29,6 +30,7 @@ from collector.events import parse_event
 from collector.limits import json_int
 from collector.model import DropReason, Record
 from receivers.log_records import LogLines
+from receivers.pulse_webhook import WEBHOOK_PATH, webhook_record
 from receivers.stream_groups import OutputLines, StreamGroups
 from receivers.test_run import TESTS_PATH
 from receivers.test_run.intake import decode_test_run
@@ -139,6 +141,7 @@ class NativeReceiver:
             ),
             web.post("/v1/lines", self._answering_errors(self._post_lines)),
             web.post(TESTS_PATH, self._answering_errors(self._post_tests)),
+            web.post(WEBHOOK_PATH, self._answering_errors(self._post_webhook)),
         ]
 
     async def _post_tests(self, request: web.Request) -> web.Response:
@@ -188,6 +191,25 @@ class NativeReceiver:
     async def _post_event(self, request: web.Request) -> web.Response:
         [record] = self._parse([await _read_json(request)], ["event"])
         return web.json_response({"status": "ok", "event_id": str(record.id)})
+
+    async def _post_webhook(self, request: web.Request) -> web.Response:
+        """A TracePulse trigger. It makes the daemon act (analyse, send reports), so no
+        browser page may send it, whatever its origin: DebugQueue posts from backends."""
+        if "Origin" in request.headers:
+            raise _Reject(403, f"{WEBHOOK_PATH} is not accepted from a browser page")
+        data = await _read_json(request)
+        sink = self._sink_or_refuse()
+        try:
+            record = webhook_record(data)
+        except DecodeError as exc:
+            raise _Reject(400, str(exc)) from exc
+        try:
+            sink.offer_records([record])
+        except CollectorError as exc:
+            raise _Reject(http_status(exc), str(exc), retry_after(exc)) from exc
+        return web.json_response(
+            {"status": "ok", "event_id": str(record.id), "correlation_id": record.correlation_id}
+        )
 
     async def _post_events(self, request: web.Request) -> web.Response:
         data = await _read_json(request)

@@ -104,7 +104,7 @@ INVALID = [
     ("exporters: {clickhouse: {}}", "exporters.clickhouse: unknown exporter"),
     (
         "recievers: {}",
-        "recievers: unknown key (allowed: receivers, processors, exporters, service, interact, backend)",
+        "recievers: unknown key (allowed: receivers, processors, exporters, service, interact, backend, pulse)",
     ),
     (
         "service: {api: {endpoint: '127.0.0.1:4317'}}",

@@ -134,9 +134,9 @@ async def test_lifecycle_of_the_api_server_and_its_intake() -> None:
 
 
 async def test_lifecycle_of_every_service_the_daemon_runs(tmp_path: Path) -> None:
-    """The API server and the GC policy, as the daemon builds them from the table."""
+    """The API server, the GC policy and TracePulse, as the daemon builds them from the table."""
     services = Daemon(make_config(tmp_path), COMPONENTS).services
-    assert {service.name for service in services} == {"api", "web", "gc"}
+    assert {service.name for service in services} == {"api", "web", "gc", "pulse"}
     for service in services:
         await service.stop()  # safe without start
         assert service.stats()["status"] == "stopped", service.name

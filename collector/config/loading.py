@@ -11,7 +11,13 @@ from typing import Any
 import yaml
 
 from collector.component import Components, receiver_type
-from collector.config.sections import Config, InteractConfig, RedactionConfig, ServiceConfig
+from collector.config.sections import (
+    Config,
+    InteractConfig,
+    PulseConfig,
+    RedactionConfig,
+    ServiceConfig,
+)
 from collector.config.values import Endpoint, describe, load_section
 from collector.errors import ConfigError
 
@@ -122,7 +128,7 @@ def _redaction_listed(service: ServiceConfig, errors: list[str]) -> bool:
     return bool(listed)
 
 
-_TOP_LEVEL = ("receivers", "processors", "exporters", "service", "interact", "backend")
+_TOP_LEVEL = ("receivers", "processors", "exporters", "service", "interact", "backend", "pulse")
 
 
 def _build(data: dict[str, Any], source: str, components: Components) -> Config:
@@ -141,6 +147,7 @@ def _build(data: dict[str, Any], source: str, components: Components) -> Config:
         _expand_backend_logs(data, sections["receivers"], errors)
     service = load_section(ServiceConfig, data.get("service"), "service", errors)
     interact = load_section(InteractConfig, data.get("interact"), "interact", errors)
+    pulse = load_section(PulseConfig, data.get("pulse"), "pulse", errors)
 
     redaction: RedactionConfig | None = None
     for name, value in sections["processors"].items():
@@ -174,10 +181,15 @@ def _build(data: dict[str, Any], source: str, components: Components) -> Config:
                         )
         if not _redaction_listed(service, errors):
             redaction = None
-    if errors or service is None or interact is None:
+    if errors or service is None or interact is None or pulse is None:
         raise ConfigError(errors, source=source)
     config = Config(
-        receivers={}, service=service, redaction=redaction, interact=interact, source=source
+        receivers={},
+        service=service,
+        redaction=redaction,
+        interact=interact,
+        source=source,
+        pulse=pulse,
     )
     _type_receivers(config, sections["receivers"], components, errors)
     if errors:

@@ -18,6 +18,11 @@ __all__ = [
     "HistoryConfig",
     "InteractConfig",
     "PipelineConfig",
+    "PulseConfig",
+    "PulseEmailConfig",
+    "PulseRuleConfig",
+    "PulseServiceConfig",
+    "PulseSlackConfig",
     "QueueConfig",
     "RedactionConfig",
     "ServiceConfig",
@@ -249,6 +254,7 @@ class Config:
     redaction: RedactionConfig | None
     interact: InteractConfig = field(default_factory=InteractConfig)
     source: str = "embedded defaults"
+    pulse: PulseConfig = field(default_factory=lambda: PulseConfig())
 
     def enabled_receivers(self) -> list[str]:
         """Receivers named by at least one pipeline, in first-mention order."""
@@ -256,3 +262,116 @@ class Config:
         for pipeline in self.service.pipelines.values():
             names += [n for n in pipeline.receivers if n not in names]
         return names
+
+
+@dataclass(slots=True)
+class PulseRuleConfig:
+    """A config trigger: a stored error log of ``service`` (with ``error_code`` in its
+    attributes ``errorCode``/``error.code``, or in its message), or a failed SERVER span
+    of ``service`` whose name or ``http.route`` is ``route``. It names the incident
+    ``event_type``."""
+
+    event_type: str
+    kind: Literal["log", "trace"] = "log"
+    service: str | None = None
+    error_code: str | None = None
+    route: str | None = None
+
+    def validate(self, path: str) -> list[str]:
+        errors = [] if self.event_type.strip() else [f"{path}.event_type: must not be empty"]
+        if self.kind == "log" and self.route is not None:
+            errors.append(f"{path}.route: only a rule of kind 'trace' matches a route")
+        if self.kind == "trace" and self.error_code is not None:
+            errors.append(f"{path}.error_code: only a rule of kind 'log' matches an error code")
+        if self.service is None and self.route is None and self.error_code is None:
+            errors.append(f"{path}: set at least one of service, error_code, route")
+        return errors
+
+
+@dataclass(slots=True)
+class PulseServiceConfig:
+    """One service of the system map: what it depends on, and its code."""
+
+    depends_on: list[str] = field(default_factory=list)
+    file: str | None = None
+    functions: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PulseSlackConfig:
+    """A Slack incoming webhook (``https://hooks.slack.com/services/...``)."""
+
+    webhook_url: str
+
+    def validate(self, path: str) -> list[str]:
+        if not self.webhook_url.startswith(("http://", "https://")):
+            return [f"{path}.webhook_url: {self.webhook_url!r} is not an http(s) URL"]
+        return []
+
+
+@dataclass(slots=True)
+class PulseEmailConfig:
+    """SMTP delivery; ``starttls`` upgrades the connection, and ``username`` logs in with
+    ``password`` (or the variable ``password_env`` names)."""
+
+    host: str
+    to: list[str]
+    sender: str = "gasoline@localhost"
+    port: int = 587
+    starttls: bool = True
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None
+    ca_file: str | None = None  # trust this CA for STARTTLS (an internal one), besides the system's
+    timeout: Duration = Duration(10)
+
+    def validate(self, path: str) -> list[str]:
+        errors = [] if self.to else [f"{path}.to: list at least one address"]
+        if not 0 < self.port < 65536:
+            errors.append(f"{path}.port: {self.port} is not a port (1-65535)")
+        return errors + positive(path, "timeout", self.timeout)
+
+
+@dataclass(slots=True)
+class PulseConfig:
+    """TracePulse: incident reports triggered by events (``POST /webhook/event``, log
+    records carrying ``eventType``/``correlationId``, ``rules``), guided by the system
+    map (``services``, or the YAML file ``map_file`` names) and recent code changes,
+    delivered to Slack and e-mail, kept under ``reports_dir``.
+
+    ``window`` is how far around the trigger linked data is read; ``settle`` how long
+    after the trigger the analysis waits for late spans; a trigger with a signature
+    (event type, service, error code) already reported less than ``rate_limit`` ago is
+    folded into that report (a duplicate when its correlation id is the same)."""
+
+    enabled: bool = True
+    services: dict[str, PulseServiceConfig] = field(default_factory=dict)
+    map_file: str | None = None
+    rules: list[PulseRuleConfig] = field(default_factory=list)
+    window: Duration = Duration(300)
+    settle: Duration = Duration(0.5)
+    rate_limit: Duration = Duration(300)
+    changes_lookback: Duration = Duration(7 * 24 * 3600)
+    reports_dir: str = "~/.gasoline/data/reports"
+    max_reports: int = 1000
+    slack: PulseSlackConfig | None = None
+    email: PulseEmailConfig | None = None
+    retries: int = 5
+    retry_backoff: Duration = Duration(0.5)
+
+    def validate(self, path: str) -> list[str]:
+        errors: list[str] = []
+        for name in ("window", "rate_limit", "changes_lookback", "max_reports", "retry_backoff"):
+            errors += positive(path, name, getattr(self, name))
+        if self.retries < 0:
+            errors.append(f"{path}.retries: {self.retries} must be 0 or more")
+        for name, service in self.services.items():
+            for i, dep in enumerate(service.depends_on):
+                if dep not in self.services:
+                    errors.append(
+                        f"{path}.services.{name}.depends_on[{i}]: {dep!r} is not a service "
+                        "of the map (declare it under pulse.services)"
+                    )
+        if self.map_file is not None and self.services:
+            errors.append(f"{path}.map_file: give the map inline (services) or as a file, not both")
+        return errors

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collector.bounded import MAX_ANSWER_BYTES, fit
 from collector.interact import Interactor
@@ -29,6 +29,9 @@ from collector.tools.generate import Format, Generator, generate
 from collector.tools.interact import InteractAction, interact
 from collector.tools.observe import View, observe
 from collector.tools.target import ToolInputError
+
+if TYPE_CHECKING:
+    from collector.pulse import Pulse
 
 __all__ = [
     "ANALYSES",
@@ -76,13 +79,35 @@ class Toolbox:
         self.pipeline = pipeline
         self._baselines = baselines or Path(".gasoline") / "checkpoints"
         self._configurator = Configurator(store, pipeline, self._baselines)
+        self.pulse: Pulse | None = None  # TracePulse's reports, once the daemon attaches it
         self._handlers: dict[Tool, Callable[[dict[str, Any]], Any]] = {
-            Tool.OBSERVE: lambda args: observe(store, self._configurator.noise, args),
-            Tool.ANALYZE: lambda args: analyze(store, self._baselines, args),
-            Tool.CONFIGURE: self._configurator.configure,
+            Tool.OBSERVE: self._observe,
+            Tool.ANALYZE: self._analyze,
+            Tool.CONFIGURE: self._configure,
             Tool.GENERATE: lambda args: generate(store, args),
             Tool.INTERACT: lambda args: interact(interactor, args),
         }
+
+    def _observe(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("what") == View.REPORTS and self.pulse is not None:
+            limit = args.get("limit", 20)
+            if not isinstance(limit, int) or not 1 <= limit <= 1000:
+                raise ToolInputError("limit: expected a number of reports, 1-1000")
+            return {"view": "reports", **self.pulse.reports(limit)}
+        return observe(self.store, self._configurator.noise, args)
+
+    async def _analyze(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("type") == Analysis.REPORT and self.pulse is not None:
+            report_id = args.get("report_id")
+            if not isinstance(report_id, str):
+                raise ToolInputError("report_id: required for type report (observe what='reports')")
+            return dict(self.pulse.report(report_id))
+        return await analyze(self.store, self._baselines, args)
+
+    async def _configure(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("action") == ConfigureAction.FEEDBACK and self.pulse is not None:
+            return await self.pulse.feedback(args)
+        return await self._configurator.configure(args)
 
     async def run(self, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
         """Run tool ``name``; the answer carries ``metadata.query_time_ms``, and is cut to

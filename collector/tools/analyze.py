@@ -35,6 +35,7 @@ class Analysis(StrEnum):
     REGRESSION = "regression"
     CHANGES = "changes"
     COMPARE = "compare"
+    REPORT = "report"
 
 
 ANALYSES = tuple(Analysis)
@@ -58,6 +59,8 @@ async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dic
         return analyze_changes(store, dict(args))
     if kind == Analysis.COMPARE:
         return await _compare(store, baselines, tree_for(store, args), args)
+    if kind == Analysis.REPORT:
+        raise ToolInputError("type: report needs the daemon's TracePulse; ask the daemon")
     if kind == Analysis.CAUSALITY:
         return _causality(store, args)
     return analyze_latency(tree_for(store, args))

@@ -34,6 +34,7 @@ class ConfigureAction(StrEnum):
     SAVE_CHECKPOINT = "save_checkpoint"
     SET_BASELINE = "set_baseline"
     REDACTION = "redaction"
+    FEEDBACK = "feedback"
 
 
 class Buffer(StrEnum):
@@ -75,6 +76,8 @@ class Configurator:
             return self._noise_rule(args)
         if action == ConfigureAction.CUSTOM_EVENT:
             return self._custom_event(args)
+        if action == ConfigureAction.FEEDBACK:
+            raise ToolInputError("action: feedback needs the daemon's TracePulse; ask the daemon")
         if action in (ConfigureAction.SAVE_CHECKPOINT, ConfigureAction.SET_BASELINE):
             return await self._save(str(action), args)
         if action == ConfigureAction.REDACTION:
