@@ -18,11 +18,15 @@ from typing import (
 
 from opentelemetry.trace import SpanKind
 
+from collector.pulse.engine import FeedbackAnswer, PulseReport
 from collector.tools import (
+    Analysis,
     ConfigureAnswer,
     GenerateAnswer,
+    Generator,
     InteractAnswer,
     ObserveAnswer,
+    View,
 )
 from collector.tools.analyze import (
     CausalityAnswer,
@@ -34,6 +38,7 @@ from collector.tools.analyze import (
 )
 from tests.conftest import Running
 from tests.scenarios import Scenario, db, http_server
+from tests.test_pulse import MAP, Chain, NowScenario, reports_of
 
 
 def shape_errors(value: Any, declared: Any, path: str) -> list[str]:
@@ -98,22 +103,7 @@ async def test_every_answer_carries_exactly_its_declared_keys(
     good = await ok.send(gasoline)
     trace = {"trace_id": bad}
     checks: list[tuple[str, dict[str, Any], Any]] = [
-        *[
-            ("observe", {"what": w}, ObserveAnswer)
-            for w in (
-                "timeline",
-                "logs",
-                "traces",
-                "errors",
-                "network_waterfall",
-                "actions",
-                "websocket_events",
-                "services",
-                "tests",
-                "changes",
-                "reports",
-            )
-        ],
+        *[("observe", {"what": str(w)}, ObserveAnswer) for w in View if w != View.TRACE],
         ("observe", {"what": "trace", "filter": trace}, ObserveAnswer),
         ("observe", {"event_ids": ["1", "999999"]}, ObserveAnswer),
         ("configure", {"action": "save_checkpoint", "name": "before"}, ConfigureAnswer),
@@ -135,13 +125,12 @@ async def test_every_answer_carries_exactly_its_declared_keys(
         ("analyze", {"type": "changes"}, ChangesAnswer),
         ("analyze", {"type": "compare", **trace, "compare_to": good}, CompareAnswer),
         ("analyze", {"type": "compare", **trace, "baseline": "before"}, CompareAnswer),
-        *[
-            ("generate", {"type": t, **trace}, GenerateAnswer)
-            for t in ("reproduction", "test", "pr_summary", "timeline_report")
-        ],
+        *[("generate", {"type": str(g), **trace}, GenerateAnswer) for g in Generator],
         ("interact", {"action": "run_command", "name": "hello"}, InteractAnswer),
         ("configure", {"action": "clear"}, ConfigureAnswer),
     ]
+    asked = {(name, args.get("type")) for name, args, _ in checks}
+    assert {("analyze", str(a)) for a in Analysis if a != Analysis.REPORT} <= asked
     seen: set[str] = set()
     for name, args, declared in checks:
         answer = await tool(gasoline, name, args)
@@ -150,6 +139,29 @@ async def test_every_answer_carries_exactly_its_declared_keys(
         seen.update(answer)
     # The answers were real ones: the check walked their main keys.
     assert {"hypotheses", "root_cause", "repeated_calls", "linked", "content"} <= seen
+
+
+async def test_tracepulse_answers_carry_exactly_their_declared_keys(
+    start_daemon: typing.Callable[..., typing.Awaitable[Running]],
+) -> None:
+    running = await start_daemon(
+        MAP + "  rules:\n    - {event_type: CHARGE_FAILED, kind: trace, service: ServiceA}\n"
+    )
+    scenario = NowScenario()
+    Chain("cid-typed", fail={"ServiceB": "db down"}).build(scenario)
+    await scenario.send(running)
+    [kept] = await reports_of(running)
+    listing = await tool(running, "observe", {"what": "reports"})
+    assert shape_errors(listing, ObserveAnswer, "observe reports") == []
+    assert [r["id"] for r in listing["reports"]] == [kept["id"]]
+    report = await tool(running, "analyze", {"type": "report", "report_id": kept["id"]})
+    assert shape_errors(report, PulseReport, "analyze report") == []
+    assert report["hypotheses"] and report["delivery"] == {}
+    key = report["hypotheses"][0]["key"]
+    args = {"action": "feedback", "report_id": kept["id"], "hypothesis": key, "verdict": "confirm"}
+    feedback = await tool(running, "configure", args)
+    assert shape_errors(feedback, FeedbackAnswer, "configure feedback") == []
+    assert feedback["feedback"][0]["verdict"] == "confirm"
 
 
 def test_the_check_fails_on_an_undeclared_or_missing_key() -> None:

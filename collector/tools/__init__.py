@@ -12,15 +12,15 @@ Each answer has a declared shape, a ``TypedDict`` next to the code that builds i
 derive from ``collector.bounded.Answer``, whose ``metadata`` is ``Metadata``):
 
 - observe: ``ObserveAnswer`` (``collector.tools.observe``), the view's ``ObservePage``
-  (``collector.query``); what='reports' lists TracePulse's reports.
+  (``collector.query``); what='reports' is TracePulse's (``Pulse.reports``).
 - analyze: ``AnalyzeAnswer`` (``collector.tools.analyze``), one of ``CausalityAnswer``
   (``collector.analysis.causality``, hypotheses ``HypothesisDoc``), ``LatencyAnswer``
   (``collector.analysis.latency``), ``CorrelateAnswer`` (``collector.tools.analyze``),
   ``RegressionAnswer`` (``collector.baselines``), ``ChangesAnswer``
   (``collector.analysis.changes``), ``CompareAnswer`` (``collector.analysis.compare``);
-  type=report answers TracePulse's report (``collector.pulse``), a mapping.
+  type=report answers TracePulse's ``PulseReport`` (``collector.pulse.analysis``).
 - configure: ``ConfigureAnswer`` (``collector.tools.configure``); action=feedback
-  answers TracePulse's feedback, a mapping.
+  answers TracePulse's ``FeedbackAnswer`` (``collector.pulse.engine``).
 - generate: ``GenerateAnswer`` (``collector.generate``).
 - interact: ``InteractAnswer`` (``collector.interact``).
 
@@ -58,6 +58,7 @@ from collector.tools.target import ToolInputError
 
 if TYPE_CHECKING:
     from collector.pulse import Pulse
+    from collector.pulse.engine import FeedbackAnswer, PulseReport
 
 __all__ = [
     "ANALYSES",
@@ -119,7 +120,7 @@ class Toolbox:
             Tool.INTERACT: lambda args: interact(interactor, args),
         }
 
-    def _observe(self, args: dict[str, Any]) -> ObserveAnswer | dict[str, Any]:
+    def _observe(self, args: dict[str, Any]) -> ObserveAnswer:
         if args.get("what") == View.REPORTS and self.pulse is not None:
             limit = args.get("limit", 20)
             if not isinstance(limit, int) or not 1 <= limit <= 1000:
@@ -127,15 +128,15 @@ class Toolbox:
             return {"view": "reports", **self.pulse.reports(limit)}
         return observe(self.store, self._configurator.noise, args)
 
-    async def _analyze(self, args: dict[str, Any]) -> AnalyzeAnswer | dict[str, Any]:
+    async def _analyze(self, args: dict[str, Any]) -> AnalyzeAnswer | PulseReport:
         if args.get("type") == Analysis.REPORT and self.pulse is not None:
             report_id = args.get("report_id")
             if not isinstance(report_id, str):
                 raise ToolInputError("report_id: required for type report (observe what='reports')")
-            return dict(self.pulse.report(report_id))
+            return self.pulse.report(report_id).copy()
         return await analyze(self.store, self._baselines, args)
 
-    async def _configure(self, args: dict[str, Any]) -> ConfigureAnswer | dict[str, Any]:
+    async def _configure(self, args: dict[str, Any]) -> ConfigureAnswer | FeedbackAnswer:
         if args.get("action") == ConfigureAction.FEEDBACK and self.pulse is not None:
             return await self.pulse.feedback(args)
         return await self._configurator.configure(args)
