@@ -19,17 +19,29 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from collector.bounded import Answer
 from collector.model import SpanKind, StatusCode
 from collector.store import Store
 
 __all__ = [
     "BASELINE",
     "BaselineError",
+    "RegressionAnswer",
     "compare",
     "load_baseline",
     "save_baseline",
     "snapshot",
 ]
+
+
+class RegressionAnswer(Answer):
+    """``analyze type=regression``: operations slower or failing more than in the baseline."""
+
+    regressions: list[dict[str, Any]]
+    unchanged: int
+    not_seen: list[str]  # operations of the baseline not seen since (the first 20)
+    summary: str
+
 
 BASELINE = "baseline"
 _VERSION = 1
@@ -117,7 +129,7 @@ def load_baseline(directory: Path, name: str) -> dict[str, Any]:
     return data
 
 
-def compare(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+def compare(baseline: dict[str, Any], current: dict[str, Any]) -> RegressionAnswer:
     """Operations that got slower or fail more often than in the baseline."""
     regressions = []
     unchanged = 0

@@ -13,17 +13,22 @@ stack, or recurses no deeper than a fixed cap (``compact``), so no input can rai
   budget, the biggest list or mapping in it is cut, and ``metadata.truncated`` says what
   was cut. Views that page (the timeline, errors, logs) budget their pages themselves
   with ``json_size``, so their cursors stay exact and ``fit`` rarely has anything to do.
+
+``Answer`` is the base of every tool answer's declared type (``collector.tools`` says
+where each lives): whatever else it holds, an answer may carry ``metadata``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypedDict, TypeVar, cast, overload
 
 __all__ = [
     "MAX_ANSWER_BYTES",
     "MAX_DEPTH",
+    "Answer",
+    "Metadata",
     "cap_depth",
     "compact",
     "fit",
@@ -43,6 +48,27 @@ _TEXT_TAIL = 200
 _MAX_METADATA_KEYS = 12
 _COMPACT_DEPTH = 8
 _MAX_FIT_ROUNDS = 64
+
+
+class Metadata(TypedDict, total=False):
+    """What an answer says about itself: paging, timing, and what was cut."""
+
+    total_count: int
+    total_count_exact: bool  # false: the scan stopped early, total_count is a lower bound
+    cursor_next: str | None  # after_cursor for the next page; None on the last
+    query_time_ms: float  # set on every answer by ``Toolbox.run``
+    truncated: str  # what was left out, and how to get it (``note_truncated``)
+    not_stored: list[str]  # ids asked for that are not in the store
+    cycles: list[str]  # parent cycles broken in a trace
+
+
+class Answer(TypedDict, total=False):
+    """The base of every tool answer: ``fit`` and ``Toolbox.run`` write ``metadata``."""
+
+    metadata: Metadata
+
+
+AnswerT = TypeVar("AnswerT", bound=Mapping[str, Any])
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False).encode
@@ -157,22 +183,33 @@ def take_within(items: Iterable[Any], max_bytes: int) -> list[Any]:
     return taken
 
 
-def note_truncated(answer: dict[str, Any], text: str) -> None:
-    """Say in ``metadata.truncated`` what was left out of ``answer``, and how to get it."""
-    metadata = answer.setdefault("metadata", {})
+def note_truncated(answer: Mapping[str, Any], text: str) -> None:
+    """Say in ``metadata.truncated`` what was left out of ``answer``, and how to get it.
+    ``answer`` is a dict (a plain one or an ``Answer``), changed in place."""
+    metadata = cast(dict[str, Any], answer).setdefault("metadata", {})
     before = metadata.get("truncated")
     metadata["truncated"] = f"{before}; {text}" if before else text
 
 
-def fit(answer: dict[str, Any], max_bytes: int = MAX_ANSWER_BYTES) -> dict[str, Any]:
+@overload
+def fit(answer: dict[str, Any], max_bytes: int = MAX_ANSWER_BYTES) -> dict[str, Any]: ...
+@overload
+def fit(answer: AnswerT, max_bytes: int = MAX_ANSWER_BYTES) -> AnswerT: ...
+def fit(answer: AnswerT, max_bytes: int = MAX_ANSWER_BYTES) -> AnswerT:
     """``answer`` cut until its compact JSON is at most ``max_bytes``.
 
     Each round cuts the biggest list or mapping below the top level (never
     ``metadata``) to the items that fit, keeping its first items, and notes the cut in
     ``metadata.truncated``. A single string bigger than the budget is cut to its share.
     ``answer`` is changed in place and returned. A value nested past ``MAX_DEPTH`` that
-    reached the answer uncut is cut first.
+    reached the answer uncut is cut first. ``answer`` is a dict (a plain one or an
+    ``Answer``); its declared type is kept, though a cut may drop any of its keys.
     """
+    _fit(cast(dict[str, Any], answer), max_bytes)
+    return answer
+
+
+def _fit(answer: dict[str, Any], max_bytes: int) -> None:
     try:
         size = json_size(answer)
     except RecursionError:
@@ -183,7 +220,7 @@ def fit(answer: dict[str, Any], max_bytes: int = MAX_ANSWER_BYTES) -> dict[str, 
         size = json_size(answer)
     for _ in range(_MAX_FIT_ROUNDS):
         if size <= max_bytes:
-            return answer
+            return
         found = _biggest_part(answer)
         if found is None:
             break
@@ -204,7 +241,6 @@ def fit(answer: dict[str, Any], max_bytes: int = MAX_ANSWER_BYTES) -> dict[str, 
         answer.clear()
         answer["metadata"] = kept_meta
         note_truncated(answer, f"the answer could not be cut under {max_bytes} bytes")
-    return answer
 
 
 def _keep_first(part: dict[Any, Any] | list[Any], kept: int) -> None:

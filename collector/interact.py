@@ -20,14 +20,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Required
 
+from collector.bounded import Answer
 from collector.config import CommandConfig, InteractConfig
 from collector.errors import QueueFullError
 from collector.model import Record
 from collector.pipeline import Pipeline
 
-__all__ = ["ACTIONS", "InteractAction", "InteractError", "Interactor"]
+__all__ = ["ACTIONS", "InteractAction", "InteractAnswer", "InteractError", "Interactor"]
 
 
 class InteractAction(StrEnum):
@@ -42,6 +43,22 @@ ACTIONS = tuple(InteractAction)
 _TAIL_LINES = 40
 _MAX_LINE = 500
 _BATCH = 200
+
+
+class InteractAnswer(Answer, total=False):
+    """``interact``: what ran, how it ended, and its last lines (all lines went to the
+    timeline, source ``interact``, under ``event_id``)."""
+
+    action: Required[str]
+    name: Required[str]
+    command: Required[str]
+    exit_code: Required[int | None]
+    timed_out: Required[bool]
+    duration_ms: Required[float]
+    output_lines: Required[int]
+    output_tail: Required[list[str]]
+    event_id: Required[str]
+    trace_id: str  # the trace the run was given (``gasoline test``'s), if any
 
 
 class InteractError(ValueError):
@@ -83,7 +100,7 @@ class Interactor:
             )
         return name, table[name]
 
-    async def run(self, action: str, name: str | None) -> dict[str, Any]:
+    async def run(self, action: str, name: str | None) -> InteractAnswer:
         label, command = self._lookup(action, name)
         started = time.monotonic()
         url = self._api_url() if action == "run_tests" else None
@@ -159,7 +176,7 @@ class Interactor:
         )
         emit(final)
         self._offer(pending)
-        return {
+        answer: InteractAnswer = {
             "action": action,
             "name": label,
             "command": command.run,
@@ -169,8 +186,10 @@ class Interactor:
             "output_lines": counts["lines"],
             "output_tail": list(tail),
             "event_id": str(final.id),
-            **({"trace_id": trace_id} if trace_id else {}),
         }
+        if trace_id:
+            answer["trace_id"] = trace_id
+        return answer
 
     def _offer(self, pending: list[Record]) -> None:
         if pending:

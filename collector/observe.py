@@ -1,6 +1,7 @@
 """The ``observe`` views: what happened, shaped for an agent's context window.
 
-Each view answers ``{<items>: [...], "metadata": {"total_count", "cursor_next"}}`` and
+Each view answers ``{<items>: [...], "metadata": {"total_count", "cursor_next"}}`` (an
+``ObservePage``) and
 is bounded: summaries first (a trace's topology and timings, repeated sibling calls
 folded into one line), full detail only for what is asked for by id.
 """
@@ -16,10 +17,11 @@ from typing import Any
 from collector.analysis.changes import tests_view
 from collector.analysis.signals import failure_of, http_method, http_status, http_url
 from collector.analysis.timing import clock_shifts
-from collector.bounded import MAX_ANSWER_BYTES, compact
+from collector.bounded import MAX_ANSWER_BYTES, Metadata, compact
 from collector.filters import LEVEL_RANK, TimelineFilter
 from collector.model import Record, SpanKind
 from collector.query import (
+    ObservePage,
     iso_time,
     newest_page,
     recent_trees,
@@ -31,7 +33,7 @@ from collector.query import (
 from collector.store import Store, StoredSpan
 from collector.trace_tree import Node, TraceTree
 
-__all__ = ["VIEWS", "View", "ViewError", "observe"]
+__all__ = ["VIEWS", "ObservePage", "View", "ViewError", "observe"]
 
 _FOLD_AT = 4  # this many same-named sibling calls in a row fold into one line
 _MAX_TREE_LINES = 50
@@ -60,8 +62,8 @@ class ViewError(ValueError):
     """The request cannot be answered as asked; the message says what to change."""
 
 
-def _events_view(kinds: frozenset[str] | None) -> Callable[..., dict[str, Any]]:
-    def view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+def _events_view(kinds: frozenset[str] | None) -> Callable[..., ObservePage]:
+    def view(store: Store, f: TimelineFilter, **_: Any) -> ObservePage:
         if kinds is not None:
             f.kinds = kinds
         return timeline(store, f, shape=compact, max_bytes=_PAGE_BYTES)
@@ -69,7 +71,7 @@ def _events_view(kinds: frozenset[str] | None) -> Callable[..., dict[str, Any]]:
     return view
 
 
-def _traces_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+def _traces_view(store: Store, f: TimelineFilter, **_: Any) -> ObservePage:
     offset = int(f.cursor[1]) if f.cursor else 0
     wanted = offset + f.limit + 1
     matched: list[dict[str, Any]] = []
@@ -94,7 +96,7 @@ def _traces_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
 
 def _trace_view(
     store: Store, f: TimelineFilter, *, span_ids: list[str] | None = None, **_: Any
-) -> dict[str, Any]:
+) -> ObservePage:
     if f.trace_id is None:
         raise ViewError(
             "observe trace needs filter.trace_id (32 hex digits, or a unique prefix of 8 or more); "
@@ -110,7 +112,7 @@ def _trace_view(
     first = int(f.cursor[1]) if f.cursor else 0
     lines, line_count = _tree_lines(tree, wanted, clock, first, _MAX_TREE_LINES)
     more = first + len(lines) < line_count
-    metadata: dict[str, Any] = {
+    metadata: Metadata = {
         "total_count": len(tree.nodes),
         "cursor_next": f"0:{first + len(lines)}" if more else None,
     }
@@ -275,7 +277,7 @@ def _tree_lines(
     return lines, total
 
 
-def _errors_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+def _errors_view(store: Store, f: TimelineFilter, **_: Any) -> ObservePage:
     """Error spans (with their exception), error logs and events, newest first."""
     if f.level is None or LEVEL_RANK[f.level] < LEVEL_RANK["error"]:
         f.level = "error"
@@ -325,12 +327,12 @@ _RECORD_FIELDS = (
 
 def _page(
     store: Store, f: TimelineFilter, render: Callable[[StoredSpan | Record], dict[str, Any]]
-) -> dict[str, Any]:
+) -> ObservePage:
     """A page of matches, newest first, each rendered and compacted, within ``_PAGE_BYTES``."""
     return newest_page(store, f, lambda item: compact(render(item)), _PAGE_BYTES)
 
 
-def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> ObservePage:
     """HTTP calls in start order: browser fetches and backend client calls, with the
     server span that answered each one (its share is the server, the rest the network)."""
     trees = (
@@ -416,8 +418,8 @@ def _browser_rows(
     return rows
 
 
-def _records_view(match: Callable[[Record], bool]) -> Callable[..., dict[str, Any]]:
-    def view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+def _records_view(match: Callable[[Record], bool]) -> Callable[..., ObservePage]:
+    def view(store: Store, f: TimelineFilter, **_: Any) -> ObservePage:
         f.kinds = frozenset({"log", "event"})
         f.record_match = match
         return _page(store, f, _as_record_item)
@@ -440,7 +442,7 @@ def _is_websocket(record: Record) -> bool:
     return record.source == "websocket" or record.attributes.get("type") == "websocket"
 
 
-def _services_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+def _services_view(store: Store, f: TimelineFilter, **_: Any) -> ObservePage:
     """Services seen in the newest traces, and who calls whom (CLIENT/parent -> child
     across services), with counts, errors and server latency."""
     spans: dict[str, list[float]] = defaultdict(list)
@@ -500,12 +502,12 @@ def _kind(span: StoredSpan) -> str:
         return "UNSPECIFIED"
 
 
-def _no_reports(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+def _no_reports(store: Store, f: TimelineFilter, **_: Any) -> ObservePage:
     """Reports are TracePulse's (``collector.pulse``): the daemon's toolbox answers them."""
     raise ViewError("what: reports are kept by the daemon's TracePulse; ask the daemon")
 
 
-VIEWS: dict[View, Callable[..., dict[str, Any]]] = {
+VIEWS: dict[View, Callable[..., ObservePage]] = {
     View.TIMELINE: _events_view(None),
     View.LOGS: _events_view(frozenset({"log", "event"})),
     View.TRACES: _traces_view,
@@ -523,7 +525,7 @@ VIEWS: dict[View, Callable[..., dict[str, Any]]] = {
 
 def observe(
     store: Store, what: str, f: TimelineFilter, *, span_ids: list[str] | None = None
-) -> dict[str, Any]:
+) -> ObservePage:
     if what not in VIEWS:
         raise ViewError(f"what: {what!r} is not a view (one of: {', '.join(VIEWS)})")
     return VIEWS[View(what)](store, f, span_ids=span_ids)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from collector.bounded import cap_depth, json_size, note_truncated, take_within
+from collector.bounded import Answer, cap_depth, json_size, note_truncated, take_within
 from collector.filters import TimelineFilter
 from collector.model import Record, SpanDetail, SpanKind, StatusCode
 from collector.scan import newest_matches
@@ -26,6 +26,7 @@ __all__ = [
     "MAX_PAGE_BYTES",
     "MAX_SPAN_LIMIT",
     "NEST_LEVELS",
+    "ObservePage",
     "iso_time",
     "newest_page",
     "recent_trees",
@@ -36,6 +37,21 @@ __all__ = [
     "trace_summaries",
     "trace_tree",
 ]
+
+
+class ObservePage(Answer, total=False):
+    """What an ``observe`` view answers: its items under the view's key, and
+    ``metadata`` (``total_count``, ``cursor_next``). Items are compacted, so their empty
+    fields are absent."""
+
+    events: list[dict[str, Any]]  # timeline, logs, errors, actions, websocket_events, changes
+    traces: list[dict[str, Any]]  # traces: one summary each
+    trace: dict[str, Any]  # trace: the summary, its span lines and records
+    requests: list[dict[str, Any]]  # network_waterfall
+    services: list[dict[str, Any]]  # services, with ``edges``: who calls whom
+    edges: list[dict[str, Any]]
+    runs: list[dict[str, Any]]  # tests: the newest runs and their failures
+    reports: list[dict[str, Any]]  # reports: TracePulse's, newest first
 
 
 def iso_time(time_ns: int) -> str:
@@ -320,7 +336,7 @@ def timeline(
     *,
     shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     max_bytes: int = MAX_PAGE_BYTES,
-) -> dict[str, Any]:
+) -> ObservePage:
     """The newest ``limit`` matching items before the cursor, oldest first.
 
     ``cursor_next`` pages further back in time. ``total_count`` is exact unless
@@ -342,7 +358,7 @@ def newest_page(
     f: TimelineFilter,
     render: Callable[[StoredSpan | Record], dict[str, Any]],
     max_bytes: int,
-) -> dict[str, Any]:
+) -> ObservePage:
     """The newest ``limit`` matches before the cursor, newest first, each ``render``-ed.
     A page stops early when its events pass ``max_bytes`` of JSON, and ``cursor_next``
     goes on from there."""
@@ -350,7 +366,7 @@ def newest_page(
     page = found.items[: f.limit]
     more = len(found.items) > f.limit
     events = take_within((render(obj) for _, _, obj in page), max_bytes)
-    answer: dict[str, Any] = {"events": events, "metadata": {}}
+    answer: ObservePage = {"events": events, "metadata": {}}
     if len(events) < len(page):
         note_truncated(
             answer,
@@ -360,6 +376,6 @@ def newest_page(
         page, more = page[: len(events)], True
     cursor_next = f"{page[-1][0]}:{page[-1][1]}" if more and page else None
     answer["metadata"].update(
-        total_count=found.total, total_count_exact=found.exact, cursor_next=cursor_next
+        {"total_count": found.total, "total_count_exact": found.exact, "cursor_next": cursor_next}
     )
     return answer

@@ -18,7 +18,7 @@ CLIENT, SERVER = SpanKind.CLIENT, SpanKind.SERVER
 def analyze(gasoline: Running, trace_id: str) -> dict[str, Any]:
     tree = trace_tree(gasoline.daemon.store, bytes.fromhex(trace_id))
     assert tree is not None
-    return analyze_causality(tree)
+    return {**analyze_causality(tree)}
 
 
 def chain_names(answer: dict[str, Any]) -> list[str]:

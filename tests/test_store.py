@@ -150,9 +150,11 @@ def test_timeline_pages_back_in_time_with_a_cursor() -> None:
     assert first["metadata"]["total_count"] >= 3 and first["metadata"]["total_count_exact"] is False
     everything = timeline(s, TimelineFilter(limit=10))["metadata"]
     assert (everything["total_count"], everything["total_count_exact"]) == (5, True)
+    assert first["metadata"]["cursor_next"] is not None
     cursor = parse_cursor(first["metadata"]["cursor_next"])
     second = timeline(s, TimelineFilter(limit=2, cursor=cursor))
     assert [e["message"] for e in second["events"]] == ["svc: s1", "svc: s2"]
+    assert second["metadata"]["cursor_next"] is not None
     third = timeline(
         s, TimelineFilter(limit=2, cursor=parse_cursor(second["metadata"]["cursor_next"]))
     )

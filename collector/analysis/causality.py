@@ -54,11 +54,12 @@ from a tree alone) only the trace's own spans and records are read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from collector.analysis.context import StoreContext
 from collector.analysis.hypotheses import (
     Hypothesis,
+    HypothesisDoc,
     change_hypotheses,
     client_error_status,
     code_changes,
@@ -75,12 +76,21 @@ from collector.analysis.hypotheses import (
 from collector.analysis.propagation import Consequence, is_process_death
 from collector.analysis.signals import Failure, answered_ok, failure_of, http_status
 from collector.analysis.timing import latency_breakdown, self_time_ns, short_critical_path
-from collector.bounded import fit, note_truncated
+from collector.bounded import Answer, fit, note_truncated
 from collector.model import Record, SpanKind, StatusCode
 from collector.store import Store
 from collector.trace_tree import Node, TraceTree, build_tree
 
-__all__ = ["MAX_CAUSALITY_BYTES", "Verdict", "analyze_causality", "analyze_window", "judge"]
+__all__ = [
+    "MAX_CAUSALITY_BYTES",
+    "CausalityAnswer",
+    "CausalityWindow",
+    "HypothesisDoc",
+    "Verdict",
+    "analyze_causality",
+    "analyze_window",
+    "judge",
+]
 
 MAX_CAUSALITY_BYTES = 10_240
 """Compact JSON bytes of one causality answer."""
@@ -96,6 +106,39 @@ _BEFORE_NS = 5 * 60 * S  # earlier failures of a service that may have opened a 
 _PEER_DEATH_NS = 2 * 60 * S  # a peer's process death that may explain a refused connection
 _OWN_DEATH_NS = 30 * S  # a sibling process of the failing service that just died
 _LINK_AFTER_NS = 60 * S
+
+
+class CausalityWindow(TypedDict):
+    """The window a causality question by time covered, and its failing traces."""
+
+    since_ms: int
+    until_ms: int
+    failing_traces: int
+    trace_ids: list[str]  # the first 10
+
+
+class CausalityAnswer(Answer, total=False):
+    """``analyze type=causality``: the keys listed at the top of this module. Span and
+    record refs (``root_cause``, ``chain``, ...) stay mappings: their keys depend on what
+    they refer to."""
+
+    trace_id: Required[str | None]  # None when answered from a window's records
+    status: str  # failed | slow | degraded | ok
+    status_reason: str
+    root_cause: Any  # the top cause's ref with its evidence (a mapping), or None
+    service: str | None
+    hypotheses: list[HypothesisDoc]
+    slow: dict[str, Any]
+    chain: list[dict[str, Any]]
+    chain_spans: int
+    other_failures: list[dict[str, Any]]
+    handled: list[dict[str, Any]]
+    handled_count: int  # when more were handled than listed
+    critical_path: list[dict[str, Any]]
+    critical_path_spans: int
+    latency_breakdown: dict[str, Any] | None
+    summary: str
+    window: CausalityWindow  # when asked by time (``since``/``until``)
 
 
 @dataclass(slots=True)
@@ -148,7 +191,7 @@ def _answered_explicitly(node: Node) -> bool:
 
 def analyze_causality(
     tree: TraceTree, store: Store | None = None, *, symptom: Record | None = None
-) -> dict[str, Any]:
+) -> CausalityAnswer:
     """Status, ranked hypotheses, root cause, blamed service, the chain from the symptom
     to the cause, handled errors, critical path, latency breakdown. ``store`` lets the
     analysis look outside the trace; ``symptom`` is the event the question started from."""
@@ -159,18 +202,21 @@ def analyze_causality(
 
 def analyze_window(
     store: Store, since_ns: int, until_ns: int, *, symptom: Record | None = None
-) -> dict[str, Any]:
+) -> CausalityAnswer:
     """What broke between ``since_ns`` and ``until_ns``: the failing traces of the window
     (up to ``_MAX_WINDOW_TRACES``, oldest first) are analysed and the one whose root
     cause is surest is answered, with ``window`` listing the others; with no failing
     trace, the window's untraced error records are the candidates, a process that died
     first."""
     ctx = StoreContext(store)
-    window: dict[str, Any] = {"since_ms": since_ns // 1_000_000, "until_ms": until_ns // 1_000_000}
     trace_ids = ctx.failing_trace_ids(since_ns, until_ns)
-    window["failing_traces"] = len(trace_ids)
-    window["trace_ids"] = [t.hex() for t in trace_ids[:10]]
-    best: dict[str, Any] | None = None
+    window: CausalityWindow = {
+        "since_ms": since_ns // 1_000_000,
+        "until_ms": until_ns // 1_000_000,
+        "failing_traces": len(trace_ids),
+        "trace_ids": [t.hex() for t in trace_ids[:10]],
+    }
+    best: CausalityAnswer | None = None
     for trace_id in trace_ids[:_MAX_WINDOW_TRACES]:
         tree = _tree(store, trace_id)
         if tree is None:
@@ -214,7 +260,7 @@ def analyze_window(
                 )
             )
     hypotheses.sort(key=_rank, reverse=True)
-    answer: dict[str, Any] = {"trace_id": None}
+    answer: CausalityAnswer = {"trace_id": None}
     if hypotheses:
         top = hypotheses[0]
         answer["status"] = "failed"
@@ -231,8 +277,8 @@ def analyze_window(
         answer["service"] = None
         answer["chain"] = []
     answer["hypotheses"] = [h.doc() for h in hypotheses[:_MAX_HYPOTHESES]]
-    answer.update(chain_spans=0, handled=[], other_failures=[], critical_path=[])
-    answer.update(critical_path_spans=0, latency_breakdown=None, window=window)
+    answer.update({"chain_spans": 0, "handled": [], "other_failures": [], "critical_path": []})
+    answer.update({"critical_path_spans": 0, "latency_breakdown": None, "window": window})
     answer["summary"] = (
         f"Nothing in this trace's spans; {answer['status_reason']}."
         if answer["root_cause"] is None
@@ -478,7 +524,7 @@ class _Analysis:
                 best[h.key] = h
         return sorted(best.values(), key=_rank, reverse=True)
 
-    def answer(self, symptom: Record | None) -> dict[str, Any]:
+    def answer(self, symptom: Record | None) -> CausalityAnswer:
         self.gather()
         ranked = self.ranked()
         if ranked and self.ctx is not None and self.failures:
@@ -488,7 +534,7 @@ class _Analysis:
             ranked[1:1] = changes
         tree = self.tree
         handled = _handled_docs(tree, self.verdict)
-        answer: dict[str, Any] = {"trace_id": tree.trace_id.hex()}
+        answer: CausalityAnswer = {"trace_id": tree.trace_id.hex()}
         failed = bool(self.failures) or any(h.linked_by in ("trace_id", "span_id") for h in ranked)
         if failed:
             status = "failed"
@@ -709,8 +755,9 @@ def _chain_doc(node: Node, failure: Failure | None, cause: Node | None) -> dict[
     return doc
 
 
-def _summary(tree: TraceTree, answer: dict[str, Any], handled: int) -> str:
+def _summary(tree: TraceTree, answer: CausalityAnswer, handled: int) -> str:
     breakdown = answer["latency_breakdown"]
+    assert breakdown is not None  # a trace's answer always has one
     layers = sorted(
         ((k[:-3], v) for k, v in breakdown.items() if k.endswith("_ms") and k != "total_ms"),
         key=lambda kv: kv[1],

@@ -19,15 +19,38 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Required
 
+from collector.bounded import Answer
 from collector.filters import TimelineFilter
 from collector.model import Record, SpanKind
-from collector.query import iso_time
+from collector.query import ObservePage, iso_time
 from collector.scan import newest_matches
 from collector.store import Store
 
-__all__ = ["TestRun", "analyze_changes", "change_evidence", "test_runs", "tests_view"]
+__all__ = [
+    "ChangesAnswer",
+    "TestRun",
+    "analyze_changes",
+    "change_evidence",
+    "test_runs",
+    "tests_view",
+]
+
+
+class ChangesAnswer(Answer, total=False):
+    """``analyze type=changes``: what changed between the last passing run of the failing
+    tests and the failing run, ranked (``changes``); ``status`` says when it cannot."""
+
+    status: Required[str]  # ok | no_passing_run | no_failing_run | no_failing_test
+    note: str
+    failing_tests: list[dict[str, Any]]
+    failing_paths: list[str]
+    good_run: dict[str, Any] | None
+    bad_run: dict[str, Any]
+    changes: Required[list[dict[str, Any]]]
+    most_likely: str
+
 
 _MAX_RUNS = 200
 _MAX_CHANGES = 20
@@ -98,7 +121,7 @@ def test_runs(store: Store, *, limit: int = _MAX_RUNS) -> list[TestRun]:
     return runs
 
 
-def tests_view(store: Store, f: TimelineFilter, **_: Any) -> dict[str, Any]:
+def tests_view(store: Store, f: TimelineFilter, **_: Any) -> ObservePage:
     """``observe what=tests``: the newest runs, each with its failures, and for each
     failure the backend traces it caused (by trace context, or inferred by time)."""
     runs = test_runs(store, limit=f.limit)
@@ -316,7 +339,7 @@ def _scored(change: dict[str, Any], files: list[Any], failing: list[str]) -> dic
     return change
 
 
-def analyze_changes(store: Store, args: dict[str, Any]) -> dict[str, Any]:
+def analyze_changes(store: Store, args: dict[str, Any]) -> ChangesAnswer:
     """``analyze type=changes``: for the failing tests of a run (``trace_id``, default the
     newest run with failures; ``test`` to name one), what changed between the last run
     where each passed and that run, ranked by whether it touches the failing code."""
@@ -344,7 +367,7 @@ def analyze_changes(store: Store, args: dict[str, Any]) -> dict[str, Any]:
     good = next((r for r in earlier if any(r.outcome_of(n) == "pass" for n in names)), None)
     paths = _failing_paths(failing, bad.repo)
     changes = _changes(store, good, bad, paths)
-    answer: dict[str, Any] = {
+    answer: ChangesAnswer = {
         "status": "ok" if good else "no_passing_run",
         "failing_tests": [_case_item(c) for c in failing[:10]],
         "failing_paths": paths[:20],

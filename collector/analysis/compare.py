@@ -20,14 +20,44 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from collector.bounded import Answer
 from collector.model import SpanKind
 from collector.trace_tree import Node, TraceTree
 
-__all__ = ["MAX_ITEMS", "SLOWER_FACTOR", "SLOWER_MS", "compare_to_baseline", "compare_traces"]
+__all__ = [
+    "MAX_ITEMS",
+    "SLOWER_FACTOR",
+    "SLOWER_MS",
+    "CompareAnswer",
+    "compare_to_baseline",
+    "compare_traces",
+]
 
 MAX_ITEMS = 25
 SLOWER_MS = 1.0
 SLOWER_FACTOR = 1.1
+
+
+class CompareAnswer(Answer, total=False):
+    """``analyze type=compare``: trace ``b`` against trace ``a`` (``compare_to``) or
+    against a saved ``baseline``; each list holds up to ``MAX_ITEMS``, its ``_count`` all."""
+
+    a: dict[str, Any]  # trace_id, duration_ms, span_count; against a trace
+    baseline: str | None  # the baseline's name; against a baseline
+    b: dict[str, Any]
+    delta_ms: float
+    matched: int
+    faster_count: int
+    slower: list[dict[str, Any]]
+    slower_count: int
+    new_errors: list[dict[str, Any]]
+    new_errors_count: int
+    added: list[dict[str, Any]]
+    added_count: int
+    missing: list[dict[str, Any]]
+    missing_count: int
+    summary: str
+
 
 _Key = tuple[str, str, int]  # service, name, the parent's path id
 _PATH_LEVELS = 6  # ancestors named in an item's ``path``
@@ -67,12 +97,7 @@ def _ref(node: Node) -> dict[str, Any]:
     }
 
 
-def _listed(items: list[dict[str, Any]], answer: dict[str, Any], name: str) -> None:
-    answer[name] = items[:MAX_ITEMS]
-    answer[f"{name}_count"] = len(items)
-
-
-def compare_traces(a: TraceTree, b: TraceTree) -> dict[str, Any]:
+def compare_traces(a: TraceTree, b: TraceTree) -> CompareAnswer:
     """``b`` against ``a``: ``added``, ``missing``, ``slower`` (with ``delta_ms``),
     ``new_errors``, and how many spans matched."""
     interned: dict[tuple[int, str, str], int] = {}
@@ -110,22 +135,26 @@ def compare_traces(a: TraceTree, b: TraceTree) -> dict[str, Any]:
     slower.sort(key=lambda s: -s["delta_ms"])
     a_ms = (a.end_ns - a.start_ns) / 1e6 if a.nodes else 0.0
     b_ms = (b.end_ns - b.start_ns) / 1e6 if b.nodes else 0.0
-    answer: dict[str, Any] = {
+    answer: CompareAnswer = {
         "a": {"trace_id": a.trace_id.hex(), "duration_ms": a_ms, "span_count": len(a.nodes)},
         "b": {"trace_id": b.trace_id.hex(), "duration_ms": b_ms, "span_count": len(b.nodes)},
         "delta_ms": round(b_ms - a_ms, 3),
         "matched": matched,
         "faster_count": faster,
+        "slower": slower[:MAX_ITEMS],
+        "slower_count": len(slower),
+        "new_errors": new_errors[:MAX_ITEMS],
+        "new_errors_count": len(new_errors),
+        "added": added[:MAX_ITEMS],
+        "added_count": len(added),
+        "missing": missing[:MAX_ITEMS],
+        "missing_count": len(missing),
     }
-    _listed(slower, answer, "slower")
-    _listed(new_errors, answer, "new_errors")
-    _listed(added, answer, "added")
-    _listed(missing, answer, "missing")
     answer["summary"] = _summary(answer)
     return answer
 
 
-def _summary(answer: dict[str, Any]) -> str:
+def _summary(answer: CompareAnswer) -> str:
     text = (
         f"{answer['b']['trace_id'][:8]} took {answer['b']['duration_ms']:.1f} ms against "
         f"{answer['a']['duration_ms']:.1f} ms for {answer['a']['trace_id'][:8]} "
@@ -145,7 +174,7 @@ def _summary(answer: dict[str, Any]) -> str:
     return text
 
 
-def compare_to_baseline(tree: TraceTree, baseline: dict[str, Any]) -> dict[str, Any]:
+def compare_to_baseline(tree: TraceTree, baseline: dict[str, Any]) -> CompareAnswer:
     """The trace's operations (SERVER and CONSUMER spans, roots) against ``baseline``'s:
     ``slower`` (``delta_ms`` over the baseline p50), ``added``, ``new_errors``."""
     operations: dict[str, Any] = baseline.get("operations") or {}
@@ -177,7 +206,7 @@ def compare_to_baseline(tree: TraceTree, baseline: dict[str, Any]) -> dict[str, 
         if node.is_error and not before.get("error_rate"):
             new_errors.append({**_ref(node), "matched": True})
     slower.sort(key=lambda s: -s["delta_ms"])
-    answer: dict[str, Any] = {
+    answer: CompareAnswer = {
         "baseline": baseline.get("name"),
         "b": {
             "trace_id": tree.trace_id.hex(),
@@ -185,10 +214,13 @@ def compare_to_baseline(tree: TraceTree, baseline: dict[str, Any]) -> dict[str, 
             "span_count": len(tree.nodes),
         },
         "matched": matched,
+        "slower": slower[:MAX_ITEMS],
+        "slower_count": len(slower),
+        "new_errors": new_errors[:MAX_ITEMS],
+        "new_errors_count": len(new_errors),
+        "added": added[:MAX_ITEMS],
+        "added_count": len(added),
     }
-    _listed(slower, answer, "slower")
-    _listed(new_errors, answer, "new_errors")
-    _listed(added, answer, "added")
     answer["summary"] = (
         f"{answer['b']['trace_id'][:8]} against baseline {answer['baseline']!r}: "
         f"{matched} operations matched, {answer['slower_count']} slower than their p95, "

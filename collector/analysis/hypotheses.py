@@ -27,7 +27,7 @@ fitted to data; the ranking is what matters, and the evidence says why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from collector.analysis.context import StoreContext
 from collector.analysis.propagation import (
@@ -46,6 +46,7 @@ from collector.trace_tree import Node, TraceTree
 
 __all__ = [
     "Hypothesis",
+    "HypothesisDoc",
     "change_hypotheses",
     "client_error_status",
     "code_changes",
@@ -74,6 +75,17 @@ _MIN_EXCESS_NS = 100 * MS
 _STRENGTH_CONFIDENCE = {3: 0.9, 2: 0.8, 1: 0.6}
 
 
+class HypothesisDoc(TypedDict):
+    """A hypothesis as answers show it: what failed (``cause``: a span or record ref),
+    how sure (0-1), the evidence, why, and the service to blame."""
+
+    cause: dict[str, Any]
+    confidence: float
+    evidence: list[dict[str, Any]]
+    reasoning: str
+    service: str | None
+
+
 @dataclass(slots=True)
 class Hypothesis:
     """A candidate cause: ``cause`` references a span (maybe of another trace) or a
@@ -93,7 +105,7 @@ class Hypothesis:
     def key(self) -> str:
         return str(self.cause.get("record_id") or self.cause.get("span_id"))
 
-    def doc(self) -> dict[str, Any]:
+    def doc(self) -> HypothesisDoc:
         return {
             "cause": self.cause,
             "confidence": round(self.confidence, 2),

@@ -9,9 +9,23 @@ from typing import Any
 
 from collector.analysis.signals import is_database
 from collector.analysis.timing import latency_breakdown, self_time_ns, short_critical_path
+from collector.bounded import Answer
 from collector.trace_tree import Node, TraceTree
 
-__all__ = ["analyze_latency", "repeated_calls"]
+__all__ = ["LatencyAnswer", "analyze_latency", "repeated_calls"]
+
+
+class LatencyAnswer(Answer):
+    """``analyze type=latency``: where the time went, repeated calls (N+1) first."""
+
+    trace_id: str
+    latency_breakdown: dict[str, Any]  # total_ms, <layer>_ms, by_service
+    repeated_calls: list[dict[str, Any]]
+    slowest_self_time: list[dict[str, Any]]
+    critical_path: list[dict[str, Any]]
+    critical_path_spans: int
+    summary: str
+
 
 _MIN_REPEATS = 5
 _TOP = 5
@@ -60,7 +74,7 @@ def repeated_calls(tree: TraceTree) -> list[dict[str, Any]]:
     return found
 
 
-def analyze_latency(tree: TraceTree) -> dict[str, Any]:
+def analyze_latency(tree: TraceTree) -> LatencyAnswer:
     breakdown = latency_breakdown(tree)
     slowest = sorted(tree.nodes.values(), key=self_time_ns, reverse=True)[:_TOP]
     repeats = repeated_calls(tree)

@@ -11,8 +11,7 @@ them from environment variables and say so in the notes.
 
 from __future__ import annotations
 
-from typing import Any
-
+from collector.bounded import Answer
 from collector.generate.facts import (
     FORMATS,
     GENERATORS,
@@ -27,7 +26,26 @@ from collector.generate.reports import pr_summary, timeline_report
 from collector.generate.scripts import REPRODUCTIONS, TESTS
 from collector.trace_tree import TraceTree
 
-__all__ = ["FORMATS", "GENERATORS", "REDACTED", "Format", "GenerateError", "Generator", "generate"]
+__all__ = [
+    "FORMATS",
+    "GENERATORS",
+    "REDACTED",
+    "Format",
+    "GenerateAnswer",
+    "GenerateError",
+    "Generator",
+    "generate",
+]
+
+
+class GenerateAnswer(Answer):
+    """``generate``: one artifact, its file name and notes on what it could not rebuild."""
+
+    type: str
+    format: str
+    filename: str
+    content: str
+    notes: list[str]
 
 
 def generate(
@@ -36,7 +54,7 @@ def generate(
     *,
     format: str | None = None,
     base_url: str | None = None,
-) -> dict[str, Any]:
+) -> GenerateAnswer:
     """One artifact of ``kind`` (see ``GENERATORS``) for the trace, in ``format``.
 
     ``format`` defaults per kind (reproduction: ``playwright`` when the trace has browser

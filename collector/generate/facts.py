@@ -10,7 +10,7 @@ from itertools import pairwise
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from collector.analysis.causality import analyze_causality
+from collector.analysis.causality import CausalityAnswer, analyze_causality
 from collector.analysis.signals import http_method, http_status, is_browser
 from collector.analysis.timing import clock_shifts
 from collector.model import Record, SpanKind
@@ -171,7 +171,7 @@ class Facts:
     actions: list[Action]
     notes: list[str] = field(default_factory=list)
     moved: list[str] = field(default_factory=list)
-    _causality: dict[str, Any] | None = None
+    _causality: CausalityAnswer | None = None
 
     @classmethod
     def of(cls, tree: TraceTree, base_url: str | None) -> Facts:
@@ -200,7 +200,7 @@ class Facts:
         return item.time_ns + self.shift[id(item)]
 
     @property
-    def causality(self) -> dict[str, Any]:
+    def causality(self) -> CausalityAnswer:
         if self._causality is None:
             self._causality = analyze_causality(self.tree)
         return self._causality

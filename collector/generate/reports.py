@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.analysis.causality import judge
+from collector.analysis.causality import CausalityAnswer, judge
 from collector.analysis.timing import LAYERS
 from collector.generate.facts import (
     Facts,
@@ -58,6 +58,7 @@ def pr_summary(facts: Facts) -> str:
     if handled:
         lines += ["", "## Handled errors", "", *_handled_lines(facts, answer)]
     breakdown = answer["latency_breakdown"]
+    assert breakdown is not None  # a trace's answer always has one
     head = [*LAYERS, "total"]
     lines += [
         "",
@@ -75,12 +76,12 @@ def pr_summary(facts: Facts) -> str:
     return "\n".join(lines)
 
 
-def _handled_count(answer: dict[str, Any]) -> int:
+def _handled_count(answer: CausalityAnswer) -> int:
     """Handled errors, one per operation (a retried call counts once)."""
     return int(answer.get("handled_count", len(answer["handled"])))
 
 
-def _what_happened(facts: Facts, answer: dict[str, Any]) -> list[str]:
+def _what_happened(facts: Facts, answer: CausalityAnswer) -> list[str]:
     """Nothing failed: what each request answered, and the errors handled on the way."""
     lines: list[str] = []
     requests, more = capped(facts.requests, facts, "requests")
@@ -102,7 +103,7 @@ def _what_happened(facts: Facts, answer: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _what_failed(facts: Facts, answer: dict[str, Any], failing: list[Request]) -> list[str]:
+def _what_failed(facts: Facts, answer: CausalityAnswer, failing: list[Request]) -> list[str]:
     cause = answer["root_cause"]
     chain = answer["chain"]
     if failing:
@@ -114,7 +115,7 @@ def _what_failed(facts: Facts, answer: dict[str, Any], failing: list[Request]) -
         if failing[1:]:
             lines.append(f"{len(failing) - 1} more request(s) failed as well.")
         return lines
-    if chain:
+    if chain and cause is not None:  # a chain leads to a cause
         first = chain[0]
         status = f" (HTTP {first['http_status']})" if "http_status" in first else ""
         if first["role"] != "caller":
@@ -165,7 +166,7 @@ def _chain_lines(facts: Facts, chain: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _handled_lines(facts: Facts, answer: dict[str, Any]) -> list[str]:
+def _handled_lines(facts: Facts, answer: CausalityAnswer) -> list[str]:
     """Errors a span above them recovered from: listed apart, never as the cause."""
     lines: list[str] = []
     for item in answer["handled"]:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from collector.analysis.timing import self_time_ns
+from collector.bounded import Answer
 from collector.config.sections import PulseServiceConfig
 from collector.errors import CollectorError
 from collector.filters import build_filter
@@ -27,7 +28,33 @@ from collector.query import iso_time, trace_tree
 from collector.scan import newest_matches
 from collector.store import Store
 
-__all__ = ["Analyst", "Tools"]
+__all__ = ["Analyst", "PulseReport", "Tools"]
+
+
+class PulseReport(Answer, total=False):
+    """A TracePulse report, as ``analyze type=report`` answers it and the report book
+    keeps it (a JSON document on disk). ``Analyst.report`` builds it; the engine adds
+    ``delivery`` and ``feedback``. Hypotheses are ``collector.pulse.ranking``'s."""
+
+    id: str
+    created: str
+    created_ms: int
+    signature: str
+    incident: dict[str, Any]  # event_type, service, error_code, correlation ids, via, ...
+    hypotheses: list[dict[str, Any]]
+    root_cause: dict[str, Any] | None  # the first hypothesis
+    status: str
+    chain: list[dict[str, Any]]
+    handled: list[dict[str, Any]]
+    trace_ids: list[str]
+    relevant_changes: list[Any]
+    system_map: dict[str, Any]
+    next_checks: list[str]
+    feedback_applied: list[str]
+    feedback: list[dict[str, Any]]  # verdicts and notes (``configure action=feedback``)
+    markdown: str
+    delivery: dict[str, Any]  # per notifier: how sending went
+
 
 _MAX_TRACES = 10  # linked traces analysed per incident
 _MAX_WINDOW_ERRORS = 200
@@ -68,7 +95,7 @@ class Analyst:
         correlation_ids: list[str],
         occurrences: int,
         votes: Mapping[str, Mapping[str, int]],
-    ) -> dict[str, Any]:
+    ) -> PulseReport:
         """The report on ``trigger`` (seen ``occurrences`` times, under
         ``correlation_ids``), ranked with ``votes`` (``ReportBook.votes`` of its
         signature): read what is linked, rank, render."""
@@ -95,7 +122,7 @@ class Analyst:
         now_ns = time.time_ns()
         report_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
         relevant = _relevant_changes(hypotheses, changes)
-        report: dict[str, Any] = {
+        report: PulseReport = {
             "id": report_id,
             "created": iso_time(now_ns),
             "created_ms": now_ns // 1_000_000,

@@ -20,18 +20,28 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from collector.bounded import Answer
 from collector.config.sections import PulseConfig
 from collector.model import Record, SpanBatch
-from collector.pulse.analysis import Analyst, Tools
+from collector.pulse.analysis import Analyst, PulseReport, Tools
 from collector.pulse.reports import VERDICTS, ReportBook, markdown
 from collector.pulse.sysmap import load_map_file
 from collector.pulse.trigger import Trigger, rule_matches_spans, trigger_of
-from collector.query import iso_time
+from collector.query import ObservePage, iso_time
 from collector.store import Store
 
-__all__ = ["Notifier", "Pulse"]
+__all__ = ["FeedbackAnswer", "Notifier", "Pulse", "PulseReport"]
+
+
+class FeedbackAnswer(Answer):
+    """``configure action=feedback``: the report's feedback so far, the new item last."""
+
+    status: str
+    report_id: str
+    feedback: list[dict[str, Any]]
+
 
 _log = logging.getLogger(__name__)
 
@@ -225,7 +235,7 @@ class Pulse:
     async def _report(self, incident: _Incident) -> None:
         await asyncio.sleep(float(self.config.settle))
         try:
-            report = await self.analyst.report(
+            built = await self.analyst.report(
                 incident.trigger,
                 correlation_ids=incident.correlation_ids,
                 occurrences=incident.occurrences,
@@ -235,6 +245,7 @@ class Pulse:
             self.counts["analysis_failed"] += 1
             _log.exception("pulse: analysis of %s failed", incident.trigger.signature)
             return
+        report = cast(dict[str, Any], built)  # from here on, a document the book keeps
         incident.report_id = report["id"]
         self.counts["reports"] += 1
         report["delivery"] = {
@@ -293,7 +304,7 @@ class Pulse:
 
     # -- feedback and reads -----------------------------------------------------------
 
-    async def feedback(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    async def feedback(self, args: Mapping[str, Any]) -> FeedbackAnswer:
         """Record a verdict on a hypothesis of a report, and/or a note. ``ValueError``
         names the field that is wrong."""
         report_id = args.get("report_id")
@@ -328,7 +339,7 @@ class Pulse:
         self.counts["feedback"] += 1
         return {"status": "ok", "report_id": report["id"], "feedback": report["feedback"]}
 
-    def reports(self, limit: int = 20) -> dict[str, Any]:
+    def reports(self, limit: int = 20) -> ObservePage:
         """Summaries of the newest reports."""
         items = [
             {
@@ -343,11 +354,11 @@ class Pulse:
         ]
         return {"reports": items, "metadata": {"total_count": len(self.book.reports)}}
 
-    def report(self, report_id: str) -> dict[str, Any]:
+    def report(self, report_id: str) -> PulseReport:
         report = self.book.get(report_id)
         if report is None:
             raise ValueError(f"report_id: {report_id[:80]!r} is not a kept report")
-        return report
+        return cast(PulseReport, report)  # the book keeps the documents Analyst built
 
     # -- delivery ---------------------------------------------------------------------
 

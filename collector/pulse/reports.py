@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ class ReportBook:
         return {key: dict(c) for key, c in counts.items()}
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: Mapping[str, Any]) -> str:
     """The report as Markdown, for e-mail and for people reading the JSON's ``markdown``."""
     incident = report.get("incident", {})
     lines = [

@@ -7,6 +7,25 @@ Arguments arrive already shaped by the tool schemas, which the MCP server genera
 the vocabularies declared here (``View``, ``Analysis``, ``ConfigureAction``, ...); each
 tool module checks what its arguments mean and raises ``ToolInputError`` with a message
 saying what was wrong and what is allowed.
+
+Each answer has a declared shape, a ``TypedDict`` next to the code that builds it (all
+derive from ``collector.bounded.Answer``, whose ``metadata`` is ``Metadata``):
+
+- observe: ``ObserveAnswer`` (``collector.tools.observe``), the view's ``ObservePage``
+  (``collector.query``); what='reports' is TracePulse's (``Pulse.reports``).
+- analyze: ``AnalyzeAnswer`` (``collector.tools.analyze``), one of ``CausalityAnswer``
+  (``collector.analysis.causality``, hypotheses ``HypothesisDoc``), ``LatencyAnswer``
+  (``collector.analysis.latency``), ``CorrelateAnswer`` (``collector.tools.analyze``),
+  ``RegressionAnswer`` (``collector.baselines``), ``ChangesAnswer``
+  (``collector.analysis.changes``), ``CompareAnswer`` (``collector.analysis.compare``);
+  type=report answers TracePulse's ``PulseReport`` (``collector.pulse.analysis``).
+- configure: ``ConfigureAnswer`` (``collector.tools.configure``); action=feedback
+  answers TracePulse's ``FeedbackAnswer`` (``collector.pulse.engine``).
+- generate: ``GenerateAnswer`` (``collector.generate``).
+- interact: ``InteractAnswer`` (``collector.interact``).
+
+``Toolbox.run`` answers them as JSON mappings, the transport's shape; tests/test_answers.py
+checks each tool's answer on real data carries only keys its type declares.
 """
 
 from __future__ import annotations
@@ -23,26 +42,39 @@ from collector.interact import Interactor
 from collector.observe import ViewError
 from collector.pipeline import Pipeline
 from collector.store import Store
-from collector.tools.analyze import ANALYSES, Analysis, analyze
-from collector.tools.configure import CONFIGURE_ACTIONS, Buffer, Configurator, ConfigureAction, Op
-from collector.tools.generate import Format, Generator, generate
-from collector.tools.interact import InteractAction, interact
-from collector.tools.observe import View, observe
+from collector.tools.analyze import ANALYSES, Analysis, AnalyzeAnswer, analyze
+from collector.tools.configure import (
+    CONFIGURE_ACTIONS,
+    Buffer,
+    Configurator,
+    ConfigureAction,
+    ConfigureAnswer,
+    Op,
+)
+from collector.tools.generate import Format, GenerateAnswer, Generator, generate
+from collector.tools.interact import InteractAction, InteractAnswer, interact
+from collector.tools.observe import ObserveAnswer, View, observe
 from collector.tools.target import ToolInputError
 
 if TYPE_CHECKING:
     from collector.pulse import Pulse
+    from collector.pulse.engine import FeedbackAnswer, PulseReport
 
 __all__ = [
     "ANALYSES",
     "CONFIGURE_ACTIONS",
     "TOOLS",
     "Analysis",
+    "AnalyzeAnswer",
     "Buffer",
     "ConfigureAction",
+    "ConfigureAnswer",
     "Format",
+    "GenerateAnswer",
     "Generator",
     "InteractAction",
+    "InteractAnswer",
+    "ObserveAnswer",
     "Op",
     "Tool",
     "ToolInputError",
@@ -88,7 +120,7 @@ class Toolbox:
             Tool.INTERACT: lambda args: interact(interactor, args),
         }
 
-    def _observe(self, args: dict[str, Any]) -> dict[str, Any]:
+    def _observe(self, args: dict[str, Any]) -> ObserveAnswer:
         if args.get("what") == View.REPORTS and self.pulse is not None:
             limit = args.get("limit", 20)
             if not isinstance(limit, int) or not 1 <= limit <= 1000:
@@ -96,15 +128,15 @@ class Toolbox:
             return {"view": "reports", **self.pulse.reports(limit)}
         return observe(self.store, self._configurator.noise, args)
 
-    async def _analyze(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def _analyze(self, args: dict[str, Any]) -> AnalyzeAnswer | PulseReport:
         if args.get("type") == Analysis.REPORT and self.pulse is not None:
             report_id = args.get("report_id")
             if not isinstance(report_id, str):
                 raise ToolInputError("report_id: required for type report (observe what='reports')")
-            return dict(self.pulse.report(report_id))
+            return self.pulse.report(report_id).copy()
         return await analyze(self.store, self._baselines, args)
 
-    async def _configure(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def _configure(self, args: dict[str, Any]) -> ConfigureAnswer | FeedbackAnswer:
         if args.get("action") == ConfigureAction.FEEDBACK and self.pulse is not None:
             return await self.pulse.feedback(args)
         return await self._configurator.configure(args)

@@ -10,11 +10,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from collector.analysis.causality import analyze_causality, analyze_window
-from collector.analysis.changes import analyze_changes
-from collector.analysis.compare import compare_to_baseline, compare_traces
-from collector.analysis.latency import analyze_latency
-from collector.baselines import BASELINE, compare, load_baseline, snapshot
+from collector.analysis.causality import CausalityAnswer, analyze_causality, analyze_window
+from collector.analysis.changes import ChangesAnswer, analyze_changes
+from collector.analysis.compare import CompareAnswer, compare_to_baseline, compare_traces
+from collector.analysis.latency import LatencyAnswer, analyze_latency
+from collector.baselines import BASELINE, RegressionAnswer, compare, load_baseline, snapshot
+from collector.bounded import Answer
 from collector.filters import build_filter, parse_time_ns
 from collector.model import Record
 from collector.query import record_event, timeline
@@ -23,7 +24,18 @@ from collector.store import Store
 from collector.tools.target import ToolInputError, record_of, tree_for
 from collector.trace_tree import TraceTree
 
-__all__ = ["ANALYSES", "Analysis", "analyze"]
+__all__ = [
+    "ANALYSES",
+    "Analysis",
+    "AnalyzeAnswer",
+    "CausalityAnswer",
+    "ChangesAnswer",
+    "CompareAnswer",
+    "CorrelateAnswer",
+    "LatencyAnswer",
+    "RegressionAnswer",
+    "analyze",
+]
 
 
 class Analysis(StrEnum):
@@ -38,6 +50,24 @@ class Analysis(StrEnum):
     REPORT = "report"
 
 
+class CorrelateAnswer(Answer):
+    """``analyze type=correlate``: timeline items linked to the trace or correlation id,
+    each with ``linked_by`` and ``confidence`` (``inferred`` when linked by time)."""
+
+    linked: list[dict[str, Any]]
+    trace_ids: list[str]
+
+
+AnalyzeAnswer = (
+    CausalityAnswer
+    | LatencyAnswer
+    | CorrelateAnswer
+    | RegressionAnswer
+    | ChangesAnswer
+    | CompareAnswer
+)
+"""What ``analyze`` answers, by ``type``; ``report`` is TracePulse's report (the daemon's)."""
+
 ANALYSES = tuple(Analysis)
 _WINDOW_NS = 50_000_000  # records this close to a trace's span are inferred to belong
 _MAX_INFERRED = 20
@@ -46,7 +76,7 @@ _SYMPTOM_AFTER_NS = 5_000_000_000
 _DEFAULT_WINDOW_NS = 5 * 60_000_000_000  # "what broke in the last 5 minutes"
 
 
-async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dict[str, Any]:
+async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> AnalyzeAnswer:
     """Run analysis ``type``; ``regression`` reads saved baselines from ``baselines``."""
     kind = args.get("type")
     if kind not in ANALYSES:
@@ -66,7 +96,7 @@ async def analyze(store: Store, baselines: Path, args: Mapping[str, Any]) -> dic
     return analyze_latency(tree_for(store, args))
 
 
-def _causality(store: Store, args: Mapping[str, Any]) -> dict[str, Any]:
+def _causality(store: Store, args: Mapping[str, Any]) -> CausalityAnswer:
     """By trace or span id; by an event or log id (its trace, or without one the minute
     before it); or by a time window (``since``/``until``, default until now)."""
     if "event_id" in args and "trace_id" not in args and "span_id" not in args:
@@ -97,7 +127,7 @@ def _causality(store: Store, args: Mapping[str, Any]) -> dict[str, Any]:
     return analyze_causality(tree_for(store, args), store)
 
 
-def _correlate(store: Store, args: Mapping[str, Any]) -> dict[str, Any]:
+def _correlate(store: Store, args: Mapping[str, Any]) -> CorrelateAnswer:
     """Everything linked to a trace or correlation id, and how each item was linked.
 
     Besides items linked by id, records with no trace that happened while the trace
@@ -161,7 +191,7 @@ def _inferred(store: Store, tree: TraceTree) -> list[dict[str, Any]]:
 
 async def _compare(
     store: Store, baselines: Path, tree: TraceTree, args: Mapping[str, Any]
-) -> dict[str, Any]:
+) -> CompareAnswer:
     """The trace named against the one ``compare_to`` names (a good run, say), or against
     the saved ``baseline``."""
     if "compare_to" in args:
@@ -177,8 +207,7 @@ async def _compare(
     )
 
 
-async def _regression(store: Store, baselines: Path, args: Mapping[str, Any]) -> dict[str, Any]:
+async def _regression(store: Store, baselines: Path, args: Mapping[str, Any]) -> RegressionAnswer:
     name = str(args.get("baseline", BASELINE))
     baseline = await asyncio.to_thread(load_baseline, baselines, name)
-    answer: dict[str, Any] = compare(baseline, snapshot(store))
-    return answer
+    return compare(baseline, snapshot(store))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.baselines import BASELINE, load_baseline, save_baseline, snapshot
+from collector.bounded import Answer
 from collector.errors import DecodeError
 from collector.events import parse_event
 from collector.filters import NoiseRule
@@ -21,7 +22,14 @@ from collector.redact import PatternError
 from collector.store import Store
 from collector.tools.target import ToolInputError
 
-__all__ = ["CONFIGURE_ACTIONS", "Buffer", "Configurator", "ConfigureAction", "Op"]
+__all__ = [
+    "CONFIGURE_ACTIONS",
+    "Buffer",
+    "Configurator",
+    "ConfigureAction",
+    "ConfigureAnswer",
+    "Op",
+]
 
 
 class ConfigureAction(StrEnum):
@@ -56,6 +64,22 @@ class Op(StrEnum):
 CONFIGURE_ACTIONS = tuple(ConfigureAction)
 
 
+class ConfigureAnswer(Answer, total=False):
+    """``configure``: ``status`` and what changed, by action (``noise_rule op=list``
+    answers ``rules`` alone; ``feedback`` is TracePulse's ``FeedbackAnswer``)."""
+
+    status: str  # ok
+    cleared: dict[str, int]  # clear: spans/records emptied
+    rules: list[dict[str, Any]]  # noise_rule list
+    rule: dict[str, Any]  # noise_rule add
+    removed: str  # noise_rule remove: the rule id
+    event_id: str  # custom_event
+    path: str  # save_checkpoint, set_baseline: the file written
+    operations: int
+    key_patterns: list[str]  # redaction
+    added_at_runtime: list[str]
+
+
 class Configurator:
     """Holds the noise rules (``observe`` hides what they match) and acts on the store,
     the pipeline's redactor and the baselines saved under ``baselines``. Loop only."""
@@ -67,7 +91,7 @@ class Configurator:
         self.noise: list[NoiseRule] = []
         self._next_rule = 1
 
-    async def configure(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    async def configure(self, args: Mapping[str, Any]) -> ConfigureAnswer:
         """Run ``action``; the answer says what changed."""
         action = args.get("action")
         if action == ConfigureAction.CLEAR:
@@ -86,7 +110,7 @@ class Configurator:
             f"action: {action!r} is not a configure action (one of: {', '.join(CONFIGURE_ACTIONS)})"
         )
 
-    async def _save(self, action: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    async def _save(self, action: str, args: Mapping[str, Any]) -> ConfigureAnswer:
         """save_checkpoint NAME: the current figures. set_baseline: the current figures, or
         those of checkpoint NAME, become what ``analyze regression`` compares against."""
         name = args.get("name")
@@ -104,7 +128,7 @@ class Configurator:
         path = await asyncio.to_thread(save_baseline, self.baselines, target, data)
         return {"status": "ok", "path": str(path.resolve()), "operations": len(data["operations"])}
 
-    def _redaction(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    def _redaction(self, args: Mapping[str, Any]) -> ConfigureAnswer:
         """Key patterns may be added at run time; only those added so can be removed."""
         redactor = self.pipeline.redactor
         if redactor is None:
@@ -131,10 +155,10 @@ class Configurator:
             "added_at_runtime": redactor.added_patterns,
         }
 
-    def _clear(self, buffer: str) -> dict[str, Any]:
+    def _clear(self, buffer: str) -> ConfigureAnswer:
         if buffer not in tuple(Buffer):
             raise ToolInputError(f"buffer: {buffer!r} must be all, spans or records")
-        cleared = {}
+        cleared: dict[str, int] = {}
         if buffer in (Buffer.ALL, Buffer.SPANS):
             cleared["spans"] = self.store.spans.span_count
             self.store.spans.clear()
@@ -143,7 +167,7 @@ class Configurator:
             self.store.records.clear()
         return {"status": "ok", "cleared": cleared}
 
-    def _noise_rule(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    def _noise_rule(self, args: Mapping[str, Any]) -> ConfigureAnswer:
         op = args.get("op", Op.ADD)
         if op == Op.LIST:
             return {"rules": [_rule_doc(r) for r in self.noise]}
@@ -180,7 +204,7 @@ class Configurator:
         self.noise.append(rule)
         return {"status": "ok", "rule": _rule_doc(rule)}
 
-    def _custom_event(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    def _custom_event(self, args: Mapping[str, Any]) -> ConfigureAnswer:
         """Insert an event on the timeline (optionally on a trace), as POST /event would."""
         event = dict(args.get("event") or {})
         event.setdefault("source", "custom")

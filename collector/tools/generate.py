@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from collector.generate import FORMATS, GENERATORS, Format, Generator
+from collector.generate import FORMATS, GENERATORS, Format, GenerateAnswer, Generator
 from collector.generate import generate as write
 from collector.store import Store
 from collector.tools.target import ToolInputError, tree_for
 
-__all__ = ["FORMATS", "GENERATORS", "Format", "Generator", "generate"]
+__all__ = ["FORMATS", "GENERATORS", "Format", "GenerateAnswer", "Generator", "generate"]
 
 
-def generate(store: Store, args: Mapping[str, Any]) -> dict[str, Any]:
+def generate(store: Store, args: Mapping[str, Any]) -> GenerateAnswer:
     """Artifact ``type`` for the trace the arguments name, in ``format``."""
     kind = args.get("type")
     if kind not in GENERATORS:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from collector.interact import ACTIONS, InteractAction, Interactor
+from collector.interact import ACTIONS, InteractAction, InteractAnswer, Interactor
 from collector.tools.target import ToolInputError
 
-__all__ = ["ACTIONS", "InteractAction", "interact"]
+__all__ = ["ACTIONS", "InteractAction", "InteractAnswer", "interact"]
 
 
-async def interact(interactor: Interactor | None, args: Mapping[str, Any]) -> dict[str, Any]:
+async def interact(interactor: Interactor | None, args: Mapping[str, Any]) -> InteractAnswer:
     """Run ``action`` (with ``name`` for a command or service) and answer its exit code
     and last lines."""
     if interactor is None:

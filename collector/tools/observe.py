@@ -6,19 +6,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from collector.bounded import Metadata
 from collector.filters import NoiseRule, build_filter
-from collector.observe import VIEWS, View
+from collector.observe import VIEWS, ObservePage, View
 from collector.observe import observe as draw_view
 from collector.query import record_event
 from collector.store import Store
 from collector.tools.target import ToolInputError
 
-__all__ = ["MAX_EVENT_IDS", "View", "observe"]
+__all__ = ["MAX_EVENT_IDS", "ObserveAnswer", "ObservePage", "View", "observe"]
 
 MAX_EVENT_IDS = 20
 
 
-def observe(store: Store, noise: Sequence[NoiseRule], args: Mapping[str, Any]) -> dict[str, Any]:
+class ObserveAnswer(ObservePage, total=False):
+    """``observe``: the view's page (``ObservePage``), named by ``view``; ``events`` when
+    asked by ``event_ids``."""
+
+    view: str  # the view drawn, or "events" for event_ids
+
+
+def observe(store: Store, noise: Sequence[NoiseRule], args: Mapping[str, Any]) -> ObserveAnswer:
     """The view ``what`` (default ``timeline``) through ``filter``, with ``noise`` hidden."""
     if args.get("event_ids"):
         return _events_in_full(store, args["event_ids"])
@@ -36,7 +44,7 @@ def observe(store: Store, noise: Sequence[NoiseRule], args: Mapping[str, Any]) -
     return {"view": str(what), **draw_view(store, what, f, span_ids=args.get("span_ids"))}
 
 
-def _events_in_full(store: Store, ids: Any) -> dict[str, Any]:
+def _events_in_full(store: Store, ids: Any) -> ObserveAnswer:
     """Log records and events by id, uncut: a traceback with every line. The answer cap
     still applies, so one record of a megabyte is cut there, with a note."""
     if not isinstance(ids, list) or len(ids) > MAX_EVENT_IDS:
@@ -54,7 +62,7 @@ def _events_in_full(store: Store, ids: Any) -> dict[str, Any]:
             missing.append(text[:40])
         else:
             events.append(record_event(record))
-    metadata: dict[str, Any] = {"total_count": len(events)}
+    metadata: Metadata = {"total_count": len(events)}
     if missing:
         metadata["not_stored"] = missing
     return {"view": "events", "events": events, "metadata": metadata}
