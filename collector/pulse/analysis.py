@@ -116,6 +116,9 @@ class Analyst:
             "root_cause": hypotheses[0] if hypotheses else None,
             "status": primary.get("status") or "unknown",
             "chain": _dicts(primary.get("chain")),
+            "chain_trace_id": primary.get("trace_id")
+            if isinstance(primary.get("trace_id"), str)
+            else None,
             "handled": _dicts(primary.get("handled")),
             "trace_ids": trace_ids,
             "relevant_changes": relevant,
@@ -207,6 +210,7 @@ class Analyst:
                 fact = facts.setdefault(service, ServiceFacts())
                 fact.errors += 1
                 fact.error_refs.append(f"span:{span_id}")
+                fact.ref_traces[f"span:{span_id}"] = trace_id
                 counted.add(span_id)
                 counted.update(str(r.id) for r in logs)
                 if fact.first_error is None:
@@ -242,7 +246,10 @@ class Analyst:
             counted.add(key)
             fact = facts.setdefault(service, ServiceFacts())
             fact.errors += 1
-            fact.error_refs.append(f"{'span' if item.get('kind') == 'span' else 'record'}:{key}")
+            ref = f"{'span' if item.get('kind') == 'span' else 'record'}:{key}"
+            fact.error_refs.append(ref)
+            if isinstance(item.get("trace_id"), str):
+                fact.ref_traces[ref] = item["trace_id"]
             if fact.first_error is None and isinstance(item.get("message"), str):
                 fact.first_error = item["message"][:200]
 
