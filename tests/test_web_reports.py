@@ -103,7 +103,11 @@ async def test_report_page_and_feedback_chat_rerank_the_next_report(
         link = top.locator("[data-evidence='errors'] a[data-trace-link]").first
         href = await link.get_attribute("href")
         assert href is not None and href.startswith(f"/traces/{first['trace_ids'][0]}#span-")
-        await expect(page.locator("ol.chain li[data-span-id]").first).to_be_visible()
+        cause = first["chain"][-1]
+        chained = page.locator(f"ol.chain li[data-span-id='{cause['span_id']}'] a")
+        await expect(chained).to_have_attribute(
+            "href", f"/traces/{first['trace_ids'][0]}#span-{cause['span_id']}"
+        )
         # The merged system map, flagged edges drawn differently and listed.
         system = page.locator("svg[aria-label='system map']")
         await expect(system.locator("g[data-edge='ServiceB→Ledger']")).to_have_attribute(
@@ -120,7 +124,6 @@ async def test_report_page_and_feedback_chat_rerank_the_next_report(
         dash = "getComputedStyle(el).strokeDasharray"
         assert await unseen.evaluate(f"el => {dash}") != await undeclared.evaluate(f"el => {dash}")
         await expect(page.locator(".map-legend li")).to_have_count(3)
-        await shoot(page, tmp_path, "web-report")
 
         # Reject the top hypothesis, with a note that tries to inject HTML.
         await page.fill("textarea[name='note']", f"B was in maintenance {XSS}")
@@ -132,6 +135,7 @@ async def test_report_page_and_feedback_chat_rerank_the_next_report(
         await expect(said).to_contain_text("Rejected service:ServiceB")
         assert await said.locator(".note-text").text_content() == f"B was in maintenance {XSS}"
         await w.no_script_ran()
+        await shoot(page, tmp_path, "web-report")
         kept = running.daemon.pulse.book.get(first["id"])
         assert kept is not None and kept["feedback"][0]["verdict"] == "reject"
 
@@ -157,6 +161,11 @@ async def test_report_page_and_feedback_chat_rerank_the_next_report(
             "looking at A's retries"
         )
         await w.no_script_ran()
+        # Evidence leads to the span, selected in its trace's waterfall.
+        await page.click("li[data-hypothesis='service:ServiceB'] [data-evidence='errors'] a")
+        await page.wait_for_url("**/traces/**")
+        span_id = page.url.rpartition("#span-")[2]
+        await expect(page.locator(f".wf-row.selected[data-span-id='{span_id}']")).to_have_count(1)
 
 
 def emit_log_trigger(running: Running, event_type: str, service: str) -> None:

@@ -115,10 +115,7 @@ class Analyst:
             "hypotheses": hypotheses,
             "root_cause": hypotheses[0] if hypotheses else None,
             "status": primary.get("status") or "unknown",
-            "chain": _dicts(primary.get("chain")),
-            "chain_trace_id": primary.get("trace_id")
-            if isinstance(primary.get("trace_id"), str)
-            else None,
+            "chain": _chain(primary),
             "handled": _dicts(primary.get("handled")),
             "trace_ids": trace_ids,
             "relevant_changes": relevant,
@@ -304,6 +301,13 @@ def _texts(value: Any, depth: int = 0) -> list[str]:
     if isinstance(value, list | tuple):
         return [t for v in value for t in _texts(v, depth + 1)]
     return []
+
+
+def _chain(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The causality answer's chain, each link naming its trace (for links to it)."""
+    trace_id = answer.get("trace_id")
+    extra = {"trace_id": trace_id} if isinstance(trace_id, str) else {}
+    return [{**link, **extra} for link in _dicts(answer.get("chain"))]
 
 
 def _strings(value: Any) -> list[str]:

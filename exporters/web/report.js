@@ -103,7 +103,6 @@ async function show(view, reportId) {
     bar.style.width = pct(Math.max(0, Math.min(1, Number(hypotheses[i].confidence) || 0)));
   });
 
-  const chainTrace = report.chain_trace_id || list(report.trace_ids)[0];
   const chain = list(report.chain);
   const changes = list(report.relevant_changes);
   const checks = list(report.next_checks);
@@ -114,7 +113,7 @@ async function show(view, reportId) {
     section("Hypotheses", hypotheses.length ? ranked : el("p", { class: "muted" }, "None: nothing linked to the incident shows a failure."))];
   if (chain.length) {
     parts.push(section("Chain (symptom → cause)", el("ol", { class: "chain" }, chain.map((c) =>
-      el("li", { "data-span-id": c.span_id ?? null }, chip(c.service), " ", traceLink(chainTrace, c.span_id, c.name ?? c.span_id ?? ""),
+      el("li", { "data-span-id": c.span_id ?? null }, chip(c.service), " ", traceLink(c.trace_id, c.span_id, c.name ?? c.span_id ?? ""),
         " ", String(c.status ?? ""), " ", typeof c.duration_ms === "number" ? ms(c.duration_ms) : "",
         c.role ? el("span", { class: `role ${String(c.role)}` }, String(c.role)) : null)))));
   }
@@ -141,7 +140,7 @@ async function show(view, reportId) {
   const feedback = list(report.feedback);
   const top = hypotheses[0];
   const conversation = el("ol", { class: "conversation" },
-    el("li", { class: "message from-pulse" }, el("span", { class: "who" }, "TracePulse"),
+    el("li", { class: "message from-pulse" }, el("span", { class: "who" }, "TracePulse"), ": ",
       top ? `Top hypothesis: ${text(top.cause)} (${pct(top.confidence)}). Confirm or reject it, or tell us more.` : "No hypothesis: nothing linked shows a failure. Notes are welcome."),
     feedback.map((f, i) => el("li", { class: `message from-person ${f.verdict ? `verdict-${String(f.verdict)}` : ""}`, "data-feedback": i },
       el("span", { class: "who" }, String(f.author || "you")), el("span", { class: "time" }, ` ${text(f.time)}`),
