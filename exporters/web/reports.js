@@ -29,7 +29,8 @@ export async function render(main) {
   }
   const reports = answer.reports || [];
   const total = (answer.metadata || {}).total_count ?? reports.length;
-  main.append(el("p", { class: "muted" }, `${total} report${total === 1 ? "" : "s"} kept. A report opens when a DebugQueue event, a tagged OTel log record or a pulse rule fires.`));
+  const shown = reports.length < total ? ` (the newest ${reports.length} shown; every one answers at /v1/reports/{id})` : "";
+  main.append(el("p", { class: "muted" }, `${total} report${total === 1 ? "" : "s"} kept${shown}. A report opens when a DebugQueue event, a tagged OTel log record or a pulse rule fires.`));
   if (!reports.length) {
     main.append(el("p", { class: "empty" }, "No reports yet. POST an event to /webhook/event, or configure pulse.rules."));
     return;
