@@ -30,7 +30,14 @@ from playwright.async_api import Page, expect
 from collector.edge import Refusal
 from tests.browser import chromium, needs_chromium
 from tests.conftest import Running, wait_for
-from tests.test_pulse import Chain, NowScenario, reports_of, trigger_body, webhook
+from tests.test_pulse import (
+    Chain,
+    NowScenario,
+    SlackPeer,
+    reports_of,
+    trigger_body,
+    webhook,
+)
 from tests.test_web_page import opened
 from tests.web_scenarios import XSS
 
@@ -87,7 +94,7 @@ async def test_report_page_and_feedback_chat_rerank_the_next_report(
         await expect(row).to_contain_text("SESSION_DROP")
         await expect(row).to_contain_text("SessionManager")
         await expect(row).to_contain_text("high")
-        await expect(row.locator("td.top")).to_contain_text("ServiceB")
+        await expect(row.locator("td.top-hypothesis")).to_contain_text("ServiceB")
         await expect(row.locator(".confidence")).to_have_text(
             f"{round(first['hypotheses'][0]['confidence'] * 100)}%"
         )
@@ -149,6 +156,7 @@ async def test_report_page_and_feedback_chat_rerank_the_next_report(
             for r in await page.locator("tr[data-report-id]").all()
         ]
         assert ids == [second["id"], first["id"]]
+        await shoot(page, tmp_path, "web-reports")
         await page.goto(f"{running.api}/reports/{second['id']}")
         rejected = page.locator("li[data-hypothesis='service:ServiceB']")
         await expect(rejected.locator("[data-votes]")).to_have_text("1 rejected")
@@ -192,16 +200,25 @@ def emit_log_trigger(running: Running, event_type: str, service: str) -> None:
 async def test_hostile_event_type_and_service_render_as_text(
     start_daemon: Callable[..., Any], tmp_path: Path
 ) -> None:
-    running: Running = await start_daemon(MAP)
-    body = trigger_body("cid-hostile", code="E2", service=f"svc {XSS}")
-    status, answer = await webhook(running, body)
-    assert status == 200, answer
-    await asyncio.to_thread(emit_log_trigger, running, f"DROP {XSS}", f"api {XSS}")
-    reports = await reports_of(running, 2)
+    async with SlackPeer() as slack:
+        running: Running = await start_daemon(MAP + f'  slack: {{webhook_url: "{slack.url}"}}\n')
+        body = trigger_body("cid-hostile", code="E2", service=f"svc {XSS}")
+        status, answer = await webhook(running, body)
+        assert status == 200, answer
+        await asyncio.to_thread(emit_log_trigger, running, f"DROP {XSS}", f"api {XSS}")
+        reports = await reports_of(running, 2)
+        await wait_for(lambda: len(slack.messages) == 2)
+        book = running.daemon.pulse.book
+        await wait_for(
+            lambda: all(r["delivery"]["slack"]["status"] == "sent" for r in book.newest(2))
+        )
     async with opened(running, tmp_path) as w:
         page = w.page
         await page.goto(running.api + "/reports")
         await expect(page.locator("tr[data-report-id]")).to_have_count(2)
+        await expect(page.locator("tr[data-report-id] [data-channel='slack']")).to_have_text(
+            ["slack: sent", "slack: sent"]
+        )
         services = await page.locator("tr[data-report-id] td.service").all_text_contents()
         assert sorted(services) == sorted([f"svc {XSS}", f"api {XSS}"])
         events = await page.locator("tr[data-report-id] .event-type").all_text_contents()

@@ -48,7 +48,7 @@ export async function render(main) {
         el("td", {}, el("code", {}, String(incident.error_code ?? ""))),
         el("td", {}, el("span", { class: `badge priority ${String(incident.priority || "")}` }, String(incident.priority ?? ""))),
         el("td", { class: "num" }, `${Number(incident.occurrences) || 1}×`),
-        el("td", { class: "top" }, top ? [String(top.cause ?? top.service ?? ""), " ", el("span", { class: "confidence" }, pct(top.confidence))] : el("span", { class: "muted" }, "none")),
+        el("td", { class: "top-hypothesis" }, top ? [String(top.cause ?? top.service ?? ""), " ", el("span", { class: "confidence" }, pct(top.confidence))] : el("span", { class: "muted" }, "none")),
         el("td", {}, deliveryBadges(r.delivery)),
         el("td", { class: "num" }, String(r.feedback ?? 0)));
     }))));
