@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from collector.model import DropReason, Record, SpanBatch
 
 if TYPE_CHECKING:
-    from collector.config.sections import ApiConfig, PulseConfig
+    from collector.config.sections import ApiConfig, PulseConfig, PulseServiceConfig
     from collector.config.values import Endpoint
     from collector.edge import EdgePolicy
     from collector.pulse import Notifier
@@ -178,8 +178,10 @@ class ApiServerFactory(Protocol):
         status: Callable[[], dict[str, Any]],
         tools: ToolRunner,
         edge: EdgePolicy,
+        declared: Mapping[str, PulseServiceConfig] | None = None,
     ) -> ApiParts:
-        """The API server for ``config`` and what is served on its site."""
+        """The API server for ``config`` and what is served on its site; ``declared`` is
+        TracePulse's system map, which the page's service map shows."""
         ...
 
 

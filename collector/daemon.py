@@ -51,18 +51,19 @@ class Daemon:
             config.interact, self.pipeline, config_source=config.source, api_url=self._api_url
         )
         self.tools = Toolbox(self.store, self.pipeline, interactor=interactor)
+        self.pulse = Pulse(
+            config.pulse, self.store, self.tools.run, components.notifiers(config.pulse)
+        )
         api = components.api_server(
             config.service.api,
             store=self.store,
             status=self.status,
             tools=self.tools.run,
             edge=self.edge,
+            declared=self.pulse.declared,
         )
         self.api = api.server
         self.receivers.append(api.intake)
-        self.pulse = Pulse(
-            config.pulse, self.store, self.tools.run, components.notifiers(config.pulse)
-        )
         self.tools.pulse = self.pulse
         self.pipeline.watch(self.pulse.watch)
         self.services: list[Service] = [self.api, *api.services, GcPolicy(), self.pulse]

@@ -1,8 +1,9 @@
 """The web page on the API port: traces, a trace's waterfall, the live timeline, the
-service map, and two traces compared.
+service map, two traces compared, and TracePulse's reports with their feedback chat.
 
-Pages (``/``, ``/traces/{trace_id}``, ``/timeline``, ``/services``, ``/compare``) are one
-HTML shell; plain ES modules under ``exporters/web/`` draw them from the daemon's JSON.
+Pages (``/``, ``/traces/{trace_id}``, ``/timeline``, ``/services``, ``/compare``,
+``/reports``, ``/reports/{id}``) are one HTML shell; plain ES modules under
+``exporters/web/`` draw them from the daemon's JSON.
 The files are read once, at construction, and served from memory; nothing is fetched
 from elsewhere (the Content-Security-Policy says so to the browser too: scripts, styles
 and connections to this origin only, no framing).
@@ -13,7 +14,9 @@ Read endpoints the page needs beyond the query API:
   (``collector.trace_list``).
 - ``GET /v1/traces/{trace_id}/rows`` -- the trace as the waterfall draws it, flat and
   compact (``collector.waterfall``).
-- ``GET /v1/service_map`` -- services and call edges with rates, errors, p50/p99.
+- ``GET /v1/service_map`` -- services and call edges with rates, errors, p50/p99; with
+  TracePulse's system map configured, also ``system_map``: the declared map merged with
+  these edges (``declared_unseen``, ``seen_undeclared``).
 - ``GET /v1/compare?a=&b=`` -- trace ``b`` against trace ``a``, span by span.
 - ``GET /v1/timeline/stream`` -- the live timeline as server-sent events, with the
   ``observe`` filters: one ``data:`` message of ``{"events": [...], "dropped": n}`` per
@@ -42,9 +45,11 @@ from aiohttp import web
 from collector.analysis.compare import compare_traces
 from collector.analysis.service_map import newest_trees, service_map
 from collector.config import ApiConfig
+from collector.config.sections import PulseServiceConfig
 from collector.edge import EdgePolicy, Refusal, same_origin
 from collector.filters import FILTER_KEYS, build_filter
 from collector.live import LiveTail
+from collector.pulse import SystemMap
 from collector.query import trace_tree
 from collector.store import Store
 from collector.trace_list import SummaryCache, parse_trace_query, trace_list
@@ -53,7 +58,15 @@ from collector.waterfall import waterfall_rows
 __all__ = ["PAGE_PATHS", "WebPage"]
 
 STATIC = Path(__file__).resolve().parent / "web"
-PAGE_PATHS = ("/", "/timeline", "/services", "/compare", "/traces/{trace_id}")
+PAGE_PATHS = (
+    "/",
+    "/timeline",
+    "/services",
+    "/compare",
+    "/traces/{trace_id}",
+    "/reports",
+    "/reports/{report_id}",
+)
 _TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -83,7 +96,8 @@ class PageSite(Protocol):
 
 class WebPage:
     """The page's files and read endpoints, mounted on ``site``. ``readers`` says which
-    browser origins besides the page's own may read (``service.api.read_origins``)."""
+    browser origins besides the page's own may read (``service.api.read_origins``);
+    ``declared`` is TracePulse's system map (``pulse.services`` or ``pulse.map_file``)."""
 
     name = "web"
 
@@ -95,8 +109,10 @@ class WebPage:
         store: Store,
         edge: EdgePolicy,
         readers: Callable[[str], bool],
+        declared: Mapping[str, PulseServiceConfig] | None = None,
     ) -> None:
         self._config = config
+        self._declared = dict(declared or {})
         self._store = store
         self._edge = edge
         self._readers = readers
@@ -196,6 +212,9 @@ class WebPage:
             return refused
         started = time.perf_counter()
         answer = service_map(newest_trees(self._store))
+        if self._declared:
+            observed = {(e["from"], e["to"]) for e in answer["edges"]}
+            answer["system_map"] = SystemMap(self._declared, observed).document()
         answer["metadata"]["query_time_ms"] = _since(started)
         return web.json_response(answer)
 

@@ -7,7 +7,7 @@ that implements ``collector.component.Receiver``, plus one line in ``RECEIVERS``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from collector.component import (
@@ -19,6 +19,7 @@ from collector.component import (
     ToolRunner,
 )
 from collector.config import ApiConfig
+from collector.config.sections import PulseServiceConfig
 from collector.edge import EdgePolicy
 from collector.store import Store
 from exporters.http_api import HttpApi
@@ -64,14 +65,20 @@ def api_server(
     status: Callable[[], dict[str, Any]],
     tools: ToolRunner,
     edge: EdgePolicy,
+    declared: Mapping[str, PulseServiceConfig] | None = None,
 ) -> ApiParts:
     """The HTTP API, and the native event intake and the web page mounted on the same
-    site (port)."""
+    site (port); ``declared``: TracePulse's system map, shown on the page's service map."""
     site = api_site(config, edge)
     intake = NativeReceiver(max_batch_events=config.max_batch_events)
     site.mount(intake.routes())
     page = WebPage(
-        config, site=site, store=store, edge=edge, readers=origin_matcher(config.read_origins)
+        config,
+        site=site,
+        store=store,
+        edge=edge,
+        readers=origin_matcher(config.read_origins),
+        declared=declared,
     )
     api = HttpApi(config, site=site, store=store, status=status, tools=tools, edge=edge)
     return ApiParts(api, intake, (page,))

@@ -8,6 +8,8 @@ In order, for each request:
    are exempt (browsers never send credentials on them; they change and reveal nothing).
 3. **Origin**, on every request that can change state (anything but GET, HEAD, OPTIONS):
    an ``Origin`` header outside the port's CORS allowlist -- ``null`` included -- gets 403
+   (the daemon's own page, whose Origin is ``http://`` + the Host just checked, is always
+   let through: its report view posts feedback whatever the allowlist says)
    whatever the content type, since a "simple" cross-site POST (text/plain, form) is sent
    by browsers without a preflight. Requests without Origin (CLI, SDKs, curl, tailers)
    are not browser requests and pass. ``Sec-Fetch-Site`` adds nothing here: every browser
@@ -29,7 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 
 from collector.config import CorsConfig
-from collector.edge import EdgePolicy, Refusal
+from collector.edge import EdgePolicy, Refusal, same_origin
 
 __all__ = ["Shares", "guard_middleware", "origin_matcher"]
 
@@ -114,7 +116,8 @@ def guard_middleware(
                     "Vary": "Origin",
                 },
             )
-        if request.method not in _SAFE_METHODS and not allowed(origin):
+        own_page = same_origin(origin, host)  # served by this daemon, after the Host check
+        if request.method not in _SAFE_METHODS and not (allowed(origin) or own_page):
             edge.refuse(Refusal.ORIGIN)
             return _refusal(
                 403,

@@ -142,7 +142,7 @@ class Analyst:
             "hypotheses": hypotheses,
             "root_cause": hypotheses[0] if hypotheses else None,
             "status": primary.get("status") or "unknown",
-            "chain": _dicts(primary.get("chain")),
+            "chain": _chain(primary),
             "handled": _dicts(primary.get("handled")),
             "trace_ids": trace_ids,
             "relevant_changes": relevant,
@@ -234,6 +234,7 @@ class Analyst:
                 fact = facts.setdefault(service, ServiceFacts())
                 fact.errors += 1
                 fact.error_refs.append(f"span:{span_id}")
+                fact.ref_traces[f"span:{span_id}"] = trace_id
                 counted.add(span_id)
                 counted.update(str(r.id) for r in logs)
                 if fact.first_error is None:
@@ -269,7 +270,10 @@ class Analyst:
             counted.add(key)
             fact = facts.setdefault(service, ServiceFacts())
             fact.errors += 1
-            fact.error_refs.append(f"{'span' if item.get('kind') == 'span' else 'record'}:{key}")
+            ref = f"{'span' if item.get('kind') == 'span' else 'record'}:{key}"
+            fact.error_refs.append(ref)
+            if isinstance(item.get("trace_id"), str):
+                fact.ref_traces[ref] = item["trace_id"]
             if fact.first_error is None and isinstance(item.get("message"), str):
                 fact.first_error = item["message"][:200]
 
@@ -324,6 +328,13 @@ def _texts(value: Any, depth: int = 0) -> list[str]:
     if isinstance(value, list | tuple):
         return [t for v in value for t in _texts(v, depth + 1)]
     return []
+
+
+def _chain(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The causality answer's chain, each link naming its trace (for links to it)."""
+    trace_id = answer.get("trace_id")
+    extra = {"trace_id": trace_id} if isinstance(trace_id, str) else {}
+    return [{**link, **extra} for link in _dicts(answer.get("chain"))]
 
 
 def _strings(value: Any) -> list[str]:

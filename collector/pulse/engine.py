@@ -349,6 +349,7 @@ class Pulse:
                 "incident": r.get("incident"),
                 "top": (r.get("hypotheses") or [None])[0],
                 "feedback": len(r.get("feedback", [])),
+                "delivery": r.get("delivery") or {},
             }
             for r in self.book.newest(limit)
         ]

@@ -49,6 +49,7 @@ class ServiceFacts:
     errors: int = 0
     first_error: str | None = None
     error_refs: list[str] = field(default_factory=list)  # span:<id> or record:<id>
+    ref_traces: dict[str, str] = field(default_factory=dict)  # ref -> its trace id, if any
     self_share: float = 0.0  # of the slowest linked trace's duration
     blamed: float = 0.0  # the causality engine's confidence that it is the cause
     blamed_by: str | None = None
@@ -115,6 +116,11 @@ def rank(
                     "count": fact.errors,
                     "first": fact.first_error,
                     "refs": fact.error_refs[:5],
+                    "ref_traces": {
+                        ref: fact.ref_traces[ref]
+                        for ref in fact.error_refs[:5]
+                        if ref in fact.ref_traces
+                    },
                 }
             )
         if fact.blamed > 0:

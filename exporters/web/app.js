@@ -7,6 +7,8 @@ const pages = [
   [/^\/timeline$/, "timeline", () => import("./timeline.js")],
   [/^\/services$/, "services", () => import("./services.js")],
   [/^\/compare$/, "compare", () => import("./compare.js")],
+  [/^\/reports$/, "reports", () => import("./reports.js")],
+  [/^\/reports\/([^/]+)$/, "reports", () => import("./report.js")],
 ];
 
 async function start() {
