@@ -33,31 +33,38 @@ def notifiers(config: PulseConfig) -> list[Notifier]:
     return found
 
 
+def _mrkdwn(value: object) -> str:
+    """Text for Slack's mrkdwn: names and messages come from whoever sent the event, and
+    Slack reads ``<url|text>`` as a link, so its three control characters are escaped."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_message(report: dict[str, Any]) -> dict[str, Any]:
     """Slack's message format: ``text`` (the notification) and ``blocks``."""
     incident = report.get("incident", {})
     title = (
         f"{incident.get('event_type')} in {incident.get('service')} ({incident.get('error_code')})"
     )
+    correlation_id = _mrkdwn(incident.get("correlation_id"))
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
         {
             "type": "section",
             "fields": [
-                {"type": "mrkdwn", "text": f"*Correlation id*\n`{incident.get('correlation_id')}`"},
-                {"type": "mrkdwn", "text": f"*Priority*\n{incident.get('priority')}"},
+                {"type": "mrkdwn", "text": f"*Correlation id*\n`{correlation_id}`"},
+                {"type": "mrkdwn", "text": f"*Priority*\n{_mrkdwn(incident.get('priority'))}"},
                 {"type": "mrkdwn", "text": f"*Seen*\n{incident.get('occurrences', 1)} time(s)"},
-                {"type": "mrkdwn", "text": f"*Status*\n{report.get('status')}"},
+                {"type": "mrkdwn", "text": f"*Status*\n{_mrkdwn(report.get('status'))}"},
             ],
         },
     ]
     for i, h in enumerate(report.get("hypotheses", [])[:3], 1):
-        reasons = "\n".join(f"• {r}" for r in h.get("reasoning", [])[:6])
-        text = f"*{i}. {h.get('cause')}* (confidence {h.get('confidence')})\n{reasons}"
+        reasons = "\n".join(f"• {_mrkdwn(r)}" for r in h.get("reasoning", [])[:6])
+        text = f"*{i}. {_mrkdwn(h.get('cause'))}* (confidence {h.get('confidence')})\n{reasons}"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:_SLACK_TEXT]}})
     checks = report.get("next_checks", [])[:4]
     if checks:
-        text = "*Next checks*\n" + "\n".join(f"• {c}" for c in checks)
+        text = "*Next checks*\n" + "\n".join(f"• {_mrkdwn(c)}" for c in checks)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:_SLACK_TEXT]}})
     blocks.append(
         {
@@ -68,7 +75,7 @@ def slack_message(report: dict[str, Any]) -> dict[str, Any]:
         }
     )
     top = (report.get("hypotheses") or [{}])[0].get("cause", "no hypothesis")
-    return {"text": f"{title}: {top}", "blocks": blocks}
+    return {"text": _mrkdwn(f"{title}: {top}"), "blocks": blocks}
 
 
 class SlackNotifier:

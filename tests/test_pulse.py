@@ -31,6 +31,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import Span, SpanKind
 
+from exporters.pulse_delivery import slack_message
 from tests.conftest import Running, wait_for
 from tests.scenarios import Scenario, db, http_client, http_server
 
@@ -928,3 +929,27 @@ async def test_the_reshaped_causality_answer_and_missing_keys(tmp_path: Path) ->
     assert rich["chain"] == [{"service": "ServiceB", "name": "SELECT"}] and rich["handled"] == []
     assert bare["hypotheses"][0]["service"] == "SessionManager" and bare["chain"] == []
     assert bare["status"] == "unknown" and bare["trace_ids"] == []
+
+
+def test_slack_message_escapes_names_that_would_become_links() -> None:
+    """Event types, services and hypotheses come from whoever posted the event; Slack's
+    mrkdwn reads <url|text> as a link, so a hostile name must arrive as plain text."""
+    hostile = "<https://evil.example|click me> & co"
+    report = {
+        "id": "r1",
+        "status": "failed",
+        "incident": {"event_type": "DROP", "service": hostile, "error_code": "E1",
+                     "correlation_id": hostile, "priority": "high"},
+        "hypotheses": [{"cause": f"service {hostile}", "confidence": 0.9,
+                        "reasoning": [f"{hostile} failed"]}],
+        "next_checks": [f"look at {hostile}"],
+    }  # fmt: skip
+    message = slack_message(report)
+    mrkdwn = [message["text"]] + [
+        part["text"]
+        for block in message["blocks"]
+        for part in [block.get("text") or {}, *block.get("fields", []), *block.get("elements", [])]
+        if part.get("type") == "mrkdwn"
+    ]
+    assert all("<https://evil" not in text for text in mrkdwn), mrkdwn
+    assert sum("&lt;https://evil.example|click me&gt; &amp; co" in text for text in mrkdwn) == 4
