@@ -129,6 +129,10 @@ async def test_a_restarted_serve_answers_the_same_about_a_trace_and_wrote_no_sec
             after_list = await _get(http, f"{api}/v1/traces")
             after_why = await _get(http, f"{api}/v1/traces/{trace_ids[0]}/causality")
             status = await _get(http, f"{api}/daemon/status")
+            cli = subprocess.run(
+                [GASOLINE, "status", "--url", api], capture_output=True, text=True, timeout=60
+            )
+    assert "  spans:   9 spans in 3 blocks" in cli.stdout and "9 restored" in cli.stdout
     assert after == before and after_list == before_list and after_why == before_why
     charge = _flat(after[1])["charge card"]
     assert charge["attributes"]["order.id"] == 1
@@ -285,3 +289,16 @@ def test_span_blocks_past_max_age_are_removed_and_counted(tmp_path: Path) -> Non
     assert history is not None and len(history.blocks) == 3
     store.evict_expired(time.time_ns() + 61 * 10**9)
     assert not history.blocks and history.evicted[DropReason.EXPIRED] == 12
+
+
+def test_clear_removes_the_spans_on_disk_too(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=4)
+    for i in range(1, 4):
+        store.spans.add(decode_traces(_request(i, spans=3)).batch, time.time_ns())
+    history = store.spans.history
+    assert history is not None and history.sealed_spans == 6 and history.pending_spans == 3
+    store.spans.clear()
+    assert history.evicted[DropReason.CLEARED] == 9 and not history.blocks
+    store.close()
+    again = _store(tmp_path, block_records=4)
+    assert again.spans.span_count == 0 and not list((tmp_path / "spans").glob("*.sblk"))
