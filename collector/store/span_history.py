@@ -53,6 +53,8 @@ _FRAME = struct.Struct("<II")  # payload length, crc32
 _CHUNK = struct.Struct("<qI")  # received_ns, spans
 _LENGTH = struct.Struct("<I")
 _FIELDS = 11
+# Level 1 seals in half the time but takes 71 bytes a span instead of 65.5
+# (retention_bench --spans): the columns compress better at 3; the detail is zlib already.
 _LEVEL = 3
 
 
