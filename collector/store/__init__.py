@@ -89,7 +89,12 @@ class Store:
             return {"state": "off: service.store.history.enabled is false"}
         stats = history.stats(self.records.memory_count)
         spans = self.spans.history
-        stats["spans"] = spans.stats() if spans is not None else {"state": "off"}
+        if spans is not None:
+            stats["spans"] = spans.stats()
+        elif history.active:
+            stats["spans"] = {"state": "off: this build has no decoder for span detail"}
+        else:
+            stats["spans"] = {"state": history.state}
         return stats
 
     def flush(self) -> None:

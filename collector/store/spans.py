@@ -12,6 +12,9 @@ Each chunk's bytes (its columns and the detail it holds) are estimated once, whe
 made; with the trace index's share they are spent from the ``ByteBudget`` shared with
 the record store. A batch whose spans are all dropped leaves no chunk behind; a chunk
 that keeps only some of its spans is counted in full, as all its columns stay.
+
+With a ``SpanHistory`` attached, every chunk kept is also written to disk as it comes
+(``collector.store.span_history``), and read back on start.
 """
 
 from __future__ import annotations
