@@ -302,3 +302,21 @@ def test_clear_removes_the_spans_on_disk_too(tmp_path: Path) -> None:
     store.close()
     again = _store(tmp_path, block_records=4)
     assert again.spans.span_count == 0 and not list((tmp_path / "spans").glob("*.sblk"))
+
+
+def test_a_torn_write_ahead_tail_is_cut_off_and_counted(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=100)
+    for i in range(1, 4):
+        store.spans.add(decode_traces(_request(i)).batch, time.time_ns())
+    store.flush()
+    wal = tmp_path / "spans" / "wal.log"
+    whole = wal.read_bytes()
+    store.spans.history = None  # as if killed: nothing sealed, the lock let go
+    assert store.records.history is not None
+    store.records.history.close(time.time_ns())
+    wal.write_bytes(whole + whole[: len(whole) // 5])  # a fourth batch, torn mid-write
+    again = _store(tmp_path, block_records=100)
+    history = again.spans.history
+    assert history is not None and history.wal_frames_skipped == 1
+    assert again.spans.span_count == 12 and history.pending_spans == 12
+    assert wal.read_bytes() == whole  # new frames will not follow a torn one
