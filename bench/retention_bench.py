@@ -17,6 +17,12 @@ lines (``otlp_load``'s pool, decoded as the receiver does) beside them. Then:
   write-ahead file), and the first query after it;
 - the same figures extrapolated to 24 h at 1,000 lines/s (86.4 M records).
 
+``--spans N`` measures spans alone instead: N spans (``otlp_load``'s pool, decoded with
+redaction as the receiver does) into a store with the history off, then on (the write-ahead
+file synced every second, as the daemon does); spans/s both ways, bytes per span on disk,
+the restart (every span read back into the memory tier, up to ``max_spans``) and trace by
+id after it (with each span's detail decoded), extrapolated to 24 h at 200 spans/s.
+
 ``--compare`` measures the candidate stores instead (zstandard columnar blocks with and
 without a trained dictionary, and DuckDB if it is installed: ``pip install duckdb``).
 
@@ -26,6 +32,7 @@ restart 0.74 s; records by trace id p50 3.6 ms at 2 M records.
 
     python bench/retention_bench.py                  # 10 M lines + 2 M spans
     python bench/retention_bench.py --quick          # 500 k lines, ~1 minute
+    python bench/retention_bench.py --spans 1000000  # spans: history off vs on, restart
     python bench/retention_bench.py --compare --lines 300000
 """
 
@@ -321,6 +328,81 @@ def measure(args: argparse.Namespace, data: Path) -> dict[str, Any]:
     return result
 
 
+DAY_SPANS = 200 * 86_400
+
+
+def span_figures(args: argparse.Namespace) -> dict[str, Any]:
+    """Spans alone: ingest with the history off and on, disk bytes, restart, trace by id."""
+    import otlp_load
+
+    from receivers.otlp_codec import decode_traces, restore_span_detail
+
+    redactor = Redactor(RedactionConfig())
+    pool = otlp_load.load_or_build_pool(64, seed=args.seed)
+    requests = max(1, args.spans // otlp_load.SPANS_PER_REQUEST)
+    data = Path(args.dir or tempfile.mkdtemp(prefix="gasoline-span-history-"))
+    config = StoreConfig(history=HistoryConfig(dir=str(data), max_bytes=int(args.max_gib * 2**30)))
+    out: dict[str, Any] = {"spans": requests * otlp_load.SPANS_PER_REQUEST}
+    traces: list[bytes] = []
+    try:
+        for label in ("history off", "history on"):
+            store = Store(config)
+            if label == "history on":
+                store.open_history(restore_span_detail)
+            gc.collect()
+            started = time.perf_counter()
+            cpu0 = time.process_time()
+            synced = started
+            for i in range(requests):
+                batch = decode_traces(otlp_load.payload(pool, i), redactor=redactor).batch
+                if label == "history on" and i % 20 == 0:
+                    traces.append(batch.trace_ids[0])
+                store.spans.add(batch, time.time_ns())
+                if time.perf_counter() - synced >= 1.0:
+                    store.flush()
+                    synced = time.perf_counter()
+            store.flush()
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu0
+            out[label] = {
+                "spans_per_s": round(out["spans"] / elapsed),
+                "spans_per_cpu_s": round(out["spans"] / cpu),
+            }
+        span_history = store.spans.history
+        assert span_history is not None
+        stats = span_history.stats()
+        out["disk"] = {k: stats[k] for k in ("spans", "blocks", "bytes", "bytes_per_span")}
+        out["disk"]["dir_bytes"] = disk_bytes(data / "spans")
+        t0 = time.perf_counter()
+        store.close()
+        out["close_s"] = round(time.perf_counter() - t0, 2)
+        del store, span_history
+        gc.collect()
+        t0 = time.perf_counter()
+        again = Store(config)
+        again.open_history(restore_span_detail)
+        out["restart_s"] = round(time.perf_counter() - t0, 2)
+        out["restored_spans"] = again.spans.span_count
+        rng = random.Random(args.seed)
+        picks = [rng.choice(traces) for _ in range(args.queries)]
+        found = [0]
+
+        def by_trace() -> None:
+            spans = again.spans.trace(picks.pop())
+            found[0] += bool(spans) and all(s.detail().attributes is not None for s in spans)
+
+        out["trace by id after restart (with detail)"] = timed(by_trace, args.queries)
+        out["trace by id after restart (with detail)"]["found"] = found[0]
+        again.close()
+        out["per_day_at_200_spans_per_s"] = {
+            "disk_gib": round(out["disk"]["dir_bytes"] / out["spans"] * DAY_SPANS / 2**30, 2),
+        }
+    finally:
+        if not args.dir:
+            shutil.rmtree(data, ignore_errors=True)
+    return out
+
+
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     """Candidate stores on the same records: bytes per record and write rate."""
     import zstandard
@@ -418,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", help="keep the data here (default: a temporary directory)")
     parser.add_argument("--compare", action="store_true", help="measure the candidates")
+    parser.add_argument("--spans", type=int, default=0, help="measure N spans alone")
     parser.add_argument(
         "--no-history", action="store_true", help="memory only, for the ingest rate before"
     )
@@ -426,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.lines = min(args.lines, 500_000)
-    result = compare(args) if args.compare else run(args)
+    result = span_figures(args) if args.spans else compare(args) if args.compare else run(args)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from collector.model import DropReason, Record, SpanBatch
+from collector.model import DropReason, Record, SpanBatch, SpanDetailDecoder
 
 if TYPE_CHECKING:
     from collector.config.sections import ApiConfig, PulseConfig, PulseServiceConfig
@@ -226,6 +226,8 @@ class Components:
     mcp_stdio: Callable[[], McpStdio]
     # Where TracePulse delivers reports (Slack, e-mail), built from ``pulse``.
     notifiers: Callable[[PulseConfig], list[Notifier]] = lambda config: []
+    # Reads back the span detail the durable history kept (the OTLP codec's).
+    span_detail: SpanDetailDecoder | None = None
 
 
 def receiver_type(name: str) -> str:

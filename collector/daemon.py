@@ -36,6 +36,7 @@ class Daemon:
         """``config`` comes from ``load_config`` with the same ``components``."""
         self.config = config
         self.store = Store(config.service.store)
+        self._span_detail = components.span_detail
         redactor = Redactor(config.redaction) if config.redaction is not None else None
         self.pipeline = Pipeline(self.store, queue=config.service.queue, redactor=redactor)
         self.edge = EdgePolicy.for_daemon(config.service.api)
@@ -90,7 +91,7 @@ class Daemon:
 
     async def start(self) -> None:
         """Bind everything or nothing: on failure, what started is stopped again."""
-        history = self.store.open_history()
+        history = self.store.open_history(self._span_detail)
         if history is not None:
             self.pipeline.resume_ids(history.next_id)
             self._syncer = asyncio.create_task(
@@ -181,11 +182,7 @@ class Daemon:
                     "records": {k.value: v for k, v in records.evicted.items()},
                 },
                 "dropped": {"spans": {k.value: v for k, v in spans.dropped.items()}},
-                "history": (
-                    records.history.stats(records.memory_count)
-                    if records.history is not None
-                    else {"state": "off: service.store.history.enabled is false"}
-                ),
+                "history": self.store.history_stats(),
             },
             "clock_skew": skew_report(
                 recent_trees(self.store, limit=_SKEW_TRACES, with_records=False)

@@ -10,7 +10,7 @@ is a ``Record`` object.
 from __future__ import annotations
 
 import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ __all__ = [
     "Record",
     "SpanBatch",
     "SpanDetail",
+    "SpanDetailDecoder",
     "SpanDetailSource",
     "SpanEvent",
     "SpanKind",
@@ -120,6 +121,18 @@ class SpanDetailSource(Protocol):
     def nbytes(self) -> int:
         """Bytes this source keeps in memory, for the store's byte budget."""
         ...
+
+    def encoded(self) -> bytes:
+        """The whole source as bytes, for the durable history: the receiver's
+        ``SpanDetailDecoder`` makes the same source of them again. Redacted already;
+        cheap (no decoding), since every stored batch is written."""
+        ...
+
+
+SpanDetailDecoder = Callable[[bytes], SpanDetailSource]
+"""Makes a ``SpanDetailSource`` of what its ``encoded()`` gave (raises ``ValueError`` if
+the bytes are not that): the component table hands the store the codec's, so
+``collector`` reads back span detail it cannot decode itself."""
 
 
 @dataclass(slots=True)

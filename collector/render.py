@@ -173,6 +173,25 @@ def _history(doc: dict[str, Any] | None) -> list[str]:
     ]
     if doc.get("error"):
         lines.append(f"  error:   {doc['error']}")
+    return lines + _span_history(doc.get("spans"))
+
+
+def _span_history(doc: dict[str, Any] | None) -> list[str]:
+    """The span tier's line (its blocks, share of the bytes, evictions); absent, none."""
+    if not doc:
+        return []
+    if doc.get("state") != "ok":
+        return [f"  spans:   {doc.get('state', 'unknown')}"]
+    per = doc.get("bytes_per_span")
+    lines = [
+        f"  spans:   {_plural(doc['spans'], 'span')} in {_plural(doc['blocks'], 'block')} "
+        f"({doc['bytes'] / 2**20:.1f} MiB of {doc['max_bytes'] / 2**20:.0f} MiB, "
+        f"{per if per is not None else '-'} B/span), {doc['pending']} pending, "
+        f"{doc['restored_spans']} restored; evicted: {_counts(doc['evicted'])}; corrupt "
+        f"blocks skipped {doc['corrupt_blocks']}; write errors {doc['write_errors']}"
+    ]
+    if doc.get("error"):
+        lines.append(f"  error:   {doc['error']}")
     return lines
 
 

@@ -31,6 +31,7 @@ from receivers.http_guard import origin_matcher
 from receivers.http_site import api_site
 from receivers.native import NativeReceiver
 from receivers.otlp import OtlpConfig, OtlpReceiver, otlp_endpoints
+from receivers.otlp_codec import restore_span_detail
 from receivers.ssh_tail import SshLogConfig
 
 __all__ = ["COMPONENTS", "RECEIVERS"]
@@ -97,4 +98,5 @@ COMPONENTS = Components(
     api_server=api_server,
     mcp_stdio=mcp_stdio,
     notifiers=notifiers,
+    span_detail=restore_span_detail,
 )

@@ -228,7 +228,7 @@ def test_a_failed_block_write_keeps_records_in_memory_and_is_reported(
     def full(tmp: Path, path: Path, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(module, "_write_atomically", full)
+    monkeypatch.setattr(module, "write_atomically", full)
     _add(store, _records(1000))
     stats = history.stats(store.records.memory_count)
     assert stats["write_errors"] >= 1 and "No space left on device" in stats["error"]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from collector.config import StoreConfig
 from collector.limits import ValueLimits
-from collector.model import parse_hex_id
+from collector.model import SpanDetailDecoder, parse_hex_id
 from collector.store.budget import ByteBudget
 from collector.store.history import ColdChunk, History
 from collector.store.records import RecordChunk, RecordStore
+from collector.store.span_history import SpanHistory
 from collector.store.spans import SpanChunk, SpanStore, StoredSpan
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "RecordChunk",
     "RecordStore",
     "SpanChunk",
+    "SpanHistory",
     "SpanStore",
     "Store",
     "StoredSpan",
@@ -55,24 +58,60 @@ class Store:
             budget=self.budget,
         )
 
-    def open_history(self) -> History | None:
+    def open_history(self, span_detail: SpanDetailDecoder | None = None) -> History | None:
         """Attach the disk tier ``service.store.history`` configures (None if disabled);
-        what the last run wrote comes back. Its ``state`` says if it could not open."""
+        what the last run wrote comes back. Its ``state`` says if it could not open.
+        Spans are kept too given ``span_detail``, the codec's decoder of their detail."""
         if not self.config.history.enabled:
             return None
         history = History(self.config.history, self.records.evicted)
-        self.records.attach(history, time.time_ns())
+        now_ns = time.time_ns()
+        self.records.attach(history, now_ns)
+        if span_detail is not None and history.active:
+            spans = SpanHistory(self.config.history, span_detail)
+            restored = spans.open(
+                max_spans=self.config.max_spans, not_before_ns=now_ns - self.spans.ttl_ns
+            )
+            for received_ns, batch in restored:
+                self.spans.add(batch, received_ns)
+            if spans.active:
+                self.spans.history = spans
+                history.others_bytes = lambda: spans.sealed_bytes
+                spans.after_seal = history.enforce
+                history.enforce(now_ns)
+                spans.enforce(now_ns)
         return history
+
+    def history_stats(self) -> dict[str, Any]:
+        """The disk tiers' state and figures, for ``/daemon/status``."""
+        history = self.records.history
+        if history is None:
+            return {"state": "off: service.store.history.enabled is false"}
+        stats = history.stats(self.records.memory_count)
+        spans = self.spans.history
+        if spans is not None:
+            stats["spans"] = spans.stats()
+        elif history.active:
+            stats["spans"] = {"state": "off: this build has no decoder for span detail"}
+        else:
+            stats["spans"] = {"state": history.state}
+        return stats
 
     def flush(self) -> None:
         """Sync what was written to disk (the daemon calls it at least every second)."""
+        if self.spans.history is not None:
+            self.spans.history.sync()
         if self.records.history is not None:
             self.records.history.sync()
 
     def close(self) -> None:
-        """Seal and sync the disk tier, and release its directory."""
+        """Seal and sync the disk tiers, and release their directory."""
+        now_ns = time.time_ns()
+        if self.spans.history is not None:
+            self.spans.history.close(now_ns)
+            self.spans.history = None
         if self.records.history is not None:
-            self.records.history.close(time.time_ns())
+            self.records.history.close(now_ns)
 
     def resolve_trace_id(self, text: str) -> bytes:
         """A trace id from its 32 hex digits, or from a prefix of at least
@@ -100,4 +139,6 @@ class Store:
 
     def evict_expired(self, now_ns: int) -> None:
         self.spans.evict(now_ns)
+        if self.spans.history is not None:
+            self.spans.history.enforce(now_ns)
         self.records.evict(now_ns)

@@ -45,7 +45,7 @@ from collector.store.blocks import (
     trace_records,
 )
 
-__all__ = ["ColdChunk", "History"]
+__all__ = ["ColdChunk", "History", "write_atomically"]
 
 _WAL = "wal.log"
 _LOCK = "lock"
@@ -136,6 +136,8 @@ class History:
         self._cache: OrderedDict[int, list[Record]] = OrderedDict()
         self.memory_floor: Callable[[], int] = lambda: 2**63
         """The id from which the memory tier holds every record (set by the record store)."""
+        self.others_bytes: Callable[[], int] = lambda: 0
+        """Bytes of ``max_bytes`` the span tier uses (set by the store): records get the rest."""
 
     @property
     def active(self) -> bool:
@@ -227,7 +229,7 @@ class History:
                 self._lines.append((len(records), line))
         kept = b"".join(line for _, line in self._lines)
         if kept != data:  # new lines must not follow a torn one
-            _write_atomically(path.with_suffix(".tmp"), path, kept)
+            write_atomically(path.with_suffix(".tmp"), path, kept)
         return list(self.pending)
 
     # -- writing ------------------------------------------------------------------
@@ -277,7 +279,7 @@ class History:
         path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
         tmp = path.with_suffix(".tmp")
         try:
-            _write_atomically(tmp, path, data)
+            write_atomically(tmp, path, data)
         except OSError as e:
             tmp.unlink(missing_ok=True)
             self._failed(f"block {path.name}", e)
@@ -303,7 +305,7 @@ class History:
             os.ftruncate(self._wal, 0)
             return
         path = self.dir / _WAL
-        _write_atomically(path.with_suffix(".tmp"), path, b"".join(x for _, x in self._lines))
+        write_atomically(path.with_suffix(".tmp"), path, b"".join(x for _, x in self._lines))
         os.close(self._wal)
         self._wal = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
@@ -335,7 +337,7 @@ class History:
         below_id = self.memory_floor()
         while self.blocks:
             oldest = self.blocks[0]
-            if self.sealed_bytes > self.config.max_bytes:
+            if self.sealed_bytes + self.others_bytes() > self.config.max_bytes:
                 reason = DropReason.EVICTED_BYTE_LIMIT
             elif oldest.sealed_ns < expire_before:
                 reason = DropReason.EXPIRED
@@ -598,7 +600,8 @@ def _open_head(path: Path) -> BlockHead:
     return read_head(data, size)
 
 
-def _write_atomically(tmp: Path, path: Path, data: bytes) -> None:
+def write_atomically(tmp: Path, path: Path, data: bytes) -> None:
+    """Write ``tmp``, sync it, rename it to ``path`` and sync the directory."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         view = memoryview(data)

@@ -12,6 +12,9 @@ Each chunk's bytes (its columns and the detail it holds) are estimated once, whe
 made; with the trace index's share they are spent from the ``ByteBudget`` shared with
 the record store. A batch whose spans are all dropped leaves no chunk behind; a chunk
 that keeps only some of its spans is counted in full, as all its columns stay.
+
+With a ``SpanHistory`` attached, every chunk kept is also written to disk as it comes
+(``collector.store.span_history``), and read back on start.
 """
 
 from __future__ import annotations
@@ -23,9 +26,13 @@ import sys
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from collector.model import DropReason, SpanBatch, SpanDetail, SpanDetailSource
 from collector.store.budget import ByteBudget
+
+if TYPE_CHECKING:
+    from collector.store.span_history import SpanHistory
 
 __all__ = ["SpanChunk", "SpanStore", "StoredSpan"]
 
@@ -182,6 +189,8 @@ class SpanStore:
         self.evicted_spans: Counter[DropReason] = Counter()
         self.evicted_traces: Counter[DropReason] = Counter()
         self.dropped: Counter[DropReason] = Counter()
+        self.history: SpanHistory | None = None
+        """Where each kept chunk is written too (set by ``Store.open_history``)."""
 
     @property
     def trace_count(self) -> int:
@@ -230,6 +239,8 @@ class SpanStore:
         self._by_seq[seq] = chunk
         self._chunk_bytes += chunk.nbytes
         self.span_count += kept
+        if self.history is not None:
+            self.history.append(chunk, now_ns)
         self.evict(now_ns)
         return kept
 
@@ -353,7 +364,9 @@ class SpanStore:
         return refs is not None and _holds(refs, (chunk.seq << _SHIFT) | i)
 
     def clear(self) -> None:
-        """Remove everything, counted as evicted (``cleared``)."""
+        """Remove everything, on disk too, counted as evicted (``cleared``)."""
+        if self.history is not None:
+            self.history.clear()
         if self.span_count:
             self.evicted_spans[DropReason.CLEARED] += self.span_count
             self.evicted_traces[DropReason.CLEARED] += len(self._traces)

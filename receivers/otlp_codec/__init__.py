@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from receivers.otlp_codec.delivery import Decoded, decode, encode_response, offer
 from receivers.otlp_codec.logs import DecodedLogs, decode_logs, decode_metrics, level_from_severity
-from receivers.otlp_codec.spans import DecodedTraces, decode_traces
+from receivers.otlp_codec.spans import DecodedTraces, decode_traces, restore_span_detail
 from receivers.otlp_codec.values import attributes_to_dict
 
 __all__ = [
@@ -26,4 +26,5 @@ __all__ = [
     "encode_response",
     "level_from_severity",
     "offer",
+    "restore_span_detail",
 ]

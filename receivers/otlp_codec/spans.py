@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import array
 import re
+import struct
 import sys
 import zlib
 from bisect import bisect_right
@@ -33,7 +34,7 @@ from receivers.otlp_codec.values import (
     attributes_to_dict,
 )
 
-__all__ = ["DecodedTraces", "decode_traces"]
+__all__ = ["DecodedTraces", "decode_traces", "restore_span_detail"]
 
 
 @dataclass(slots=True)
@@ -278,6 +279,43 @@ class _EncodedSpans:
             + sum(sys.getsizeof(r) + sys.getsizeof(scope) for r, scope in self._groups)
         )
 
+    def encoded(self) -> bytes:
+        """Version, the compressed bytes as kept (redacted), the spans' positions or
+        byte ranges, their groups and the groups' resources and scopes, each
+        length-prefixed; ``restore_span_detail`` reads it back."""
+        located = self._kept is None
+        positions = self._ranges if located else self._kept
+        assert positions is not None
+        parts = [
+            _HEAD.pack(_FORMAT, located, self._total, len(self._groups)),
+            *_framed(self._packed, positions.tobytes(), self._owners.tobytes()),
+        ]
+        for resource, scope in self._groups:
+            parts += _framed(resource, scope.encode())
+        return b"".join(parts)
+
+    @classmethod
+    def restore(cls, data: bytes) -> _EncodedSpans:
+        """The source ``encoded()`` gave ``data`` of; ``ValueError`` if it is not that."""
+        try:
+            version, located, total, count = _HEAD.unpack_from(data)
+            if version != _FORMAT:
+                raise ValueError(f"span detail format {version}, expected {_FORMAT}")
+            fields = _unframed(data, _HEAD.size, 3 + 2 * count)
+        except struct.error as e:
+            raise ValueError(f"truncated span detail: {e}") from None
+        self = cls.__new__(cls)
+        self.redacted = 0
+        self._total = total
+        self._packed = fields[0]
+        positions: array.array[int] = array.array("I", fields[1])
+        self._kept, self._ranges = (None, positions) if located else (positions, array.array("I"))
+        self._owners = array.array("I", fields[2])
+        self._groups = [(fields[3 + 2 * g], fields[4 + 2 * g].decode()) for g in range(count)]
+        self._resources = {}
+        self._plain = None
+        return self
+
     def _bytes(self) -> bytes:
         if self._plain is None:
             self._plain = zlib.decompress(self._packed)
@@ -332,6 +370,35 @@ class _EncodedSpans:
             scope=self._groups[group][1],
             trace_state=span.trace_state,
         )
+
+
+_FORMAT = 1
+_HEAD = struct.Struct("<BBII")
+_LENGTH = struct.Struct("<I")
+
+
+def restore_span_detail(data: bytes) -> _EncodedSpans:
+    """A ``SpanDetailDecoder``: span detail the durable history kept, as a source again."""
+    return _EncodedSpans.restore(data)
+
+
+def _framed(*fields: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    for field in fields:
+        out += (_LENGTH.pack(len(field)), field)
+    return out
+
+
+def _unframed(data: bytes, offset: int, count: int) -> list[bytes]:
+    fields = []
+    for _ in range(count):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        if offset + length > len(data):
+            raise ValueError("truncated span detail")
+        fields.append(data[offset : offset + length])
+        offset += length
+    return fields
 
 
 def _touched(hints: list[tuple[int, int]], ranges: array.array[int]) -> set[int]:

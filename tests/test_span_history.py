@@ -1,0 +1,322 @@
+"""Spans in the durable history: a restarted ``gasoline serve`` answers the same about a
+trace the OTel SDK exported (attributes, the trace list, causality) and wrote no secret;
+``kill -9`` loses no span that was stored; a corrupt span block is skipped and counted;
+span blocks stay within their share of ``max_bytes``, every eviction counted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import zstandard
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+from collector.config import HistoryConfig, StoreConfig
+from collector.model import DropReason
+from collector.store import Store
+from receivers.otlp_codec import decode_traces, restore_span_detail
+from tests.conftest import GASOLINE, serve_process
+
+CONFIG = """
+service:
+  store:
+    history: {block_records: 4}
+"""
+SECRET = "s3cr3t-bearer-9f2d"
+
+
+def _export_checkout(endpoint: str, *, order: int = 1) -> str:
+    """A three-span trace, exported by the SDK's OTLP/HTTP exporter; returns its id."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    tracer = provider.get_tracer("span-history")
+    with tracer.start_as_current_span("POST /checkout", attributes={"http.route": "/checkout"}):
+        with tracer.start_as_current_span(
+            "charge card",
+            attributes={"order.id": order, "http.request.header.authorization": SECRET},
+        ) as charge:
+            with tracer.start_as_current_span(
+                "SELECT payments", attributes={"db.statement": "SELECT * FROM payments"}
+            ) as query:
+                query.add_event("retry", {"attempt": 2})
+                query.set_status(Status(StatusCode.ERROR, "deadlock detected"))
+            charge.set_status(Status(StatusCode.ERROR, "payment failed"))
+        trace_id = format(charge.get_span_context().trace_id, "032x")
+    provider.shutdown()
+    return trace_id
+
+
+async def _get(http: aiohttp.ClientSession, url: str) -> Any:
+    async with http.get(url) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def _spans_of(http: aiohttp.ClientSession, api: str, trace_id: str, n: int) -> None:
+    async with asyncio.timeout(30):  # the queue drains; the timeout guards failure
+        while True:
+            async with http.get(f"{api}/v1/traces/{trace_id}") as resp:
+                if resp.status == 200 and (await resp.json())["span_count"] >= n:
+                    return
+            await asyncio.sleep(0.02)
+
+
+def _flat(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A trace document's spans (a tree) by name."""
+    out: dict[str, dict[str, Any]] = {}
+    todo = list(document["spans"])
+    while todo:
+        span = todo.pop()
+        out[span["name"]] = span
+        todo += span.get("children", [])
+    return out
+
+
+def _readable_on_disk(data: Path) -> bytes:
+    """Every byte under ``data``, with each zstandard block and zlib stream in it
+    decompressed too: what anyone reading the files could see."""
+    out = []
+    for path in data.rglob("*"):
+        if not path.is_file():
+            continue
+        raw = path.read_bytes()
+        out.append(raw)
+        at = raw.find(zstandard.FRAME_HEADER)
+        if at != -1:
+            raw = zstandard.ZstdDecompressor().decompressobj().decompress(raw[at:])
+            out.append(raw)
+        for match in re.finditer(b"\x78[\x01\x5e\x9c\xda]", raw):
+            stream = zlib.decompressobj()
+            try:
+                out.append(stream.decompress(raw[match.start() :]))
+            except zlib.error:
+                continue
+    return b"".join(out)
+
+
+async def test_a_restarted_serve_answers_the_same_about_a_trace_and_wrote_no_secret(
+    tmp_path: Path,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        with serve_process(tmp_path, CONFIG) as (_, urls):
+            endpoint = f"{urls['OTLP/HTTP']}/v1/traces"
+            trace_ids = [
+                await asyncio.to_thread(_export_checkout, endpoint, order=i) for i in range(3)
+            ]
+            for trace_id in trace_ids:
+                await _spans_of(http, urls["API"], trace_id, 3)
+            api = urls["API"]
+            before = [await _get(http, f"{api}/v1/traces/{t}") for t in trace_ids]
+            before_list = await _get(http, f"{api}/v1/traces")
+            before_why = await _get(http, f"{api}/v1/traces/{trace_ids[0]}/causality")
+        with serve_process(tmp_path, CONFIG) as (_, urls):
+            api = urls["API"]
+            after = [await _get(http, f"{api}/v1/traces/{t}") for t in trace_ids]
+            after_list = await _get(http, f"{api}/v1/traces")
+            after_why = await _get(http, f"{api}/v1/traces/{trace_ids[0]}/causality")
+            status = await _get(http, f"{api}/daemon/status")
+            cli = subprocess.run(
+                [GASOLINE, "status", "--url", api], capture_output=True, text=True, timeout=60
+            )
+    assert "  spans:   9 spans in 3 blocks" in cli.stdout and "9 restored" in cli.stdout
+    assert after == before and after_list == before_list and after_why == before_why
+    charge = _flat(after[1])["charge card"]
+    assert charge["attributes"]["order.id"] == 1
+    assert charge["attributes"]["http.request.header.authorization"] == "[REDACTED]"
+    query = _flat(after[1])["SELECT payments"]
+    assert query["attributes"]["db.statement"] == "SELECT * FROM payments"
+    assert [e["name"] for e in query["events"]] == ["retry"]
+    assert {t["trace_id"] for t in after_list["traces"]} >= set(trace_ids)
+    spans = status["store"]["history"]["spans"]
+    assert spans["state"] == "ok" and spans["restored_spans"] == 9 and spans["spans"] == 9
+    assert status["store"]["spans"] == 9 and spans["bytes_per_span"] > 0
+    readable = _readable_on_disk(tmp_path / ".gasoline/data")
+    assert b"SELECT * FROM payments" in readable  # the scan does see inside the blocks
+    assert SECRET.encode() not in readable  # redacted before anything was written
+
+
+@contextmanager
+def _serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    """A ``gasoline serve`` the test ends itself (with SIGKILL)."""
+    (tmp_path / "serve.yaml").write_text(CONFIG)
+    ports = ("--grpc-port", "0", "--http-port", "0", "--api-port", "0")
+    proc = subprocess.Popen(
+        [GASOLINE, "serve", "--config", str(tmp_path / "serve.yaml"), *ports],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert proc.stdout is not None
+    urls: dict[str, str] = {}
+    for line in proc.stdout:
+        if match := re.match(r"\s+(OTLP/HTTP|API)\s+(\S+)", line):
+            urls[match.group(1)] = match.group(2)
+        if line.startswith("ready"):
+            break
+    try:
+        assert set(urls) == {"OTLP/HTTP", "API"}, "the daemon printed no URLs"
+        yield proc, urls
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+async def test_kill_9_mid_ingest_keeps_every_span_that_was_stored(tmp_path: Path) -> None:
+    async with aiohttp.ClientSession() as http:
+        with _serve(tmp_path) as (proc, urls):
+            endpoint = f"{urls['OTLP/HTTP']}/v1/traces"
+            stored = [
+                await asyncio.to_thread(_export_checkout, endpoint, order=i) for i in range(5)
+            ]
+            for trace_id in stored:
+                await _spans_of(http, urls["API"], trace_id, 3)
+            more = asyncio.gather(
+                *(asyncio.to_thread(_export_checkout, endpoint, order=10 + i) for i in range(4)),
+                return_exceptions=True,
+            )
+            proc.send_signal(signal.SIGKILL)
+            await more
+            assert proc.wait(timeout=30) == -signal.SIGKILL
+        with serve_process(tmp_path, CONFIG) as (_, urls):
+            pages = [await _get(http, f"{urls['API']}/v1/traces/{t}") for t in stored]
+            status = await _get(http, f"{urls['API']}/daemon/status")
+    for page in pages:
+        assert sorted(_flat(page)) == [
+            "POST /checkout",
+            "SELECT payments",
+            "charge card",
+        ]
+    spans = status["store"]["history"]["spans"]
+    assert spans["restored_spans"] >= 15 and spans["spans"] + spans["pending"] >= 15
+
+
+def _request(i: int, spans: int = 4) -> bytes:
+    """An OTLP request of ``spans`` spans of trace ``i``, with a large-ish attribute."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest()
+    resource = request.resource_spans.add()
+    attr = resource.resource.attributes.add()
+    attr.key, attr.value.string_value = "service.name", "api"
+    scope = resource.scope_spans.add()
+    for k in range(spans):
+        span = scope.spans.add()
+        span.trace_id = i.to_bytes(16, "big")
+        span.span_id = (i * 100 + k + 1).to_bytes(8, "big")
+        span.name = f"step {k}"
+        span.start_time_unix_nano = 1_700_000_000_000_000_000 + i * 1_000_000 + k
+        span.end_time_unix_nano = span.start_time_unix_nano + 500
+        kv = span.attributes.add()
+        kv.key, kv.value.string_value = "payload", os.urandom(200).hex()
+    return request.SerializeToString()
+
+
+def _store(data: Path, **history: Any) -> Store:
+    config = StoreConfig(history=HistoryConfig(dir=str(data), **history))
+    store = Store(config)
+    assert store.open_history(restore_span_detail) is not None
+    assert store.spans.history is not None and store.spans.history.active
+    return store
+
+
+def test_a_corrupt_span_block_is_skipped_and_counted(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=8)
+    for i in range(1, 7):
+        store.spans.add(decode_traces(_request(i)).batch, time.time_ns())  # 3 blocks of 8
+    store.close()
+    blocks = sorted((tmp_path / "spans").glob("*.sblk"))
+    assert len(blocks) == 3
+    data = bytearray(blocks[1].read_bytes())
+    data[-20] ^= 0xFF
+    blocks[1].write_bytes(bytes(data))
+    again = _store(tmp_path, block_records=8)
+    history = again.spans.history
+    assert history is not None
+    assert history.corrupt_blocks == 1 and history.evicted[DropReason.CORRUPT] == 8
+    assert again.spans.span_count == 16 and history.sealed_spans == 16
+    assert [len(again.spans.trace(i.to_bytes(16, "big"))) for i in range(1, 7)] == [
+        4,
+        4,
+        0,
+        0,
+        4,
+        4,
+    ]
+    assert again.spans.trace((5).to_bytes(16, "big"))[0].detail().attributes["payload"]
+    assert blocks[1].with_suffix(".corrupt").exists()
+    assert "skipped" in (history.stats()["error"] or "")
+
+
+def test_span_blocks_keep_to_their_share_of_max_bytes_and_count_evictions(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path, block_records=4, max_bytes=20_000, span_share=0.5)
+    for i in range(1, 41):
+        store.spans.add(decode_traces(_request(i)).batch, time.time_ns())
+    history = store.spans.history
+    assert history is not None
+    assert history.sealed_bytes <= 10_000 and history.blocks
+    evicted = history.evicted[DropReason.EVICTED_BYTE_LIMIT]
+    assert evicted > 0 and evicted + history.sealed_spans + history.pending_spans == 160
+    store.close()
+    again = _store(tmp_path, block_records=4, max_bytes=20_000, span_share=0.5)
+    assert again.spans.span_count == 160 - evicted  # exactly what the disk kept came back
+
+
+def test_span_blocks_past_max_age_are_removed_and_counted(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=4, max_age=60)
+    for i in range(1, 4):
+        store.spans.add(decode_traces(_request(i)).batch, time.time_ns())
+    history = store.spans.history
+    assert history is not None and len(history.blocks) == 3
+    store.evict_expired(time.time_ns() + 61 * 10**9)
+    assert not history.blocks and history.evicted[DropReason.EXPIRED] == 12
+
+
+def test_clear_removes_the_spans_on_disk_too(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=4)
+    for i in range(1, 4):
+        store.spans.add(decode_traces(_request(i, spans=3)).batch, time.time_ns())
+    history = store.spans.history
+    assert history is not None and history.sealed_spans == 6 and history.pending_spans == 3
+    store.spans.clear()
+    assert history.evicted[DropReason.CLEARED] == 9 and not history.blocks
+    store.close()
+    again = _store(tmp_path, block_records=4)
+    assert again.spans.span_count == 0 and not list((tmp_path / "spans").glob("*.sblk"))
+
+
+def test_a_torn_write_ahead_tail_is_cut_off_and_counted(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=100)
+    for i in range(1, 4):
+        store.spans.add(decode_traces(_request(i)).batch, time.time_ns())
+    store.flush()
+    wal = tmp_path / "spans" / "wal.log"
+    whole = wal.read_bytes()
+    store.spans.history = None  # as if killed: nothing sealed, the lock let go
+    assert store.records.history is not None
+    store.records.history.close(time.time_ns())
+    wal.write_bytes(whole + whole[: len(whole) // 5])  # a fourth batch, torn mid-write
+    again = _store(tmp_path, block_records=100)
+    history = again.spans.history
+    assert history is not None and history.wal_frames_skipped == 1
+    assert again.spans.span_count == 12 and history.pending_spans == 12
+    assert wal.read_bytes() == whole  # new frames will not follow a torn one
