@@ -498,8 +498,9 @@ class Pipeline:
 
     def accounting(self) -> dict[str, Any]:
         """Where everything accepted went, one unit per kind, so that for spans and records
-        ``accepted (+ from_lines) == queued + stored + sum(dropped) + sum(evicted)`` and for
-        lines ``accepted == queued + parsed + sum(dropped)``; ``refused`` was never accepted.
+        ``accepted (+ from_lines) + restored == queued + stored + sum(dropped) +
+        sum(evicted)`` (``restored``: read back from disk at start) and for lines
+        ``accepted == queued + parsed + sum(dropped)``; ``refused`` was never accepted.
         """
         spans, records = self.store.spans, self.store.records
         refused: dict[str, dict[str, int]] = {}
@@ -511,6 +512,7 @@ class Pipeline:
         return {
             "spans": {
                 "accepted": self.accepted["spans"],
+                "restored": spans.restored,
                 "queued": self.queued_by_kind["spans"],
                 "stored": spans.span_count,
                 "dropped": spans_dropped,
@@ -519,6 +521,7 @@ class Pipeline:
             "records": {
                 "accepted": self.accepted["records"],
                 "from_lines": self.records_from_lines,
+                "restored": records.restored,
                 "queued": self.queued_by_kind["records"],
                 "stored": len(records),
                 "dropped": self._lost("records"),

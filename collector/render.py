@@ -203,11 +203,15 @@ def _accounting(doc: dict[str, Any]) -> list[str]:
     """One line per kind, each a sum that holds: where everything accepted went."""
     spans, records, lines = doc["spans"], doc["records"], doc["lines"]
     made = records["from_lines"]
+
+    def restored(kind: dict[str, Any]) -> str:
+        return f" + {kind['restored']} restored" if kind.get("restored") else ""
+
     return [
-        f"spans:     {spans['accepted']} accepted = {spans['stored']} stored + "
+        f"spans:     {spans['accepted']} accepted{restored(spans)} = {spans['stored']} stored + "
         f"{spans['queued']} queued + {_why(spans['dropped'], 'dropped')} + "
         f"{_why(spans['evicted'], 'evicted')}",
-        f"records:   {records['accepted']} accepted + {made} made from lines = "
+        f"records:   {records['accepted']} accepted + {made} made from lines{restored(records)} = "
         f"{records['stored']} stored + {records['queued']} queued + "
         f"{_why(records['dropped'], 'dropped')} + {_why(records['evicted'], 'evicted')}",
         f"lines:     {lines['accepted']} accepted = {lines['parsed']} parsed + "

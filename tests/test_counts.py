@@ -138,6 +138,7 @@ async def test_counts_balance_per_kind_in_status_text_and_json(
     }
     assert accounting["spans"] == {
         "accepted": 3,
+        "restored": 0,
         "queued": 0,
         "stored": 2,
         "dropped": {"trace_too_large": 1},
@@ -146,6 +147,7 @@ async def test_counts_balance_per_kind_in_status_text_and_json(
     assert accounting["records"] == {
         "accepted": 2,
         "from_lines": RECORDS_FROM_LINES,
+        "restored": 0,
         "queued": 0,
         "stored": 4,
         "dropped": {},

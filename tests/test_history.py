@@ -322,6 +322,9 @@ async def test_a_restarted_serve_answers_the_same_and_wrote_nothing_unredacted(
     assert history["oldest_record_ns"] > 0
     assert re.search(r"history: .* MiB on disk of 4096 MiB", cli.stdout), cli.stdout
     assert "disk 1000 records in 10 blocks" in cli.stdout
+    records = status["accounting"]["records"]  # the balance holds: the disk's are restored
+    assert (records["accepted"], records["restored"], records["stored"]) == (0, 1000, 1000)
+    assert "0 made from lines + 1000 restored = 1000 stored" in cli.stdout
     written = b"".join(p.read_bytes() for p in (tmp_path / ".gasoline/data").rglob("*.*"))
     assert b"hunter2" not in written  # redacted before anything is written
     assert "[REDACTED]" in before[0]["events"][0]["message"]

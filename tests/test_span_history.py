@@ -144,6 +144,13 @@ async def test_a_restarted_serve_answers_the_same_about_a_trace_and_wrote_no_sec
     spans = status["store"]["history"]["spans"]
     assert spans["state"] == "ok" and spans["restored_spans"] == 9 and spans["spans"] == 9
     assert status["store"]["spans"] == 9 and spans["bytes_per_span"] > 0
+    # The balance still holds after the restart: what came back from disk is counted.
+    assert {k: status["accounting"]["spans"][k] for k in ("accepted", "restored", "stored")} == {
+        "accepted": 0,
+        "restored": 9,
+        "stored": 9,
+    }
+    assert "spans:     0 accepted + 9 restored = 9 stored" in cli.stdout
     readable = _readable_on_disk(tmp_path / ".gasoline/data")
     assert b"SELECT * FROM payments" in readable  # the scan does see inside the blocks
     assert SECRET.encode() not in readable  # redacted before anything was written

@@ -74,6 +74,7 @@ class Store:
             )
             for received_ns, batch in restored:
                 self.spans.add(batch, received_ns)
+                self.spans.restored += len(batch)
             if spans.active:
                 self.spans.history = spans
                 history.others_bytes = lambda: spans.sealed_bytes

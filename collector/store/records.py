@@ -121,6 +121,11 @@ class RecordStore:
                 self.cap(record)
             self._add(restored, now_ns)
 
+    @property
+    def restored(self) -> int:
+        """Records the disk tier held when it opened: kept, but not accepted this run."""
+        return self.history.restored if self.history is not None and self.history.active else 0
+
     def __len__(self) -> int:
         if self.history is not None and self.history.active:
             return self._count + self.history.count_below(self._memory_floor())

@@ -191,6 +191,8 @@ class SpanStore:
         self.dropped: Counter[DropReason] = Counter()
         self.history: SpanHistory | None = None
         """Where each kept chunk is written too (set by ``Store.open_history``)."""
+        self.restored = 0
+        """Spans read back from disk at start: kept, but not accepted this run."""
 
     @property
     def trace_count(self) -> int:
