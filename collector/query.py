@@ -51,7 +51,6 @@ class ObservePage(Answer, total=False):
     services: list[dict[str, Any]]  # services, with ``edges``: who calls whom
     edges: list[dict[str, Any]]
     runs: list[dict[str, Any]]  # tests: the newest runs and their failures
-    reports: list[dict[str, Any]]  # reports: TracePulse's, newest first
 
 
 def iso_time(time_ns: int) -> str:

@@ -90,7 +90,8 @@ _WHAT = (
     "error spans, exceptions and error logs, newest first. network_waterfall: HTTP calls "
     "with timings and the server span that answered. actions: browser user actions. "
     "websocket_events. services: services and who calls whom. reports: TracePulse's "
-    "incident reports, newest first."
+    "incident reports, newest first, one summary each (incident, top hypothesis, "
+    "delivery); analyze type='report' gives one in full."
 )
 _ANALYSIS = (
     "causality: why a trace failed or was slow (by trace_id, span_id, event_id, or since/"

@@ -822,6 +822,36 @@ async def test_reports_survive_a_restart_and_answer_through_the_tools(
     assert [f.name for f in files] == [report["id"] + ".json"]
 
 
+async def test_the_report_list_holds_every_report_within_the_answer_cap(
+    start_daemon: Callable[..., Any],
+) -> None:
+    """Each item of the list is a summary (the top hypothesis's key, cause, service and
+    confidence), so 120 reports whose hypotheses carry evidence fit in one answer; the
+    full report answers at ``/v1/reports/{id}``."""
+    count = 120
+    running: Running = await start_daemon(MAP + "  rate_limit: 1ms\n")
+    await _db_down(running, "cid-many")
+    for i in range(count):  # one signature each: one report each
+        status, answer = await webhook(running, trigger_body("cid-many", f"DB_{i}"))
+        assert status == 200, answer
+    await wait_for(lambda: len(running.daemon.pulse.book.reports) == count, timeout=60)
+    status, listing = await running.get_json(f"/v1/reports?limit={count}")
+    assert status == 200, listing
+    assert "truncated" not in listing["metadata"], listing["metadata"]["truncated"]
+    assert listing["metadata"]["total_count"] == count == len(listing["reports"])
+    codes = {r["incident"]["error_code"] for r in listing["reports"]}
+    assert codes == {f"DB_{i}" for i in range(count)}
+    first = listing["reports"][0]
+    assert set(first["top"]) == {"key", "cause", "service", "confidence"}
+    assert first["top"]["service"] == "ServiceB"
+    status, full = await running.get_json(f"/v1/reports/{first['id']}")
+    assert status == 200, full
+    assert full["hypotheses"][0]["key"] == first["top"]["key"]
+    assert full["hypotheses"][0]["evidence"] and full["incident"]["correlation_ids"]
+    observed = await running.daemon.tools.run("observe", {"what": "reports", "limit": 1000})
+    assert len(observed["reports"]) == count and "truncated" not in observed["metadata"]
+
+
 async def test_config_errors_name_the_key(tmp_path: Path) -> None:
     from collector.errors import ConfigError
     from tests.conftest import make_config

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypedDict, cast
 
 from collector.bounded import Answer
 from collector.config.sections import PulseConfig
@@ -29,10 +29,19 @@ from collector.pulse.analysis import Analyst, PulseReport, Tools
 from collector.pulse.reports import VERDICTS, ReportBook, markdown
 from collector.pulse.sysmap import load_map_file
 from collector.pulse.trigger import Trigger, rule_matches_spans, trigger_of
-from collector.query import ObservePage, iso_time
+from collector.query import iso_time
 from collector.store import Store
 
-__all__ = ["FeedbackAnswer", "Notifier", "Pulse", "PulseReport"]
+__all__ = [
+    "FeedbackAnswer",
+    "IncidentSummary",
+    "Notifier",
+    "Pulse",
+    "PulseReport",
+    "ReportSummary",
+    "ReportsPage",
+    "TopHypothesis",
+]
 
 
 class FeedbackAnswer(Answer):
@@ -41,6 +50,49 @@ class FeedbackAnswer(Answer):
     status: str
     report_id: str
     feedback: list[dict[str, Any]]
+
+
+class TopHypothesis(TypedDict):
+    """A report's first hypothesis as the report list shows it; its ``evidence`` and
+    ``reasoning`` are in the report (``analyze type=report``, ``/v1/reports/{id}``)."""
+
+    key: str  # the hypothesis to give feedback on, e.g. "service:ServiceB"
+    cause: str
+    service: str
+    confidence: float
+
+
+class IncidentSummary(TypedDict, total=False):
+    """The scalars of a report's ``incident``; its ``correlation_ids`` and ``details``
+    are in the report."""
+
+    event_type: str
+    service: str
+    error_code: str
+    correlation_id: str | None
+    priority: str
+    via: str
+    time: str
+    occurrences: int
+
+
+class ReportSummary(TypedDict):
+    """One item of ``observe what=reports`` (``GET /v1/reports``, the ``/reports`` page):
+    a few hundred bytes whatever the report holds, so a full list fits in one answer."""
+
+    id: str
+    created: str
+    signature: str
+    incident: IncidentSummary
+    top: TopHypothesis | None
+    feedback: int  # how many verdicts and notes
+    delivery: dict[str, Any]  # per notifier: status, attempts, last error
+
+
+class ReportsPage(Answer):
+    """``Pulse.reports``: the newest summaries; ``metadata.total_count`` counts all kept."""
+
+    reports: list[ReportSummary]
 
 
 _log = logging.getLogger(__name__)
@@ -339,20 +391,9 @@ class Pulse:
         self.counts["feedback"] += 1
         return {"status": "ok", "report_id": report["id"], "feedback": report["feedback"]}
 
-    def reports(self, limit: int = 20) -> ObservePage:
-        """Summaries of the newest reports."""
-        items = [
-            {
-                "id": r.get("id"),
-                "created": r.get("created"),
-                "signature": r.get("signature"),
-                "incident": r.get("incident"),
-                "top": (r.get("hypotheses") or [None])[0],
-                "feedback": len(r.get("feedback", [])),
-                "delivery": r.get("delivery") or {},
-            }
-            for r in self.book.newest(limit)
-        ]
+    def reports(self, limit: int = 20) -> ReportsPage:
+        """Summaries of the newest ``limit`` reports, newest first."""
+        items = [_summary(r) for r in self.book.newest(limit)]
         return {"reports": items, "metadata": {"total_count": len(self.book.reports)}}
 
     def report(self, report_id: str) -> PulseReport:
@@ -390,3 +431,33 @@ class Pulse:
                     state["status"] = "sent"
                     break
             await self._keep(report)
+
+
+_INCIDENT_SUMMARY = frozenset(IncidentSummary.__annotations__)
+_TOP_HYPOTHESIS = tuple(TopHypothesis.__annotations__)
+
+
+def _summary(report: Mapping[str, Any]) -> ReportSummary:
+    """``report`` as the list shows it. A kept document may lack keys (an older or
+    hand-edited file): they come out empty, never as a crash."""
+    incident = report.get("incident")
+    first = (report.get("hypotheses") or [None])[0]
+    top = (
+        cast(TopHypothesis, {k: first.get(k) for k in _TOP_HYPOTHESIS})
+        if isinstance(first, dict)
+        else None
+    )
+    return {
+        "id": report.get("id", ""),
+        "created": report.get("created", ""),
+        "signature": report.get("signature", ""),
+        "incident": cast(
+            IncidentSummary,
+            {k: v for k, v in incident.items() if k in _INCIDENT_SUMMARY}
+            if isinstance(incident, dict)
+            else {},
+        ),
+        "top": top,
+        "feedback": len(report.get("feedback") or []),
+        "delivery": report.get("delivery") or {},
+    }

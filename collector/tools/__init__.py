@@ -12,7 +12,8 @@ Each answer has a declared shape, a ``TypedDict`` next to the code that builds i
 derive from ``collector.bounded.Answer``, whose ``metadata`` is ``Metadata``):
 
 - observe: ``ObserveAnswer`` (``collector.tools.observe``), the view's ``ObservePage``
-  (``collector.query``); what='reports' is TracePulse's (``Pulse.reports``).
+  (``collector.query``); what='reports' is TracePulse's (``Pulse.reports``), one
+  ``ReportSummary`` (``collector.pulse.engine``) a report.
 - analyze: ``AnalyzeAnswer`` (``collector.tools.analyze``), one of ``CausalityAnswer``
   (``collector.analysis.causality``, hypotheses ``HypothesisDoc``), ``LatencyAnswer``
   (``collector.analysis.latency``), ``CorrelateAnswer`` (``collector.tools.analyze``),
@@ -125,7 +126,8 @@ class Toolbox:
             limit = args.get("limit", 20)
             if not isinstance(limit, int) or not 1 <= limit <= 1000:
                 raise ToolInputError("limit: expected a number of reports, 1-1000")
-            return {"view": "reports", **self.pulse.reports(limit)}
+            page = self.pulse.reports(limit)
+            return {"view": "reports", "reports": page["reports"], "metadata": page["metadata"]}
         return observe(self.store, self._configurator.noise, args)
 
     async def _analyze(self, args: dict[str, Any]) -> AnalyzeAnswer | PulseReport:

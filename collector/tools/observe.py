@@ -4,12 +4,13 @@ or log records and events by id, in full."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from collector.bounded import Metadata
 from collector.filters import NoiseRule, build_filter
 from collector.observe import VIEWS, ObservePage, View
 from collector.observe import observe as draw_view
+from collector.pulse.engine import ReportSummary
 from collector.query import record_event
 from collector.store import Store
 from collector.tools.target import ToolInputError
@@ -24,6 +25,7 @@ class ObserveAnswer(ObservePage, total=False):
     asked by ``event_ids``."""
 
     view: str  # the view drawn, or "events" for event_ids
+    reports: list[ReportSummary]  # reports: TracePulse's (``Pulse.reports``), newest first
 
 
 def observe(store: Store, noise: Sequence[NoiseRule], args: Mapping[str, Any]) -> ObserveAnswer:
@@ -41,7 +43,8 @@ def observe(store: Store, noise: Sequence[NoiseRule], args: Mapping[str, Any]) -
         noise=noise,
         resolve_trace=store.resolve_trace_id,
     )
-    return {"view": str(what), **draw_view(store, what, f, span_ids=args.get("span_ids"))}
+    page = draw_view(store, what, f, span_ids=args.get("span_ids"))
+    return cast(ObserveAnswer, {"view": str(what), **page})  # an ObservePage, named
 
 
 def _events_in_full(store: Store, ids: Any) -> ObserveAnswer:
