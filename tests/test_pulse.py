@@ -755,6 +755,13 @@ async def test_report_reaches_slack_and_email_within_seconds(
         await _ev(running, "cid-deliver")
         await webhook(running, trigger_body("cid-deliver"))
         await wait_for(lambda: bool(slack.messages) and bool(mailbox.mails), timeout=5.0)
+        pulse = running.daemon.pulse
+
+        def counted() -> bool:  # the peers have the report before the sender counts it
+            delivery = pulse.stats()["delivery"]
+            return delivery["slack"]["sent"] == 1 and delivery["email"]["sent"] == 1
+
+        await wait_for(counted, timeout=10.0)
         message = slack.messages[0]
         assert "SESSION_DROP" in message["blocks"][0]["text"]["text"]
         assert "SessionManager" in message["text"]

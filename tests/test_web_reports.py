@@ -151,6 +151,7 @@ async def test_report_page_and_feedback_chat_rerank_the_next_report(
         assert second["id"] != first["id"]
         assert second["hypotheses"][0]["service"] != "ServiceB", second["markdown"]
         await page.goto(running.api + "/reports")
+        await expect(page.locator("tr[data-report-id]")).to_have_count(2)
         ids = [
             await r.get_attribute("data-report-id")
             for r in await page.locator("tr[data-report-id]").all()
