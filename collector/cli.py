@@ -216,6 +216,9 @@ async def _run_daemon(daemon: Daemon) -> int:
         print(f"  {labels[key]} {scheme}{_host(daemon, key, host)}:{port}")
     if "api" in daemon.ports:
         print(f"  MCP (HTTP) http://{host}:{daemon.ports['api']}{MCP_HTTP_PATH}")
+        print(f"  Web page   http://{host}:{daemon.ports['api']}/")
+    history = daemon.store.history_stats()
+    print(f"  History    {history.get('dir') if history['state'] == 'ok' else history['state']}")
     print("ready; Ctrl-C to stop", flush=True)
     await stop.wait()
     print("stopping", flush=True)
