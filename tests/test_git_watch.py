@@ -161,3 +161,29 @@ async def test_gasoline_run_reports_the_git_state_of_its_working_directory(
     await proc.stdin.drain()
     assert await proc.wait() == 0
     await wait_for(has(gasoline, "commit", lambda r: r.attributes["git.subject"] == "zero"))
+
+
+def test_git_runs_no_program_the_repository_config_names(tmp_path: Path) -> None:
+    """The watcher runs git by itself in whatever directory a command starts in: a
+    repository's own config (an fsmonitor hook, an external diff, a textconv driver) must
+    not make it run a program."""
+    repo = make_repo(tmp_path / "hostile")
+    ran = tmp_path / "ran"
+    program = tmp_path / "program.sh"
+    program.write_text(f'#!/bin/sh\necho "$0 $*" >> {ran}\ncat "$1" 2>/dev/null\n')
+    program.chmod(0o755)
+    git(repo, "config", "core.fsmonitor", str(program))
+    git(repo, "config", "diff.external", str(program))
+    git(repo, "config", "diff.shout.textconv", str(program))
+    (repo / ".gitattributes").write_text("*.py diff=shout\n")
+    (repo / "app.py").write_text("def total(items):\n    return sum(items) + 1\n")
+    found = find_repo(repo)
+    assert found is not None
+    status = found.status()
+    assert [f.path for f in status.files if f.path == "app.py"] == ["app.py"]
+    sha, _ = found.head()
+    assert found.commits("", sha)
+    assert not ran.exists(), ran.read_text()
+    # The same repository does run them for git itself: the check above could fail.
+    git(repo, "diff", "HEAD")
+    assert ran.exists()

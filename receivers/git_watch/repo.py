@@ -20,6 +20,10 @@ _MAX_COMMITS = 50
 _MAX_FILES = 200
 _SEP = "\x1f"
 _ENV = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+# Git runs here on its own, in whatever repository a command was started in: no program a
+# repository's config names runs (an fsmonitor hook here; external diffs and textconv
+# filters are turned off where diffs are made).
+_SAFE = ("-c", "core.fsmonitor=false")
 
 
 class GitError(Exception):
@@ -61,7 +65,7 @@ class Status:
 def _git(root: Path, *args: str) -> str:
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), *args],
+            ["git", "-C", str(root), *_SAFE, *args],
             capture_output=True,
             text=True,
             errors="replace",
@@ -122,6 +126,8 @@ class Repo:
             f"-{_MAX_COMMITS}",
             "--no-color",
             "--numstat",
+            "--no-ext-diff",
+            "--no-textconv",
             f"--format=%x1e%H{_SEP}%an{_SEP}%ae{_SEP}%at{_SEP}%s",
             span,
         )
@@ -162,7 +168,15 @@ class Repo:
             return Status()
         stats: dict[str, FileChange] = {}
         try:
-            diff = _git(self.root, "diff", "--numstat", "--no-renames", "HEAD")
+            diff = _git(
+                self.root,
+                "diff",
+                "--numstat",
+                "--no-renames",
+                "--no-ext-diff",
+                "--no-textconv",
+                "HEAD",
+            )
         except GitError:  # no commit yet
             diff = ""
         for line in diff.splitlines():
