@@ -38,7 +38,6 @@ sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent)]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
     ExportTraceServiceRequest,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource  # noqa: E402
 from opentelemetry.proto.trace.v1.trace_pb2 import (  # noqa: E402
     ResourceSpans,
@@ -46,6 +45,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import (  # noqa: E402
     Span,
     Status,
 )
+from otlp_load import attributes  # noqa: E402
 from rca_scenarios import HELD_OUT, TUNING, Rec, Scenario, Sp  # noqa: E402
 
 from collector.config import StoreConfig  # noqa: E402
@@ -57,20 +57,6 @@ from receivers.otlp_codec import decode_traces  # noqa: E402
 
 MS = 1_000_000
 _KINDS = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
-
-
-def _value(v: Any) -> AnyValue:
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    return AnyValue(string_value=str(v))
-
-
-def _kv(attrs: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=_value(v)) for k, v in attrs.items()]
 
 
 class Loaded:
@@ -114,7 +100,7 @@ class Loaded:
                 kind=_KINDS[sp.kind],  # type: ignore[arg-type]
                 start_time_unix_nano=self.ns(offset + sp.start),
                 end_time_unix_nano=self.ns(offset + sp.end),
-                attributes=_kv(sp.attrs),
+                attributes=attributes(sp.attrs),
             )
             if sp.error is not None:
                 span.status.CopyFrom(Status(code=2, message=sp.error))
@@ -125,13 +111,13 @@ class Loaded:
                 event.name = "exception"
                 event.time_unix_nano = self.ns(offset + sp.end)
                 event.attributes.extend(
-                    _kv({"exception.type": sp.exc[0], "exception.message": sp.exc[1]})
+                    attributes({"exception.type": sp.exc[0], "exception.message": sp.exc[1]})
                 )
             for event_name, at, attrs in sp.events:
                 event = span.events.add()
                 event.name = event_name
                 event.time_unix_nano = self.ns(offset + at)
-                event.attributes.extend(_kv(attrs))
+                event.attributes.extend(attributes(attrs))
             for ref in sp.links:
                 link = span.links.add()
                 link.trace_id = self.trace_ids[ref.split("/")[0]]
@@ -144,7 +130,7 @@ class Loaded:
             request = ExportTraceServiceRequest(
                 resource_spans=[
                     ResourceSpans(
-                        resource=Resource(attributes=_kv(resource)),
+                        resource=Resource(attributes=attributes(resource)),
                         scope_spans=[ScopeSpans(spans=items)],
                     )
                 ]

@@ -130,10 +130,11 @@ GASOLINE = str(Path(sys.executable).parent / "gasoline")
 
 @contextmanager
 def serve_process(
-    tmp_path: Path, config: str = "{}\n"
+    tmp_path: Path, config: str = "{}\n", *, killed_by_test: bool = False
 ) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     """A real ``gasoline serve`` with ``config``, all ports 0, stopped with Ctrl-C (which
-    must exit 0); yields the process and the URLs it printed (OTLP/gRPC, OTLP/HTTP, API)."""
+    must exit 0), or, ``killed_by_test``, left for the test to kill (SIGKILL if it did
+    not); yields the process and the URLs it printed (OTLP/gRPC, OTLP/HTTP, API)."""
     path = tmp_path / "serve.yaml"
     path.write_text(config)
     ports = ("--grpc-port", "0", "--http-port", "0", "--api-port", "0")
@@ -157,6 +158,11 @@ def serve_process(
         assert set(urls) == {"OTLP/gRPC", "OTLP/HTTP", "API"}, "".join(lines)
         yield proc, urls
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0 and "stopping" in out, out
+        if killed_by_test:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=30)
+        else:
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=30)
+            assert proc.returncode == 0 and "stopping" in out, out

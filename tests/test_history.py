@@ -4,13 +4,10 @@ and counted, a failed write is survived and reported, nothing unredacted is writ
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -330,37 +327,10 @@ async def test_a_restarted_serve_answers_the_same_and_wrote_nothing_unredacted(
     assert "[REDACTED]" in before[0]["events"][0]["message"]
 
 
-@contextmanager
-def _serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """A ``gasoline serve`` the test ends itself (with SIGKILL)."""
-    (tmp_path / "serve.yaml").write_text(CONFIG)
-    ports = ("--grpc-port", "0", "--http-port", "0", "--api-port", "0")
-    proc = subprocess.Popen(
-        [GASOLINE, "serve", "--config", str(tmp_path / "serve.yaml"), *ports],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    assert proc.stdout is not None
-    api = ""
-    for line in proc.stdout:
-        if match := re.match(r"\s+API\s+(\S+)", line):
-            api = match.group(1)
-        if line.startswith("ready"):
-            break
-    try:
-        assert api, "the daemon printed no API URL"
-        yield proc, api
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
-
-
 async def test_kill_9_mid_ingest_keeps_every_record_that_was_stored(tmp_path: Path) -> None:
     async with aiohttp.ClientSession() as http:
-        with _serve(tmp_path) as (proc, api):
+        with serve_process(tmp_path, CONFIG, killed_by_test=True) as (proc, urls):
+            api = urls["API"]
             for first in range(0, 450, 50):
                 await _post_events(http, api, first, 50)
             await _stored(http, api, 450)

@@ -12,8 +12,6 @@ import signal
 import subprocess
 import time
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -156,37 +154,9 @@ async def test_a_restarted_serve_answers_the_same_about_a_trace_and_wrote_no_sec
     assert SECRET.encode() not in readable  # redacted before anything was written
 
 
-@contextmanager
-def _serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    """A ``gasoline serve`` the test ends itself (with SIGKILL)."""
-    (tmp_path / "serve.yaml").write_text(CONFIG)
-    ports = ("--grpc-port", "0", "--http-port", "0", "--api-port", "0")
-    proc = subprocess.Popen(
-        [GASOLINE, "serve", "--config", str(tmp_path / "serve.yaml"), *ports],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    assert proc.stdout is not None
-    urls: dict[str, str] = {}
-    for line in proc.stdout:
-        if match := re.match(r"\s+(OTLP/HTTP|API)\s+(\S+)", line):
-            urls[match.group(1)] = match.group(2)
-        if line.startswith("ready"):
-            break
-    try:
-        assert set(urls) == {"OTLP/HTTP", "API"}, "the daemon printed no URLs"
-        yield proc, urls
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
-
-
 async def test_kill_9_mid_ingest_keeps_every_span_that_was_stored(tmp_path: Path) -> None:
     async with aiohttp.ClientSession() as http:
-        with _serve(tmp_path) as (proc, urls):
+        with serve_process(tmp_path, CONFIG, killed_by_test=True) as (proc, urls):
             endpoint = f"{urls['OTLP/HTTP']}/v1/traces"
             stored = [
                 await asyncio.to_thread(_export_checkout, endpoint, order=i) for i in range(5)
