@@ -346,3 +346,26 @@ async def test_kill_9_mid_ingest_keeps_every_record_that_was_stored(tmp_path: Pa
     history = status["store"]["history"]
     assert history["restored_records"] >= 450
     assert history["tiers"]["disk"]["records"] + history["tiers"]["disk"]["pending"] >= 450
+
+
+def test_big_records_are_sealed_before_they_pile_up_in_memory(tmp_path: Path) -> None:
+    """What waits for its block is held in memory too: records of 1 MiB each are sealed
+    every few MiB, not after ``block_records`` of them (16 GiB)."""
+    config = StoreConfig(
+        max_bytes=4 * 2**20,
+        max_value_chars=2**20,
+        max_record_bytes=2 * 2**20,
+        history=HistoryConfig(dir=str(tmp_path)),
+    )
+    store = Store(config)
+    history = store.open_history()
+    assert history is not None
+    for i in range(40):
+        big = "x" * 2**20
+        record = Record(
+            time_ns=1_700_000_000_000_000_000 + i, source="custom", level="info", message=big
+        )
+        store.records.add([record], time.time_ns())
+    assert len(history.blocks) >= 4 and len(history.pending) <= 9
+    assert history.sealed_records + len(history.pending) == 40  # every record kept on disk
+    store.close()

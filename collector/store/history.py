@@ -2,9 +2,9 @@
 
 Every batch the record store takes is appended to ``wal.log`` at once (one JSON line
 per batch: a ``kill -9`` loses nothing the kernel has; the file is synced every
-``sync_interval`` against a power cut). Once ``block_records`` records are pending they
-are sealed into a block (``collector.store.blocks``), written to a temporary file,
-synced and renamed into place, and the write-ahead file starts over. The newest records
+``sync_interval`` against a power cut). Once ``block_records`` records (or 8 MiB of
+rows) are pending they are sealed into a block (``collector.store.blocks``), written to a
+temporary file, synced and renamed into place, and the write-ahead file starts over. The newest records
 also stay in the in-memory tier; queries read the blocks only below the oldest record
 the memory tier holds, so nothing is seen twice.
 
@@ -54,6 +54,9 @@ _SUFFIX = ".blk"
 _HEAD_PROBE = 64 * 1024
 _CACHE_BLOCKS = 4
 _MAX_PENDING_BLOCKS = 4  # while writes fail, what waits in memory beyond this is lost
+# A block is sealed at block_records records or this many bytes of rows, whichever comes
+# first: what waits for its block stays in memory too, so big records must not pile up.
+_BLOCK_BYTES = 8 * 2**20
 
 
 class ColdChunk:
@@ -128,11 +131,13 @@ class History:
         self.sealed_records = 0
         self.pending: list[Record] = []  # in no block yet: in the write-ahead file
         self._lines: list[tuple[int, bytes]] = []  # its lines: (records, encoded rows)
+        self._pending_bytes = 0  # of those lines
         self._wal: int | None = None
         self._lock: int | None = None
         self._synced_ns = 0
         self._unsynced = False
         self._retry_at = config.block_records
+        self._retry_bytes = _BLOCK_BYTES
         self._cache: OrderedDict[int, list[Record]] = OrderedDict()
         self.memory_floor: Callable[[], int] = lambda: 2**63
         """The id from which the memory tier holds every record (set by the record store)."""
@@ -227,6 +232,7 @@ class History:
             if records:
                 self.pending += records
                 self._lines.append((len(records), line))
+                self._pending_bytes += len(line)
         kept = b"".join(line for _, line in self._lines)
         if kept != data:  # new lines must not follow a torn one
             write_atomically(path.with_suffix(".tmp"), path, kept)
@@ -241,6 +247,7 @@ class History:
         line = encode_rows(records)
         self.pending += records
         self._lines.append((len(records), line))
+        self._pending_bytes += len(line)
         try:
             assert self._wal is not None
             os.write(self._wal, line)
@@ -249,7 +256,9 @@ class History:
             self._failed("the write-ahead file", e)
         if now_ns - self._synced_ns >= self.sync_ns:
             self.sync(now_ns)
-        while len(self.pending) >= self._retry_at and self.seal(now_ns):
+        while (
+            len(self.pending) >= self._retry_at or self._pending_bytes >= self._retry_bytes
+        ) and self.seal(now_ns):
             pass
 
     def sync(self, now_ns: int | None = None) -> None:
@@ -268,9 +277,12 @@ class History:
         ``whole``, all) as one block (temp, fsync, rename), start the write-ahead file
         over with what is left pending, then hold the bounds. A failed write leaves the
         records pending; returns success."""
-        count = taken = 0
-        while taken < len(self._lines) and (whole or count < self.config.block_records):
+        count = taken = size = 0
+        while taken < len(self._lines) and (
+            whole or (count < self.config.block_records and size < _BLOCK_BYTES)
+        ):
             count += self._lines[taken][0]
+            size += len(self._lines[taken][1])
             taken += 1
         if not count:
             return False
@@ -284,13 +296,16 @@ class History:
             tmp.unlink(missing_ok=True)
             self._failed(f"block {path.name}", e)
             self._retry_at = len(records) + max(1, self.config.block_records // 4)
+            self._retry_bytes = self._pending_bytes + _BLOCK_BYTES // 4
             self._shed()
             return False
         self._retry_at = self.config.block_records
+        self._retry_bytes = _BLOCK_BYTES
         self.error = None
         self._append_block(head)
         del self.pending[:count]
         del self._lines[:taken]
+        self._pending_bytes -= size
         try:
             self._restart_wal()
         except OSError as e:
@@ -312,8 +327,11 @@ class History:
     def _shed(self) -> None:
         """While writes fail, keep at most a few blocks' worth waiting in memory."""
         limit = _MAX_PENDING_BLOCKS * self.config.block_records
-        while len(self.pending) > limit and len(self._lines) > 1:
-            count, _ = self._lines.pop(0)
+        while (
+            len(self.pending) > limit or self._pending_bytes > _MAX_PENDING_BLOCKS * _BLOCK_BYTES
+        ) and len(self._lines) > 1:
+            count, line = self._lines.pop(0)
+            self._pending_bytes -= len(line)
             del self.pending[:count]
             self._count(DropReason.WRITE_FAILED, count)
 
@@ -507,6 +525,7 @@ class History:
             self._drop_block(0, DropReason.CLEARED, -1)
         self.pending = []
         self._lines = []
+        self._pending_bytes = 0
         if self._wal is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._wal, 0)
