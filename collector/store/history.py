@@ -4,9 +4,9 @@ Every batch the record store takes is appended to ``wal.log`` at once (one JSON 
 per batch: a ``kill -9`` loses nothing the kernel has; the file is synced every
 ``sync_interval`` against a power cut). Once ``block_records`` records (or 8 MiB of
 rows) are pending they are sealed into a block (``collector.store.blocks``), written to a
-temporary file, synced and renamed into place, and the write-ahead file starts over. The newest records
-also stay in the in-memory tier; queries read the blocks only below the oldest record
-the memory tier holds, so nothing is seen twice.
+temporary file, synced and renamed into place, and the write-ahead file starts over. The
+newest records also stay in the in-memory tier; queries read the blocks only below the
+oldest record the memory tier holds, so nothing is seen twice.
 
 Blocks are removed oldest first past ``max_bytes`` or ``max_age``, every record counted
 by reason. A block that fails its checksum is skipped and counted (``corrupt``); a write
