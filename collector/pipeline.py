@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import operator
 import time
 from collections import Counter, deque
@@ -62,6 +63,10 @@ _LINES_PER_STEP = 500
 _FLOOD_LINES_PER_S = 20_000
 _FLOOD_WINDOW_S = 0.1
 _MAX_DEFER_S = 2.0
+# At stop, with a durable history, lines still queued are parsed for this long at most
+# (they would outlive the process on disk); past it, and always without one, they are
+# dropped and counted rather than hold up the exit.
+_STOP_PARSE_S = 5.0
 _OWN = "daemon"  # the lane of what is offered to the pipeline itself (tools, interact)
 _NEWLINES = operator.methodcaller("count", "\n")
 
@@ -182,6 +187,7 @@ class Pipeline:
         self._task: asyncio.Task[None] | None = None
         self._parser: ThreadPoolExecutor | None = None
         self._closed = False
+        self._parse_until = -math.inf  # monotonic; stopping, lines are parsed until then
         self._correlated: dict[str, bytes] = {}
         self._watchers: list[Callable[[SpanBatch | list[Record]], None]] = []
         self._next_record_id = 1
@@ -280,11 +286,16 @@ class Pipeline:
 
     async def stop(self) -> None:
         """Stop accepting, store the spans and records queued, stop the consumer.
-        Idempotent. Plain lines not parsed yet are dropped and counted: the store goes
-        with the process, and parsing a backlog would only hold up the exit."""
+        Idempotent. Plain lines not parsed yet are parsed too if the store keeps them on
+        disk, for ``_STOP_PARSE_S`` at most; the rest (all, in memory only: the store goes
+        with the process) are dropped and counted."""
         self._closed = True
         if self._task is None:
             return
+        history = self.store.records.history
+        if history is not None and history.active:
+            self._parse_until = self._monotonic() + _STOP_PARSE_S
+            self._wakeup.set()
         await self.drained()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -385,12 +396,14 @@ class Pipeline:
                     item = self._records.popleft()
                     lane = self._record_lanes.popleft()
                     size = len(item)
-                elif self._closed:  # stopping: lines not parsed yet are dropped
+                elif self._closed and self._monotonic() >= self._parse_until:
                     self._drop_unparsed(self._records[0], self._record_lanes.popleft())
                     self._records.popleft()
                     continue
-                elif self._queued_items < self._max_items // 2 and self._flood.defer(
-                    self._monotonic()
+                elif (
+                    not self._closed
+                    and self._queued_items < self._max_items // 2
+                    and self._flood.defer(self._monotonic())
                 ):
                     await asyncio.sleep(_FLOOD_WINDOW_S / 4)
                     continue

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import QueueConfig, StoreConfig
+from collector.config import HistoryConfig, QueueConfig, StoreConfig
 from collector.errors import QueueFullError
 from collector.model import DropReason, Record, SpanBatch
 from collector.pipeline import Pipeline
 from collector.priority import BACKGROUND_NICE
 from collector.store import Store
 from receivers.log_records import LogLines
+from tests.conftest import wait_for
 from tests.test_store import batch
 from tests.test_stream_groups import FakeClock
 
@@ -117,6 +118,55 @@ async def test_stop_drops_lines_not_parsed_yet_and_counts_them() -> None:
     assert lines["dropped"] == {"shutting_down": dropped}  # after they were accepted
     assert lines["accepted"] == 50_000 == lines["parsed"] + dropped
     assert pipeline.store.records.get(event.id) is event  # records are still stored
+    assert pipeline.queue_depth == 0
+
+
+def _durable_store(data: Path) -> Store:
+    store = Store(StoreConfig(history=HistoryConfig(dir=str(data))))
+    history = store.open_history()
+    assert history is not None and history.active, history and history.state
+    return store
+
+
+async def test_stop_parses_queued_lines_when_the_store_keeps_them_on_disk(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()  # stands still: the stop's parsing time never runs out
+    pipeline = Pipeline(
+        _durable_store(tmp_path), queue=QueueConfig(), redactor=None, monotonic=clock
+    )
+    await pipeline.start()
+    pipeline.offer_lines(LogLines(), [f"line {i}" for i in range(20_000)])
+    await pipeline.stop()
+    pipeline.store.close()
+    assert pipeline.dropped == {}
+    assert pipeline.accounting()["lines"]["parsed"] == 20_000
+
+    again = _durable_store(tmp_path)  # and they outlive the process
+    assert len(again.records) == 20_000
+    assert [r.message for r in again.records.iter_newest_first()][:2] == [
+        "line 19999",
+        "line 19998",
+    ]
+    again.close()
+
+
+async def test_stop_drops_what_is_left_once_its_parsing_time_runs_out(tmp_path: Path) -> None:
+    clock = FakeClock()
+    pipeline = Pipeline(
+        _durable_store(tmp_path), queue=QueueConfig(), redactor=None, monotonic=clock
+    )
+    await pipeline.start()
+    pipeline.offer_lines(LogLines(), [f"line {i}" for i in range(50_000)])
+    stopping = asyncio.create_task(pipeline.stop())
+    await wait_for(lambda: pipeline.accounting()["lines"]["parsed"] > 0)
+    clock.now += 3_600  # past any time the stop may spend parsing
+    await stopping
+    pipeline.store.close()
+    dropped = pipeline.dropped[("lines", DropReason.SHUTTING_DOWN)]
+    parsed = pipeline.accounting()["lines"]["parsed"]
+    assert dropped > 0 and parsed + dropped == 50_000
+    assert len(pipeline.store.records) == parsed
     assert pipeline.queue_depth == 0
 
 
