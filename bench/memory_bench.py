@@ -10,12 +10,16 @@ has a byte budget of ``--budget-mib``, and prints its resident memory (``VmRSS``
 2. ``trace``: ``--trace-requests`` OTLP/HTTP requests of ``--spans-per-request`` spans of
    one trace, each span with ``--span-attr-bytes`` of random hex in an attribute; all
    but the first ``max_spans_per_trace`` spans are dropped.
+3. ``file``: a ``--file-mib`` MiB log file of varied lines (``retention_bench``'s mix:
+   access logs, app logs, JSON, logfmt, SQL, tracebacks) read from its start by a
+   ``filelog`` receiver, until every line is parsed (``sent`` counts lines parsed).
 
 A summary gives the budget, RSS before the flood, peak RSS (``VmHWM``), RSS at the end,
 and the store's bytes, evictions and drops. Linux only (reads ``/proc``).
 
     python bench/memory_bench.py                      # both phases, ~1 minute
     python bench/memory_bench.py --phases events --budget-mib 32 --events 200
+    python bench/memory_bench.py --phases file --budget-mib 512 --file-mib 300
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent)]
 
 from ingest_bench import Daemon, running_daemon  # noqa: E402
+from retention_bench import make_lines  # noqa: E402
 
 MIB = 1024 * 1024
 SPANS_PER_TRACE = 1000
@@ -107,6 +112,13 @@ def _config(directory: str, name: str, budget_mib: int, event_mib: float) -> str
     value_chars = int(event_mib * MIB) + 65_536
     path = os.path.join(directory, f"{name}.yaml")
     with open(path, "w") as f:
+        if name == "file":
+            log = os.path.join(directory, "big.log")
+            f.write(
+                f"receivers:\n  filelog/big:\n    include: ['{log}']\n"
+                "    start_at: beginning\n    service: big\n"
+                f"    storage_dir: '{os.path.join(directory, 'file-state')}'\n"
+            )
         f.write(
             "service:\n  store:\n"
             f"    max_bytes: {budget_mib * MIB}\n"
@@ -115,7 +127,34 @@ def _config(directory: str, name: str, budget_mib: int, event_mib: float) -> str
             f"    max_spans_per_trace: {SPANS_PER_TRACE}\n"
             f"    history: {{dir: '{os.path.join(directory, name + '-data')}'}}\n"
         )
+        if name == "file":
+            f.write("  pipelines:\n    logs:\n      receivers: [otlp, filelog/big]\n")
     return path
+
+
+def _write_log(path: str, mib: float) -> int:
+    """A log file of about ``mib`` MiB of varied lines; returns its line count."""
+    size = lines = 0
+    with open(path, "w") as f:
+        for _, batch, _ in make_lines(10**9, seed=7):
+            text = "\n".join(batch) + "\n"
+            f.write(text)
+            size += len(text)
+            lines += text.count("\n")
+            if size >= mib * MIB:
+                return lines
+    return lines
+
+
+def _read_file(daemon: Daemon, lines: int, sampler: Sampler) -> int:
+    """Wait until the daemon has parsed (or dropped) all ``lines``; returns those dropped."""
+    while True:
+        accounting = daemon.status()["accounting"]["lines"]
+        dropped = sum(accounting["dropped"].values())
+        sampler.sent = accounting["parsed"]
+        if accounting["parsed"] + dropped >= lines:
+            return dropped
+        time.sleep(0.2)
 
 
 async def _post_all(url: str, bodies: Any, n: int, concurrency: int, sampler: Sampler) -> int:
@@ -175,18 +214,24 @@ def _trace_body(spans: int, attr_bytes: int) -> Any:
 
 def phase(name: str, args: argparse.Namespace, tmp: str) -> dict[str, Any]:
     config = _config(tmp, name, args.budget_mib, args.event_mib)
+    if name == "file":
+        lines = _write_log(os.path.join(tmp, "big.log"), args.file_mib)
     with running_daemon(config, os.path.join(tmp, f"{name}.log")) as daemon:
         pid = daemon.process.pid
         baseline = vm_bytes(pid, "VmRSS")
         started = time.monotonic()
         with Sampler(daemon, args.interval, quiet=args.json) as sampler:
-            if name == "events":
-                url, n = daemon.api + "/event", args.events
-                bodies = _event_body(int(args.event_mib * MIB))
+            if name == "file":
+                n = lines
+                failed = _read_file(daemon, lines, sampler)
             else:
-                url, n = daemon.http + "/v1/traces", args.trace_requests
-                bodies = _trace_body(args.spans_per_request, args.span_attr_bytes)
-            failed = asyncio.run(_post_all(url, bodies, n, args.concurrency, sampler))
+                if name == "events":
+                    url, n = daemon.api + "/event", args.events
+                    bodies = _event_body(int(args.event_mib * MIB))
+                else:
+                    url, n = daemon.http + "/v1/traces", args.trace_requests
+                    bodies = _trace_body(args.spans_per_request, args.span_attr_bytes)
+                failed = asyncio.run(_post_all(url, bodies, n, args.concurrency, sampler))
         elapsed = time.monotonic() - started
         status = daemon.status()
         store = status["store"]
@@ -211,8 +256,9 @@ def _summary(name: str, r: dict[str, Any]) -> str:
     used = "-" if r["store_bytes"] is None else f"{r['store_bytes'] / MIB:.1f}"
     return "\n".join(
         [
-            f"{name}: {r['requests']} requests in {r['elapsed_s']} s, "
-            f"{r['failed_requests']} failed",
+            f"{name}: {r['requests']} {'lines' if name == 'file' else 'requests'} in "
+            f"{r['elapsed_s']} s, {r['failed_requests']} "
+            f"{'dropped' if name == 'file' else 'failed'}",
             f"  budget {r['budget_bytes'] / MIB:.0f} MiB; store keeps {used} MiB "
             f"({r['store_records']} records, {r['store_spans']} spans)",
             f"  RSS before {r['rss_before'] / MIB:.0f} MiB, peak {r['rss_peak'] / MIB:.0f} MiB, "
@@ -232,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--spans-per-request", type=int, default=100)
     parser.add_argument("--span-attr-bytes", type=int, default=1000)
+    parser.add_argument("--file-mib", type=float, default=300, help="log file size (300)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (4)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
     parser.add_argument("--phases", default="events,trace", help="events,trace or one of them")
@@ -240,8 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="gasoline-membench-") as tmp:
         for name in args.phases.split(","):
-            if name not in ("events", "trace"):
-                parser.error(f"--phases: {name!r} is not a phase (events, trace)")
+            if name not in ("events", "trace", "file"):
+                parser.error(f"--phases: {name!r} is not a phase (events, trace, file)")
             if not args.json:
                 print(f"phase {name}", flush=True)
             report[name] = phase(name, args, tmp)

@@ -85,12 +85,19 @@ class Sink(Protocol):
         ...
 
     def offer_lines(
-        self, source: LineSource, lines: Sequence[str], *, observed_ns: int | None = None
+        self,
+        source: LineSource,
+        lines: Sequence[str],
+        *,
+        observed_ns: int | None = None,
+        kept_on_refusal: bool = False,
     ) -> int:
         """Accept plain log lines, to be parsed by ``source`` off the producer's path, and
         return how many; or raise ``QueueFullError``. ``observed_ns`` (default: now) is when
         they were captured. The caller must not change ``lines`` afterwards. A list entry
-        may be a record the caller grouped already; the pipeline counts its lines."""
+        may be a record the caller grouped already; the pipeline counts its lines. With
+        ``kept_on_refusal`` the caller keeps refused lines and offers them again (a tailer
+        waiting for room), so a refusal is not counted as a drop: it counts its retries."""
         ...
 
     def offer_metrics(self, data_points: int) -> int:

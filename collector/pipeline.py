@@ -16,8 +16,12 @@ first. Records and lines share one, as their ids (handed out at offer time) must
 the store in order. A flood of lines (a command printing as fast as it can) is parsed
 once it ebbs: parsing alongside it would take the CPU the command runs on (on two cores
 even a lowest-priority thread slows a command that pipes its output by a third or more).
-The wait is bounded (``_MAX_DEFER_S``, or half the queue filled), and lines arriving
-slower than a flood are parsed at once.
+The wait is bounded (``_MAX_DEFER_S``, or half the queue's items or bytes filled), and
+lines arriving slower than a flood are parsed at once. Lines waiting are bounded by their
+bytes too (``max_line_bytes``): a file read from its start is offered far faster than it
+is parsed, and a million queued lines would otherwise hold more memory than the store. A
+tailer refused for want of room keeps its lines and offers them again; that is a retry it
+counts, not a drop.
 
 Everything is counted in one unit per kind: spans, records (events, OTLP log records) and
 plain lines. Lines are not records: the parser groups them (a stack trace of 7 lines is one
@@ -35,6 +39,7 @@ import contextlib
 import logging
 import math
 import operator
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -69,6 +74,7 @@ _MAX_DEFER_S = 2.0
 _STOP_PARSE_S = 5.0
 _OWN = "daemon"  # the lane of what is offered to the pipeline itself (tools, interact)
 _NEWLINES = operator.methodcaller("count", "\n")
+_ENTRY_BYTES = 64  # what a queued line costs beyond its characters (str header, slot)
 
 
 def _count_lines(entries: Sequence[str]) -> int:
@@ -84,6 +90,14 @@ def _newlines(entries: Sequence[str]) -> int:
     return int(sum(map(_NEWLINES, entries)))
 
 
+def _entry_bytes(entries: Sequence[str]) -> int:
+    """About the memory ``entries`` hold while queued: a list's lines, or what another
+    sequence (raw output not split yet) says of itself (``__sizeof__``)."""
+    if isinstance(entries, list):
+        return int(sum(map(len, entries))) + _ENTRY_BYTES * len(entries)
+    return sys.getsizeof(entries)
+
+
 @dataclass(slots=True)
 class _Lines:
     """Plain log lines waiting to be parsed. Their record ids (one per line, and one for a
@@ -95,12 +109,20 @@ class _Lines:
     now_ns: int
     first_id: int
     line_count: int  # lines, where an entry is a record of several (``_count_lines``)
+    nbytes: int  # what they hold in memory while queued (``_entry_bytes``)
     done: int = 0
+    bytes_done: int = 0
     lines_done: int = 0
     made: int = 0
 
     def __len__(self) -> int:
         return len(self.lines) - self.done
+
+    def release(self) -> int:
+        """Bytes of ``nbytes`` the entries parsed since the last call held."""
+        freed = self.nbytes * self.done // max(1, len(self.lines)) - self.bytes_done
+        self.bytes_done += freed
+        return freed
 
     def step(self, count: int) -> list[Record]:
         """Parse the next ``count`` entries (skipped, not retried, if parsing raises)."""
@@ -172,6 +194,8 @@ class Pipeline:
         """``clock`` stamps records without a time; ``monotonic`` gauges floods of lines."""
         self.store = store
         self._max_items = queue.max_items
+        self._max_line_bytes = queue.max_line_bytes
+        self._line_bytes = 0  # held by lines waiting to be parsed
         self._redactor = redactor
         self._clock = clock
         self._monotonic = monotonic
@@ -238,12 +262,21 @@ class Pipeline:
         *,
         observed_ns: int | None = None,
         receiver: str = _OWN,
+        kept_on_refusal: bool = False,
     ) -> int:
         line_count = _count_lines(lines)
-        self._admit("lines", len(lines), receiver, counted=line_count)
+        nbytes = _entry_bytes(lines)
+        self._admit(
+            "lines",
+            len(lines),
+            receiver,
+            counted=0 if kept_on_refusal else line_count,
+            line_bytes=nbytes,
+        )
         self._flood.note(len(lines), self._monotonic())
         now = self._clock() if observed_ns is None else observed_ns
-        self._records.append(_Lines(source, lines, now, self._next_record_id, line_count))
+        self._records.append(_Lines(source, lines, now, self._next_record_id, line_count, nbytes))
+        self._line_bytes += nbytes
         self._record_lanes.append(receiver)
         self._next_record_id += len(lines) + 1
         self._queued(len(lines), receiver, "lines", counted=line_count)
@@ -323,9 +356,18 @@ class Pipeline:
 
     # -- internals --------------------------------------------------------------------
 
-    def _admit(self, signal: str, count: int, receiver: str, *, counted: int | None = None) -> None:
-        """Raise if ``count`` queue items do not fit; ``counted``: what a refusal counts
-        (default ``count``; lines, for entries that may group several)."""
+    def _admit(
+        self,
+        signal: str,
+        count: int,
+        receiver: str,
+        *,
+        counted: int | None = None,
+        line_bytes: int = 0,
+    ) -> None:
+        """Raise if ``count`` queue items (holding ``line_bytes`` of lines) do not fit;
+        ``counted``: what a refusal counts (default ``count``; lines, for entries that may
+        group several). One offer of lines larger than the bound fits an empty queue."""
         self._lanes.setdefault(receiver, 0)  # the pipeline's own lane, from its first offer
         refused = count if counted is None else counted
         if self._closed:
@@ -338,6 +380,13 @@ class Pipeline:
                 f"ingest queue is full for {receiver} ({self._queued_items} of "
                 f"{self._max_items} items queued, {held} of them kept for other receivers; "
                 "service.queue.max_items sets the size)"
+            )
+        if line_bytes and self._line_bytes and self._line_bytes + line_bytes > self._max_line_bytes:
+            self.count_dropped(signal, DropReason.QUEUE_FULL, refused, receiver=receiver)
+            raise QueueFullError(
+                f"ingest queue holds {self._line_bytes / 2**20:.1f} MiB of lines waiting to be "
+                f"parsed, and these {line_bytes / 2**20:.1f} MiB would pass its bound "
+                f"({self._max_line_bytes / 2**20:.1f} MiB; service.queue.max_line_bytes sets it)"
             )
 
     def _split_lane(self, receiver: str, part: str) -> Sink:
@@ -403,6 +452,7 @@ class Pipeline:
                 elif (
                     not self._closed
                     and self._queued_items < self._max_items // 2
+                    and self._line_bytes < self._max_line_bytes // 2
                     and self._flood.defer(self._monotonic())
                 ):
                     await asyncio.sleep(_FLOOD_WINDOW_S / 4)
@@ -427,6 +477,7 @@ class Pipeline:
 
     def _drop_unparsed(self, item: _Lines, lane: str) -> None:
         left = item.line_count - item.lines_done
+        self._line_bytes -= item.nbytes - item.bytes_done
         self._count_lost("lines", DropReason.SHUTTING_DOWN, left, lane)
         self._dequeued(len(item), lane, "lines", counted=left)
 
@@ -445,6 +496,7 @@ class Pipeline:
             lines = item.lines_done - before
             self.lines_parsed += lines
             self.records_from_lines += len(records)
+        self._line_bytes -= item.release()
         self._dequeued(size, lane, "lines", counted=lines)
         if records:
             self._store(records, lane)
@@ -573,6 +625,8 @@ class Pipeline:
                 "depth": self._queued_items,
                 "capacity": self._max_items,
                 "reserve_per_receiver": self.reserve,
+                "line_bytes": self._line_bytes,
+                "max_line_bytes": self._max_line_bytes,
             },
             "accepted": dict(self.accepted),
             "dropped": dropped,
@@ -605,10 +659,19 @@ class _Lane:
         return self._pipeline.offer_records(records, receiver=self._name)
 
     def offer_lines(
-        self, source: LineSource, lines: Sequence[str], *, observed_ns: int | None = None
+        self,
+        source: LineSource,
+        lines: Sequence[str],
+        *,
+        observed_ns: int | None = None,
+        kept_on_refusal: bool = False,
     ) -> int:
         return self._pipeline.offer_lines(
-            source, lines, observed_ns=observed_ns, receiver=self._name
+            source,
+            lines,
+            observed_ns=observed_ns,
+            receiver=self._name,
+            kept_on_refusal=kept_on_refusal,
         )
 
     def offer_metrics(self, data_points: int) -> int:

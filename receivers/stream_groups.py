@@ -51,6 +51,10 @@ class OutputLines(Sequence[str]):
     def __len__(self) -> int:
         return self._count
 
+    def __sizeof__(self) -> int:
+        """What the output holds while it waits to be split (the pipeline bounds it)."""
+        return object.__sizeof__(self) + len(self._raw) + 64 * self._count
+
     @overload
     def __getitem__(self, index: int) -> str: ...
     @overload

@@ -456,7 +456,12 @@ class _SheddingSink:
         raise NotImplementedError
 
     def offer_lines(
-        self, source: LineSource, lines: Sequence[str], *, observed_ns: int | None = None
+        self,
+        source: LineSource,
+        lines: Sequence[str],
+        *,
+        observed_ns: int | None = None,
+        kept_on_refusal: bool = False,
     ) -> int:
         return self.offer_records(source.records(lines, now_ns=observed_ns))
 

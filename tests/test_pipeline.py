@@ -170,6 +170,29 @@ async def test_stop_drops_what_is_left_once_its_parsing_time_runs_out(tmp_path: 
     assert pipeline.queue_depth == 0
 
 
+async def test_lines_beyond_the_queue_bytes_are_refused_until_parsed() -> None:
+    queue = QueueConfig(max_line_bytes=20_000)
+    pipeline = Pipeline(Store(StoreConfig()), queue=queue, redactor=None)
+    line = "x" * 100
+    pipeline.offer_lines(LogLines(), [line] * 100)  # 16,400 bytes as queued
+    with pytest.raises(QueueFullError, match="max_line_bytes"):
+        pipeline.offer_lines(LogLines(), [line] * 50)
+    assert pipeline.dropped[("lines", DropReason.QUEUE_FULL)] == 50
+    assert pipeline.stats()["queue"]["line_bytes"] == 100 * (100 + 64)
+
+    await pipeline.start()
+    try:
+        await pipeline.drained()
+        assert pipeline.stats()["queue"]["line_bytes"] == 0
+        # An empty queue takes one offer larger than the bound: it could never fit else.
+        pipeline.offer_lines(LogLines(), [line] * 500)
+        await pipeline.drained()
+        assert len(pipeline.store.records) == 600
+        assert pipeline.stats()["queue"]["line_bytes"] == 0
+    finally:
+        await pipeline.stop()
+
+
 async def test_lines_beyond_the_queue_are_refused_and_counted() -> None:
     pipeline = Pipeline(Store(StoreConfig()), queue=QueueConfig(max_items=100), redactor=None)
     with pytest.raises(QueueFullError):

@@ -95,10 +95,16 @@ class QueueConfig:
     """The bounded queue between receivers and the stores."""
 
     max_items: int = 1_000_000
+    # Plain lines wait to be parsed, and hold their characters meanwhile: a bound in
+    # bytes keeps a file read from its start (lines offered far faster than parsed) from
+    # growing the daemon past its store's budget.
+    max_line_bytes: int = 64 * 1024 * 1024
     when_full: Literal["drop_newest"] = "drop_newest"
 
     def validate(self, path: str) -> list[str]:
-        return positive(path, "max_items", self.max_items)
+        return positive(path, "max_items", self.max_items) + positive(
+            path, "max_line_bytes", self.max_line_bytes
+        )
 
 
 @dataclass(slots=True)

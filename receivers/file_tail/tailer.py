@@ -496,7 +496,7 @@ class FileLogReceiver:
             return True
         assert self._sink is not None and f.log_lines is not None
         try:
-            self._sink.offer_lines(f.log_lines, f.ready)
+            self._sink.offer_lines(f.log_lines, f.ready, kept_on_refusal=True)
         except QueueFullError:
             self.counts["queue_full_retries"] += 1
             return False

@@ -175,7 +175,7 @@ class RemoteTail:
         reader = self._reader
         if reader.ready:
             try:
-                self._sink.offer_lines(self._lines, reader.ready)
+                self._sink.offer_lines(self._lines, reader.ready, kept_on_refusal=True)
             except QueueFullError:
                 self.counts["queue_full_retries"] += 1
                 return False
