@@ -382,6 +382,29 @@ async def test_large_file_is_read_in_bounded_memory_with_progress(
     assert peak - base < 100 * 1024 * 1024, f"RSS grew by {(peak - base) >> 20} MiB"
 
 
+async def test_a_file_faster_than_parsing_waits_within_the_queue_bytes_losing_nothing(
+    start_daemon: Any, tmp_path: Path
+) -> None:
+    log = tmp_path / "fast.log"
+    log.write_text("".join(f"seq {i:06d} {'y' * 200}\n" for i in range(60_000)))
+    limits = "  queue:\n    max_line_bytes: 5000000"  # a third of the file, a tailer's batch more
+    running = await start_daemon(_config(tmp_path, str(log), name="fast", service_extra=limits))
+    pipeline = running.daemon.pipeline
+    queued: list[int] = []
+
+    def done() -> bool:
+        queued.append(pipeline.stats()["queue"]["line_bytes"])
+        return len(_seqs(running, "fast")) == 60_000
+
+    await wait_for(done, timeout=60)
+    assert _seqs(running, "fast") == list(range(60_000))
+    assert 0 < max(queued) <= 5_000_000
+    [part] = _receiver(running, "filelog/fast").stats().values()
+    assert part["counts"]["queue_full_retries"] > 0  # it waited for room...
+    accounting = pipeline.accounting()
+    assert accounting["refused"] == {} and accounting["lines"]["dropped"] == {}  # ...no drop
+
+
 async def test_receiver_lifecycle_without_daemon(tmp_path: Path) -> None:
     config = FileLogConfig(include=[str(tmp_path / "*.log")], storage_dir=str(tmp_path / "s"))
     receiver = FileLogReceiver(config, name="filelog/x")
