@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections import Counter, deque
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from collector.limits import ValueLimits, cap_record
@@ -33,8 +33,11 @@ _CHUNK = 512
 _MAX_LINKED_TRACES = 100_000
 # Stands in a chunk for a record evicted before the rest of its chunk.
 _EVICTED = Record(time_ns=0, source="", level="", message="")
-# A key's deque (one block of 64 slots) and its slot in the index dict.
-_INDEX_ENTRY_BYTES = sys.getsizeof(deque()) + 100
+# A key's slot in an index dict, and the key; a deque (one block of 64 slots) once the
+# key has two records. Most keys have one (a trace's single log line), held bare: a deque
+# for each took ~250 bytes a record of a varied log, a quarter of what records cost.
+_KEY_BYTES = 100
+_BUCKET_BYTES = sys.getsizeof(deque())
 
 
 class RecordChunk:
@@ -89,7 +92,8 @@ class RecordStore:
     """Holds at most ``max_records`` records, none older than ``ttl_ns``, within its share
     of ``budget``; oldest leave first.
 
-    Each index holds a deque per key in arrival order, so eviction pops from its left.
+    Each index holds a key's record, or its records in arrival order in a deque once it
+    has two, so eviction pops from its left.
     """
 
     def __init__(
@@ -104,8 +108,8 @@ class RecordStore:
         budget.join(self)
         self._chunks: deque[RecordChunk] = deque()
         self._count = 0
-        self._by_trace: dict[bytes, deque[Record]] = {}
-        self._by_correlation: dict[str, deque[Record]] = {}
+        self._by_trace: dict[bytes, Record | deque[Record]] = {}
+        self._by_correlation: dict[str, Record | deque[Record]] = {}
         self._linked: dict[bytes, set[str]] = {}  # trace id -> request ids learned later
         self.evicted: Counter[DropReason] = Counter()
         self.history: History | None = None
@@ -223,11 +227,11 @@ class RecordStore:
             self._linked.setdefault(trace_id, set()).add(correlation_id)
 
     def by_trace(self, trace_id: bytes) -> list[Record]:
-        records = list(self._by_trace.get(trace_id, ()))
+        records = list(_held(self._by_trace, trace_id))
         for correlation_id in self._linked.get(trace_id, ()):
             records += [
                 dataclasses.replace(r, trace_id=trace_id)
-                for r in self._by_correlation.get(correlation_id, ())
+                for r in _held(self._by_correlation, correlation_id)
                 if r.trace_id is None
             ]
         if self.history is not None and self.history.active:
@@ -235,7 +239,7 @@ class RecordStore:
         return records
 
     def by_correlation(self, correlation_id: str) -> list[Record]:
-        records = list(self._by_correlation.get(correlation_id, ()))
+        records = list(_held(self._by_correlation, correlation_id))
         if self.history is not None and self.history.active:
             records = self.history.by_correlation(correlation_id, self._memory_floor()) + records
         return records
@@ -284,21 +288,35 @@ class RecordStore:
         self._linked.clear()
 
 
-def _index(index: dict[K, deque[Record]], key: K, record: Record) -> int:
-    """Append ``record`` under ``key``; return the bytes a new entry took (else 0), which
-    the record carries until it leaves."""
-    bucket = index.get(key)
-    if bucket is not None:
-        bucket.append(record)
-        return 0
-    index[key] = deque((record,))
-    return _INDEX_ENTRY_BYTES
+def _index(index: dict[K, Record | deque[Record]], key: K, record: Record) -> int:
+    """Add ``record`` under ``key``; return the bytes this took (a new key, or the deque
+    its second record needs), which the record carries until it leaves."""
+    held = index.get(key)
+    if held is None:
+        index[key] = record
+        return _KEY_BYTES
+    if isinstance(held, Record):
+        index[key] = deque((held, record))
+        return _BUCKET_BYTES
+    held.append(record)
+    return 0
 
 
-def _pop_left(index: dict[K, deque[Record]], key: K) -> None:
-    bucket = index.get(key)
-    if bucket is None:
+def _held(index: dict[K, Record | deque[Record]], key: K) -> Sequence[Record] | deque[Record]:
+    """The records under ``key``, oldest first."""
+    held = index.get(key)
+    if held is None:
+        return ()
+    return (held,) if isinstance(held, Record) else held
+
+
+def _pop_left(index: dict[K, Record | deque[Record]], key: K) -> None:
+    held = index.get(key)
+    if held is None:
         return
-    bucket.popleft()
-    if not bucket:
+    if isinstance(held, Record):
+        del index[key]
+        return
+    held.popleft()
+    if not held:
         del index[key]
