@@ -216,7 +216,10 @@ async def _run_daemon(daemon: Daemon) -> int:
         print(f"  {labels[key]} {scheme}{_host(daemon, key, host)}:{port}")
     if "api" in daemon.ports:
         print(f"  MCP (HTTP) http://{host}:{daemon.ports['api']}{MCP_HTTP_PATH}")
-        print(f"  Web page   http://{host}:{daemon.ports['api']}/")
+        page = f"http://{host}:{daemon.ports['api']}/"
+        # With a token, a browser signs in once through the link (the token becomes a cookie).
+        sign_in = "?token=<the token>" if daemon.edge.token_required else ""
+        print(f"  Web page   {page}{sign_in}")
     history = daemon.store.history_stats()
     print(f"  History    {history.get('dir') if history['state'] == 'ok' else history['state']}")
     print("ready; Ctrl-C to stop", flush=True)

@@ -8,8 +8,9 @@ one ``EdgePolicy``, which counts every refusal by reason for ``/daemon/status``.
   the daemon binds are served. A page that rebinds its own DNS name to 127.0.0.1 still
   sends its own name as Host, so it is refused. A request without Host (HTTP/1.0) is served.
 - **Token.** With ``service.api.auth.token`` or ``GASOLINE_TOKEN`` set, every request must
-  carry ``Authorization: Bearer <token>`` (gRPC: the ``authorization`` metadata). A bind
-  beyond loopback without a token is refused at start.
+  carry ``Authorization: Bearer <token>`` (gRPC: the ``authorization`` metadata), or the
+  ``TOKEN_COOKIE`` a browser got by opening a page with ``?token=`` once (a page load
+  cannot send a header). A bind beyond loopback without a token is refused at start.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOSTS_KEY",
+    "TOKEN_COOKIE",
     "TOKEN_ENV",
     "TOKEN_KEY",
     "EdgePolicy",
@@ -43,6 +45,7 @@ __all__ = [
 
 TOKEN_ENV = "GASOLINE_TOKEN"
 TOKEN_KEY = "service.api.auth.token"
+TOKEN_COOKIE = "gasoline_token"
 HOSTS_KEY = "service.api.allowed_hosts"
 _LOOPBACK_NAMES = frozenset(("localhost", "127.0.0.1", "::1"))
 _ANY_ADDRESS = frozenset(("", "0.0.0.0", "::"))
@@ -130,14 +133,19 @@ class EdgePolicy:
         """Whether a request naming ``header`` as its Host (or authority) is served."""
         return header is None or host_name(header) in self._hosts
 
-    def authorized(self, authorization: str | None) -> bool:
-        """Whether ``authorization`` (``Bearer <token>``) matches; true when no token is
-        set. Compared in constant time."""
+    def authorized(self, authorization: str | None, cookie: str | None = None) -> bool:
+        """Whether ``authorization`` (``Bearer <token>``) or the ``cookie`` holds the token;
+        true when no token is set. Compared in constant time."""
         if self._token is None:
             return True
         scheme, _, given = (authorization or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), self._token
+        if scheme.lower() == "bearer" and self.is_token(given.strip()):
+            return True
+        return cookie is not None and self.is_token(cookie)
+
+    def is_token(self, given: str) -> bool:
+        return self._token is not None and hmac.compare_digest(
+            given.encode("utf-8", "surrogatepass"), self._token
         )
 
     def refuse(self, reason: Refusal) -> None:

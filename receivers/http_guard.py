@@ -4,8 +4,12 @@ In order, for each request:
 
 1. **Host** (``EdgePolicy.host_allowed``): a foreign name gets 421, so a page that rebinds
    its DNS name to 127.0.0.1 reaches nothing (DNS rebinding).
-2. **Token**, when one is set: 401 without ``Authorization: Bearer <token>``. Preflights
-   are exempt (browsers never send credentials on them; they change and reveal nothing).
+2. **Token**, when one is set: 401 without ``Authorization: Bearer <token>`` or the token
+   cookie. Preflights are exempt (browsers never send credentials on them; they change and
+   reveal nothing). A GET carrying the right ``?token=`` (the link a person opens the web
+   page with) is answered with a redirect to the same address without it, setting the
+   cookie: ``HttpOnly`` (no script reads it) and ``SameSite=Strict`` (no other site's page
+   sends it); the Origin checks below still hold for requests that carry it.
 3. **Origin**, on every request that can change state (anything but GET, HEAD, OPTIONS):
    an ``Origin`` header outside the port's CORS allowlist -- ``null`` included -- gets 403
    (the daemon's own page, whose Origin is ``http://`` + the Host just checked, is always
@@ -31,7 +35,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 
 from collector.config import CorsConfig
-from collector.edge import EdgePolicy, Refusal, same_origin
+from collector.edge import TOKEN_COOKIE, EdgePolicy, Refusal, same_origin
 
 __all__ = ["Shares", "guard_middleware", "origin_matcher"]
 
@@ -68,6 +72,20 @@ def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -
     return web.json_response({"status": "error", "error": message}, status=status, headers=headers)
 
 
+def _sign_in(edge: EdgePolicy, request: web.Request) -> web.Response:
+    """``?token=`` on a page link: the token becomes a cookie, and leaves the address (and
+    so the history and any screenshot of it)."""
+    token = request.query["token"]
+    if not edge.is_token(token):
+        edge.refuse(Refusal.TOKEN)
+        return _refusal(401, edge.token_message(), {"WWW-Authenticate": "Bearer"})
+    query = [(k, v) for k, v in request.query.items() if k != "token"]
+    location = str(request.rel_url.with_query(query))
+    response = web.Response(status=303, headers={"Location": location})
+    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+    return response
+
+
 def guard_middleware(
     edge: EdgePolicy,
     cors: CorsConfig,
@@ -95,7 +113,11 @@ def guard_middleware(
         preflight = (
             request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
         )
-        if not preflight and not edge.authorized(request.headers.get("Authorization")):
+        if edge.token_required and request.method == "GET" and "token" in request.query:
+            return _sign_in(edge, request)
+        if not preflight and not edge.authorized(
+            request.headers.get("Authorization"), request.cookies.get(TOKEN_COOKIE)
+        ):
             edge.refuse(Refusal.TOKEN)
             return _refusal(401, edge.token_message(), {"WWW-Authenticate": "Bearer"})
         if origin is None:

@@ -346,6 +346,18 @@ async def test_with_a_token_every_port_requires_it_and_every_client_sends_it(
             assert got["WWW-Authenticate"] == "Bearer"
     status, _, _ = await request("GET", gasoline.api + "/daemon/status", **bearer)
     assert status == 200
+    # The web page's cookie stands for the token; Origin checks still hold with it.
+    cookie = {"Cookie": f"gasoline_token={TOKEN}"}
+    status, _, _ = await request("GET", gasoline.api + "/daemon/status", **cookie)
+    assert status == 200
+    status, _, _ = await request(
+        "GET", gasoline.api + "/daemon/status", Cookie="gasoline_token=wrong-token-wrong"
+    )
+    assert status == 401
+    status, _, _ = await request(
+        "POST", gasoline.api + "/events", body=event, Origin="http://evil.example", **cookie
+    )
+    assert status == 403
 
     channel_target = gasoline.grpc
     async with grpc.aio.insecure_channel(channel_target) as channel:
@@ -404,7 +416,8 @@ async def test_with_a_token_every_port_requires_it_and_every_client_sends_it(
             assert "hello from gasoline-run" in messages
     await gasoline.settled()
     assert gasoline.daemon.store.spans.span_count == 2  # one per SDK exporter
-    assert gasoline.daemon.edge.refused[Refusal.TOKEN] == 3 * 3 + 1 + 1  # + gRPC, + CLI
+    # 3 x 3 bearer refusals, a wrong cookie, gRPC, the CLI.
+    assert gasoline.daemon.edge.refused[Refusal.TOKEN] == 3 * 3 + 1 + 1 + 1
 
 
 @pytest.mark.parametrize("port", ["api", "http"])

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -238,3 +239,33 @@ async def test_a_big_trace_keeps_only_the_rows_in_view_in_the_page(
         await expect(page.locator(f".wf-row.selected[data-span-id='{last}']")).to_be_visible()
         await expect(page.locator(".wf-detail h2")).to_contain_text("SELECT part 1999")
         assert await page.locator(".wf-row").count() < 100
+
+
+async def test_with_a_token_the_page_signs_in_once_through_its_link(
+    start_daemon: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GASOLINE_TOKEN", raising=False)
+    token = "page-token-for-tests-0123"
+    gasoline: Running = await start_daemon(f"service:\n  api:\n    auth: {{token: {token}}}\n")
+    event = {"message": "seen after signing in", "level": "error", "source": "browser"}
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+        http.post(gasoline.api + "/event", json=event) as resp,
+    ):
+        assert resp.status == 200
+        event_id = (await resp.json())["event_id"]
+    async with chromium(tmp_path / "profile") as context:
+        page = await context.new_page()
+        refused = await page.goto(gasoline.api + "/timeline")
+        assert refused is not None and refused.status == 401
+        wrong = await page.goto(gasoline.api + "/timeline?token=not-the-token-at-all")
+        assert wrong is not None and wrong.status == 401
+        await page.goto(gasoline.api + f"/timeline?level=error&token={token}")
+        assert page.url == gasoline.api + "/timeline?level=error"  # the token left the address
+        await expect(page.locator(f".tl-row[data-event-id='{event_id}']")).to_contain_text(
+            "seen after signing in"
+        )
+        await expect(page.locator(".live-state")).to_have_text("live")  # the stream too
+        [cookie] = await context.cookies()
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
+        assert await page.evaluate("document.cookie") == ""  # no script on any page reads it
