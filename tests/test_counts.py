@@ -294,7 +294,7 @@ def test_clearing_the_store_counts_what_it_removed_as_evicted() -> None:
 
 def test_the_summary_names_its_unit_for_every_figure() -> None:
     counters = Counters(sent=12, replayed=9, spooled=2, queue_dropped=1)
-    assert counters.summary() == (
+    assert counters.summary("gasoline-run") == (
         "gasoline-run: 12 lines sent (9 of them replayed from the spool), 2 spooled, "
         "1 dropped (queue full), 0 dropped (spool full), 0 rejected by the daemon"
     )
@@ -302,4 +302,4 @@ def test_the_summary_names_its_unit_for_every_figure() -> None:
     assert Counters(sent=5, replayed=5).replay_summary(runs=2) == (
         "gasoline-run: replayed 5 lines from 2 runs"
     )
-    assert Counters().summary() is None and Counters().replay_summary() is None
+    assert Counters().summary("gasoline-run") is None and Counters().replay_summary() is None

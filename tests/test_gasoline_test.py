@@ -333,7 +333,8 @@ async def test_a_run_while_the_daemon_is_down_is_spooled_and_replayed(
         url="http://127.0.0.1:9",
     )
     assert code == 0 and "1 passed" in out
-    assert "kept in" in err
+    assert "gasoline test: no Gasoline daemon took the output" in err and "kept in" in err
+    assert "gasoline-run:" not in err  # messages name the command the user ran
     proc = await asyncio.create_subprocess_exec(
         GASOLINE.replace("gasoline", "gasoline-run"),
         "--url",

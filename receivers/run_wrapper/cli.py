@@ -155,10 +155,11 @@ def _http_url(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _config(args: argparse.Namespace, service: str) -> ShipperConfig:
+def _config(args: argparse.Namespace, service: str, prog: str = "gasoline-run") -> ShipperConfig:
     from receivers.run_wrapper.shipper import ShipperConfig  # see _ship
 
     return ShipperConfig(
+        prog=prog,
         url=args.url,
         service=service,
         tags=tuple(args.tag),
@@ -177,6 +178,7 @@ def _ship(
     abort: threading.Event,
     finish: Callable[[], list[Batch]] | None,
     watch_git: bool,
+    prog: str,
 ) -> None:
     # Imported here, on the shipper's own thread, once the command runs: the HTTP client and
     # the rest take longer to load than many commands take to print their first line.
@@ -194,7 +196,7 @@ def _ship(
             body = json.dumps({"events": events}).encode()
             return [Batch("", body, 0, "/v1/events")] if events else []
 
-    Shipper(_config(args, service), queue, abort, finish, tick).run()
+    Shipper(_config(args, service, prog), queue, abort, finish, tick).run()
 
 
 def command_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
@@ -239,7 +241,7 @@ def run_wrapped(
     shipper = threading.Thread(
         target=_ship,
         # gasoline test records the git state itself, once per run (``finish``).
-        args=(args, service, queue, abort, after, finish is None and not args.no_git),
+        args=(args, service, queue, abort, after, finish is None and not args.no_git, prog),
         name="gasoline-run-shipper",
         daemon=True,
     )

@@ -51,6 +51,7 @@ _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.25, 2.0
 
 @dataclass(slots=True)
 class ShipperConfig:
+    prog: str  # the command the user ran, naming it in messages (gasoline-run, gasoline test)
     url: str
     service: str
     tags: tuple[str, ...] = ()
@@ -75,7 +76,7 @@ class Counters:
     spool_dropped: int = 0  # lines dropped because the spool was at its cap
     torn: int = 0  # spooled batches cut short by a crash mid-append, skipped at replay
 
-    def summary(self) -> str | None:
+    def summary(self, prog: str) -> str | None:
         """One line for stderr, or None when nothing was dropped, rejected or spooled."""
         if not (
             self.queue_dropped or self.rejected or self.spooled or self.spool_dropped or self.torn
@@ -83,7 +84,7 @@ class Counters:
             return None
         replayed = f" ({self.replayed} of them replayed from the spool)" if self.replayed else ""
         return (
-            f"gasoline-run: {_lines(self.sent)} sent{replayed}, {self.spooled} spooled, "
+            f"{prog}: {_lines(self.sent)} sent{replayed}, {self.spooled} spooled, "
             f"{self.queue_dropped} dropped (queue full), "
             f"{self.spool_dropped} dropped (spool full), {self.rejected} rejected by the daemon"
             + (f", {self.torn} torn spool entries skipped" if self.torn else "")
@@ -235,7 +236,7 @@ class _Delivery:
         if not self._reported:
             self._reported = True
             print(
-                f"gasoline-run: the daemon at {self.config.url} rejected {what} ({message}); "
+                f"{self.config.prog}: the daemon at {self.config.url} rejected {what} ({message}); "
                 "rejected batches are not retried",
                 file=sys.stderr,
                 flush=True,
@@ -310,7 +311,7 @@ class Shipper:
         try:
             delivery.leftovers = adopt_leftovers(self.config.spool_root)
         except OSError as exc:
-            print(f"gasoline-run: cannot read the spool: {exc}", file=sys.stderr, flush=True)
+            print(f"{self.config.prog}: cannot read the spool: {exc}", file=sys.stderr, flush=True)
         pending = [_Pending() for _ in self._streams]
         batch_bytes = self.config.batch_bytes
         while True:
@@ -349,7 +350,7 @@ class Shipper:
                 delivery.deliver(batch)
         self._drain()
         self.counters.queue_dropped = self._queue.dropped_lines
-        line = self.counters.summary()
+        line = self.counters.summary(self.config.prog)
         if line is not None:
             print(line, file=sys.stderr, flush=True)
 
@@ -390,7 +391,7 @@ class Shipper:
             own.seal()
             if own.dir.segments():
                 print(
-                    f"gasoline-run: no Gasoline daemon took the output at {self.config.url}; "
+                    f"{self.config.prog}: no Gasoline daemon took the output at {self.config.url}; "
                     f"its lines are kept in {own.dir.path}; the next gasoline-run "
                     "(or gasoline-run --flush-spool) replays them",
                     file=sys.stderr,
