@@ -20,10 +20,39 @@ from collector.filters import LEVEL_RANK, TimelineFilter
 from collector.model import Record, StatusCode
 from collector.store import RecordStore, SpanChunk, SpanStore, Store, StoredSpan
 
-__all__ = ["Matches", "candidates", "newest_matches"]
+__all__ = ["ChunkFilter", "Matches", "candidates", "chunk_filter", "newest_matches"]
 
 Item = tuple[int, str, StoredSpan | Record]
 _SpanEntry = tuple[int, str, int, int, SpanChunk]  # time, key, chunk seq, index, chunk
+
+
+@dataclass(slots=True)
+class ChunkFilter:
+    """What each span of a chunk is checked against: the service's index in the chunk, and
+    the indexes of the names holding the text (None: no such filter)."""
+
+    service_index: int | None
+    names: set[int] | None
+
+
+def chunk_filter(
+    chunk: SpanChunk, service: str | None, errors: bool, text: str | None
+) -> ChunkFilter | None:
+    """None if no span of ``chunk`` can be of ``service``, an error (if ``errors``) and
+    named with ``text`` (lowercase) in it, judged on its summaries alone."""
+    service_index = None
+    if service is not None:
+        if service not in chunk.services:
+            return None
+        service_index = chunk.services.index(service)
+    if errors and StatusCode.ERROR not in chunk.statuses:
+        return None
+    names = None
+    if text is not None:
+        names = {j for j, name in enumerate(chunk.names) if text in name.lower()}
+        if not names:
+            return None
+    return ChunkFilter(service_index, names)
 
 
 @dataclass(slots=True)
@@ -90,18 +119,10 @@ def _scan_spans(store: SpanStore, f: TimelineFilter, k: int) -> tuple[list[Item]
             cursor is not None and chunk.min_start > cursor[0]
         ):
             continue
-        service_index = None
-        if f.service is not None:
-            if f.service not in chunk.services:
-                continue
-            service_index = chunk.services.index(f.service)
-        if errors_only and StatusCode.ERROR not in chunk.statuses:
+        passes = chunk_filter(chunk, f.service, errors_only, text)
+        if passes is None:
             continue
-        names = None
-        if text is not None:
-            names = {j for j, name in enumerate(chunk.names) if text in name.lower()}
-            if not names:
-                continue
+        service_index, names = passes.service_index, passes.names
         starts, statuses = chunk.starts, chunk.statuses
         floor = heap[0][0] if len(heap) >= k else -1  # older than this cannot enter the page
         for i in range(chunk.n - 1, -1, -1):

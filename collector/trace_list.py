@@ -29,6 +29,7 @@ from typing import Any
 from collector.filters import parse_time_ns
 from collector.model import StatusCode, parse_hex_id
 from collector.query import iso_time
+from collector.scan import chunk_filter
 from collector.store import Store
 
 __all__ = [
@@ -215,18 +216,10 @@ def _matching_traces(store: Store, q: TraceQuery) -> set[bytes]:
             until is not None and chunk.min_start > until
         ):
             continue
-        service = None
-        if q.service is not None:
-            if q.service not in chunk.services:
-                continue
-            service = chunk.services.index(q.service)
-        if q.errors and StatusCode.ERROR not in chunk.statuses:
+        passes = chunk_filter(chunk, q.service, q.errors, text)
+        if passes is None:
             continue
-        names = None
-        if text is not None:
-            names = {j for j, name in enumerate(chunk.names) if text in name.lower()}
-            if not names:
-                continue
+        service, names = passes.service_index, passes.names
         tids, starts, statuses = chunk.trace_ids, chunk.starts, chunk.statuses
         service_index, name_index = chunk.service_index, chunk.name_index
         for i in range(chunk.n):
