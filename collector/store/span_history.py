@@ -13,6 +13,15 @@ within its TTL), and the write-ahead file are read back into the span store: que
 answer as before the restart. Decoding the detail needs the receiver's codec, which
 ``collector`` may not import: the store is handed a ``SpanDetailDecoder``.
 
+Spans that have left memory are answered from here while the daemon runs
+(``trace_spans``, ``trace_ids_starting``). So that a lookup reads only the blocks that
+may hold its trace, a block's head carries an index made when it is sealed: a Bloom
+filter over its trace ids (``collector.store.blocks``' filter, 16 bits a trace, keyed
+by a hash of the id, as not every tracer makes random ids) and the sorted first four
+bytes of each, for the short ids people type. Blocks written before
+the index (``GASSPN1``) may hold anything: a lookup reads them. The few blocks read
+last stay decompressed (``_CACHE_BLOCKS``), as one trace page asks several times.
+
 Bounds: span blocks may use ``span_share`` of ``max_bytes`` (records get the rest, and
 all of it while spans use less) and none outlives ``max_age``; blocks leave oldest
 first, every span counted by reason. A block or frame failing its checksum is skipped,
@@ -23,13 +32,16 @@ the spans stay in memory.
 from __future__ import annotations
 
 import array
+import bisect
 import contextlib
+import hashlib
+import itertools
 import json
 import os
 import struct
 import time
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +51,19 @@ import zstandard
 
 from collector.config import HistoryConfig
 from collector.model import DropReason, SpanBatch, SpanDetailDecoder
+from collector.store.blocks import Probe, _bloom
 from collector.store.history import write_atomically
-from collector.store.spans import SpanChunk
+from collector.store.spans import SpanChunk, StoredSpan
 
 __all__ = ["SpanHistory", "encode_chunk"]
 
 _DIR = "spans"
 _WAL = "wal.log"
 _SUFFIX = ".sblk"
-_MAGIC = b"GASSPN1\n"
+_MAGIC = b"GASSPN2\n"
+_MAGIC_V1 = b"GASSPN1\n"  # no index: read when looked in
 _BLOCK_HEAD = struct.Struct("<IIqqqI")  # frames, spans, min/max received, sealed, body crc
+_INDEX = struct.Struct("<III")  # Bloom filter bytes, trace id prefix bytes, their crc32
 _FRAME = struct.Struct("<II")  # payload length, crc32
 _CHUNK = struct.Struct("<qI")  # received_ns, spans
 _LENGTH = struct.Struct("<I")
@@ -56,6 +71,8 @@ _FIELDS = 11
 # Level 1 seals in half the time but takes 71 bytes a span instead of 65.5
 # (retention_bench --spans): the columns compress better at 3; the detail is zlib already.
 _LEVEL = 3
+# A decompressed block of 16,384 spans is about 4 MiB (bench/span_lookup_bench.py).
+_CACHE_BLOCKS = 4
 
 
 @dataclass(slots=True)
@@ -68,6 +85,11 @@ class _Block:
     sealed_ns: int
     body_crc: int
     file_bytes: int
+    body_offset: int
+    bloom: bytes | None
+    """Over the block's trace ids; None in a block written before the index."""
+    prefixes: array.array[int] | None
+    """The first four bytes of each trace id (big-endian), sorted; None as ``bloom``."""
 
 
 class SpanHistory:
@@ -95,6 +117,9 @@ class SpanHistory:
         self.pending_spans = 0
         self._wal: int | None = None
         self._unsynced = False
+        self._cache: OrderedDict[int, list[bytes]] = OrderedDict()
+        self.blocks_read = 0
+        """Blocks decompressed to answer a query (a cache miss each)."""
         self.after_seal: Callable[[int], None] = lambda now_ns: None
         """Called after a block is written (the records' tier holds its share then)."""
 
@@ -227,6 +252,7 @@ class SpanHistory:
         spans = self.pending_spans
         number = self.blocks[-1].number + 1 if self.blocks else 1
         packed = zstandard.ZstdCompressor(level=_LEVEL).compress(body)
+        index = _index(frame for _, _, frame in self._frames)
         head = _BLOCK_HEAD.pack(
             len(self._frames),
             spans,
@@ -237,7 +263,7 @@ class SpanHistory:
         )
         path = self._path(number)
         try:
-            write_atomically(path.with_suffix(".tmp"), path, _MAGIC + head + packed)
+            write_atomically(path.with_suffix(".tmp"), path, _MAGIC + head + index + packed)
         except OSError as e:
             path.with_suffix(".tmp").unlink(missing_ok=True)
             self._failed(f"span block {path.name}", e)
@@ -282,6 +308,7 @@ class SpanHistory:
 
     def _drop(self, block: _Block, reason: DropReason) -> None:
         self.blocks.remove(block)
+        self._cache.pop(block.number, None)
         self.sealed_bytes -= block.file_bytes
         self.sealed_spans -= block.spans
         self._count(reason, block.spans)
@@ -305,13 +332,105 @@ class SpanHistory:
 
     # -- reading ------------------------------------------------------------------
 
+    def trace_spans(self, trace_id: bytes, not_after_ns: int | None) -> list[StoredSpan]:
+        """The spans of one trace on disk, in arrival order, from the chunks received at or
+        before ``not_after_ns`` (all if None): the memory tier asks for what it no longer
+        holds. Blocks whose Bloom filter rules the trace out are not read; a block that
+        fails its checks is skipped, set aside and counted."""
+        if not self.active:
+            return []
+        probe = Probe(_bloom_key(trace_id))
+        found: list[StoredSpan] = []
+        for block in list(self.blocks):
+            if not_after_ns is not None and block.min_ns > not_after_ns:
+                continue
+            if block.bloom is not None and not probe.admitted_by(block.bloom):
+                continue
+            payloads = self._cached(block)
+            if payloads is not None:
+                found += self._spans_in(payloads, trace_id, not_after_ns)
+        return found + self._spans_in(self._pending(), trace_id, not_after_ns)
+
+    def trace_ids_starting(self, digits: str, limit: int, not_after_ns: int | None) -> list[bytes]:
+        """Up to ``limit`` trace ids on disk whose hex starts with ``digits`` (lowercase,
+        at least 8), newest first, from chunks received at or before ``not_after_ns``.
+        Blocks whose prefix list lacks the first 8 digits are not read."""
+        if not self.active:
+            return []
+        key = int(digits[:8], 16)
+        head = bytes.fromhex(digits[: len(digits) // 2 * 2])
+        nibble = int(digits[-1], 16) if len(digits) % 2 else None
+        found: dict[bytes, None] = {}
+        sources: Iterator[list[bytes] | None] = itertools.chain(
+            [self._pending()],
+            (
+                self._cached(block)
+                for block in reversed(list(self.blocks))
+                if (not_after_ns is None or block.min_ns <= not_after_ns)
+                and (block.prefixes is None or _holds(block.prefixes, key))
+            ),
+        )
+        for payloads in sources:
+            for payload in reversed(payloads or []):
+                received_ns, _ = _CHUNK.unpack_from(payload)
+                if not_after_ns is not None and received_ns > not_after_ns:
+                    continue
+                for trace_id in _ids_starting(_trace_column(payload), head, nibble):
+                    found.setdefault(trace_id)
+                    if len(found) == limit:
+                        return list(found)
+        return list(found)
+
+    def _pending(self) -> list[bytes]:
+        return [frame[_FRAME.size :] for _, _, frame in self._frames]
+
+    def _cached(self, block: _Block) -> list[bytes] | None:
+        payloads = self._cache.get(block.number)
+        if payloads is not None:
+            self._cache.move_to_end(block.number)
+            return payloads
+        payloads = self._body(block)
+        self.blocks_read += 1
+        if payloads is not None:
+            self._cache[block.number] = payloads
+            while len(self._cache) > _CACHE_BLOCKS:
+                self._cache.popitem(last=False)
+        return payloads
+
+    def _spans_in(
+        self, payloads: list[bytes], trace_id: bytes, not_after_ns: int | None
+    ) -> list[StoredSpan]:
+        """The trace's spans in these chunks; only the chunks holding it are decoded."""
+        found = []
+        for payload in payloads:
+            received_ns, _ = _CHUNK.unpack_from(payload)
+            if not_after_ns is not None and received_ns > not_after_ns:
+                continue
+            column = _trace_column(payload)
+            at = column.find(trace_id)
+            hits = []
+            while at != -1:
+                if at % 16 == 0:
+                    hits.append(at // 16)
+                at = column.find(trace_id, at + 1)
+            if not hits:
+                continue
+            try:
+                _, batch = self._batch(payload)
+            except ValueError:
+                self.wal_frames_skipped += 1
+                continue
+            chunk = SpanChunk(-1, batch, received_ns)
+            found += [chunk.span(i) for i in hits]
+        return found
+
     def _body(self, block: _Block) -> list[bytes] | None:
         """A block's chunk payloads; None (the block set aside and counted) if it fails
         a check."""
         path = self._path(block.number)
         try:
             data = path.read_bytes()
-            packed = data[len(_MAGIC) + _BLOCK_HEAD.size :]
+            packed = data[block.body_offset :]
             if zlib.crc32(packed) != block.body_crc:
                 raise ValueError("checksum mismatch")
             body = zstandard.ZstdDecompressor().decompress(packed)
@@ -389,6 +508,7 @@ class SpanHistory:
             "write_errors": self.write_errors,
             "error": self.error,
             "restored_spans": self.restored,
+            "blocks_read": self.blocks_read,
             "load_s": round(self.load_s, 3),
         }
 
@@ -451,11 +571,88 @@ def _payloads(frame: bytes) -> list[bytes]:
     return [payload for _, payload in _frames_of(frame)]
 
 
+def _trace_column(payload: bytes) -> bytes:
+    """A chunk's trace ids (its first column), without decoding the rest."""
+    (length,) = _LENGTH.unpack_from(payload, _CHUNK.size)
+    start = _CHUNK.size + _LENGTH.size
+    return payload[start : start + length]
+
+
+def _ids_starting(column: bytes, head: bytes, nibble: int | None) -> Iterator[bytes]:
+    """The ids in a trace id column that start with ``head`` and then ``nibble``."""
+    at = column.find(head)
+    while at != -1:
+        if at % 16 == 0:
+            trace_id = column[at : at + 16]
+            if nibble is None or trace_id[len(head)] >> 4 == nibble:
+                yield trace_id
+        at = column.find(head, at + 1)
+
+
+def _index(frames: Iterator[bytes]) -> bytes:
+    """The index a block's head carries: ``_INDEX``, the Bloom filter over its trace ids
+    and their sorted 4-byte prefixes."""
+    trace_ids: set[bytes] = set()
+    for frame in frames:
+        column = _trace_column(frame[_FRAME.size :])
+        trace_ids.update(column[i : i + 16] for i in range(0, len(column), 16))
+    bloom = _bloom({_bloom_key(t) for t in trace_ids})
+    prefixes = array.array("I", sorted({int.from_bytes(t[:4], "big") for t in trace_ids}))
+    index = bloom + prefixes.tobytes()
+    return _INDEX.pack(len(bloom), len(index) - len(bloom), zlib.crc32(index)) + index
+
+
+def _bloom_key(trace_id: bytes) -> bytes:
+    return hashlib.blake2b(trace_id, digest_size=16).digest()
+
+
+def _holds(prefixes: array.array[int], key: int) -> bool:
+    at = bisect.bisect_left(prefixes, key)
+    return at < len(prefixes) and prefixes[at] == key
+
+
 def _read_head(path: Path) -> _Block:
+    """A block's head and, from ``GASSPN2`` on, its index (whose crc32 is checked)."""
     size = path.stat().st_size
+    fixed = len(_MAGIC) + _BLOCK_HEAD.size
     with path.open("rb") as f:
-        data = f.read(len(_MAGIC) + _BLOCK_HEAD.size)
-    if len(data) < len(_MAGIC) + _BLOCK_HEAD.size or not data.startswith(_MAGIC):
-        raise ValueError(f"{path.name} is not a span block")
-    frames, spans, min_ns, max_ns, sealed_ns, crc = _BLOCK_HEAD.unpack_from(data, len(_MAGIC))
-    return _Block(int(path.stem), frames, spans, min_ns, max_ns, sealed_ns, crc, size)
+        data = f.read(fixed + _INDEX.size)
+        if len(data) < fixed or data[: len(_MAGIC)] not in (_MAGIC, _MAGIC_V1):
+            raise ValueError(f"{path.name} is not a span block")
+        frames, spans, min_ns, max_ns, sealed_ns, crc = _BLOCK_HEAD.unpack_from(data, len(_MAGIC))
+        if data.startswith(_MAGIC_V1):
+            return _Block(
+                int(path.stem),
+                frames,
+                spans,
+                min_ns,
+                max_ns,
+                sealed_ns,
+                crc,
+                size,
+                fixed,
+                None,
+                None,
+            )
+        if len(data) < fixed + _INDEX.size:
+            raise ValueError(f"{path.name}: truncated index")
+        bloom_len, prefix_len, index_crc = _INDEX.unpack_from(data, fixed)
+        index = f.read(bloom_len + prefix_len)
+    if len(index) != bloom_len + prefix_len or zlib.crc32(index) != index_crc or prefix_len % 4:
+        raise ValueError(f"{path.name}: damaged index")
+    prefixes = array.array("I")
+    prefixes.frombytes(index[bloom_len:])
+    body_offset = fixed + _INDEX.size + len(index)
+    return _Block(
+        int(path.stem),
+        frames,
+        spans,
+        min_ns,
+        max_ns,
+        sealed_ns,
+        crc,
+        size,
+        body_offset,
+        index[:bloom_len],
+        prefixes,
+    )
