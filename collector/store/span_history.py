@@ -20,7 +20,8 @@ filter over its trace ids (``collector.store.blocks``' filter, 16 bits a trace, 
 by a hash of the id, as not every tracer makes random ids) and the sorted first four
 bytes of each, for the short ids people type. Blocks written before
 the index (``GASSPN1``) may hold anything: a lookup reads them. The few blocks read
-last stay decompressed (``_CACHE_BLOCKS``), as one trace page asks several times.
+last stay decompressed (``_CACHE_BLOCKS``) and the chunks last decoded stay decoded
+(``_CACHE_CHUNKS``), as one trace page asks for its spans several times.
 
 Bounds: span blocks may use ``span_share`` of ``max_bytes`` (records get the rest, and
 all of it while spans use less) and none outlives ``max_age``; blocks leave oldest
@@ -71,8 +72,10 @@ _FIELDS = 11
 # Level 1 seals in half the time but takes 71 bytes a span instead of 65.5
 # (retention_bench --spans): the columns compress better at 3; the detail is zlib already.
 _LEVEL = 3
-# A decompressed block of 16,384 spans is about 4 MiB (bench/span_lookup_bench.py).
+# A decompressed block of 16,384 spans is about 2 MiB, a decoded chunk of 512 spans
+# about 100 KiB with its detail located (bench/span_lookup_bench.py).
 _CACHE_BLOCKS = 4
+_CACHE_CHUNKS = 64
 
 
 @dataclass(slots=True)
@@ -118,6 +121,7 @@ class SpanHistory:
         self._wal: int | None = None
         self._unsynced = False
         self._cache: OrderedDict[int, list[bytes]] = OrderedDict()
+        self._decoded: OrderedDict[tuple[int, int], SpanChunk] = OrderedDict()
         self.blocks_read = 0
         """Blocks decompressed to answer a query (a cache miss each)."""
         self.after_seal: Callable[[int], None] = lambda now_ns: None
@@ -309,6 +313,8 @@ class SpanHistory:
     def _drop(self, block: _Block, reason: DropReason) -> None:
         self.blocks.remove(block)
         self._cache.pop(block.number, None)
+        for frame in range(block.frames):
+            self._decoded.pop((block.number, frame), None)
         self.sealed_bytes -= block.file_bytes
         self.sealed_spans -= block.spans
         self._count(reason, block.spans)
@@ -348,8 +354,8 @@ class SpanHistory:
                 continue
             payloads = self._cached(block)
             if payloads is not None:
-                found += self._spans_in(payloads, trace_id, not_after_ns)
-        return found + self._spans_in(self._pending(), trace_id, not_after_ns)
+                found += self._spans_in(payloads, trace_id, not_after_ns, block.number)
+        return found + self._spans_in(self._pending(), trace_id, not_after_ns, None)
 
     def trace_ids_starting(self, digits: str, limit: int, not_after_ns: int | None) -> list[bytes]:
         """Up to ``limit`` trace ids on disk whose hex starts with ``digits`` (lowercase,
@@ -398,11 +404,12 @@ class SpanHistory:
         return payloads
 
     def _spans_in(
-        self, payloads: list[bytes], trace_id: bytes, not_after_ns: int | None
+        self, payloads: list[bytes], trace_id: bytes, not_after_ns: int | None, block: int | None
     ) -> list[StoredSpan]:
-        """The trace's spans in these chunks; only the chunks holding it are decoded."""
+        """The trace's spans in these chunks (of block number ``block``, or pending); only
+        the chunks holding it are decoded."""
         found = []
-        for payload in payloads:
+        for frame, payload in enumerate(payloads):
             received_ns, _ = _CHUNK.unpack_from(payload)
             if not_after_ns is not None and received_ns > not_after_ns:
                 continue
@@ -415,14 +422,26 @@ class SpanHistory:
                 at = column.find(trace_id, at + 1)
             if not hits:
                 continue
-            try:
-                _, batch = self._batch(payload)
-            except ValueError:
-                self.wal_frames_skipped += 1
-                continue
-            chunk = SpanChunk(-1, batch, received_ns)
-            found += [chunk.span(i) for i in hits]
+            chunk = self._chunk(payload, None if block is None else (block, frame))
+            if chunk is not None:
+                found += [chunk.span(i) for i in hits]
         return found
+
+    def _chunk(self, payload: bytes, key: tuple[int, int] | None) -> SpanChunk | None:
+        if key is not None and (chunk := self._decoded.get(key)) is not None:
+            self._decoded.move_to_end(key)
+            return chunk
+        try:
+            received_ns, batch = self._batch(payload)
+        except ValueError:
+            self.wal_frames_skipped += 1
+            return None
+        chunk = SpanChunk(-1, batch, received_ns)
+        if key is not None:
+            self._decoded[key] = chunk
+            while len(self._decoded) > _CACHE_CHUNKS:
+                self._decoded.popitem(last=False)
+        return chunk
 
     def _body(self, block: _Block) -> list[bytes] | None:
         """A block's chunk payloads; None (the block set aside and counted) if it fails
@@ -434,7 +453,7 @@ class SpanHistory:
             if zlib.crc32(packed) != block.body_crc:
                 raise ValueError("checksum mismatch")
             body = zstandard.ZstdDecompressor().decompress(packed)
-            payloads = [payload for _, payload in _frames_of(body)]
+            payloads = _split(body)
             if len(payloads) != block.frames:
                 raise ValueError(f"{len(payloads)} of {block.frames} frames readable")
         except (OSError, ValueError, zstandard.ZstdError) as e:
@@ -565,6 +584,22 @@ def _frames_of(data: bytes) -> Iterator[tuple[bytes, bytes]]:
             return
         yield data[offset:end], payload
         offset = end
+
+
+def _split(body: bytes) -> list[bytes]:
+    """A sealed block's payloads. The block's crc32 covers them all, so the frames' own
+    are not computed again (that took half the time of a lookup on disk)."""
+    payloads, offset = [], 0
+    while offset < len(body):
+        if offset + _FRAME.size > len(body):
+            raise ValueError("a frame cut short")
+        (length,) = _LENGTH.unpack_from(body, offset)
+        start = offset + _FRAME.size
+        offset = start + length
+        if offset > len(body) or length < _CHUNK.size:
+            raise ValueError("a frame cut short")
+        payloads.append(body[start:offset])
+    return payloads
 
 
 def _payloads(frame: bytes) -> list[bytes]:
