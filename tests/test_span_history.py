@@ -8,6 +8,7 @@ reading only the blocks that may hold it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -31,7 +32,9 @@ from collector.config import HistoryConfig, StoreConfig
 from collector.model import DropReason
 from collector.store import Store
 from receivers.otlp_codec import decode_traces, restore_span_detail
-from tests.conftest import GASOLINE, serve_process
+from tests.conftest import GASOLINE, serve_process, wait_for
+from tests.test_mcp import call as mcp_call
+from tests.test_mcp import mcp_session
 
 CONFIG = """
 service:
@@ -453,3 +456,47 @@ def test_span_blocks_written_before_the_index_are_still_read(tmp_path: Path) -> 
     assert [len(again.spans.trace(_tid(n))) for n in range(1, 7)] == [4] * 6
     assert again.resolve_trace_id(_tid(1).hex()[:8]) == _tid(1)
     assert history.blocks_read == 3  # without an index each may hold any trace; then cached
+
+
+async def test_observe_and_analyze_over_mcp_open_a_trace_that_left_memory(
+    tmp_path: Path,
+) -> None:
+    """The MCP server (embedded mode: it runs the receivers and the store itself) holds
+    three spans in memory; a second trace pushes the first out of it."""
+    config = tmp_path / "gasoline.yaml"
+    config.write_text(
+        "receivers: {otlp: {protocols: {grpc: {endpoint: '127.0.0.1:0'}, "
+        "http: {endpoint: '127.0.0.1:0'}}}}\n"
+        "service: {api: {endpoint: '127.0.0.1:0'}, "
+        "store: {max_spans: 3, history: {block_records: 4}}}\n"
+    )
+
+    async def whole(session: Any, trace_id: str) -> dict[str, Any]:
+        async with asyncio.timeout(30):  # storing is asynchronous; the timeout guards failure
+            while True:
+                answer = await mcp_call(
+                    session, "observe", what="trace", filter={"trace_id": trace_id}
+                )
+                if answer.get("trace", {}).get("span_count") == 3:
+                    return answer
+                await asyncio.sleep(0.02)
+
+    async with mcp_session(tmp_path, "--config", str(config)) as (session, errlog):
+        await wait_for(lambda: "receivers started here" in errlog.read_text())
+        ports = dict(re.findall(r"(grpc|http|api) (\d+)", errlog.read_text()))
+        endpoint = f"http://127.0.0.1:{ports['http']}/v1/traces"
+        first = await asyncio.to_thread(_export_checkout, endpoint, order=7)
+        before = await whole(session, first)
+        why_before = await mcp_call(session, "analyze", type="causality", trace_id=first)
+        second = await asyncio.to_thread(_export_checkout, endpoint, order=8)
+        await whole(session, second)
+        traces = await mcp_call(session, "observe", what="traces")
+        after = await mcp_call(session, "observe", what="trace", filter={"trace_id": first})
+        short = await mcp_call(session, "observe", what="trace", filter={"trace_id": first[:12]})
+        why_after = await mcp_call(session, "analyze", type="causality", trace_id=first)
+    assert [t["trace_id"] for t in traces["traces"]] == [second]  # first is on disk only
+    for answer in (before, after, short, why_before, why_after):
+        answer.get("metadata", {}).pop("query_time_ms", None)  # the one thing that may differ
+    assert after == before and short == before and why_after == why_before
+    assert "deadlock detected" in json.dumps(why_after)  # the cause, found on disk
+    assert sorted(_flat(after["trace"])) == ["POST /checkout", "SELECT payments", "charge card"]
