@@ -54,7 +54,7 @@ from collector.config import HistoryConfig
 from collector.model import DropReason, SpanBatch, SpanDetailDecoder
 from collector.store.blocks import Probe, _bloom
 from collector.store.history import write_atomically
-from collector.store.spans import SpanChunk, StoredSpan
+from collector.store.spans import SpanChunk, SpanColumns, StoredSpan
 
 __all__ = ["SpanHistory", "encode_chunk"]
 
@@ -432,11 +432,10 @@ class SpanHistory:
             self._decoded.move_to_end(key)
             return chunk
         try:
-            received_ns, batch = self._batch(payload)
+            chunk = SpanChunk.from_columns(self._columns(payload))
         except ValueError:
             self.wal_frames_skipped += 1
             return None
-        chunk = SpanChunk(-1, batch, received_ns)
         if key is not None:
             self._decoded[key] = chunk
             while len(self._decoded) > _CACHE_CHUNKS:
@@ -465,33 +464,55 @@ class SpanHistory:
         return payloads
 
     def _batch(self, payload: bytes) -> tuple[int, SpanBatch]:
+        """A chunk as the batch it was stored from (read back into the memory tier)."""
+        c = self._columns(payload)
+        batch = SpanBatch(
+            [c.trace_ids[i * 16 : i * 16 + 16] for i in range(c.n)],
+            [c.span_ids[i * 8 : i * 8 + 8] for i in range(c.n)],
+            [c.parent_ids[i * 8 : i * 8 + 8] for i in range(c.n)],
+            [c.names[i] for i in c.name_index],
+            [c.services[i] for i in c.service_index],
+            bytearray(c.kinds),
+            bytearray(c.statuses),
+            c.starts,
+            c.ends,
+            c.detail,
+        )
+        return c.received_ns, batch
+
+    def _columns(self, payload: bytes) -> SpanColumns:
         received_ns, n, fields = _decode_chunk(payload)
-        trace_ids, span_ids, parent_ids, kinds, statuses, starts, ends = fields[:7]
+        trace_ids, span_ids, parent_ids, kinds, statuses = fields[:5]
+        starts: array.array[int] = array.array("q", fields[5])
+        ends: array.array[int] = array.array("q", fields[6])
         name_index = array.array("I", fields[7])
         service_index = array.array("I", fields[8])
         names, services = json.loads(fields[9]), json.loads(fields[10])
-        starts_a: array.array[int] = array.array("q", starts)
-        ends_a: array.array[int] = array.array("q", ends)
         if not (
             len(trace_ids) == 16 * n
             and len(span_ids) == len(parent_ids) == 8 * n
-            and len(kinds) == len(statuses) == len(starts_a) == len(ends_a) == n
+            and len(kinds) == len(statuses) == len(starts) == len(ends) == n
             and len(name_index) == len(service_index) == n
+            and max(name_index, default=0) < max(1, len(names))
+            and max(service_index, default=0) < max(1, len(services))
         ):
             raise ValueError("span columns of unequal length")
-        batch = SpanBatch(
-            [trace_ids[i * 16 : i * 16 + 16] for i in range(n)],
-            [span_ids[i * 8 : i * 8 + 8] for i in range(n)],
-            [parent_ids[i * 8 : i * 8 + 8] for i in range(n)],
-            [names[i] for i in name_index],
-            [services[i] for i in service_index],
-            bytearray(kinds),
-            bytearray(statuses),
-            starts_a,
-            ends_a,
+        return SpanColumns(
+            received_ns,
+            n,
+            trace_ids,
+            span_ids,
+            parent_ids,
+            names,
+            name_index,
+            services,
+            service_index,
+            kinds,
+            statuses,
+            starts,
+            ends,
             self.decoder(fields[_FIELDS]),
         )
-        return received_ns, batch
 
     def _path(self, number: int) -> Path:
         return self.dir / f"{number:020d}{_SUFFIX}"

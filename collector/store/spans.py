@@ -30,7 +30,7 @@ import sys
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from collector.model import DropReason, SpanBatch, SpanDetail, SpanDetailSource
 from collector.store.budget import ByteBudget
@@ -38,7 +38,7 @@ from collector.store.budget import ByteBudget
 if TYPE_CHECKING:
     from collector.store.span_history import SpanHistory
 
-__all__ = ["SpanChunk", "SpanStore", "StoredSpan"]
+__all__ = ["SpanChunk", "SpanColumns", "SpanStore", "StoredSpan"]
 
 _SHIFT = 24
 _INDEX_MASK = (1 << _SHIFT) - 1
@@ -48,6 +48,25 @@ _REF_BYTES = 8
 _TRACE_BYTES = 240
 # A chunk's object, its slot in ``_by_seq`` and in the chunk deque.
 _CHUNK_BYTES = 160
+
+
+class SpanColumns(NamedTuple):
+    """A chunk's columns as ``SpanChunk`` keeps them (read back from disk)."""
+
+    received_ns: int
+    n: int
+    trace_ids: bytes
+    span_ids: bytes
+    parent_ids: bytes
+    names: list[str]
+    name_index: array.array[int]
+    services: list[str]
+    service_index: array.array[int]
+    kinds: bytes
+    statuses: bytes
+    starts: array.array[int]
+    ends: array.array[int]
+    detail: SpanDetailSource
 
 
 class SpanChunk:
@@ -111,6 +130,27 @@ class SpanChunk:
         ):
             self.nbytes += sys.getsizeof(column)
         self.nbytes += sum(map(sys.getsizeof, self.names)) + sum(map(sys.getsizeof, self.services))
+
+    @classmethod
+    def from_columns(cls, c: SpanColumns) -> SpanChunk:
+        """A chunk read back from disk to answer a query: kept by no store (``seq`` -1),
+        its columns used as they are, so nothing is split and interned again."""
+        chunk = cls.__new__(cls)
+        chunk.seq = -1
+        chunk.received_ns = c.received_ns
+        chunk.n = c.n
+        chunk.trace_ids, chunk.span_ids, chunk.parent_ids = c.trace_ids, c.span_ids, c.parent_ids
+        chunk.names, chunk.name_index = c.names, c.name_index
+        chunk.services, chunk.service_index = c.services, c.service_index
+        chunk.kinds, chunk.statuses = c.kinds, c.statuses
+        chunk.starts, chunk.ends = c.starts, c.ends
+        chunk.max_start = max(c.starts, default=0)
+        chunk.min_start = min(c.starts, default=0)
+        chunk.prefix_max_start = chunk.max_start
+        chunk.detail = c.detail
+        chunk.all_kept = True
+        chunk.nbytes = 0
+        return chunk
 
     def span(self, i: int) -> StoredSpan:
         return StoredSpan(
