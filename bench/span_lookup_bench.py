@@ -11,7 +11,7 @@ write-ahead file synced every second, as the daemon does). Then ``Store.spans.tr
   decompressed, so each is read and decompressed (how many: ``blocks read``);
 - on disk only, asked again: as a trace page asks for the spans more than once;
 - in memory, for comparison;
-- an id no block holds (every block's Bloom filter says no).
+- an id no block holds (every block's index says no).
 
 It also prints spans/s into the store with the history on (sealing builds the index),
 bytes per span on disk and the share of it the index takes.
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "spans_per_s": round(out["spans"] / elapsed),
             "spans_per_cpu_s": round(out["spans"] / cpu),
         }
-        index_bytes = sum(len(b.bloom or b"") + 4 * len(b.prefixes or ()) for b in history.blocks)
+        index_bytes = sum(4 * (len(b.firsts or ()) + len(b.lasts or ())) for b in history.blocks)
         stats = history.stats()
         out["disk"] = {
             "blocks": stats["blocks"],

@@ -418,6 +418,7 @@ def test_a_lookup_reads_only_the_blocks_that_may_hold_the_trace(tmp_path: Path) 
     assert len(store.spans.trace(_tid(3))) == 4 and history.blocks_read == 1
     assert len(store.spans.trace(_tid(4))) == 4 and history.blocks_read == 1  # cached
     assert store.spans.trace(_tid(200)) == [] and history.blocks_read == 1  # no block may
+    assert store.spans.trace(bytes(8) + _tid(3)[:8]) == [] and history.blocks_read == 1
     assert len(store.spans.trace(_tid(1))) == 4 and history.blocks_read == 2
 
 
@@ -451,7 +452,7 @@ def test_span_blocks_written_before_the_index_are_still_read(tmp_path: Path) -> 
         path.write_bytes(b"GASSPN1\n" + data[8:fixed] + data[fixed + 12 + bloom_len + prefix_len :])
     again = _store(tmp_path, max_spans=8, block_records=8)
     history = again.spans.history
-    assert history is not None and [b.bloom for b in history.blocks] == [None] * 3
+    assert history is not None and [b.firsts for b in history.blocks] == [None] * 3
     assert again.spans.span_count == 8 and history.corrupt_blocks == 0  # traces 5 and 6
     assert [len(again.spans.trace(_tid(n))) for n in range(1, 7)] == [4] * 6
     assert again.resolve_trace_id(_tid(1).hex()[:8]) == _tid(1)
