@@ -322,21 +322,25 @@ async def test_a_trace_that_left_memory_is_answered_from_disk_by_the_running_ser
     async with aiohttp.ClientSession() as http:
         with serve_process(tmp_path, LEFT_MEMORY) as (_, urls):
             endpoint, api = f"{urls['OTLP/HTTP']}/v1/traces", urls["API"]
-            trace_ids, before, before_why = [], [], []
+            trace_ids, before, before_why, before_rows = [], [], [], []
             for i in range(4):
                 trace_id = await asyncio.to_thread(_export_checkout, endpoint, order=i)
                 await _spans_of(http, api, trace_id, 3)  # whole in memory now
                 trace_ids.append(trace_id)
                 before.append(await _get(http, f"{api}/v1/traces/{trace_id}"))
                 before_why.append(await _get(http, f"{api}/v1/traces/{trace_id}/causality"))
+                before_rows.append(await _get(http, f"{api}/v1/traces/{trace_id}/rows"))
             status = await _get(http, f"{api}/daemon/status")
             after = [await _get(http, f"{api}/v1/traces/{t}") for t in trace_ids]
             after_why = [await _get(http, f"{api}/v1/traces/{t}/causality") for t in trace_ids]
+            after_rows = [await _get(http, f"{api}/v1/traces/{t}/rows") for t in trace_ids]
             by_prefix = await _get(http, f"{api}/v1/traces/{trace_ids[0][:10]}")
             read = (await _get(http, f"{api}/daemon/status"))["store"]["history"]["spans"]
     assert status["store"]["spans"] == 5  # 7 of the 12 spans are on disk only
     assert status["accounting"]["spans"]["evicted"] == {"evicted_span_limit": 7}
     assert after == before and after_why == before_why
+    assert after_rows == before_rows  # the trace page's waterfall
+    assert all("SELECT payments" in json.dumps(rows) for rows in after_rows)
     assert [sorted(_flat(page)) for page in after] == [
         ["POST /checkout", "SELECT payments", "charge card"]
     ] * 4
