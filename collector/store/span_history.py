@@ -15,16 +15,10 @@ answer as before the restart. Decoding the detail needs the receiver's codec, wh
 
 Spans that have left memory are answered from here while the daemon runs
 (``trace_spans``, ``trace_ids_starting``). So that a lookup reads only the blocks that
-may hold its trace, a block's head carries an index made when it is sealed: the first
-four bytes of each of its trace ids, sorted, and the last four, sorted. A block may hold
-a trace only if both are found (about n / 2^32 each to be wrong for n random ids); the
-first four also serve the short ids people type, and the last four the tracers that pad
-64-bit ids with zeros in front. It takes 8 bytes a distinct trace, on disk and in
-memory, and is made with array slices, sets and sorts at C speed: a Bloom filter built
-in Python took 0.3-3 us a span to seal. Blocks written before the index (``GASSPN1``)
-may hold anything: a lookup reads them. The few blocks read
-last stay decompressed (``_CACHE_BLOCKS``) and the chunks last decoded stay decoded
-(``_CACHE_CHUNKS``), as one trace page asks for its spans several times.
+may hold its trace, a block's head carries an index made when it is sealed (the format
+is ``collector.store.span_blocks``'). The few blocks read last stay decompressed
+(``_CACHE_BLOCKS``) and the chunks last decoded stay decoded (``_CACHE_CHUNKS``), as one
+trace page asks for its spans several times.
 
 Bounds: span blocks may use ``span_share`` of ``max_bytes`` (records get the rest, and
 all of it while spans use less) and none outlives ``max_age``; blocks leave oldest
@@ -35,72 +29,43 @@ the spans stay in memory.
 
 from __future__ import annotations
 
-import array
-import bisect
 import contextlib
 import itertools
-import json
 import os
-import struct
-import sys
 import time
-import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import zstandard
 
 from collector.config import HistoryConfig
 from collector.model import DropReason, SpanBatch, SpanDetailDecoder
 from collector.store.history import write_atomically
-from collector.store.spans import SpanChunk, SpanColumns, StoredSpan
+from collector.store.span_blocks import (
+    SUFFIX,
+    SpanBlock,
+    block_payloads,
+    chunk_head,
+    decode_columns,
+    encode_block,
+    encode_chunk,
+    encode_frame,
+    frames_of,
+    ids_starting,
+    payload_of,
+    read_block_head,
+    trace_column,
+)
+from collector.store.spans import SpanChunk, StoredSpan
 
-__all__ = ["SpanHistory", "encode_chunk"]
+__all__ = ["SpanHistory"]
 
 _DIR = "spans"
 _WAL = "wal.log"
-_SUFFIX = ".sblk"
-_MAGIC = b"GASSPN2\n"
-_MAGIC_V1 = b"GASSPN1\n"  # no index: read when looked in
-_BLOCK_HEAD = struct.Struct("<IIqqqI")  # frames, spans, min/max received, sealed, body crc
-_INDEX = struct.Struct("<III")  # bytes of first words, of last words, their crc32
-_FRAME = struct.Struct("<II")  # payload length, crc32
-_CHUNK = struct.Struct("<qI")  # received_ns, spans
-_LENGTH = struct.Struct("<I")
-_FIELDS = 11
-# Level 1 seals in half the time but takes 71 bytes a span instead of 65.5
-# (retention_bench --spans): the columns compress better at 3; the detail is zlib already.
-_LEVEL = 3
 # A decompressed block of 16,384 spans is about 2 MiB, a decoded chunk of 512 spans
 # about 100 KiB with its detail located (bench/span_lookup_bench.py).
 _CACHE_BLOCKS = 4
 _CACHE_CHUNKS = 64
-
-
-@dataclass(slots=True)
-class _Block:
-    number: int
-    frames: int
-    spans: int
-    min_ns: int
-    max_ns: int
-    sealed_ns: int
-    body_crc: int
-    file_bytes: int
-    body_offset: int
-    firsts: array.array[int] | None
-    """The first four bytes of each trace id (``_word``), sorted; None in a block written
-    before the index."""
-    lasts: array.array[int] | None
-    """The last four bytes of each, the same way."""
-
-    def may_hold(self, trace_id: bytes) -> bool:
-        if self.firsts is None or self.lasts is None:
-            return True
-        return _holds(self.firsts, _word(trace_id[:4])) and _holds(self.lasts, _word(trace_id[12:]))
 
 
 class SpanHistory:
@@ -121,7 +86,7 @@ class SpanHistory:
         self.wal_frames_skipped = 0
         self.restored = 0
         self.load_s = 0.0
-        self.blocks: list[_Block] = []
+        self.blocks: list[SpanBlock] = []
         self.sealed_bytes = 0
         self.sealed_spans = 0
         self._frames: list[tuple[int, int, bytes]] = []  # pending: (received_ns, spans, frame)
@@ -179,9 +144,9 @@ class SpanHistory:
         for path in sorted(self.dir.iterdir()):
             if path.suffix == ".tmp":
                 path.unlink(missing_ok=True)  # a write that never completed
-            elif path.suffix == _SUFFIX:
+            elif path.suffix == SUFFIX:
                 try:
-                    block = _read_head(path)
+                    block = read_block_head(path)
                 except (OSError, ValueError):
                     self._set_aside(path)
                     continue
@@ -198,17 +163,17 @@ class SpanHistory:
         except FileNotFoundError:
             return
         offset = 0
-        for frame, payload in _frames_of(data):
-            received_ns, spans = _CHUNK.unpack_from(payload)
-            self._frames.append((received_ns, spans, frame))
+        for whole, payload in frames_of(data):
+            received_ns, spans = chunk_head(payload)
+            self._frames.append((received_ns, spans, whole))
             self.pending_spans += spans
-            offset += len(frame)
+            offset += len(whole)
         if offset != len(data):
             self.wal_frames_skipped += 1
             write_atomically(path.with_suffix(".tmp"), path, data[:offset])
 
     def _restore(self, max_spans: int, not_before_ns: int) -> list[tuple[int, SpanBatch]]:
-        payloads = [p for _, _, f in self._frames for p in _payloads(f)]
+        payloads = self._pending()
         total = self.pending_spans
         for block in reversed(list(self.blocks)):
             if total >= max_spans or block.max_ns < not_before_ns:
@@ -235,13 +200,12 @@ class SpanHistory:
         """Write a chunk ahead (its detail was redacted at decode), then seal if it is time."""
         if not self.active:
             return
-        payload = encode_chunk(chunk)
-        frame = _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
-        self._frames.append((chunk.received_ns, chunk.n, frame))
+        written = encode_frame(encode_chunk(chunk))
+        self._frames.append((chunk.received_ns, chunk.n, written))
         self.pending_spans += chunk.n
         try:
             assert self._wal is not None
-            os.write(self._wal, frame)
+            os.write(self._wal, written)
             self._unsynced = True
         except OSError as e:
             self._failed("the span write-ahead file", e)
@@ -260,22 +224,17 @@ class SpanHistory:
     def seal(self, now_ns: int) -> bool:
         """Write every pending frame as one block; on failure they stay pending (at most
         four blocks' worth: the oldest beyond are lost, counted ``write_failed``)."""
-        body = b"".join(frame for _, _, frame in self._frames)
         spans = self.pending_spans
         number = self.blocks[-1].number + 1 if self.blocks else 1
-        packed = zstandard.ZstdCompressor(level=_LEVEL).compress(body)
-        index = _index(frame for _, _, frame in self._frames)
-        head = _BLOCK_HEAD.pack(
-            len(self._frames),
-            spans,
-            min(r for r, _, _ in self._frames),
-            max(r for r, _, _ in self._frames),
-            now_ns,
-            zlib.crc32(packed),
+        data = encode_block(
+            [f for _, _, f in self._frames],
+            min_ns=min(r for r, _, _ in self._frames),
+            max_ns=max(r for r, _, _ in self._frames),
+            sealed_ns=now_ns,
         )
         path = self._path(number)
         try:
-            write_atomically(path.with_suffix(".tmp"), path, _MAGIC + head + index + packed)
+            write_atomically(path.with_suffix(".tmp"), path, data)
         except OSError as e:
             path.with_suffix(".tmp").unlink(missing_ok=True)
             self._failed(f"span block {path.name}", e)
@@ -285,7 +244,7 @@ class SpanHistory:
                 self._count(DropReason.WRITE_FAILED, lost)
             return False
         self.error = None
-        block = _read_head(path)
+        block = read_block_head(path)
         self.blocks.append(block)
         self.sealed_bytes += block.file_bytes
         self.sealed_spans += spans
@@ -318,7 +277,7 @@ class SpanHistory:
                 return
             self._drop(self.blocks[0], reason)
 
-    def _drop(self, block: _Block, reason: DropReason) -> None:
+    def _drop(self, block: SpanBlock, reason: DropReason) -> None:
         self.blocks.remove(block)
         self._cache.pop(block.number, None)
         for frame in range(block.frames):
@@ -370,7 +329,7 @@ class SpanHistory:
         Blocks whose prefix list lacks the first 8 digits are not read."""
         if not self.active:
             return []
-        key = _word(bytes.fromhex(digits[:8]))
+        four = bytes.fromhex(digits[:8])
         head = bytes.fromhex(digits[: len(digits) // 2 * 2])
         nibble = int(digits[-1], 16) if len(digits) % 2 else None
         found: dict[bytes, None] = {}
@@ -380,24 +339,24 @@ class SpanHistory:
                 self._cached(block)
                 for block in reversed(list(self.blocks))
                 if (not_after_ns is None or block.min_ns <= not_after_ns)
-                and (block.firsts is None or _holds(block.firsts, key))
+                and block.may_start_with(four)
             ),
         )
         for payloads in sources:
             for payload in reversed(payloads or []):
-                received_ns, _ = _CHUNK.unpack_from(payload)
+                received_ns, _ = chunk_head(payload)
                 if not_after_ns is not None and received_ns > not_after_ns:
                     continue
-                for trace_id in _ids_starting(_trace_column(payload), head, nibble):
+                for trace_id in ids_starting(trace_column(payload), head, nibble):
                     found.setdefault(trace_id)
                     if len(found) == limit:
                         return list(found)
         return list(found)
 
     def _pending(self) -> list[bytes]:
-        return [frame[_FRAME.size :] for _, _, frame in self._frames]
+        return [payload_of(f) for _, _, f in self._frames]
 
-    def _cached(self, block: _Block) -> list[bytes] | None:
+    def _cached(self, block: SpanBlock) -> list[bytes] | None:
         payloads = self._cache.get(block.number)
         if payloads is not None:
             self._cache.move_to_end(block.number)
@@ -417,10 +376,10 @@ class SpanHistory:
         the chunks holding it are decoded."""
         found = []
         for frame, payload in enumerate(payloads):
-            received_ns, _ = _CHUNK.unpack_from(payload)
+            received_ns, _ = chunk_head(payload)
             if not_after_ns is not None and received_ns > not_after_ns:
                 continue
-            column = _trace_column(payload)
+            column = trace_column(payload)
             at = column.find(trace_id)
             hits = []
             while at != -1:
@@ -439,7 +398,7 @@ class SpanHistory:
             self._decoded.move_to_end(key)
             return chunk
         try:
-            chunk = SpanChunk.from_columns(self._columns(payload))
+            chunk = SpanChunk.from_columns(decode_columns(payload, self.decoder))
         except ValueError:
             self.wal_frames_skipped += 1
             return None
@@ -449,20 +408,13 @@ class SpanHistory:
                 self._decoded.popitem(last=False)
         return chunk
 
-    def _body(self, block: _Block) -> list[bytes] | None:
+    def _body(self, block: SpanBlock) -> list[bytes] | None:
         """A block's chunk payloads; None (the block set aside and counted) if it fails
         a check."""
         path = self._path(block.number)
         try:
-            data = path.read_bytes()
-            packed = data[block.body_offset :]
-            if zlib.crc32(packed) != block.body_crc:
-                raise ValueError("checksum mismatch")
-            body = zstandard.ZstdDecompressor().decompress(packed)
-            payloads = _split(body)
-            if len(payloads) != block.frames:
-                raise ValueError(f"{len(payloads)} of {block.frames} frames readable")
-        except (OSError, ValueError, zstandard.ZstdError) as e:
+            payloads = block_payloads(path.read_bytes(), block)
+        except (OSError, ValueError) as e:
             self.error = f"span block {path.name} skipped: {e}"
             self.corrupt_blocks += 1
             self._set_aside(path, counted=True)
@@ -472,7 +424,7 @@ class SpanHistory:
 
     def _batch(self, payload: bytes) -> tuple[int, SpanBatch]:
         """A chunk as the batch it was stored from (read back into the memory tier)."""
-        c = self._columns(payload)
+        c = decode_columns(payload, self.decoder)
         batch = SpanBatch(
             [c.trace_ids[i * 16 : i * 16 + 16] for i in range(c.n)],
             [c.span_ids[i * 8 : i * 8 + 8] for i in range(c.n)],
@@ -487,42 +439,8 @@ class SpanHistory:
         )
         return c.received_ns, batch
 
-    def _columns(self, payload: bytes) -> SpanColumns:
-        received_ns, n, fields = _decode_chunk(payload)
-        trace_ids, span_ids, parent_ids, kinds, statuses = fields[:5]
-        starts: array.array[int] = array.array("q", fields[5])
-        ends: array.array[int] = array.array("q", fields[6])
-        name_index = array.array("I", fields[7])
-        service_index = array.array("I", fields[8])
-        names, services = json.loads(fields[9]), json.loads(fields[10])
-        if not (
-            len(trace_ids) == 16 * n
-            and len(span_ids) == len(parent_ids) == 8 * n
-            and len(kinds) == len(statuses) == len(starts) == len(ends) == n
-            and len(name_index) == len(service_index) == n
-            and max(name_index, default=0) < max(1, len(names))
-            and max(service_index, default=0) < max(1, len(services))
-        ):
-            raise ValueError("span columns of unequal length")
-        return SpanColumns(
-            received_ns,
-            n,
-            trace_ids,
-            span_ids,
-            parent_ids,
-            names,
-            name_index,
-            services,
-            service_index,
-            kinds,
-            statuses,
-            starts,
-            ends,
-            self.decoder(fields[_FIELDS]),
-        )
-
     def _path(self, number: int) -> Path:
-        return self.dir / f"{number:020d}{_SUFFIX}"
+        return self.dir / f"{number:020d}{SUFFIX}"
 
     def _set_aside(self, path: Path, *, counted: bool = False) -> None:
         if not counted:
@@ -558,169 +476,3 @@ class SpanHistory:
             "blocks_read": self.blocks_read,
             "load_s": round(self.load_s, 3),
         }
-
-
-def encode_chunk(chunk: SpanChunk) -> bytes:
-    """A chunk's columns and detail, each length-prefixed (native byte order: the file
-    is read back on the machine that wrote it)."""
-    fields = (
-        chunk.trace_ids,
-        chunk.span_ids,
-        chunk.parent_ids,
-        chunk.kinds,
-        chunk.statuses,
-        chunk.starts.tobytes(),
-        chunk.ends.tobytes(),
-        chunk.name_index.tobytes(),
-        chunk.service_index.tobytes(),
-        json.dumps(chunk.names).encode(),
-        json.dumps(chunk.services).encode(),
-        chunk.detail.encoded(),
-    )
-    parts = [_CHUNK.pack(chunk.received_ns, chunk.n)]
-    for field in fields:
-        parts += (_LENGTH.pack(len(field)), field)
-    return b"".join(parts)
-
-
-def _decode_chunk(payload: bytes) -> tuple[int, int, list[bytes]]:
-    try:
-        received_ns, n = _CHUNK.unpack_from(payload)
-        offset = _CHUNK.size
-        fields = []
-        for _ in range(_FIELDS + 1):
-            (length,) = _LENGTH.unpack_from(payload, offset)
-            offset += _LENGTH.size
-            fields.append(payload[offset : offset + length])
-            offset += length
-    except struct.error as e:
-        raise ValueError(f"truncated span chunk: {e}") from None
-    if offset != len(payload):
-        raise ValueError("span chunk of the wrong length")
-    return received_ns, n, fields
-
-
-def _frames_of(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(frame, payload) of each whole frame whose checksum holds, up to the first that
-    does not."""
-    offset = 0
-    while offset + _FRAME.size <= len(data):
-        length, crc = _FRAME.unpack_from(data, offset)
-        end = offset + _FRAME.size + length
-        payload = data[offset + _FRAME.size : end]
-        if end > len(data) or zlib.crc32(payload) != crc or length < _CHUNK.size:
-            return
-        yield data[offset:end], payload
-        offset = end
-
-
-def _split(body: bytes) -> list[bytes]:
-    """A sealed block's payloads. The block's crc32 covers them all, so the frames' own
-    are not computed again (that took half the time of a lookup on disk)."""
-    payloads, offset = [], 0
-    while offset < len(body):
-        if offset + _FRAME.size > len(body):
-            raise ValueError("a frame cut short")
-        (length,) = _LENGTH.unpack_from(body, offset)
-        start = offset + _FRAME.size
-        offset = start + length
-        if offset > len(body) or length < _CHUNK.size:
-            raise ValueError("a frame cut short")
-        payloads.append(body[start:offset])
-    return payloads
-
-
-def _payloads(frame: bytes) -> list[bytes]:
-    return [payload for _, payload in _frames_of(frame)]
-
-
-def _trace_column(payload: bytes) -> bytes:
-    """A chunk's trace ids (its first column), without decoding the rest."""
-    (length,) = _LENGTH.unpack_from(payload, _CHUNK.size)
-    start = _CHUNK.size + _LENGTH.size
-    return payload[start : start + length]
-
-
-def _ids_starting(column: bytes, head: bytes, nibble: int | None) -> Iterator[bytes]:
-    """The ids in a trace id column that start with ``head`` and then ``nibble``."""
-    at = column.find(head)
-    while at != -1:
-        if at % 16 == 0:
-            trace_id = column[at : at + 16]
-            if nibble is None or trace_id[len(head)] >> 4 == nibble:
-                yield trace_id
-        at = column.find(head, at + 1)
-
-
-def _index(frames: Iterator[bytes]) -> bytes:
-    """The index a block's head carries: ``_INDEX``, then the sorted first and last
-    words of its trace ids."""
-    words: array.array[int] = array.array("I")
-    for frame in frames:
-        words.frombytes(_trace_column(frame[_FRAME.size :]))
-    firsts = array.array("I", sorted(set(words[0::4]))).tobytes()
-    lasts = array.array("I", sorted(set(words[3::4]))).tobytes()
-    return _INDEX.pack(len(firsts), len(lasts), zlib.crc32(firsts + lasts)) + firsts + lasts
-
-
-def _word(four: bytes) -> int:
-    """Four bytes of a trace id as the index holds them (native order, as ``array``)."""
-    return int.from_bytes(four, sys.byteorder)
-
-
-def _holds(words: array.array[int], key: int) -> bool:
-    at = bisect.bisect_left(words, key)
-    return at < len(words) and words[at] == key
-
-
-def _read_head(path: Path) -> _Block:
-    """A block's head and, from ``GASSPN2`` on, its index (whose crc32 is checked)."""
-    size = path.stat().st_size
-    fixed = len(_MAGIC) + _BLOCK_HEAD.size
-    with path.open("rb") as f:
-        data = f.read(fixed + _INDEX.size)
-        if len(data) < fixed or data[: len(_MAGIC)] not in (_MAGIC, _MAGIC_V1):
-            raise ValueError(f"{path.name} is not a span block")
-        frames, spans, min_ns, max_ns, sealed_ns, crc = _BLOCK_HEAD.unpack_from(data, len(_MAGIC))
-        if data.startswith(_MAGIC_V1):
-            return _Block(
-                int(path.stem),
-                frames,
-                spans,
-                min_ns,
-                max_ns,
-                sealed_ns,
-                crc,
-                size,
-                fixed,
-                None,
-                None,
-            )
-        if len(data) < fixed + _INDEX.size:
-            raise ValueError(f"{path.name}: truncated index")
-        firsts_len, lasts_len, index_crc = _INDEX.unpack_from(data, fixed)
-        index = f.read(firsts_len + lasts_len)
-    if (
-        len(index) != firsts_len + lasts_len
-        or zlib.crc32(index) != index_crc
-        or firsts_len % 4
-        or lasts_len % 4
-    ):
-        raise ValueError(f"{path.name}: damaged index")
-    firsts, lasts = array.array("I"), array.array("I")
-    firsts.frombytes(index[:firsts_len])
-    lasts.frombytes(index[firsts_len:])
-    body_offset = fixed + _INDEX.size + len(index)
-    return _Block(
-        int(path.stem),
-        frames,
-        spans,
-        min_ns,
-        max_ns,
-        sealed_ns,
-        crc,
-        size,
-        body_offset,
-        firsts,
-        lasts,
-    )
