@@ -1,14 +1,18 @@
 """Spans in the durable history: a restarted ``gasoline serve`` answers the same about a
 trace the OTel SDK exported (attributes, the trace list, causality) and wrote no secret;
 ``kill -9`` loses no span that was stored; a corrupt span block is skipped and counted;
-span blocks stay within their share of ``max_bytes``, every eviction counted."""
+span blocks stay within their share of ``max_bytes``, every eviction counted. A trace
+that left memory is answered from disk while the daemon runs, whole and each span once,
+reading only the blocks that may hold it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import time
 import zlib
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import zstandard
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -27,7 +32,9 @@ from collector.config import HistoryConfig, StoreConfig
 from collector.model import DropReason
 from collector.store import Store
 from receivers.otlp_codec import decode_traces, restore_span_detail
-from tests.conftest import GASOLINE, serve_process
+from tests.conftest import GASOLINE, serve_process, wait_for
+from tests.test_mcp import call as mcp_call
+from tests.test_mcp import mcp_session
 
 CONFIG = """
 service:
@@ -206,8 +213,8 @@ def _request(i: int, spans: int = 4) -> bytes:
     return request.SerializeToString()
 
 
-def _store(data: Path, **history: Any) -> Store:
-    config = StoreConfig(history=HistoryConfig(dir=str(data), **history))
+def _store(data: Path, *, max_spans: int = 1_000_000, **history: Any) -> Store:
+    config = StoreConfig(max_spans=max_spans, history=HistoryConfig(dir=str(data), **history))
     store = Store(config)
     assert store.open_history(restore_span_detail) is not None
     assert store.spans.history is not None and store.spans.history.active
@@ -297,3 +304,204 @@ def test_a_torn_write_ahead_tail_is_cut_off_and_counted(tmp_path: Path) -> None:
     assert history is not None and history.wal_frames_skipped == 1
     assert again.spans.span_count == 12 and history.pending_spans == 12
     assert wal.read_bytes() == whole  # new frames will not follow a torn one
+
+
+LEFT_MEMORY = """
+service:
+  store:
+    max_spans: 5
+    history: {block_records: 4}
+"""
+
+
+async def test_a_trace_that_left_memory_is_answered_from_disk_by_the_running_serve(
+    tmp_path: Path,
+) -> None:
+    """Five spans fit in memory: of four three-span traces the first two leave it, and
+    the third keeps two of its spans (the SDK exports each span on its own)."""
+    async with aiohttp.ClientSession() as http:
+        with serve_process(tmp_path, LEFT_MEMORY) as (_, urls):
+            endpoint, api = f"{urls['OTLP/HTTP']}/v1/traces", urls["API"]
+            trace_ids, before, before_why, before_rows = [], [], [], []
+            for i in range(4):
+                trace_id = await asyncio.to_thread(_export_checkout, endpoint, order=i)
+                await _spans_of(http, api, trace_id, 3)  # whole in memory now
+                trace_ids.append(trace_id)
+                before.append(await _get(http, f"{api}/v1/traces/{trace_id}"))
+                before_why.append(await _get(http, f"{api}/v1/traces/{trace_id}/causality"))
+                before_rows.append(await _get(http, f"{api}/v1/traces/{trace_id}/rows"))
+            status = await _get(http, f"{api}/daemon/status")
+            after = [await _get(http, f"{api}/v1/traces/{t}") for t in trace_ids]
+            after_why = [await _get(http, f"{api}/v1/traces/{t}/causality") for t in trace_ids]
+            after_rows = [await _get(http, f"{api}/v1/traces/{t}/rows") for t in trace_ids]
+            by_prefix = await _get(http, f"{api}/v1/traces/{trace_ids[0][:10]}")
+            read = (await _get(http, f"{api}/daemon/status"))["store"]["history"]["spans"]
+    assert status["store"]["spans"] == 5  # 7 of the 12 spans are on disk only
+    assert status["accounting"]["spans"]["evicted"] == {"evicted_span_limit": 7}
+    assert after == before and after_why == before_why
+    assert after_rows == before_rows  # the trace page's waterfall
+    assert all("SELECT payments" in json.dumps(rows) for rows in after_rows)
+    assert [sorted(_flat(page)) for page in after] == [
+        ["POST /checkout", "SELECT payments", "charge card"]
+    ] * 4
+    for page in after:  # each span once
+        ids = [span["span_id"] for span in _flat(page).values()]
+        assert page["span_count"] == 3 and len(set(ids)) == 3
+    charge = _flat(after[0])["charge card"]
+    assert charge["attributes"]["order.id"] == 0
+    assert [e["name"] for e in _flat(after[0])["SELECT payments"]["events"]] == ["retry"]
+    assert by_prefix == before[0]  # the short id of a trace only on disk resolves
+    assert 1 <= read["blocks_read"] <= read["blocks"] and read["corrupt_blocks"] == 0
+
+
+def _batch(trace_id: bytes, first: int, spans: int = 4) -> Any:
+    """``spans`` spans of one trace, with span ids from ``first`` on: the OTLP request
+    ``_request`` makes, given its own ids."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest.FromString(_request(1, spans))
+    for k, span in enumerate(request.resource_spans[0].scope_spans[0].spans):
+        span.trace_id = trace_id
+        span.span_id = (first + k).to_bytes(8, "big")
+        if k:
+            span.parent_span_id = first.to_bytes(8, "big")
+    return decode_traces(request.SerializeToString()).batch
+
+
+def _seen(spans: list[Any]) -> list[tuple[str, str, str, int, dict[str, Any]]]:
+    return [
+        (s.span_id.hex(), s.parent_id.hex(), s.name, s.start_ns, s.detail().attributes)
+        for s in spans
+    ]
+
+
+def _tid(n: int) -> bytes:
+    """Trace ids that differ in their first bytes, as real ones do."""
+    return bytes([n, 0xAB, n, 0xCD]) + bytes(12)
+
+
+def test_a_trace_split_between_memory_and_disk_comes_back_whole_each_span_once(
+    tmp_path: Path,
+) -> None:
+    """Every batch is received in the same nanosecond, so the oldest chunk in memory
+    and the newest that left it cannot be told apart by time: span ids tell them."""
+    now = time.time_ns()
+    batches = [
+        _batch(_tid(1), 1),
+        _batch(_tid(2), 101),
+        _batch(_tid(1), 5),
+        _batch(_tid(3), 201),
+        _batch(_tid(1), 9),
+    ]
+    reference = Store(StoreConfig())
+    for batch in batches:
+        reference.spans.add(batch, now)
+    store = _store(tmp_path, max_spans=8, block_records=8)
+    for batch in batches:
+        store.spans.add(batch, now)
+    assert store.spans.span_count == 8 and store.spans.trace_span_count(_tid(1)) == 4
+    for trace_id in (_tid(1), _tid(2), _tid(3)):
+        assert _seen(store.spans.trace(trace_id)) == _seen(reference.spans.trace(trace_id))
+    assert len(store.spans.trace(_tid(1))) == 12  # 8 of them from disk, one block pending
+    assert store.spans.trace(_tid(9)) == []
+    assert store.resolve_trace_id(_tid(2).hex()[:9]) == _tid(2)  # only on disk
+    assert store.resolve_trace_id(_tid(3).hex()[:8]) == _tid(3)  # only in memory
+    store.spans.add(_batch(_tid(2)[:8] + bytes([1]) + bytes(7), 301), now)
+    with pytest.raises(ValueError, match="starts several trace ids"):
+        store.resolve_trace_id(_tid(2).hex()[:16])  # one in memory, one on disk
+
+
+def test_a_lookup_reads_only_the_blocks_that_may_hold_the_trace(tmp_path: Path) -> None:
+    store = _store(tmp_path, max_spans=4, block_records=8)
+    for n in range(1, 9):
+        store.spans.add(_batch(_tid(n), 100 * n), time.time_ns())  # 4 blocks of 2 traces
+    history = store.spans.history
+    assert history is not None and len(history.blocks) == 4
+    assert len(store.spans.trace(_tid(3))) == 4 and history.blocks_read == 1
+    assert len(store.spans.trace(_tid(4))) == 4 and history.blocks_read == 1  # cached
+    assert store.spans.trace(_tid(200)) == [] and history.blocks_read == 1  # no block may
+    assert store.spans.trace(bytes(8) + _tid(3)[:8]) == [] and history.blocks_read == 1
+    assert len(store.spans.trace(_tid(1))) == 4 and history.blocks_read == 2
+
+
+def test_a_span_block_corrupted_while_running_is_skipped_and_counted(tmp_path: Path) -> None:
+    store = _store(tmp_path, max_spans=4, block_records=8)
+    for n in range(1, 7):
+        store.spans.add(_batch(_tid(n), 100 * n), time.time_ns())
+    history = store.spans.history
+    assert history is not None
+    path = tmp_path / "spans" / f"{history.blocks[1].number:020d}.sblk"  # traces 3 and 4
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert store.spans.trace(_tid(3)) == [] and store.spans.trace(_tid(4)) == []
+    assert history.corrupt_blocks == 1 and history.evicted[DropReason.CORRUPT] == 8
+    assert path.with_suffix(".corrupt").exists() and "skipped" in (history.error or "")
+    assert [len(store.spans.trace(_tid(n))) for n in (1, 2, 5, 6)] == [4, 4, 4, 4]
+    assert history.corrupt_blocks == 1  # set aside once, never read again
+
+
+def test_span_blocks_written_before_the_index_are_still_read(tmp_path: Path) -> None:
+    """A ``GASSPN1`` block has no index: it may hold any trace, so a lookup reads it."""
+    store = _store(tmp_path, block_records=8)
+    for n in range(1, 7):
+        store.spans.add(_batch(_tid(n), 100 * n), time.time_ns())
+    store.close()
+    for path in (tmp_path / "spans").glob("*.sblk"):
+        data = path.read_bytes()
+        fixed = 8 + 36
+        bloom_len, prefix_len = struct.unpack_from("<II", data, fixed)
+        path.write_bytes(b"GASSPN1\n" + data[8:fixed] + data[fixed + 12 + bloom_len + prefix_len :])
+    again = _store(tmp_path, max_spans=8, block_records=8)
+    history = again.spans.history
+    assert history is not None and [b.firsts for b in history.blocks] == [None] * 3
+    assert again.spans.span_count == 8 and history.corrupt_blocks == 0  # traces 5 and 6
+    assert [len(again.spans.trace(_tid(n))) for n in range(1, 7)] == [4] * 6
+    assert again.resolve_trace_id(_tid(1).hex()[:8]) == _tid(1)
+    assert history.blocks_read == 3  # without an index each may hold any trace; then cached
+
+
+async def test_observe_and_analyze_over_mcp_open_a_trace_that_left_memory(
+    tmp_path: Path,
+) -> None:
+    """The MCP server (embedded mode: it runs the receivers and the store itself) holds
+    three spans in memory; a second trace pushes the first out of it."""
+    config = tmp_path / "gasoline.yaml"
+    config.write_text(
+        "receivers: {otlp: {protocols: {grpc: {endpoint: '127.0.0.1:0'}, "
+        "http: {endpoint: '127.0.0.1:0'}}}}\n"
+        "service: {api: {endpoint: '127.0.0.1:0'}, "
+        "store: {max_spans: 3, history: {block_records: 4}}}\n"
+    )
+
+    async def whole(session: Any, trace_id: str) -> dict[str, Any]:
+        async with asyncio.timeout(30):  # storing is asynchronous; the timeout guards failure
+            while True:
+                answer = await mcp_call(
+                    session, "observe", what="trace", filter={"trace_id": trace_id}
+                )
+                if answer.get("trace", {}).get("span_count") == 3:
+                    return answer
+                await asyncio.sleep(0.02)
+
+    async with mcp_session(tmp_path, "--config", str(config)) as (session, errlog):
+        await wait_for(lambda: "receivers started here" in errlog.read_text())
+        ports = dict(re.findall(r"(grpc|http|api) (\d+)", errlog.read_text()))
+        endpoint = f"http://127.0.0.1:{ports['http']}/v1/traces"
+        first = await asyncio.to_thread(_export_checkout, endpoint, order=7)
+        before = await whole(session, first)
+        why_before = await mcp_call(session, "analyze", type="causality", trace_id=first)
+        second = await asyncio.to_thread(_export_checkout, endpoint, order=8)
+        await whole(session, second)
+        traces = await mcp_call(session, "observe", what="traces")
+        after = await mcp_call(session, "observe", what="trace", filter={"trace_id": first})
+        short = await mcp_call(session, "observe", what="trace", filter={"trace_id": first[:12]})
+        why_after = await mcp_call(session, "analyze", type="causality", trace_id=first)
+    assert [t["trace_id"] for t in traces["traces"]] == [second]  # first is on disk only
+    for answer in (before, after, short, why_before, why_after):
+        answer.get("metadata", {}).pop("query_time_ms", None)  # the one thing that may differ
+    assert after == before and short == before and why_after == why_before
+    assert "deadlock detected" in json.dumps(why_after)  # the cause, found on disk
+    assert sorted(_flat(after["trace"])) == ["POST /checkout", "SELECT payments", "charge card"]

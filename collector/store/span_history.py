@@ -13,6 +13,13 @@ within its TTL), and the write-ahead file are read back into the span store: que
 answer as before the restart. Decoding the detail needs the receiver's codec, which
 ``collector`` may not import: the store is handed a ``SpanDetailDecoder``.
 
+Spans that have left memory are answered from here while the daemon runs
+(``trace_spans``, ``trace_ids_starting``). So that a lookup reads only the blocks that
+may hold its trace, a block's head carries an index made when it is sealed (the format
+is ``collector.store.span_blocks``'). The few blocks read last stay decompressed
+(``_CACHE_BLOCKS``) and the chunks last decoded stay decoded (``_CACHE_CHUNKS``), as one
+trace page asks for its spans several times.
+
 Bounds: span blocks may use ``span_share`` of ``max_bytes`` (records get the rest, and
 all of it while spans use less) and none outlives ``max_age``; blocks leave oldest
 first, every span counted by reason. A block or frame failing its checksum is skipped,
@@ -22,52 +29,43 @@ the spans stay in memory.
 
 from __future__ import annotations
 
-import array
 import contextlib
-import json
+import itertools
 import os
-import struct
 import time
-import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import zstandard
 
 from collector.config import HistoryConfig
 from collector.model import DropReason, SpanBatch, SpanDetailDecoder
 from collector.store.history import write_atomically
-from collector.store.spans import SpanChunk
+from collector.store.span_blocks import (
+    SUFFIX,
+    SpanBlock,
+    block_payloads,
+    chunk_head,
+    decode_columns,
+    encode_block,
+    encode_chunk,
+    encode_frame,
+    frames_of,
+    ids_starting,
+    payload_of,
+    read_block_head,
+    trace_column,
+)
+from collector.store.spans import SpanChunk, StoredSpan
 
-__all__ = ["SpanHistory", "encode_chunk"]
+__all__ = ["SpanHistory"]
 
 _DIR = "spans"
 _WAL = "wal.log"
-_SUFFIX = ".sblk"
-_MAGIC = b"GASSPN1\n"
-_BLOCK_HEAD = struct.Struct("<IIqqqI")  # frames, spans, min/max received, sealed, body crc
-_FRAME = struct.Struct("<II")  # payload length, crc32
-_CHUNK = struct.Struct("<qI")  # received_ns, spans
-_LENGTH = struct.Struct("<I")
-_FIELDS = 11
-# Level 1 seals in half the time but takes 71 bytes a span instead of 65.5
-# (retention_bench --spans): the columns compress better at 3; the detail is zlib already.
-_LEVEL = 3
-
-
-@dataclass(slots=True)
-class _Block:
-    number: int
-    frames: int
-    spans: int
-    min_ns: int
-    max_ns: int
-    sealed_ns: int
-    body_crc: int
-    file_bytes: int
+# A decompressed block of 16,384 spans is about 2 MiB, a decoded chunk of 512 spans
+# about 100 KiB with its detail located (bench/span_lookup_bench.py).
+_CACHE_BLOCKS = 4
+_CACHE_CHUNKS = 64
 
 
 class SpanHistory:
@@ -88,13 +86,17 @@ class SpanHistory:
         self.wal_frames_skipped = 0
         self.restored = 0
         self.load_s = 0.0
-        self.blocks: list[_Block] = []
+        self.blocks: list[SpanBlock] = []
         self.sealed_bytes = 0
         self.sealed_spans = 0
         self._frames: list[tuple[int, int, bytes]] = []  # pending: (received_ns, spans, frame)
         self.pending_spans = 0
         self._wal: int | None = None
         self._unsynced = False
+        self._cache: OrderedDict[int, list[bytes]] = OrderedDict()
+        self._decoded: OrderedDict[tuple[int, int], SpanChunk] = OrderedDict()
+        self.blocks_read = 0
+        """Blocks decompressed to answer a query (a cache miss each)."""
         self.after_seal: Callable[[int], None] = lambda now_ns: None
         """Called after a block is written (the records' tier holds its share then)."""
 
@@ -142,9 +144,9 @@ class SpanHistory:
         for path in sorted(self.dir.iterdir()):
             if path.suffix == ".tmp":
                 path.unlink(missing_ok=True)  # a write that never completed
-            elif path.suffix == _SUFFIX:
+            elif path.suffix == SUFFIX:
                 try:
-                    block = _read_head(path)
+                    block = read_block_head(path)
                 except (OSError, ValueError):
                     self._set_aside(path)
                     continue
@@ -161,17 +163,17 @@ class SpanHistory:
         except FileNotFoundError:
             return
         offset = 0
-        for frame, payload in _frames_of(data):
-            received_ns, spans = _CHUNK.unpack_from(payload)
-            self._frames.append((received_ns, spans, frame))
+        for whole, payload in frames_of(data):
+            received_ns, spans = chunk_head(payload)
+            self._frames.append((received_ns, spans, whole))
             self.pending_spans += spans
-            offset += len(frame)
+            offset += len(whole)
         if offset != len(data):
             self.wal_frames_skipped += 1
             write_atomically(path.with_suffix(".tmp"), path, data[:offset])
 
     def _restore(self, max_spans: int, not_before_ns: int) -> list[tuple[int, SpanBatch]]:
-        payloads = [p for _, _, f in self._frames for p in _payloads(f)]
+        payloads = self._pending()
         total = self.pending_spans
         for block in reversed(list(self.blocks)):
             if total >= max_spans or block.max_ns < not_before_ns:
@@ -198,13 +200,12 @@ class SpanHistory:
         """Write a chunk ahead (its detail was redacted at decode), then seal if it is time."""
         if not self.active:
             return
-        payload = encode_chunk(chunk)
-        frame = _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
-        self._frames.append((chunk.received_ns, chunk.n, frame))
+        written = encode_frame(encode_chunk(chunk))
+        self._frames.append((chunk.received_ns, chunk.n, written))
         self.pending_spans += chunk.n
         try:
             assert self._wal is not None
-            os.write(self._wal, frame)
+            os.write(self._wal, written)
             self._unsynced = True
         except OSError as e:
             self._failed("the span write-ahead file", e)
@@ -223,21 +224,17 @@ class SpanHistory:
     def seal(self, now_ns: int) -> bool:
         """Write every pending frame as one block; on failure they stay pending (at most
         four blocks' worth: the oldest beyond are lost, counted ``write_failed``)."""
-        body = b"".join(frame for _, _, frame in self._frames)
         spans = self.pending_spans
         number = self.blocks[-1].number + 1 if self.blocks else 1
-        packed = zstandard.ZstdCompressor(level=_LEVEL).compress(body)
-        head = _BLOCK_HEAD.pack(
-            len(self._frames),
-            spans,
-            min(r for r, _, _ in self._frames),
-            max(r for r, _, _ in self._frames),
-            now_ns,
-            zlib.crc32(packed),
+        data = encode_block(
+            [f for _, _, f in self._frames],
+            min_ns=min(r for r, _, _ in self._frames),
+            max_ns=max(r for r, _, _ in self._frames),
+            sealed_ns=now_ns,
         )
         path = self._path(number)
         try:
-            write_atomically(path.with_suffix(".tmp"), path, _MAGIC + head + packed)
+            write_atomically(path.with_suffix(".tmp"), path, data)
         except OSError as e:
             path.with_suffix(".tmp").unlink(missing_ok=True)
             self._failed(f"span block {path.name}", e)
@@ -247,7 +244,7 @@ class SpanHistory:
                 self._count(DropReason.WRITE_FAILED, lost)
             return False
         self.error = None
-        block = _read_head(path)
+        block = read_block_head(path)
         self.blocks.append(block)
         self.sealed_bytes += block.file_bytes
         self.sealed_spans += spans
@@ -280,8 +277,11 @@ class SpanHistory:
                 return
             self._drop(self.blocks[0], reason)
 
-    def _drop(self, block: _Block, reason: DropReason) -> None:
+    def _drop(self, block: SpanBlock, reason: DropReason) -> None:
         self.blocks.remove(block)
+        self._cache.pop(block.number, None)
+        for frame in range(block.frames):
+            self._decoded.pop((block.number, frame), None)
         self.sealed_bytes -= block.file_bytes
         self.sealed_spans -= block.spans
         self._count(reason, block.spans)
@@ -305,20 +305,116 @@ class SpanHistory:
 
     # -- reading ------------------------------------------------------------------
 
-    def _body(self, block: _Block) -> list[bytes] | None:
+    def trace_spans(self, trace_id: bytes, not_after_ns: int | None) -> list[StoredSpan]:
+        """The spans of one trace on disk, in arrival order, from the chunks received at or
+        before ``not_after_ns`` (all if None): the memory tier asks for what it no longer
+        holds. Blocks whose index rules the trace out are not read; a block that
+        fails its checks is skipped, set aside and counted."""
+        if not self.active:
+            return []
+        found: list[StoredSpan] = []
+        for block in list(self.blocks):
+            if not_after_ns is not None and block.min_ns > not_after_ns:
+                continue
+            if not block.may_hold(trace_id):
+                continue
+            payloads = self._cached(block)
+            if payloads is not None:
+                found += self._spans_in(payloads, trace_id, not_after_ns, block.number)
+        return found + self._spans_in(self._pending(), trace_id, not_after_ns, None)
+
+    def trace_ids_starting(self, digits: str, limit: int, not_after_ns: int | None) -> list[bytes]:
+        """Up to ``limit`` trace ids on disk whose hex starts with ``digits`` (lowercase,
+        at least 8), newest first, from chunks received at or before ``not_after_ns``.
+        Blocks whose prefix list lacks the first 8 digits are not read."""
+        if not self.active:
+            return []
+        four = bytes.fromhex(digits[:8])
+        head = bytes.fromhex(digits[: len(digits) // 2 * 2])
+        nibble = int(digits[-1], 16) if len(digits) % 2 else None
+        found: dict[bytes, None] = {}
+        sources: Iterator[list[bytes] | None] = itertools.chain(
+            [self._pending()],
+            (
+                self._cached(block)
+                for block in reversed(list(self.blocks))
+                if (not_after_ns is None or block.min_ns <= not_after_ns)
+                and block.may_start_with(four)
+            ),
+        )
+        for payloads in sources:
+            for payload in reversed(payloads or []):
+                received_ns, _ = chunk_head(payload)
+                if not_after_ns is not None and received_ns > not_after_ns:
+                    continue
+                for trace_id in ids_starting(trace_column(payload), head, nibble):
+                    found.setdefault(trace_id)
+                    if len(found) == limit:
+                        return list(found)
+        return list(found)
+
+    def _pending(self) -> list[bytes]:
+        return [payload_of(f) for _, _, f in self._frames]
+
+    def _cached(self, block: SpanBlock) -> list[bytes] | None:
+        payloads = self._cache.get(block.number)
+        if payloads is not None:
+            self._cache.move_to_end(block.number)
+            return payloads
+        payloads = self._body(block)
+        self.blocks_read += 1
+        if payloads is not None:
+            self._cache[block.number] = payloads
+            while len(self._cache) > _CACHE_BLOCKS:
+                self._cache.popitem(last=False)
+        return payloads
+
+    def _spans_in(
+        self, payloads: list[bytes], trace_id: bytes, not_after_ns: int | None, block: int | None
+    ) -> list[StoredSpan]:
+        """The trace's spans in these chunks (of block number ``block``, or pending); only
+        the chunks holding it are decoded."""
+        found = []
+        for frame, payload in enumerate(payloads):
+            received_ns, _ = chunk_head(payload)
+            if not_after_ns is not None and received_ns > not_after_ns:
+                continue
+            column = trace_column(payload)
+            at = column.find(trace_id)
+            hits = []
+            while at != -1:
+                if at % 16 == 0:
+                    hits.append(at // 16)
+                at = column.find(trace_id, at + 1)
+            if not hits:
+                continue
+            chunk = self._chunk(payload, None if block is None else (block, frame))
+            if chunk is not None:
+                found += [chunk.span(i) for i in hits]
+        return found
+
+    def _chunk(self, payload: bytes, key: tuple[int, int] | None) -> SpanChunk | None:
+        if key is not None and (chunk := self._decoded.get(key)) is not None:
+            self._decoded.move_to_end(key)
+            return chunk
+        try:
+            chunk = SpanChunk.from_columns(decode_columns(payload, self.decoder))
+        except ValueError:
+            self.wal_frames_skipped += 1
+            return None
+        if key is not None:
+            self._decoded[key] = chunk
+            while len(self._decoded) > _CACHE_CHUNKS:
+                self._decoded.popitem(last=False)
+        return chunk
+
+    def _body(self, block: SpanBlock) -> list[bytes] | None:
         """A block's chunk payloads; None (the block set aside and counted) if it fails
         a check."""
         path = self._path(block.number)
         try:
-            data = path.read_bytes()
-            packed = data[len(_MAGIC) + _BLOCK_HEAD.size :]
-            if zlib.crc32(packed) != block.body_crc:
-                raise ValueError("checksum mismatch")
-            body = zstandard.ZstdDecompressor().decompress(packed)
-            payloads = [payload for _, payload in _frames_of(body)]
-            if len(payloads) != block.frames:
-                raise ValueError(f"{len(payloads)} of {block.frames} frames readable")
-        except (OSError, ValueError, zstandard.ZstdError) as e:
+            payloads = block_payloads(path.read_bytes(), block)
+        except (OSError, ValueError) as e:
             self.error = f"span block {path.name} skipped: {e}"
             self.corrupt_blocks += 1
             self._set_aside(path, counted=True)
@@ -327,36 +423,24 @@ class SpanHistory:
         return payloads
 
     def _batch(self, payload: bytes) -> tuple[int, SpanBatch]:
-        received_ns, n, fields = _decode_chunk(payload)
-        trace_ids, span_ids, parent_ids, kinds, statuses, starts, ends = fields[:7]
-        name_index = array.array("I", fields[7])
-        service_index = array.array("I", fields[8])
-        names, services = json.loads(fields[9]), json.loads(fields[10])
-        starts_a: array.array[int] = array.array("q", starts)
-        ends_a: array.array[int] = array.array("q", ends)
-        if not (
-            len(trace_ids) == 16 * n
-            and len(span_ids) == len(parent_ids) == 8 * n
-            and len(kinds) == len(statuses) == len(starts_a) == len(ends_a) == n
-            and len(name_index) == len(service_index) == n
-        ):
-            raise ValueError("span columns of unequal length")
+        """A chunk as the batch it was stored from (read back into the memory tier)."""
+        c = decode_columns(payload, self.decoder)
         batch = SpanBatch(
-            [trace_ids[i * 16 : i * 16 + 16] for i in range(n)],
-            [span_ids[i * 8 : i * 8 + 8] for i in range(n)],
-            [parent_ids[i * 8 : i * 8 + 8] for i in range(n)],
-            [names[i] for i in name_index],
-            [services[i] for i in service_index],
-            bytearray(kinds),
-            bytearray(statuses),
-            starts_a,
-            ends_a,
-            self.decoder(fields[_FIELDS]),
+            [c.trace_ids[i * 16 : i * 16 + 16] for i in range(c.n)],
+            [c.span_ids[i * 8 : i * 8 + 8] for i in range(c.n)],
+            [c.parent_ids[i * 8 : i * 8 + 8] for i in range(c.n)],
+            [c.names[i] for i in c.name_index],
+            [c.services[i] for i in c.service_index],
+            bytearray(c.kinds),
+            bytearray(c.statuses),
+            c.starts,
+            c.ends,
+            c.detail,
         )
-        return received_ns, batch
+        return c.received_ns, batch
 
     def _path(self, number: int) -> Path:
-        return self.dir / f"{number:020d}{_SUFFIX}"
+        return self.dir / f"{number:020d}{SUFFIX}"
 
     def _set_aside(self, path: Path, *, counted: bool = False) -> None:
         if not counted:
@@ -389,73 +473,6 @@ class SpanHistory:
             "write_errors": self.write_errors,
             "error": self.error,
             "restored_spans": self.restored,
+            "blocks_read": self.blocks_read,
             "load_s": round(self.load_s, 3),
         }
-
-
-def encode_chunk(chunk: SpanChunk) -> bytes:
-    """A chunk's columns and detail, each length-prefixed (native byte order: the file
-    is read back on the machine that wrote it)."""
-    fields = (
-        chunk.trace_ids,
-        chunk.span_ids,
-        chunk.parent_ids,
-        chunk.kinds,
-        chunk.statuses,
-        chunk.starts.tobytes(),
-        chunk.ends.tobytes(),
-        chunk.name_index.tobytes(),
-        chunk.service_index.tobytes(),
-        json.dumps(chunk.names).encode(),
-        json.dumps(chunk.services).encode(),
-        chunk.detail.encoded(),
-    )
-    parts = [_CHUNK.pack(chunk.received_ns, chunk.n)]
-    for field in fields:
-        parts += (_LENGTH.pack(len(field)), field)
-    return b"".join(parts)
-
-
-def _decode_chunk(payload: bytes) -> tuple[int, int, list[bytes]]:
-    try:
-        received_ns, n = _CHUNK.unpack_from(payload)
-        offset = _CHUNK.size
-        fields = []
-        for _ in range(_FIELDS + 1):
-            (length,) = _LENGTH.unpack_from(payload, offset)
-            offset += _LENGTH.size
-            fields.append(payload[offset : offset + length])
-            offset += length
-    except struct.error as e:
-        raise ValueError(f"truncated span chunk: {e}") from None
-    if offset != len(payload):
-        raise ValueError("span chunk of the wrong length")
-    return received_ns, n, fields
-
-
-def _frames_of(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(frame, payload) of each whole frame whose checksum holds, up to the first that
-    does not."""
-    offset = 0
-    while offset + _FRAME.size <= len(data):
-        length, crc = _FRAME.unpack_from(data, offset)
-        end = offset + _FRAME.size + length
-        payload = data[offset + _FRAME.size : end]
-        if end > len(data) or zlib.crc32(payload) != crc or length < _CHUNK.size:
-            return
-        yield data[offset:end], payload
-        offset = end
-
-
-def _payloads(frame: bytes) -> list[bytes]:
-    return [payload for _, payload in _frames_of(frame)]
-
-
-def _read_head(path: Path) -> _Block:
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        data = f.read(len(_MAGIC) + _BLOCK_HEAD.size)
-    if len(data) < len(_MAGIC) + _BLOCK_HEAD.size or not data.startswith(_MAGIC):
-        raise ValueError(f"{path.name} is not a span block")
-    frames, spans, min_ns, max_ns, sealed_ns, crc = _BLOCK_HEAD.unpack_from(data, len(_MAGIC))
-    return _Block(int(path.stem), frames, spans, min_ns, max_ns, sealed_ns, crc, size)

@@ -14,7 +14,11 @@ the record store. A batch whose spans are all dropped leaves no chunk behind; a 
 that keeps only some of its spans is counted in full, as all its columns stay.
 
 With a ``SpanHistory`` attached, every chunk kept is also written to disk as it comes
-(``collector.store.span_history``), and read back on start.
+(``collector.store.span_history``), and read back on start. A trace then outlives
+memory: ``trace`` asks the disk for the spans of a trace it no longer holds, or holds
+only in part, from the chunks received up to the oldest one still in memory (memory
+keeps a suffix of what arrived), and each span comes back once. A trace wholly evicted
+whose late spans then arrived again is answered from memory alone.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import sys
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from collector.model import DropReason, SpanBatch, SpanDetail, SpanDetailSource
 from collector.store.budget import ByteBudget
@@ -34,7 +38,7 @@ from collector.store.budget import ByteBudget
 if TYPE_CHECKING:
     from collector.store.span_history import SpanHistory
 
-__all__ = ["SpanChunk", "SpanStore", "StoredSpan"]
+__all__ = ["SpanChunk", "SpanColumns", "SpanStore", "StoredSpan"]
 
 _SHIFT = 24
 _INDEX_MASK = (1 << _SHIFT) - 1
@@ -44,6 +48,25 @@ _REF_BYTES = 8
 _TRACE_BYTES = 240
 # A chunk's object, its slot in ``_by_seq`` and in the chunk deque.
 _CHUNK_BYTES = 160
+
+
+class SpanColumns(NamedTuple):
+    """A chunk's columns as ``SpanChunk`` keeps them (read back from disk)."""
+
+    received_ns: int
+    n: int
+    trace_ids: bytes
+    span_ids: bytes
+    parent_ids: bytes
+    names: list[str]
+    name_index: array.array[int]
+    services: list[str]
+    service_index: array.array[int]
+    kinds: bytes
+    statuses: bytes
+    starts: array.array[int]
+    ends: array.array[int]
+    detail: SpanDetailSource
 
 
 class SpanChunk:
@@ -107,6 +130,27 @@ class SpanChunk:
         ):
             self.nbytes += sys.getsizeof(column)
         self.nbytes += sum(map(sys.getsizeof, self.names)) + sum(map(sys.getsizeof, self.services))
+
+    @classmethod
+    def from_columns(cls, c: SpanColumns) -> SpanChunk:
+        """A chunk read back from disk to answer a query: kept by no store (``seq`` -1),
+        its columns used as they are, so nothing is split and interned again."""
+        chunk = cls.__new__(cls)
+        chunk.seq = -1
+        chunk.received_ns = c.received_ns
+        chunk.n = c.n
+        chunk.trace_ids, chunk.span_ids, chunk.parent_ids = c.trace_ids, c.span_ids, c.parent_ids
+        chunk.names, chunk.name_index = c.names, c.name_index
+        chunk.services, chunk.service_index = c.services, c.service_index
+        chunk.kinds, chunk.statuses = c.kinds, c.statuses
+        chunk.starts, chunk.ends = c.starts, c.ends
+        chunk.max_start = max(c.starts, default=0)
+        chunk.min_start = min(c.starts, default=0)
+        chunk.prefix_max_start = chunk.max_start
+        chunk.detail = c.detail
+        chunk.all_kept = True
+        chunk.nbytes = 0
+        return chunk
 
     def span(self, i: int) -> StoredSpan:
         return StoredSpan(
@@ -193,6 +237,8 @@ class SpanStore:
         """Where each kept chunk is written too (set by ``Store.open_history``)."""
         self.restored = 0
         """Spans read back from disk at start: kept, but not accepted this run."""
+        self._partial: set[bytes] = set()
+        """Traces in memory that lost their first spans to eviction."""
 
     @property
     def trace_count(self) -> int:
@@ -284,19 +330,35 @@ class SpanStore:
             removed += k
             if k == len(refs):
                 del self._traces[trace_id]
+                self._partial.discard(trace_id)
                 self.evicted_traces[reason] += 1
             elif k:
                 del refs[:k]
+                self._partial.add(trace_id)
         self.span_count -= removed
         self.evicted_spans[reason] += removed
 
     def trace(self, trace_id: bytes) -> list[StoredSpan]:
-        """All stored spans of one trace, in arrival order; empty if unknown."""
+        """All stored spans of one trace, in memory or on disk, in arrival order; empty
+        if unknown."""
         refs = self._traces.get(trace_id)
-        if refs is None:
-            return []
         by_seq = self._by_seq
-        return [by_seq[ref >> _SHIFT].span(ref & _INDEX_MASK) for ref in refs]
+        spans = [] if refs is None else [by_seq[r >> _SHIFT].span(r & _INDEX_MASK) for r in refs]
+        if self.history is not None and (refs is None or trace_id in self._partial):
+            return self._with_older(trace_id, spans)
+        return spans
+
+    def _with_older(self, trace_id: bytes, spans: list[StoredSpan]) -> list[StoredSpan]:
+        """``spans`` (those in memory) after the trace's spans that left memory, each
+        once, at most ``max_spans_per_trace`` in all (the first that came, as on arrival)."""
+        assert self.history is not None
+        room = self.max_spans_per_trace - len(spans)
+        if room <= 0:
+            return spans
+        floor = self._chunks[0].received_ns if self._chunks else None
+        held = {s.span_id for s in spans}  # a chunk received at ``floor`` may be in both
+        older = [s for s in self.history.trace_spans(trace_id, floor) if s.span_id not in held]
+        return older[:room] + spans
 
     def trace_span_count(self, trace_id: bytes) -> int:
         """How many spans of one trace are stored, without making them."""
@@ -305,8 +367,8 @@ class SpanStore:
 
     def trace_ids_starting(self, digits: str, limit: int) -> list[bytes]:
         """Up to ``limit`` stored trace ids whose hex starts with ``digits`` (lowercase
-        hex), newest first. Scans every trace: for the short ids people type, not for
-        hot paths."""
+        hex, at least 8 digits), newest first: those in memory, then those only on disk.
+        Scans every trace in memory: for the short ids people type, not for hot paths."""
         head = bytes.fromhex(digits[: len(digits) // 2 * 2])
         nibble = int(digits[-1], 16) if len(digits) % 2 else None
         found = []
@@ -314,8 +376,13 @@ class SpanStore:
             if trace_id.startswith(head) and (nibble is None or trace_id[len(head)] >> 4 == nibble):
                 found.append(trace_id)
                 if len(found) == limit:
-                    break
-        return found
+                    return found
+        if self.history is not None:
+            floor = self._chunks[0].received_ns if self._chunks else None
+            for trace_id in self.history.trace_ids_starting(digits, limit, floor):
+                if trace_id not in found:
+                    found.append(trace_id)
+        return found[:limit]
 
     def newest_trace_ids(self, limit: int) -> list[bytes]:
         """Up to ``limit`` trace ids, the most recently first seen first."""
@@ -375,6 +442,7 @@ class SpanStore:
         self._chunks.clear()
         self._by_seq.clear()
         self._traces.clear()
+        self._partial.clear()
         self.span_count = 0
         self._chunk_bytes = 0
 
