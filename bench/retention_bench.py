@@ -253,6 +253,8 @@ def query_figures(store: Store, traces: list[bytes], n: int, seed: int) -> dict[
         "service+level": lambda: TimelineFilter(service="billing", level="error", limit=100),
         "source+level": lambda: TimelineFilter(source="backend", level="warn", limit=100),
         "text": lambda: TimelineFilter(text="invoice export", limit=100),
+        "text, a word no line holds": lambda: TimelineFilter(text="readTimeoutError", limit=100),
+        "text, a rare id": lambda: TimelineFilter(text="id=58751 took", limit=100),
         "time range (middle)": lambda: TimelineFilter(
             since_ns=mid_ns, until_ns=mid_ns + 60 * 10**9, level="error", limit=100
         ),

@@ -4,6 +4,9 @@ and counted, a failed write is survived and reported, nothing unredacted is writ
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import random
 import re
 import signal
 import subprocess
@@ -20,6 +23,7 @@ from collector.model import Record
 from collector.observe import observe
 from collector.query import record_event, timeline
 from collector.store import Store
+from collector.store.blocks import TextQuery
 from tests.conftest import GASOLINE, serve_process
 
 CONFIG = """
@@ -144,6 +148,131 @@ def test_trace_lookups_on_disk_survive_rows_that_look_like_rows(tmp_path: Path) 
         record.message = tricky[(record.id - 1) % 3] + record.message
     events = [record_event(r) for r in tiered.records.by_trace(TRACE)]
     assert len(events) == 20 and events == [record_event(r) for r in flat.records.by_trace(TRACE)]
+
+
+_ALPHABET = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    " \t\n=:.,;/\\\"'()[]{}<>|&?!*+@#$%^~`-_"
+    "\u00e9\u00df\u03a3\u212a\u0130\u00c9\u4e2d\U0001f525"  # e-acute, sharp s, Sigma, Kelvin, I-dot
+)
+
+
+def _random_messages(rng: random.Random, n: int) -> list[str]:
+    words = [
+        "readTimeoutError",
+        "timeout",
+        "GET /api/orders",
+        "user_id=42",
+        "SELECT",
+        "\u212aelvin",
+    ]
+    out = []
+    for _ in range(n):
+        parts = [
+            rng.choice(words)
+            if rng.random() < 0.3
+            else "".join(rng.choices(_ALPHABET, k=rng.randrange(1, 9)))
+            for _ in range(rng.randrange(1, 8))
+        ]
+        out.append(rng.choice(("", " ", "=", "/", "")).join(parts))
+    return out
+
+
+def _random_query(rng: random.Random, messages: list[str]) -> str:
+    """A substring of some message, its case changed at random; sometimes random text."""
+    if rng.random() < 0.2:
+        return "".join(rng.choices(_ALPHABET, k=rng.randrange(1, 7)))
+    message = rng.choice(messages)
+    start = rng.randrange(len(message))
+    text = message[start : start + rng.randrange(1, 12)]
+    return "".join(c.upper() if rng.random() < 0.5 else c.lower() for c in text)
+
+
+def test_the_text_index_never_skips_a_block_that_holds_the_text(tmp_path: Path) -> None:
+    rng = random.Random(15)
+    tiered = _store(tmp_path, block_records=100)
+    flat = Store(StoreConfig(max_records=10_000))
+    records = _records(2000)
+    messages = _random_messages(rng, len(records))
+    for record, message in zip(records, messages, strict=True):
+        record.message = message
+    _add(tiered, records)
+    _add(flat, [dataclasses.replace(r) for r in records])
+    history = tiered.records.history
+    assert history is not None and len(history.blocks) == 20  # the newest 250 in memory too
+    blocks = [(head, history.records_of(head)) for head in history.blocks]
+    skipped = 0
+    for _ in range(1500):
+        text = _random_query(rng, messages)
+        query = TextQuery(text)
+        for head, held in blocks:
+            if any(text.lower() in r.message.lower() for r in held):
+                assert head.may_contain(query), (text, head.first_id)
+            elif not head.may_contain(query):
+                skipped += 1
+    assert skipped > 1000  # the index does skip blocks
+    for _ in range(150):  # the timeline over both tiers, against brute force
+        text = _random_query(rng, messages)
+        f = TimelineFilter(limit=2000, text=text)
+        page = timeline(tiered, f)
+        expected = [str(r.id) for r in records if text.lower() in r.message.lower()]
+        assert sorted((e["id"] for e in page["events"]), key=int) == expected, text
+        assert page == timeline(flat, f), text
+
+
+def test_a_rare_word_opens_only_the_block_that_holds_it(tmp_path: Path) -> None:
+    tiered = _store(tmp_path, block_records=100)
+    records = _records(3000)
+    records[1234].message = "payment gateway said readTimeoutError after 30 s"
+    _add(tiered, records)
+    history = tiered.records.history
+    assert history is not None and len(history.blocks) == 30
+    for text in ("readTimeoutError", "TIMEOUT", "eadtimeouterr", "said readtimeout"):
+        admitted = [h.first_id for h in history.blocks if h.may_contain(TextQuery(text))]
+        assert admitted == [1201], text
+        page = timeline(tiered, TimelineFilter(text=text))
+        assert [e["message"] for e in page["events"]] == [records[1234].message]
+    assert not TextQuery("ti").usable and not TextQuery("t\u00e9st").usable
+    assert not TextQuery("a=b").usable  # every trigram has a separator in the middle
+
+
+# A block written by version 1 of the format (no text index), as it wrote it.
+_V1_BLOCK = """
+R0FTQkxLMQpCAQAAyukyJ3sidiI6MSwiZmlyc3RfaWQiOjEsImxhc3RfaWQiOjYsImNvdW50Ijo2LCJt
+aW5fbnMiOjE3MDAwMDAwMDAwMDAwMDAwMDAsIm1heF9ucyI6MTcwMDAwMDAwMDAwNTAwMDAwMCwic2Vh
+bGVkX25zIjoxNzAwMDAwMDAwMTAwMDAwMDAwLCJ0YWJsZXMiOnsic291cmNlIjpbImJhY2tlbmQiXSwi
+bGV2ZWwiOlsiZXJyb3IiLCJpbmZvIl0sInNlcnZpY2UiOlsiYXBpIl0sImtpbmQiOlsibG9nIl19LCJi
+bG9vbV9sZW4iOjgsImJsb29tX2NyYyI6MTY3NzI2NDYwMywiY29sdW1ucyI6W1siaWRfZGVsdGEiLDIz
+XSxbInJvd3MiLDIyNl1dLCJib2R5X2NyYyI6Mzc1MjY3ODgyNX0DSIohIESQFCi1L/0gMHUAACABAAEA
+AwArGACMB4AFKLUv/WAYAsUGAHKKIiBQaasDyBWhHNrGaTdMKExuFUnOxVeyNSkug2ccVdiEHoaWWCUF
+sAklXcSIMUPbgMMj5eXr4aDj1y4ITHRZthMsynNBIRtTlAXMK16oT59nrNEIdso9xMdaiZE1kAM9nxi4
+5xES5pjYCsQZAcVi6UQy8FxHo6ZhohhNeD4uMfbzD3YBwh3PszSVsSAgECMJhOoGBwyAMsYgMwo4DhUi
+g83AIDMKjyMshcQ34DAwIIdGbI9B7DyHiJeEUguK8fhgOPvCdjSOgE3EGY+l6FMVcLbAQCNlCw==
+"""
+
+
+def test_blocks_of_format_version_1_are_still_read(tmp_path: Path) -> None:
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / f"{1:020d}.blk").write_bytes(base64.b64decode(_V1_BLOCK))
+    years = Duration(10 * 365 * 86400)  # it was sealed in 2023
+    store = _store(tmp_path, block_records=100, max_age=years)
+    history = store.records.history
+    assert history is not None and [h.count for h in history.blocks] == [6]
+    _add(store, _records(600, first_id=7))  # new blocks beside it
+    assert len(history.blocks) == 7 and len(store.records) == 606
+    for _ in range(2):
+        page = timeline(store, TimelineFilter(text="timeouterror", limit=10))
+        assert [e["message"] for e in page["events"]] == [
+            f"v1 line {i} readTimeoutError after {(i - 1) * 7} ms" for i in range(1, 7)
+        ]
+        assert [r.id for r in store.records.by_trace(TRACE)][:3] == [1, 3, 5]
+        assert [r.id for r in store.records.by_correlation("req-1")] == [2]
+        assert (r := store.records.get(3)) is not None and r.attributes == {"n": 2}
+        assert history.corrupt_blocks == 0
+        store.close()
+        store = _store(tmp_path, block_records=100, max_age=years)
+        history = store.records.history
+        assert history is not None and len(store.records) == 606
 
 
 def test_blocks_leave_oldest_first_past_max_bytes_and_max_age_counted(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from collector.store.blocks import (
     BlockError,
     BlockHead,
     Probe,
+    TextQuery,
     block_ids,
     correlation_key,
     decode_lines,
@@ -139,6 +140,8 @@ class History:
         self._retry_at = config.block_records
         self._retry_bytes = _BLOCK_BYTES
         self._cache: OrderedDict[int, list[Record]] = OrderedDict()
+        self._query = TextQuery("")
+        self._query_text = ""
         self.memory_floor: Callable[[], int] = lambda: 2**63
         """The id from which the memory tier holds every record (set by the record store)."""
         self.others_bytes: Callable[[], int] = lambda: 0
@@ -468,6 +471,10 @@ class History:
         return records
 
     def _search(self, head: BlockHead, text: str, below_id: int) -> list[Record] | None:
+        if text != self._query_text:  # one query asks every block in turn
+            self._query, self._query_text = TextQuery(text), text
+        if not head.may_contain(self._query):
+            return []
         cached = self._cache.get(head.first_id)
         if cached is not None:
             return self._below(cached, below_id)
@@ -561,7 +568,7 @@ class History:
         path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
         try:
             with path.open("rb") as f:
-                f.seek(head.body_offset + len(head.bloom))
+                f.seek(head.columns_offset)
                 return f.read()
         except OSError as e:
             self._corrupt_read(head, e)
