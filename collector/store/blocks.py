@@ -3,16 +3,26 @@
 A block file holds consecutive records (by id). Its head says what a query needs to
 skip it without reading the rest: id and time range, the sources, services, levels and
 kinds it holds, a Bloom filter over its trace and correlation ids, and a Bloom filter over
-the lowercase character trigrams of its messages (``TextQuery``). Behind it, each
+the words and trigrams of its lowercased messages (``TextQuery``). Behind it, each
 column is one zstandard frame: the ids (as deltas), and the rows themselves as the
 write-ahead file already encoded them (JSON, one array per batch), so sealing
 re-encodes nothing, reading is C-speed parsing, and a lookup by trace id finds the id's
 hex in the rows before it parses only the batches that hold it.
-Measured on this machine (bench/retention_bench.py, and --compare): 37.2 bytes per
-varied record as the pipeline stores it (the same lines' bare text compresses to 26.4),
-against 32.6 for every field in its own column (which cost 8 us a record to seal,
-against 1.7) and 42 for DuckDB (0.22 M records/s at best; ``executemany`` inserts
-2,500 rows/s).
+Measured on this machine (bench/retention_bench.py, and --compare): 42 bytes per
+varied record for DuckDB (0.22 M records/s at best; ``executemany`` inserts 2,500
+rows/s). Blocks are compressed at zstandard level 12: ``--compare`` over 300,000 varied
+records, file bytes per record (head, Bloom filters and text index included) and the
+seal's CPU per block of 16,384 records, level 3 / 6 / 9 / 12 / 15 / 19: 37.8 / 35.1 /
+33.8 / 32.9 / 31.9 / 28.9 bytes, 86 / 104 / 147 / 208 / 760 / 1,938 ms. Blocks are
+sealed by a worker thread (zstandard releases the GIL), so level 12 costs the loop
+nothing and a core 1.3% at 1,000 lines/s, for 13% fewer bytes than level 3 (2.65 GiB
+a day instead of 3.04). Level 15 costs 3.7 times as much CPU for one byte more; level
+19 could not keep up with a burst above ~8,500 lines/s, and appends would wait for it.
+A 128 MiB window with long-distance matching, blocks of 65,536 records and a trained
+dictionary each gained nothing (the repeats in a block are already within the window).
+What stands between this and ~23 bytes is the rows themselves: each repeats its id and
+its time in decimal, and the same rows without them (the times as a binary column)
+measured 4 bytes a record less at the same level.
 
 The text index answers a ``text`` filter (a case-insensitive substring of the message)
 without reading the columns: a block whose filter lacks one of the query's keys cannot
@@ -74,7 +84,7 @@ MAGIC = b"GASBLK1\n"
 _VERSION = 2
 _READS = (1, 2)
 _PREFIX = struct.Struct("<II")
-_LEVEL = 3
+_LEVEL = 12  # measured: see the module's docstring
 _BLOOM_BITS_PER_KEY = 16
 _BLOOM_PROBES = 8
 _TEXT_BITS_PER_KEY = 10  # two probes: about 3.3% false positives a key
@@ -137,10 +147,16 @@ def correlation_key(correlation_id: str) -> bytes:
 
 
 def encode_block(
-    records: Sequence[Record], rows: Sequence[bytes], sealed_ns: int
+    records: Sequence[Record],
+    rows: Sequence[bytes],
+    sealed_ns: int,
+    *,
+    compressor: zstandard.ZstdCompressor | None = None,
 ) -> tuple[bytes, BlockHead]:
     """The file bytes of a block holding ``records`` (ids increasing), whose write-ahead
-    ``rows`` (lines of JSON arrays, ``encode_rows``) hold the same records, and its head."""
+    ``rows`` (lines of JSON arrays, ``encode_rows``) hold the same records, and its head.
+    ``compressor`` is for measuring others (bench/retention_bench.py --compare); any
+    zstandard level reads back, a dictionary would not."""
     n = len(records)
     times = array.array("q", [r.time_ns for r in records])
     ids = [r.id for r in records]
@@ -155,7 +171,7 @@ def encode_block(
     keys |= {correlation_key(r.correlation_id) for r in records if r.correlation_id}
     bloom = _bloom(keys)
     text_bloom = _text_bloom(text_keys(r.message for r in records))
-    compressor = zstandard.ZstdCompressor(level=_LEVEL)
+    compressor = compressor or zstandard.ZstdCompressor(level=_LEVEL)
     frames = [(name, compressor.compress(data)) for name, data in columns.items()]
     body = b"".join(frame for _, frame in frames)
     head_doc = {
