@@ -34,11 +34,11 @@ separator on both sides (so ``id=58751 took`` skips blocks full of other numbers
 hold every digit trigram). A rare word over a day of blocks opens only the few that may
 hold it, and a block is never skipped wrongly (``tests/test_history.py`` checks random
 substrings against brute force). Measured on retention_bench's lines: ~15,000 keys per
-16,384 records (13,500 of them words, mostly numbers); at 10 bits a key and 2 probes the
-filter is 19 KiB a block, 1.2 bytes a record, and admits 3.5% of absent 3-letter
-queries, 0.2% of 4-letter ones and 3.8% of absent ``id=N took``; building it takes
-~50-70 ms a block on this (shared) machine, ~4 us a record. Queries under 3 characters,
-or not ASCII, read the blocks as before.
+16,384 records (13,500 of them words, mostly numbers); at 12 bits a key and 4 probes the
+filter is 22.5 KiB a block, 1.4 bytes a record, and admits 0.8% of absent 3-letter
+queries, none of 3,000 absent 4-letter ones and 1.3% of absent ``id=N took``. Building
+it takes ~50 ms a block (3 us a record; in the sealing thread, but holding the GIL).
+Queries under 3 characters, or not ASCII, read the blocks as before.
 
 Layout: ``MAGIC | u32 head length | u32 head crc32 | head (JSON) | bloom | text bloom |
 columns``. The head's crc32 and the file's expected length are checked when the block
@@ -87,7 +87,8 @@ _PREFIX = struct.Struct("<II")
 _LEVEL = 12  # measured: see the module's docstring
 _BLOOM_BITS_PER_KEY = 16
 _BLOOM_PROBES = 8
-_TEXT_BITS_PER_KEY = 10  # two probes: about 3.3% false positives a key
+_TEXT_BITS_PER_KEY = 12
+_TEXT_PROBES = 4  # about 0.6% false positives a key
 _SEPARATORS = b" \t\n\r=:.,;/\\\"'()[]{}<>|&?!*+@#$%^~`"
 _FOLD = bytes.maketrans(_SEPARATORS, b" " * len(_SEPARATORS))
 _CATEGORIES = ("source", "level", "service", "kind")
@@ -486,12 +487,13 @@ def text_keys(messages: Iterable[str]) -> set[bytes]:
     return keys
 
 
-def _text_probes(keys: Iterable[bytes], bits: int) -> Iterator[int]:
-    """The two bit positions of each key (crc32, and crc32 + adler32, modulo ``bits``):
-    C-speed hashes, since a block has some 15,000 keys."""
+def _text_probes(keys: Sequence[bytes], bits: int) -> Iterator[int]:
+    """The bit positions of each key (crc32 + i * adler32, modulo ``bits``): C-speed
+    hashes, since a block has some 15,000 keys."""
     firsts = list(map(zlib.crc32, keys))
-    yield from (h % bits for h in firsts)
-    yield from ((h + g) % bits for h, g in zip(firsts, map(zlib.adler32, keys), strict=True))
+    steps = list(map(zlib.adler32, keys))
+    for i in range(_TEXT_PROBES):
+        yield from ((h + i * g) % bits for h, g in zip(firsts, steps, strict=True))
 
 
 def _text_bloom(keys: set[bytes]) -> bytes:
