@@ -10,14 +10,16 @@ re-encodes nothing, reading is C-speed parsing, and a lookup by trace id finds t
 hex in the rows before it parses only the batches that hold it.
 Measured on this machine (bench/retention_bench.py, and --compare): 42 bytes per
 varied record for DuckDB (0.22 M records/s at best; ``executemany`` inserts 2,500
-rows/s). Blocks are compressed at zstandard level 12: ``--compare`` over 300,000 varied
+rows/s). Blocks are compressed at zstandard level 9: ``--compare`` over 300,000 varied
 records, file bytes per record (head, Bloom filters and text index included) and the
 seal's CPU per block of 16,384 records, level 3 / 6 / 9 / 12 / 15 / 19: 37.8 / 35.1 /
-33.8 / 32.9 / 31.9 / 28.9 bytes, 86 / 104 / 147 / 208 / 760 / 1,938 ms. Blocks are
-sealed by a worker thread (zstandard releases the GIL), so level 12 costs the loop
-nothing and a core 1.3% at 1,000 lines/s, for 13% fewer bytes than level 3 (2.65 GiB
-a day instead of 3.04). Level 15 costs 3.7 times as much CPU for one byte more; level
-19 could not keep up with a burst above ~8,500 lines/s, and appends would wait for it.
+33.8 / 32.9 / 31.9 / 28.9 bytes, 86 / 104 / 147 / 208 / 760 / 1,938 ms; compression
+context for an 8 MiB block: 1 / 2 / 10 / 40 / 64 / 81 MiB. Blocks are sealed by a
+worker thread (zstandard releases the GIL), so level 9 costs the loop nothing and a
+core under 1% at 1,000 lines/s, for 11% fewer bytes than level 3 (2.72 GiB a day
+instead of 3.04). Level 12 saves 0.9 bytes more but holds 40 MiB while it compresses
+(the 300 MB file test's RSS bound caught it); level 15 costs 5 times the CPU; level 19
+could not keep up with a burst above ~8,500 lines/s, and appends would wait for it.
 A 128 MiB window with long-distance matching, blocks of 65,536 records and a trained
 dictionary each gained nothing (the repeats in a block are already within the window).
 What stands between this and ~23 bytes is the rows themselves: each repeats its id and
@@ -84,7 +86,7 @@ MAGIC = b"GASBLK1\n"
 _VERSION = 2
 _READS = (1, 2)
 _PREFIX = struct.Struct("<II")
-_LEVEL = 12  # measured: see the module's docstring
+_LEVEL = 9  # measured: see the module's docstring
 _BLOOM_BITS_PER_KEY = 16
 _BLOOM_PROBES = 8
 _TEXT_BITS_PER_KEY = 12
