@@ -29,9 +29,12 @@ larger, a trained dictionary): file bytes per record and the seal's CPU per bloc
 the candidate stores (zstandard columns with and without a trained dictionary, and
 DuckDB if it is installed: ``pip install duckdb``).
 
-On 2026-12-07 (2 cores, shared with other work): 37.2 bytes per record on disk, 3.0 GiB
-for 24 h at 1,000 lines/s; RSS 583 MiB at 10 M records (the memory tier at its budget);
-restart 0.74 s; records by trace id p50 3.6 ms at 2 M records.
+On 2026-12-07 (2 cores, shared with other work), ``--lines 2000000``: 34.8 bytes per
+record on disk, 2.77 GiB for 24 h at 1,000 lines/s; text filter p50 21 ms (common words),
+71 ms (a word no line holds), 132 ms (a rare id), with 121 blocks and 425 k records in
+memory (skipping 5,227 blocks' heads for an absent word takes ~13 ms); records by trace
+id p50 2.8 ms; restart 18 ms. ``--lines 500000 --spans-per-line 0``, history off / on
+back to back: 25.3-25.6 k / 20.4 k lines/s.
 
     python bench/retention_bench.py                  # 10 M lines + 2 M spans
     python bench/retention_bench.py --quick          # 500 k lines, ~1 minute
