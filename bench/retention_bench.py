@@ -23,12 +23,18 @@ file synced every second, as the daemon does); spans/s both ways, bytes per span
 the restart (every span read back into the memory tier, up to ``max_spans``) and trace by
 id after it (with each span's detail decoded), extrapolated to 24 h at 200 spans/s.
 
-``--compare`` measures the candidate stores instead (zstandard columnar blocks with and
-without a trained dictionary, and DuckDB if it is installed: ``pip install duckdb``).
+``--compare`` measures the blocks as the history writes them, compressed each way
+(zstandard levels 3-19, a 128 MiB window with long-distance matching, blocks four times
+larger, a trained dictionary): file bytes per record and the seal's CPU per block; then
+the candidate stores (zstandard columns with and without a trained dictionary, and
+DuckDB if it is installed: ``pip install duckdb``).
 
-On 2026-12-07 (2 cores, shared with other work): 37.2 bytes per record on disk, 3.0 GiB
-for 24 h at 1,000 lines/s; RSS 583 MiB at 10 M records (the memory tier at its budget);
-restart 0.74 s; records by trace id p50 3.6 ms at 2 M records.
+On 2026-12-07 (2 cores, shared with other work), ``--lines 2000000``: 34.8 bytes per
+record on disk, 2.77 GiB for 24 h at 1,000 lines/s; text filter p50 21 ms (common words),
+71 ms (a word no line holds), 132 ms (a rare id), with 121 blocks and 425 k records in
+memory (skipping 5,227 blocks' heads for an absent word takes ~13 ms); records by trace
+id p50 2.8 ms; restart 18 ms. ``--lines 500000 --spans-per-line 0``, history off / on
+back to back: 25.3-25.6 k / 20.4 k lines/s.
 
     python bench/retention_bench.py                  # 10 M lines + 2 M spans
     python bench/retention_bench.py --quick          # 500 k lines, ~1 minute
@@ -253,6 +259,8 @@ def query_figures(store: Store, traces: list[bytes], n: int, seed: int) -> dict[
         "service+level": lambda: TimelineFilter(service="billing", level="error", limit=100),
         "source+level": lambda: TimelineFilter(source="backend", level="warn", limit=100),
         "text": lambda: TimelineFilter(text="invoice export", limit=100),
+        "text, a word no line holds": lambda: TimelineFilter(text="readTimeoutError", limit=100),
+        "text, a rare id": lambda: TimelineFilter(text="id=58751 took", limit=100),
         "time range (middle)": lambda: TimelineFilter(
             since_ns=mid_ns, until_ns=mid_ns + 60 * 10**9, level="error", limit=100
         ),
@@ -403,6 +411,88 @@ def span_figures(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def compare_blocks(args: argparse.Namespace) -> dict[str, Any]:
+    """Blocks as the history writes them (``encode_block``: the write-ahead rows, ids,
+    head, Bloom filters and text index), compressed each way: file bytes per record, and
+    the seal's CPU time per block of ``--block`` records (in the sealing thread)."""
+    import zstandard
+
+    from collector.store.blocks import encode_block, encode_rows
+
+    batches: list[tuple[list[Any], bytes]] = []
+    n = 0
+    sources = {s: LogLines(service=s) for s in SERVICES}
+    for service, lines, _ in make_lines(args.lines, args.seed):
+        batch = sources[service].records(lines, now_ns=int(T0 * 1e9))
+        for record in batch:
+            n += 1
+            record.id = n
+        batches.append((batch, encode_rows(batch)))
+    rows = [row for _, row in batches]
+
+    def blocks(size: int) -> Iterator[tuple[list[Any], list[bytes]]]:
+        """Whole batches, as the history seals them: until ``size`` records."""
+        chunk: list[Any] = []
+        lines: list[bytes] = []
+        for batch, row in batches:
+            chunk += batch
+            lines.append(row)
+            if len(chunk) >= size:
+                yield chunk, lines
+                chunk, lines = [], []
+        if chunk:
+            yield chunk, lines
+
+    params = zstandard.ZstdCompressionParameters.from_level
+    trained = zstandard.train_dictionary(112_640, rows[: max(1, len(rows) // 10)])
+    variants: list[tuple[str, int, zstandard.ZstdCompressor]] = [
+        (f"level {level}", args.block, zstandard.ZstdCompressor(level=level))
+        for level in (3, 6, 9, 12, 15, 19)
+    ]
+    variants += [
+        (
+            f"level {level}, 128 MiB window + long-distance matching",
+            args.block,
+            zstandard.ZstdCompressor(
+                compression_params=params(level, window_log=27, enable_ldm=True)
+            ),
+        )
+        for level in (3, 12)
+    ]
+    variants += [
+        (
+            f"level {level}, blocks of {4 * args.block:,} records",
+            4 * args.block,
+            zstandard.ZstdCompressor(level=level),
+        )
+        for level in (3, 12)
+    ]
+    variants += [
+        (
+            f"level {level}, trained dictionary (not readable: measured only)",
+            args.block,
+            zstandard.ZstdCompressor(level=level, dict_data=trained),
+        )
+        for level in (3, 12)
+    ]
+    out: dict[str, Any] = {"records": n, "rows_bytes_per_record": round(sum(map(len, rows)) / n, 1)}
+    for name, size, compressor in variants:
+        total = 0
+        cpu0 = time.process_time()
+        for chunk, lines in blocks(size):
+            data, _ = encode_block(chunk, lines, 0, compressor=compressor)
+            total += len(data)
+        cpu = time.process_time() - cpu0
+        out[name] = {
+            "bytes_per_record": round(total / n, 1),
+            "seal_ms_per_block": round(cpu / n * args.block * 1e3),
+            "per_day_gib": round(total / n * DAY_LINES / 2**30, 2),
+        }
+        if not args.quiet:
+            print(f"  {name}: {out[name]}", file=sys.stderr, flush=True)
+    return out
+
+
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     """Candidate stores on the same records: bytes per record and write rate."""
     import zstandard
@@ -509,7 +599,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.lines = min(args.lines, 500_000)
-    result = span_figures(args) if args.spans else compare(args) if args.compare else run(args)
+    if args.spans:
+        result = span_figures(args)
+    elif args.compare:
+        result = {"blocks": compare_blocks(args), "stores": compare(args)}
+    else:
+        result = run(args)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
 

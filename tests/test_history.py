@@ -4,9 +4,14 @@ and counted, a failed write is survived and reported, nothing unredacted is writ
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import random
 import re
+import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from collector.model import Record
 from collector.observe import observe
 from collector.query import record_event, timeline
 from collector.store import Store
+from collector.store.blocks import TextQuery
 from tests.conftest import GASOLINE, serve_process
 
 CONFIG = """
@@ -49,9 +55,12 @@ def _records(n: int, first_id: int = 1, t0: int = 1_700_000_000_000_000_000) -> 
 
 
 def _add(store: Store, records: list[Record]) -> None:
-    """In batches of 100, as the pipeline hands them over."""
+    """In batches of 100, as the pipeline hands them over; then waits for the blocks
+    being sealed (in the history's thread), so what follows sees them all."""
     for i in range(0, len(records), 100):
         store.records.add(records[i : i + 100], time.time_ns())
+    if store.records.history is not None:
+        store.records.history.settle()
 
 
 def _store(data: Path, **history: Any) -> Store:
@@ -146,6 +155,131 @@ def test_trace_lookups_on_disk_survive_rows_that_look_like_rows(tmp_path: Path) 
     assert len(events) == 20 and events == [record_event(r) for r in flat.records.by_trace(TRACE)]
 
 
+_ALPHABET = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    " \t\n=:.,;/\\\"'()[]{}<>|&?!*+@#$%^~`-_"
+    "\u00e9\u00df\u03a3\u212a\u0130\u00c9\u4e2d\U0001f525"  # e-acute, sharp s, Sigma, Kelvin, I-dot
+)
+
+
+def _random_messages(rng: random.Random, n: int) -> list[str]:
+    words = [
+        "readTimeoutError",
+        "timeout",
+        "GET /api/orders",
+        "user_id=42",
+        "SELECT",
+        "\u212aelvin",
+    ]
+    out = []
+    for _ in range(n):
+        parts = [
+            rng.choice(words)
+            if rng.random() < 0.3
+            else "".join(rng.choices(_ALPHABET, k=rng.randrange(1, 9)))
+            for _ in range(rng.randrange(1, 8))
+        ]
+        out.append(rng.choice(("", " ", "=", "/", "")).join(parts))
+    return out
+
+
+def _random_query(rng: random.Random, messages: list[str]) -> str:
+    """A substring of some message, its case changed at random; sometimes random text."""
+    if rng.random() < 0.2:
+        return "".join(rng.choices(_ALPHABET, k=rng.randrange(1, 7)))
+    message = rng.choice(messages)
+    start = rng.randrange(len(message))
+    text = message[start : start + rng.randrange(1, 12)]
+    return "".join(c.upper() if rng.random() < 0.5 else c.lower() for c in text)
+
+
+def test_the_text_index_never_skips_a_block_that_holds_the_text(tmp_path: Path) -> None:
+    rng = random.Random(15)
+    tiered = _store(tmp_path, block_records=100)
+    flat = Store(StoreConfig(max_records=10_000))
+    records = _records(2000)
+    messages = _random_messages(rng, len(records))
+    for record, message in zip(records, messages, strict=True):
+        record.message = message
+    _add(tiered, records)
+    _add(flat, [dataclasses.replace(r) for r in records])
+    history = tiered.records.history
+    assert history is not None and len(history.blocks) == 20  # the newest 250 in memory too
+    blocks = [(head, history.records_of(head)) for head in history.blocks]
+    skipped = 0
+    for _ in range(1500):
+        text = _random_query(rng, messages)
+        query = TextQuery(text)
+        for head, held in blocks:
+            if any(text.lower() in r.message.lower() for r in held):
+                assert head.may_contain(query), (text, head.first_id)
+            elif not head.may_contain(query):
+                skipped += 1
+    assert skipped > 1000  # the index does skip blocks
+    for _ in range(150):  # the timeline over both tiers, against brute force
+        text = _random_query(rng, messages)
+        f = TimelineFilter(limit=2000, text=text)
+        page = timeline(tiered, f)
+        expected = [str(r.id) for r in records if text.lower() in r.message.lower()]
+        assert sorted((e["id"] for e in page["events"]), key=int) == expected, text
+        assert page == timeline(flat, f), text
+
+
+def test_a_rare_word_opens_only_the_block_that_holds_it(tmp_path: Path) -> None:
+    tiered = _store(tmp_path, block_records=100)
+    records = _records(3000)
+    records[1234].message = "payment gateway said readTimeoutError after 30 s"
+    _add(tiered, records)
+    history = tiered.records.history
+    assert history is not None and len(history.blocks) == 30
+    for text in ("readTimeoutError", "TIMEOUT", "eadtimeouterr", "said readtimeout"):
+        admitted = [h.first_id for h in history.blocks if h.may_contain(TextQuery(text))]
+        assert admitted == [1201], text
+        page = timeline(tiered, TimelineFilter(text=text))
+        assert [e["message"] for e in page["events"]] == [records[1234].message]
+    assert not TextQuery("ti").usable and not TextQuery("t\u00e9st").usable
+    assert not TextQuery("a=b").usable  # every trigram has a separator in the middle
+
+
+# A block written by version 1 of the format (no text index), as it wrote it.
+_V1_BLOCK = """
+R0FTQkxLMQpCAQAAyukyJ3sidiI6MSwiZmlyc3RfaWQiOjEsImxhc3RfaWQiOjYsImNvdW50Ijo2LCJt
+aW5fbnMiOjE3MDAwMDAwMDAwMDAwMDAwMDAsIm1heF9ucyI6MTcwMDAwMDAwMDAwNTAwMDAwMCwic2Vh
+bGVkX25zIjoxNzAwMDAwMDAwMTAwMDAwMDAwLCJ0YWJsZXMiOnsic291cmNlIjpbImJhY2tlbmQiXSwi
+bGV2ZWwiOlsiZXJyb3IiLCJpbmZvIl0sInNlcnZpY2UiOlsiYXBpIl0sImtpbmQiOlsibG9nIl19LCJi
+bG9vbV9sZW4iOjgsImJsb29tX2NyYyI6MTY3NzI2NDYwMywiY29sdW1ucyI6W1siaWRfZGVsdGEiLDIz
+XSxbInJvd3MiLDIyNl1dLCJib2R5X2NyYyI6Mzc1MjY3ODgyNX0DSIohIESQFCi1L/0gMHUAACABAAEA
+AwArGACMB4AFKLUv/WAYAsUGAHKKIiBQaasDyBWhHNrGaTdMKExuFUnOxVeyNSkug2ccVdiEHoaWWCUF
+sAklXcSIMUPbgMMj5eXr4aDj1y4ITHRZthMsynNBIRtTlAXMK16oT59nrNEIdso9xMdaiZE1kAM9nxi4
+5xES5pjYCsQZAcVi6UQy8FxHo6ZhohhNeD4uMfbzD3YBwh3PszSVsSAgECMJhOoGBwyAMsYgMwo4DhUi
+g83AIDMKjyMshcQ34DAwIIdGbI9B7DyHiJeEUguK8fhgOPvCdjSOgE3EGY+l6FMVcLbAQCNlCw==
+"""
+
+
+def test_blocks_of_format_version_1_are_still_read(tmp_path: Path) -> None:
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / f"{1:020d}.blk").write_bytes(base64.b64decode(_V1_BLOCK))
+    years = Duration(10 * 365 * 86400)  # it was sealed in 2023
+    store = _store(tmp_path, block_records=100, max_age=years)
+    history = store.records.history
+    assert history is not None and [h.count for h in history.blocks] == [6]
+    _add(store, _records(600, first_id=7))  # new blocks beside it
+    assert len(history.blocks) == 7 and len(store.records) == 606
+    for _ in range(2):
+        page = timeline(store, TimelineFilter(text="timeouterror", limit=10))
+        assert [e["message"] for e in page["events"]] == [
+            f"v1 line {i} readTimeoutError after {(i - 1) * 7} ms" for i in range(1, 7)
+        ]
+        assert [r.id for r in store.records.by_trace(TRACE)][:3] == [1, 3, 5]
+        assert [r.id for r in store.records.by_correlation("req-1")] == [2]
+        assert (r := store.records.get(3)) is not None and r.attributes == {"n": 2}
+        assert history.corrupt_blocks == 0
+        store.close()
+        store = _store(tmp_path, block_records=100, max_age=years)
+        history = store.records.history
+        assert history is not None and len(store.records) == 606
+
+
 def test_blocks_leave_oldest_first_past_max_bytes_and_max_age_counted(tmp_path: Path) -> None:
     store = _store(tmp_path, block_records=100, max_bytes=12_000, max_age=Duration(3600))
     _add(store, _records(1000))
@@ -234,10 +368,63 @@ def test_a_failed_block_write_keeps_records_in_memory_and_is_reported(
     assert stats["evicted"] == {"write_failed": 600}
     assert len(store.records) == 400  # the newest, in memory and waiting
     monkeypatch.undo()
-    store.records.add(_records(100, first_id=1001), time.time_ns())
+    _add(store, _records(100, first_id=1001))
     stats = history.stats(store.records.memory_count)
     assert stats["error"] is None and stats["tiers"]["disk"]["records"] == 500
     assert len(store.records) == 500
+
+
+def test_a_block_being_sealed_stays_pending_and_a_crash_then_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blocks are written by a thread: held here mid-write, as a slow disk would.
+    from collector.store import history as module
+
+    entered, release = threading.Event(), threading.Event()
+    write = module.write_atomically
+
+    def slow(tmp: Path, path: Path, content: bytes) -> None:
+        if path.parent == data / "blocks":
+            entered.set()
+            assert release.wait(30)
+        write(tmp, path, content)
+
+    monkeypatch.setattr(module, "write_atomically", slow)
+    data = tmp_path / "data"
+    store = Store(
+        StoreConfig(max_records=20, history=HistoryConfig(dir=str(data), block_records=100))
+    )
+    history = store.open_history()
+    assert history is not None
+    records = _records(150)
+    for i in range(0, 150, 50):
+        store.records.add(records[i : i + 50], time.time_ns())
+    assert entered.wait(30)  # the first 100 are being sealed
+    assert history.blocks == [] and len(history.pending) == 150
+    assert not list((data / "blocks").iterdir())
+    page = timeline(store, TimelineFilter(limit=500))  # 20 in memory, 130 pending
+    assert [int(e["id"]) for e in page["events"]] == list(range(1, 151))
+    assert store.records.get(1) is not None and len(store.records) == 150
+    shutil.copytree(data, tmp_path / "crash")  # the disk as a kill -9 now would leave it
+    assert sorted(p.name for p in data.glob("wal*")) == ["wal.00000001.log", "wal.log"]
+    crashed = _store(tmp_path / "crash", block_records=100)
+    assert [r.id for r in crashed.records.iter_newest_first()] == list(range(150, 0, -1))
+    crashed.close()
+    release.set()
+    history.settle()
+    assert [h.count for h in history.blocks] == [100] and len(history.pending) == 50
+    assert sorted(p.name for p in data.glob("wal*")) == ["wal.log"]  # the set-aside one went
+    store.records.add(_records(60, first_id=151), time.time_ns())  # due: sealing again
+    entered.clear()
+    release.clear()
+    assert entered.wait(30)
+    threading.Thread(target=release.set).start()
+    store.close()  # waits for the block being written (records 101-210)
+    assert [h.count for h in history.blocks] == [100, 110]
+    assert len(list((data / "blocks").glob("*.blk"))) == 2
+    assert (data / "wal.log").stat().st_size == 0 and not list(data.glob("wal.*.log"))
+    again = _store(data, block_records=100)
+    assert [r.id for r in again.records.iter_newest_first()] == list(range(210, 0, -1))
 
 
 def test_a_second_process_on_the_same_directory_runs_in_memory(tmp_path: Path) -> None:
@@ -366,6 +553,8 @@ def test_big_records_are_sealed_before_they_pile_up_in_memory(tmp_path: Path) ->
             time_ns=1_700_000_000_000_000_000 + i, source="custom", level="info", message=big
         )
         store.records.add([record], time.time_ns())
-    assert len(history.blocks) >= 4 and len(history.pending) <= 9
+    # sealed in a thread: at most two blocks' worth (8 MiB each) wait beside the one
+    # being written before an append waits for it
+    assert len(history.blocks) >= 2 and len(history.pending) <= 17
     assert history.sealed_records + len(history.pending) == 40  # every record kept on disk
     store.close()

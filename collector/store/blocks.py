@@ -2,20 +2,50 @@
 
 A block file holds consecutive records (by id). Its head says what a query needs to
 skip it without reading the rest: id and time range, the sources, services, levels and
-kinds it holds, and a Bloom filter over its trace and correlation ids. Behind it, each
+kinds it holds, a Bloom filter over its trace and correlation ids, and a Bloom filter over
+the words and trigrams of its lowercased messages (``TextQuery``). Behind it, each
 column is one zstandard frame: the ids (as deltas), and the rows themselves as the
 write-ahead file already encoded them (JSON, one array per batch), so sealing
 re-encodes nothing, reading is C-speed parsing, and a lookup by trace id finds the id's
 hex in the rows before it parses only the batches that hold it.
-Measured on this machine (bench/retention_bench.py, and --compare): 37.2 bytes per
-varied record as the pipeline stores it (the same lines' bare text compresses to 26.4),
-against 32.6 for every field in its own column (which cost 8 us a record to seal,
-against 1.7) and 42 for DuckDB (0.22 M records/s at best; ``executemany`` inserts
-2,500 rows/s).
+Measured on this machine (bench/retention_bench.py, and --compare): 42 bytes per
+varied record for DuckDB (0.22 M records/s at best; ``executemany`` inserts 2,500
+rows/s). Blocks are compressed at zstandard level 9: ``--compare`` over 300,000 varied
+records, file bytes per record (head, Bloom filters and text index included) and the
+seal's CPU per block of 16,384 records, level 3 / 6 / 9 / 12 / 15 / 19: 37.8 / 35.1 /
+33.8 / 32.9 / 31.9 / 28.9 bytes, 86 / 104 / 147 / 208 / 760 / 1,938 ms; compression
+context for an 8 MiB block: 1 / 2 / 10 / 40 / 64 / 81 MiB. Blocks are sealed by a
+worker thread (zstandard releases the GIL), so level 9 costs the loop nothing and a
+core under 1% at 1,000 lines/s, for 11% fewer bytes than level 3 (2.72 GiB a day
+instead of 3.04). Level 12 saves 0.9 bytes more but holds 40 MiB while it compresses
+(the 300 MB file test's RSS bound caught it); level 15 costs 5 times the CPU; level 19
+could not keep up with a burst above ~8,500 lines/s, and appends would wait for it.
+A 128 MiB window with long-distance matching, blocks of 65,536 records and a trained
+dictionary each gained nothing (the repeats in a block are already within the window).
+What stands between this and ~23 bytes is the rows themselves: each repeats its id and
+its time in decimal, and the same rows without them (the times as a binary column)
+measured 4 bytes a record less at the same level.
 
-Layout: ``MAGIC | u32 head length | u32 head crc32 | head (JSON) | bloom | columns``.
-The head's crc32 and the file's expected length are checked when the block is opened
-(a truncated file is caught there); the columns' crc32 when it is first read.
+The text index answers a ``text`` filter (a case-insensitive substring of the message)
+without reading the columns: a block whose filter lacks one of the query's keys cannot
+hold it. The messages are lowercased, separators folded to a space and split into
+distinct words; the keys are every word, and the trigrams of every word padded with a
+space, which covers each trigram of the text whose middle character is not a separator.
+A query asks its trigrams without a separator in the middle, and its words with a
+separator on both sides (so ``id=58751 took`` skips blocks full of other numbers, which
+hold every digit trigram). A rare word over a day of blocks opens only the few that may
+hold it, and a block is never skipped wrongly (``tests/test_history.py`` checks random
+substrings against brute force). Measured on retention_bench's lines: ~15,000 keys per
+16,384 records (13,500 of them words, mostly numbers); at 12 bits a key and 4 probes the
+filter is 22.5 KiB a block, 1.4 bytes a record, and admits 0.8% of absent 3-letter
+queries, none of 3,000 absent 4-letter ones and 1.3% of absent ``id=N took``. Building
+it takes ~50 ms a block (3 us a record; in the sealing thread, but holding the GIL).
+Queries under 3 characters, or not ASCII, read the blocks as before.
+
+Layout: ``MAGIC | u32 head length | u32 head crc32 | head (JSON) | bloom | text bloom |
+columns``. The head's crc32 and the file's expected length are checked when the block
+is opened (a truncated file is caught there); the columns' crc32 when it is first read.
+Version 1 blocks (no text bloom) are still read; every query reads them.
 """
 
 from __future__ import annotations
@@ -23,10 +53,9 @@ from __future__ import annotations
 import array
 import hashlib
 import json
-import operator
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +67,7 @@ __all__ = [
     "BlockError",
     "BlockHead",
     "Probe",
+    "TextQuery",
     "block_ids",
     "correlation_key",
     "decode_lines",
@@ -52,10 +82,16 @@ __all__ = [
 ]
 
 MAGIC = b"GASBLK1\n"
+_VERSION = 2
+_READS = (1, 2)
 _PREFIX = struct.Struct("<II")
-_LEVEL = 3
+_LEVEL = 9  # measured: see the module's docstring
 _BLOOM_BITS_PER_KEY = 16
 _BLOOM_PROBES = 8
+_TEXT_BITS_PER_KEY = 12
+_TEXT_PROBES = 4  # about 0.6% false positives a key
+_SEPARATORS = b" \t\n\r=:.,;/\\\"'()[]{}<>|&?!*+@#$%^~`"
+_FOLD = bytes.maketrans(_SEPARATORS, b" " * len(_SEPARATORS))
 _CATEGORIES = ("source", "level", "service", "kind")
 
 
@@ -76,9 +112,14 @@ class BlockHead:
     tables: dict[str, list[str]]
     bloom: bytes
     columns: list[tuple[str, int]]
-    body_offset: int
+    body_offset: int  # where the blooms start
     body_crc: int
     file_bytes: int
+    text_bloom: bytes = b""  # none in a version 1 block: every text query reads it
+
+    @property
+    def columns_offset(self) -> int:
+        return self.body_offset + len(self.bloom) + len(self.text_bloom)
 
     @property
     def sources(self) -> set[str]:
@@ -97,6 +138,10 @@ class BlockHead:
         ``correlation_key``)."""
         return probe.admitted_by(self.bloom)
 
+    def may_contain(self, query: TextQuery) -> bool:
+        """Whether some message of the block may contain the query's text (any case)."""
+        return query.admitted_by(self.text_bloom)
+
 
 def correlation_key(correlation_id: str) -> bytes:
     """A correlation id as a Bloom filter key, apart from any trace id."""
@@ -104,10 +149,16 @@ def correlation_key(correlation_id: str) -> bytes:
 
 
 def encode_block(
-    records: Sequence[Record], rows: Sequence[bytes], sealed_ns: int
+    records: Sequence[Record],
+    rows: Sequence[bytes],
+    sealed_ns: int,
+    *,
+    compressor: zstandard.ZstdCompressor | None = None,
 ) -> tuple[bytes, BlockHead]:
     """The file bytes of a block holding ``records`` (ids increasing), whose write-ahead
-    ``rows`` (lines of JSON arrays, ``encode_rows``) hold the same records, and its head."""
+    ``rows`` (lines of JSON arrays, ``encode_rows``) hold the same records, and its head.
+    ``compressor`` is for measuring others (bench/retention_bench.py --compare); any
+    zstandard level reads back, a dictionary would not."""
     n = len(records)
     times = array.array("q", [r.time_ns for r in records])
     ids = [r.id for r in records]
@@ -121,11 +172,12 @@ def encode_block(
     keys = {r.trace_id for r in records if r.trace_id is not None}
     keys |= {correlation_key(r.correlation_id) for r in records if r.correlation_id}
     bloom = _bloom(keys)
-    compressor = zstandard.ZstdCompressor(level=_LEVEL)
+    text_bloom = _text_bloom(_text_keys(r.message for r in records))
+    compressor = compressor or zstandard.ZstdCompressor(level=_LEVEL)
     frames = [(name, compressor.compress(data)) for name, data in columns.items()]
     body = b"".join(frame for _, frame in frames)
     head_doc = {
-        "v": 1,
+        "v": _VERSION,
         "first_id": records[0].id if n else 0,
         "last_id": records[-1].id if n else 0,
         "count": n,
@@ -135,12 +187,16 @@ def encode_block(
         "tables": tables,
         "bloom_len": len(bloom),
         "bloom_crc": zlib.crc32(bloom),
+        "text_len": len(text_bloom),
+        "text_crc": zlib.crc32(text_bloom),
         "columns": [[name, len(frame)] for name, frame in frames],
         "body_crc": zlib.crc32(body),
     }
     head = json.dumps(head_doc, separators=(",", ":")).encode()
-    data = b"".join((MAGIC, _PREFIX.pack(len(head), zlib.crc32(head)), head, bloom, body))
-    return data, _head(head_doc, len(MAGIC) + _PREFIX.size + len(head), len(data), bloom)
+    prefix = _PREFIX.pack(len(head), zlib.crc32(head))
+    data = b"".join((MAGIC, prefix, head, bloom, text_bloom, body))
+    start = len(MAGIC) + _PREFIX.size + len(head)
+    return data, _head(head_doc, start, len(data), bloom, text_bloom)
 
 
 def read_head(data: bytes, file_bytes: int) -> BlockHead:
@@ -154,11 +210,15 @@ def read_head(data: bytes, file_bytes: int) -> BlockHead:
     if len(head) != head_len or zlib.crc32(head) != head_crc:
         raise BlockError("block head is truncated or corrupt (crc32 mismatch)")
     doc = json.loads(head)
-    bloom = data[start + head_len : start + head_len + doc["bloom_len"]]
-    if zlib.crc32(bloom) != doc["bloom_crc"]:
+    if doc.get("v") not in _READS:
+        raise BlockError(f"block format version {doc.get('v')!r} is not one this gasoline reads")
+    at = start + head_len
+    bloom = data[at : at + doc["bloom_len"]]
+    text_bloom = data[at + len(bloom) : at + len(bloom) + doc.get("text_len", 0)]
+    if zlib.crc32(bloom) != doc["bloom_crc"] or zlib.crc32(text_bloom) != doc.get("text_crc", 0):
         raise BlockError("block index is truncated or corrupt (crc32 mismatch)")
-    block = _head(doc, start + head_len, file_bytes, bloom)
-    expected = block.body_offset + len(bloom) + sum(size for _, size in block.columns)
+    block = _head(doc, at, file_bytes, bloom, text_bloom)
+    expected = block.columns_offset + sum(size for _, size in block.columns)
     if expected != file_bytes:
         raise BlockError(f"block file has {file_bytes} bytes, its head says {expected}")
     return block
@@ -174,12 +234,14 @@ def head_bytes_needed(data: bytes) -> int:
         return start + head_len
     try:
         doc = json.loads(data[start : start + head_len])
-        return start + head_len + int(doc["bloom_len"])
+        return start + head_len + int(doc["bloom_len"]) + int(doc.get("text_len", 0))
     except (ValueError, KeyError, TypeError):
         return 0
 
 
-def _head(doc: dict[str, Any], body_offset: int, file_bytes: int, bloom: bytes) -> BlockHead:
+def _head(
+    doc: dict[str, Any], body_offset: int, file_bytes: int, bloom: bytes, text_bloom: bytes
+) -> BlockHead:
     try:
         return BlockHead(
             first_id=int(doc["first_id"]),
@@ -194,6 +256,7 @@ def _head(doc: dict[str, Any], body_offset: int, file_bytes: int, bloom: bytes) 
             body_offset=body_offset,
             body_crc=int(doc["body_crc"]),
             file_bytes=file_bytes,
+            text_bloom=text_bloom,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BlockError(f"block head lacks a field or has a wrong one: {e}") from e
@@ -213,32 +276,33 @@ def decode_rows(head: BlockHead, body: bytes, rows: Sequence[int] | None = None)
     return records if rows is None else [records[i] for i in rows]
 
 
-_row = operator.attrgetter(
-    "id",
-    "time_ns",
-    "source",
-    "level",
-    "message",
-    "service",
-    "trace_id",
-    "span_id",
-    "correlation_id",
-    "tags",
-    "attributes",
-    "kind",
-)
-
-
 def _json_default(value: object) -> object:
     if isinstance(value, bytes):
-        return value.hex()  # trace and span ids
+        return value.hex()  # bytes in attributes
     return str(value)
 
 
 def encode_rows(records: Sequence[Record]) -> bytes:
     """Records as one line of JSON (one encoder call): the write-ahead file's unit, and
     what blocks keep."""
-    line = json.dumps(list(map(_row, records)), separators=(",", ":"), default=_json_default)
+    rows = [
+        (
+            r.id,
+            r.time_ns,
+            r.source,
+            r.level,
+            r.message,
+            r.service,
+            r.trace_id.hex() if r.trace_id else None,  # here, not in a callback: 25% faster
+            r.span_id.hex() if r.span_id else None,
+            r.correlation_id,
+            r.tags,
+            r.attributes,
+            r.kind,
+        )
+        for r in records
+    ]
+    line = json.dumps(rows, separators=(",", ":"), default=_json_default)
     return line.encode("utf-8", "surrogatepass") + b"\n"
 
 
@@ -343,7 +407,10 @@ def text_records(head: BlockHead, body: bytes, text: str) -> list[Record] | None
     escaped in JSON (not plain printable ASCII): the caller reads the whole block."""
     if not text or not all(" " <= c <= "~" and c not in '"\\' for c in text):
         return None
-    return _lines_with(head, body, text.lower().encode(), fold=True)
+    rows = _rows(head, body)
+    if b"\\u212a" in rows or b"\\u0130" in rows:
+        return None  # K (Kelvin) and I with a dot lowercase to ASCII: not found in the rows
+    return _lines_with(rows, text.lower().encode(), fold=True)
 
 
 def _rows(head: BlockHead, body: bytes) -> bytes:
@@ -359,8 +426,7 @@ def _decode(*lines: bytes) -> list[Record]:
         raise BlockError(f"block rows do not decode: {e}") from e
 
 
-def _lines_with(head: BlockHead, body: bytes, needle: bytes, *, fold: bool) -> list[Record]:
-    rows = _rows(head, body)
+def _lines_with(rows: bytes, needle: bytes, *, fold: bool) -> list[Record]:
     haystack = rows.lower() if fold else rows
     lines = []
     at = haystack.find(needle)
@@ -407,5 +473,66 @@ class Probe:
             if bits & (bits - 1):
                 return True  # not a filter this code wrote: read the block
             positions = [(self._h1 + i * self._h2) & (bits - 1) for i in range(_BLOOM_PROBES)]
+            probes = self._by_size[len(bloom)] = [(p >> 3, 1 << (p & 7)) for p in positions]
+        return all(bloom[at] & bit for at, bit in probes)
+
+
+def _text_keys(messages: Iterable[str]) -> set[bytes]:
+    """What a block's text filter holds: every distinct word of the lowercased messages
+    (split at separators; as ``\\0`` + its UTF-8 bytes), and the trigrams of each word
+    padded with a space."""
+    text = " ".join(set(messages)).lower().encode("utf-8", "surrogatepass").translate(_FOLD)
+    words = set(text.split(b" "))
+    padded = b" " + b" ".join(words) + b" "
+    keys = {padded[i : i + 3] for i in range(len(padded) - 2)}
+    keys.update([b"\0" + word for word in words if word])
+    return keys
+
+
+def _text_probes(keys: Sequence[bytes], bits: int) -> Iterator[int]:
+    """The bit positions of each key (crc32 + i * adler32, modulo ``bits``): C-speed
+    hashes, since a block has some 15,000 keys."""
+    firsts = list(map(zlib.crc32, keys))
+    steps = list(map(zlib.adler32, keys))
+    for i in range(_TEXT_PROBES):
+        yield from ((h + i * g) % bits for h, g in zip(firsts, steps, strict=True))
+
+
+def _text_bloom(keys: set[bytes]) -> bytes:
+    nbytes = max(64, -(-len(keys) * _TEXT_BITS_PER_KEY // 64) * 8)
+    bloom = bytearray(nbytes)
+    for p in _text_probes(list(keys), nbytes * 8):
+        bloom[p >> 3] |= 1 << (p & 7)
+    return bytes(bloom)
+
+
+class TextQuery:
+    """A ``text`` filter's keys, asked of blocks' text filters: its trigrams without a
+    separator in the middle, and its words with a separator on both sides (so a number
+    is found among blocks full of other numbers). ``usable`` is False (every block
+    admits it) for text under 3 characters, not ASCII, or all separators."""
+
+    __slots__ = ("_by_size", "_keys")
+
+    def __init__(self, text: str) -> None:
+        folded = text.lower().encode("ascii", "replace").translate(_FOLD)
+        keys = set()
+        if text.isascii():
+            keys = {folded[i : i + 3] for i in range(len(folded) - 2) if folded[i + 1] != ord(" ")}
+            keys.update(b"\0" + word for word in folded.split(b" ")[1:-1] if word)
+        self._keys = list(keys)
+        self._by_size: dict[int, list[tuple[int, int]]] = {}
+
+    @property
+    def usable(self) -> bool:
+        return bool(self._keys)
+
+    def admitted_by(self, bloom: bytes) -> bool:
+        """Whether a block with this text filter may hold the text."""
+        if not bloom or not self._keys:
+            return True
+        probes = self._by_size.get(len(bloom))
+        if probes is None:
+            positions = set(_text_probes(self._keys, len(bloom) * 8))
             probes = self._by_size[len(bloom)] = [(p >> 3, 1 << (p & 7)) for p in positions]
         return all(bloom[at] & bit for at, bit in probes)

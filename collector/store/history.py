@@ -3,10 +3,19 @@
 Every batch the record store takes is appended to ``wal.log`` at once (one JSON line
 per batch: a ``kill -9`` loses nothing the kernel has; the file is synced every
 ``sync_interval`` against a power cut). Once ``block_records`` records (or 8 MiB of
-rows) are pending they are sealed into a block (``collector.store.blocks``), written to a
-temporary file, synced and renamed into place, and the write-ahead file starts over. The
-newest records also stay in the in-memory tier; queries read the blocks only below the
-oldest record the memory tier holds, so nothing is seen twice.
+rows) are pending they are sealed into a block (``collector.store.blocks``) by one
+worker thread: ``wal.log`` is renamed aside (``wal.NNNNNNNN.log``; a new one takes what
+follows), and the thread syncs it, encodes and compresses the block (zstandard releases
+the GIL), writes it to a temporary file, syncs it and renames it into place. The loop
+takes the finished block in on its next append or sync (``_harvest``): only then does the
+block become visible to queries and its records stop being pending (until then they are
+answered from memory), and the set-aside file is removed. Sealing on the loop cost it
+~20% of the history's time at ingest (bench/retention_bench.py, profiled). If two
+blocks' worth wait beside the one being written, an append waits for it; ``close`` waits
+for it too. A restart replays the set-aside files, then ``wal.log``.
+
+The newest records also stay in the in-memory tier; queries read the blocks only below
+the oldest record the memory tier holds, so nothing is seen twice.
 
 Blocks are removed oldest first past ``max_bytes`` or ``max_age``, every record counted
 by reason. A block that fails its checksum is skipped and counted (``corrupt``); a write
@@ -24,6 +33,7 @@ import os
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +43,7 @@ from collector.store.blocks import (
     BlockError,
     BlockHead,
     Probe,
+    TextQuery,
     block_ids,
     correlation_key,
     decode_lines,
@@ -48,12 +59,16 @@ from collector.store.blocks import (
 __all__ = ["ColdChunk", "History", "write_atomically"]
 
 _WAL = "wal.log"
+_SEGMENT = "wal.{:08d}.log"  # a write-ahead file set aside while its records are sealed
 _LOCK = "lock"
 _BLOCKS = "blocks"
 _SUFFIX = ".blk"
 _HEAD_PROBE = 64 * 1024
 _CACHE_BLOCKS = 4
 _MAX_PENDING_BLOCKS = 4  # while writes fail, what waits in memory beyond this is lost
+# While a block is being sealed, what waits beyond this many blocks' worth makes the
+# next append wait for it (a disk slower than ingest must not grow memory unbounded).
+_MAX_WAITING_BLOCKS = 2
 # A block is sealed at block_records records or this many bytes of rows, whichever comes
 # first: what waits for its block stays in memory too, so big records must not pile up.
 _BLOCK_BYTES = 8 * 2**20
@@ -109,7 +124,8 @@ class ColdChunk:
 
 
 class History:
-    """The disk tier of one data directory. Not thread-safe: the daemon's loop only."""
+    """The disk tier of one data directory. Not thread-safe: the daemon's loop only (the
+    sealing thread is handed copies and touches none of its state)."""
 
     def __init__(self, config: HistoryConfig, evicted: Counter[DropReason]) -> None:
         self.config = config
@@ -133,12 +149,20 @@ class History:
         self._lines: list[tuple[int, bytes]] = []  # its lines: (records, encoded rows)
         self._pending_bytes = 0  # of those lines
         self._wal: int | None = None
+        self._wal_last_id: int | None = None  # the newest record in wal.log, if any
+        self._segment_seq = 0
+        self._segments: list[tuple[Path, int]] = []  # set aside: (path, newest id in it)
         self._lock: int | None = None
+        self._sealer: ThreadPoolExecutor | None = None
+        self._job: Future[BlockHead] | None = None
+        self._job_taken = (0, 0, 0, 0)  # its records, lines, bytes of rows, sealed_ns
         self._synced_ns = 0
         self._unsynced = False
         self._retry_at = config.block_records
         self._retry_bytes = _BLOCK_BYTES
         self._cache: OrderedDict[int, list[Record]] = OrderedDict()
+        self._query = TextQuery("")
+        self._query_text = ""
         self.memory_floor: Callable[[], int] = lambda: 2**63
         """The id from which the memory tier holds every record (set by the record store)."""
         self.others_bytes: Callable[[], int] = lambda: 0
@@ -180,9 +204,11 @@ class History:
         return replayed
 
     def close(self, now_ns: int) -> None:
-        """Seal what is pending (so a restart has nothing to replay), sync, unlock."""
+        """Wait for the block being sealed, seal what is pending (so a restart has
+        nothing to replay), sync, unlock."""
         if not self.active:
             return
+        self.settle(now_ns)
         while self.pending and self.seal(now_ns, whole=True):
             pass
         self.sync()
@@ -190,6 +216,9 @@ class History:
         self.state = "closed"
 
     def _release(self) -> None:
+        if self._sealer is not None:
+            self._sealer.shutdown(wait=True)
+            self._sealer = None
         for fd in (self._wal, self._lock):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -213,12 +242,15 @@ class History:
             self._append_block(head)
 
     def _replay(self) -> list[Record]:
-        """What the write-ahead file holds beyond the last block, as pending records."""
-        path = self.dir / _WAL
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return []
+        """What the write-ahead files (those set aside for a block that was not written
+        before a crash, then ``wal.log``) hold beyond the last block, as pending records;
+        they are written back as one ``wal.log``."""
+        paths = sorted(self.dir.glob("wal.*.log"))
+        paths.append(self.dir / _WAL)
+        data = b""
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                data += path.read_bytes()
         last = self.blocks[-1].last_id if self.blocks else 0
         for line in data.splitlines(keepends=True):
             try:
@@ -233,21 +265,29 @@ class History:
                 self.pending += records
                 self._lines.append((len(records), line))
                 self._pending_bytes += len(line)
+                last = records[-1].id
         kept = b"".join(line for _, line in self._lines)
-        if kept != data:  # new lines must not follow a torn one
-            write_atomically(path.with_suffix(".tmp"), path, kept)
+        wal = self.dir / _WAL
+        if kept != data or len(paths) > 1:  # new lines must not follow a torn one
+            write_atomically(wal.with_suffix(".tmp"), wal, kept)
+            for path in paths[:-1]:
+                path.unlink()
+        self._wal_last_id = last if self.pending else None
         return list(self.pending)
 
     # -- writing ------------------------------------------------------------------
 
     def append(self, records: list[Record], now_ns: int) -> None:
-        """Write a batch ahead (already redacted and capped), then seal if it is time."""
+        """Write a batch ahead (already redacted and capped), then start sealing a block
+        if it is time (in a worker thread: the caller's loop goes on)."""
         if not self.active or not records:
             return
+        self._harvest()
         line = encode_rows(records)
         self.pending += records
         self._lines.append((len(records), line))
         self._pending_bytes += len(line)
+        self._wal_last_id = max(self._wal_last_id or 0, records[-1].id)
         try:
             assert self._wal is not None
             os.write(self._wal, line)
@@ -256,14 +296,23 @@ class History:
             self._failed("the write-ahead file", e)
         if now_ns - self._synced_ns >= self.sync_ns:
             self.sync(now_ns)
-        while (
-            len(self.pending) >= self._retry_at or self._pending_bytes >= self._retry_bytes
-        ) and self.seal(now_ns):
-            pass
+        if self._job is not None and self._over(_MAX_WAITING_BLOCKS):
+            self._harvest(wait=True)  # the disk is slower than ingest: wait for it
+        if self._job is None and self._over(1):
+            self._start_seal(now_ns, whole=False)
+
+    def _over(self, blocks: int) -> bool:
+        """Whether what is pending is this many blocks' worth (records or bytes)."""
+        return (
+            len(self.pending) >= self._retry_at + (blocks - 1) * self.config.block_records
+            or self._pending_bytes >= self._retry_bytes + (blocks - 1) * _BLOCK_BYTES
+        )
 
     def sync(self, now_ns: int | None = None) -> None:
-        """Make what was written survive a power cut (called at least every second)."""
+        """Make what was written survive a power cut (called at least every second),
+        and take in a block the worker finished."""
         self._synced_ns = time.time_ns() if now_ns is None else now_ns
+        self._harvest()
         if self._wal is None or not self._unsynced:
             return
         try:
@@ -274,9 +323,24 @@ class History:
 
     def seal(self, now_ns: int, *, whole: bool = False) -> bool:
         """Write the oldest pending batches (about ``block_records`` records; with
-        ``whole``, all) as one block (temp, fsync, rename), start the write-ahead file
-        over with what is left pending, then hold the bounds. A failed write leaves the
-        records pending; returns success."""
+        ``whole``, all) as one block and wait for it (temp, fsync, rename), then hold the
+        bounds. A failed write leaves the records pending; returns success."""
+        self._harvest(wait=True)
+        return self._start_seal(now_ns, whole=whole) and bool(self._harvest(wait=True))
+
+    def settle(self, now_ns: int | None = None) -> None:
+        """Wait for the block being sealed, then seal every block that is due, each
+        waited for; stops at a failed write. What a completed ``append`` has started is
+        done when this returns (for tests and benchmarks)."""
+        done = self._harvest(wait=True)
+        while done is not False and self._over(1):
+            done = self.seal(time.time_ns() if now_ns is None else now_ns)
+
+    def _start_seal(self, now_ns: int, *, whole: bool) -> bool:
+        """Hand the oldest pending batches to the sealing thread: their write-ahead file
+        is set aside (a new ``wal.log`` takes what follows) and removed once a block
+        holds them. Until ``_harvest`` takes the block in, they stay pending (and
+        queryable); the block file is invisible to queries. False if nothing is pending."""
         count = taken = size = 0
         while taken < len(self._lines) and (
             whole or (count < self.config.block_records and size < _BLOCK_BYTES)
@@ -286,16 +350,80 @@ class History:
             taken += 1
         if not count:
             return False
+        old_wal = None
+        if self._wal_last_id is not None and self._wal is not None:
+            old_wal = self._set_aside()
+        if self._sealer is None:
+            self._sealer = ThreadPoolExecutor(1, thread_name_prefix="gasoline-seal")
         records = self.pending[:count]
-        data, head = encode_block(records, [line for _, line in self._lines[:taken]], now_ns)
+        rows = [line for _, line in self._lines[:taken]]
+        self._job = self._sealer.submit(self._write_block, records, rows, now_ns, old_wal)
+        self._job_taken = (count, taken, size, now_ns)
+        return True
+
+    def _set_aside(self) -> int | None:
+        """Rename ``wal.log`` to a segment and open a new one; the old descriptor (for
+        the sealing thread to sync and close), or None if the rename failed."""
+        assert self._wal is not None and self._wal_last_id is not None
+        self._segment_seq += 1  # replayed in this order
+        segment = self.dir / _SEGMENT.format(self._segment_seq)
+        while segment.exists():
+            self._segment_seq += 1
+            segment = self.dir / _SEGMENT.format(self._segment_seq)
+        wal = self.dir / _WAL
+        try:
+            os.rename(wal, segment)
+        except OSError as e:
+            self._failed("the write-ahead file", e)
+            return None
+        try:
+            new_wal = os.open(wal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.rename(segment, wal)
+            self._failed("the write-ahead file", e)
+            return None
+        old_wal, self._wal = self._wal, new_wal
+        self._segments.append((segment, self._wal_last_id))
+        self._wal_last_id = None
+        self._unsynced = False  # the sealing thread syncs the old file
+        return old_wal
+
+    def _write_block(
+        self, records: list[Record], rows: list[bytes], now_ns: int, old_wal: int | None
+    ) -> BlockHead:
+        """In the sealing thread: sync the set-aside write-ahead file, encode the block
+        (zstandard releases the GIL), write it atomically. Touches no state of ``self``."""
+        if old_wal is not None:
+            try:
+                os.fsync(old_wal)
+            finally:
+                os.close(old_wal)
+            _sync_dir(self.dir)
+        data, head = encode_block(records, rows, now_ns)
         path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
         tmp = path.with_suffix(".tmp")
         try:
             write_atomically(tmp, path, data)
-        except OSError as e:
+        except OSError:
             tmp.unlink(missing_ok=True)
-            self._failed(f"block {path.name}", e)
-            self._retry_at = len(records) + max(1, self.config.block_records // 4)
+            raise
+        return head
+
+    def _harvest(self, *, wait: bool = False) -> bool | None:
+        """Take in the block the sealing thread finished (or, with ``wait``, is
+        writing): it becomes visible and its records stop being pending, at once.
+        Returns whether it was written; None if there was none to take."""
+        job = self._job
+        if job is None or (not wait and not job.done()):
+            return None
+        self._job = None
+        count, taken, size, now_ns = self._job_taken
+        try:
+            head = job.result()
+        except OSError as e:
+            self._failed(f"block {self.pending[0].id:020d}{_SUFFIX}", e)
+            self._retry_at = count + max(1, self.config.block_records // 4)
             self._retry_bytes = self._pending_bytes + _BLOCK_BYTES // 4
             self._shed()
             return False
@@ -306,23 +434,11 @@ class History:
         del self.pending[:count]
         del self._lines[:taken]
         self._pending_bytes -= size
-        try:
-            self._restart_wal()
-        except OSError as e:
-            self._failed("the write-ahead file", e)
+        while self._segments and self._segments[0][1] <= head.last_id:
+            with contextlib.suppress(OSError):
+                self._segments.pop(0)[0].unlink()
         self.enforce(now_ns)
         return True
-
-    def _restart_wal(self) -> None:
-        """The write-ahead file holds exactly what is pending again (usually nothing)."""
-        assert self._wal is not None
-        if not self.pending:
-            os.ftruncate(self._wal, 0)
-            return
-        path = self.dir / _WAL
-        write_atomically(path.with_suffix(".tmp"), path, b"".join(x for _, x in self._lines))
-        os.close(self._wal)
-        self._wal = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def _shed(self) -> None:
         """While writes fail, keep at most a few blocks' worth waiting in memory."""
@@ -468,6 +584,10 @@ class History:
         return records
 
     def _search(self, head: BlockHead, text: str, below_id: int) -> list[Record] | None:
+        if text != self._query_text:  # one query asks every block in turn
+            self._query, self._query_text = TextQuery(text), text
+        if not head.may_contain(self._query):
+            return []
         cached = self._cache.get(head.first_id)
         if cached is not None:
             return self._below(cached, below_id)
@@ -520,6 +640,7 @@ class History:
 
     def clear(self) -> int:
         """Remove every block and the write-ahead file; returns how many records went."""
+        self._harvest(wait=True)
         removed = self.sealed_records + len(self.pending)
         while self.blocks:
             self._drop_block(0, DropReason.CLEARED, -1)
@@ -529,6 +650,10 @@ class History:
         if self._wal is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._wal, 0)
+        self._wal_last_id = None
+        while self._segments:
+            with contextlib.suppress(OSError):
+                self._segments.pop(0)[0].unlink()
         return removed
 
     def _pending_below(self, below_id: int) -> Iterable[Record]:
@@ -561,7 +686,7 @@ class History:
         path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
         try:
             with path.open("rb") as f:
-                f.seek(head.body_offset + len(head.bloom))
+                f.seek(head.columns_offset)
                 return f.read()
         except OSError as e:
             self._corrupt_read(head, e)
@@ -574,9 +699,11 @@ class History:
     # -- status -------------------------------------------------------------------
 
     def stats(self, memory_records: int) -> dict[str, Any]:
+        self._harvest()
         disk_bytes = self.sealed_bytes
-        with contextlib.suppress(OSError):
-            disk_bytes += (self.dir / _WAL).stat().st_size
+        for path in [self.dir / _WAL, *(path for path, _ in self._segments)]:
+            with contextlib.suppress(OSError):
+                disk_bytes += path.stat().st_size
         oldest = self.oldest_ns()
         return {
             "state": self.state,
@@ -630,7 +757,11 @@ def write_atomically(tmp: Path, path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
+    _sync_dir(path.parent)
+
+
+def _sync_dir(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:

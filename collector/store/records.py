@@ -83,9 +83,13 @@ class RecordChunk:
         return self.records[self.first :] if self.first else self.records
 
     def candidates(self, text: str | None) -> list[Record]:
-        """What may match a message ``text`` filter (in memory: every record)."""
-        del text
-        return self.live()
+        """What may match a message ``text`` filter: every record, or none when no
+        message holds the text (one C-speed search of the chunk's messages lowercased,
+        where testing each record would take a microsecond or two apiece)."""
+        live = self.live()
+        if text and text.lower() not in "\n".join([r.message for r in live]).lower():
+            return []
+        return live
 
 
 class RecordStore:
