@@ -115,7 +115,7 @@ class HistoryConfig:
 
     enabled: bool = True
     dir: str = "~/.gasoline/data"
-    # 24 h at 1,000 varied lines/s is ~3.0 GiB at ~38 bytes a record (retention_bench)
+    # 24 h at 1,000 varied lines/s is ~2.8 GiB at ~35 bytes a record (retention_bench)
     max_bytes: int = 4 * 1024 * 1024 * 1024
     max_age: Duration = Duration(24 * 3600)
     block_records: int = 16_384
