@@ -128,7 +128,7 @@ def build_part(job: tuple[Path, Part]) -> dict[str, Any]:
     spans = SpanHistory(config, restore_span_detail) if part.requests else None
     if spans is not None:
         spans.open(max_spans=0, not_before_ns=0)
-    pool = otlp_load.load_or_build_pool(POOL, cache=str(root / "otlp-pool.pickle"))
+        pool = otlp_load.load_or_build_pool(POOL, cache=str(root / "otlp-pool.pickle"))
     redactor = Redactor(RedactionConfig())
     store_config = StoreConfig()
     limits = ValueLimits(store_config.max_value_chars, store_config.max_record_bytes)
@@ -184,7 +184,7 @@ def build_part(job: tuple[Path, Part]) -> dict[str, Any]:
     return {
         "index": part.index,
         "records": part.records,
-        "spans": sum(pool.spans[r % len(pool)] for r in range(part.first_request, last_request)),
+        "spans": spans.sealed_spans if spans is not None else 0,
         "record_traces": record_traces,
         "span_traces": rng.sample(span_traces, min(len(span_traces), SAMPLES_PER_PART)),
         "cpu_s": time.process_time() - cpu0,
@@ -269,7 +269,7 @@ def timed(
         spent += samples[-1]
     ms = sorted(s * 1e3 for s in samples)
     p95 = statistics.quantiles(ms, n=20, method="inclusive")[18] if len(ms) > 1 else ms[0]
-    return Timing(name, len(ms), ms[0], statistics.median(ms), p95, ms[-1], found)
+    return Timing(name, len(ms), samples[0] * 1e3, statistics.median(ms), p95, ms[-1], found)
 
 
 def query_figures(store: Store, day: dict[str, Any], args: argparse.Namespace) -> list[Timing]:
@@ -333,7 +333,8 @@ def query_figures(store: Store, day: dict[str, Any], args: argparse.Namespace) -
 
 
 def measure(root: Path, day: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """Open the day as the daemon does, then query it."""
+    """Open the day as the daemon does, then query it (in a process of its own, so its
+    RSS is what a daemon's would be)."""
     rss_before = rss_bytes()
     t0 = time.perf_counter()
     store = Store(StoreConfig(history=history_config(root / "history")))
@@ -429,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
             root.mkdir(parents=True, exist_ok=True)
             day = build(root, records, args)
             manifest.write_text(json.dumps(day))
-        figures = measure(root, day, args)
+        with multiprocessing.get_context("spawn").Pool(1) as fresh:  # a daemon's RSS
+            figures = fresh.apply(measure, (root, day, args))
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
