@@ -189,7 +189,7 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
         if min_rank and not any(LEVEL_RANK.get(level, 1) >= min_rank for level in chunk.levels):
             continue
         floor = heap[0][0] if len(heap) >= k else -1
-        for record in reversed(chunk.candidates(f.text)):
+        for record in reversed(chunk.candidates(f.text, since, until)):
             if record.time_ns < floor:
                 exact = False
                 continue

@@ -53,10 +53,11 @@ from __future__ import annotations
 import array
 import hashlib
 import json
+import re
 import struct
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import zstandard
@@ -76,6 +77,7 @@ __all__ = [
     "encode_block",
     "encode_rows",
     "head_bytes_needed",
+    "range_records",
     "read_head",
     "text_records",
     "trace_records",
@@ -116,22 +118,19 @@ class BlockHead:
     body_crc: int
     file_bytes: int
     text_bloom: bytes = b""  # none in a version 1 block: every text query reads it
+    # Asked of every block a scan walks past (thousands in a day): made once.
+    sources: frozenset[str] = field(init=False)
+    services: frozenset[str] = field(init=False)
+    levels: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sources = frozenset(self.tables["source"])
+        self.services = frozenset(self.tables["service"])
+        self.levels = frozenset(self.tables["level"])
 
     @property
     def columns_offset(self) -> int:
         return self.body_offset + len(self.bloom) + len(self.text_bloom)
-
-    @property
-    def sources(self) -> set[str]:
-        return set(self.tables["source"])
-
-    @property
-    def services(self) -> set[str]:
-        return set(self.tables["service"])
-
-    @property
-    def levels(self) -> set[str]:
-        return set(self.tables["level"])
 
     def may_hold(self, probe: Probe) -> bool:
         """Whether the Bloom filter admits the key of ``probe`` (a trace id, or a
@@ -413,6 +412,23 @@ def text_records(head: BlockHead, body: bytes, text: str) -> list[Record] | None
     return _lines_with(rows, text.lower().encode(), fold=True)
 
 
+# The start of a row, ``[id,time_ns,"source"``: the time of every row of a batch line
+# without parsing it (a match inside a value only costs that line a parse).
+_ROW_TIME = re.compile(rb'\[\d+,(\d+),"')
+
+
+def range_records(head: BlockHead, body: bytes, since_ns: int, until_ns: int) -> list[Record]:
+    """The block's records in batches with a row timed from ``since_ns`` to ``until_ns``:
+    a superset of those in the range, found before parsing, so a minute of a block costs
+    its batch, not the block's 16,384 rows."""
+    lines = [
+        line
+        for line in _rows(head, body).split(b"\n")
+        if any(since_ns <= int(t) <= until_ns for t in _ROW_TIME.findall(line))
+    ]
+    return _decode(*lines)
+
+
 def _rows(head: BlockHead, body: bytes) -> bytes:
     if zlib.crc32(body) != head.body_crc:
         raise BlockError("block columns are corrupt (crc32 mismatch)")
@@ -474,7 +490,11 @@ class Probe:
                 return True  # not a filter this code wrote: read the block
             positions = [(self._h1 + i * self._h2) & (bits - 1) for i in range(_BLOOM_PROBES)]
             probes = self._by_size[len(bloom)] = [(p >> 3, 1 << (p & 7)) for p in positions]
-        return all(bloom[at] & bit for at, bit in probes)
+        # A plain loop, not all(...): 0.5 us instead of 1.3, asked of each block of a day.
+        for at, bit in probes:  # noqa: SIM110
+            if not bloom[at] & bit:
+                return False
+        return True
 
 
 def _text_keys(messages: Iterable[str]) -> set[bytes]:
@@ -535,4 +555,8 @@ class TextQuery:
         if probes is None:
             positions = set(_text_probes(self._keys, len(bloom) * 8))
             probes = self._by_size[len(bloom)] = [(p >> 3, 1 << (p & 7)) for p in positions]
-        return all(bloom[at] & bit for at, bit in probes)
+        # A plain loop, not all(...): 0.5 us instead of 1.3, asked of each block of a day.
+        for at, bit in probes:  # noqa: SIM110
+            if not bloom[at] & bit:
+                return False
+        return True

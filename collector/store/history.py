@@ -33,6 +33,7 @@ import os
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from collector.store.blocks import (
     encode_block,
     encode_rows,
     head_bytes_needed,
+    range_records,
     read_head,
     text_records,
     trace_records,
@@ -81,6 +83,7 @@ class ColdChunk:
     __slots__ = (
         "_load",
         "_search",
+        "_window",
         "levels",
         "max_ns",
         "min_ns",
@@ -95,11 +98,12 @@ class ColdChunk:
         min_ns: int,
         max_ns: int,
         prefix_max_ns: int,
-        sources: set[str],
-        services: set[str],
-        levels: set[str],
+        sources: AbstractSet[str],
+        services: AbstractSet[str],
+        levels: AbstractSet[str],
         load: Callable[[], list[Record]],
         search: Callable[[str], list[Record] | None] | None = None,
+        window: Callable[[int, int], list[Record]] | None = None,
     ) -> None:
         self.min_ns = min_ns
         self.max_ns = max_ns
@@ -109,17 +113,25 @@ class ColdChunk:
         self.levels = levels
         self._load = load
         self._search = search
+        self._window = window
 
     def live(self) -> list[Record]:
         return self._load()
 
-    def candidates(self, text: str | None) -> list[Record]:
-        """What may match a message ``text`` filter: on disk, only the batches holding
-        the text are parsed; else every record."""
+    def candidates(
+        self, text: str | None, since_ns: int | None = None, until_ns: int | None = None
+    ) -> list[Record]:
+        """What may match a message ``text`` filter and a time range: on disk, only the
+        batches holding the text, or else a row in the range, are parsed; else every
+        record."""
         if text and self._search is not None:
             found = self._search(text)
             if found is not None:
                 return found
+        lo = 0 if since_ns is None else since_ns
+        hi = 2**63 if until_ns is None else until_ns
+        if self._window is not None and (lo > self.min_ns or hi < self.max_ns):
+            return self._window(lo, hi)
         return self._load()
 
 
@@ -528,13 +540,11 @@ class History:
 
     def count_below(self, below_id: int) -> int:
         """How many records with ids under ``below_id`` this tier holds."""
-        total = sum(1 for r in self._pending_below(below_id))
-        for head in reversed(self.blocks):
+        total = self.sealed_records + sum(1 for r in self._pending_below(below_id))
+        for head in reversed(self.blocks):  # usually none: memory holds what is newer
             if head.last_id < below_id:
                 break
-            total += self._rows_below(head, below_id)
-        i = bisect.bisect_left([h.last_id for h in self.blocks], below_id)
-        total += sum(h.count for h in self.blocks[:i])
+            total -= head.count - self._rows_below(head, below_id)
         return total
 
     def chunks_newest_first(self, below_id: int) -> Iterator[ColdChunk]:
@@ -562,6 +572,7 @@ class History:
                 levels=head.levels,
                 load=lambda head=head: self._below(self.records_of(head), below_id),  # type: ignore[misc]
                 search=lambda text, head=head: self._search(head, text, below_id),  # type: ignore[misc]
+                window=lambda lo, hi, head=head: self._window(head, lo, hi, below_id),  # type: ignore[misc]
             )
 
     def records_of(self, head: BlockHead) -> list[Record]:
@@ -601,12 +612,27 @@ class History:
             return []
         return None if found is None else self._below(found, below_id)
 
+    def _window(self, head: BlockHead, lo: int, hi: int, below_id: int) -> list[Record]:
+        cached = self._cache.get(head.first_id)
+        if cached is not None:
+            return self._below(cached, below_id)
+        body = self._body(head)
+        if body is None:
+            return []
+        try:
+            return self._below(range_records(head, body, lo, hi), below_id)
+        except (BlockError, ValueError) as e:
+            self._corrupt_read(head, e)
+            return []
+
     def by_trace(self, trace_id: bytes, below_id: int) -> list[Record]:
         """Records of one trace (oldest first), from the blocks whose filter admits it."""
         out: list[Record] = []
         probe = Probe(trace_id)
         for head in self.blocks:
-            if head.first_id >= below_id or not head.may_hold(probe):
+            if head.first_id >= below_id:
+                break  # blocks are in id order: the rest is in memory
+            if not head.may_hold(probe):
                 continue
             body = self._body(head)
             if body is None:
@@ -630,7 +656,7 @@ class History:
         for r in self._pending_below(record_id + 1):
             if r.id == record_id:
                 return r
-        i = bisect.bisect_right([h.first_id for h in self.blocks], record_id) - 1
+        i = bisect.bisect_right(self.blocks, record_id, key=_first_id) - 1
         if i < 0 or self.blocks[i].last_id < record_id:
             return None
         for r in self.records_of(self.blocks[i]):
@@ -734,6 +760,10 @@ class History:
             "restored_records": self.restored,
             "load_s": round(self.load_s, 3),
         }
+
+
+def _first_id(head: BlockHead) -> int:
+    return head.first_id
 
 
 def _open_head(path: Path) -> BlockHead:
