@@ -22,14 +22,10 @@ in a temporary directory and measures what a restarted daemon does with it:
   ids from across the day; with ``--spans``, ``SpanStore.trace``. Each kind runs
   ``--queries`` times or until ``--budget`` seconds are spent, whichever is first.
 
-On 2026-12-07 (2 shared cores), ``--spans``: built in 50.5 min; 3.00 GiB of records
-(37.2 B each) + 1.04 GiB of spans (65.6 B each); restart 2.05 s (0.6 s of it the
-5,083 record blocks' heads, the rest 1.0 M spans read back); RSS 548 MiB after it;
-timeline p50 2-14 ms by service, level or source, 129 ms for a minute mid-day, 28 s
-for a rare text; records of a trace by id 10.6 ms.
+The README quotes the figures of a full day, with the command.
 
     python bench/day_bench.py --hours 1           # 3.6 M records, a few minutes
-    python bench/day_bench.py --spans             # the full day, about 50 minutes
+    python bench/day_bench.py --spans             # the full day, about 40 minutes
     python bench/day_bench.py --hours 1 --keep /tmp/day1   # keep it; a rerun reuses it
 """
 
