@@ -599,6 +599,20 @@ class History:
             self._query, self._query_text = TextQuery(text), text
         if not head.may_contain(self._query):
             return []
+        return self._part(head, below_id, lambda h, body: text_records(h, body, text))
+
+    def _window(self, head: BlockHead, lo: int, hi: int, below_id: int) -> list[Record]:
+        return self._part(head, below_id, lambda h, body: range_records(h, body, lo, hi)) or []
+
+    def _part(
+        self,
+        head: BlockHead,
+        below_id: int,
+        read: Callable[[BlockHead, bytes], list[Record] | None],
+    ) -> list[Record] | None:
+        """Some of a block's records: what ``read`` parses of its columns (None: it cannot
+        tell, the caller reads them all), or every one if the block is decoded already;
+        [] if it proves corrupt."""
         cached = self._cache.get(head.first_id)
         if cached is not None:
             return self._below(cached, below_id)
@@ -606,24 +620,11 @@ class History:
         if body is None:
             return []
         try:
-            found = text_records(head, body, text)
+            found = read(head, body)
         except (BlockError, ValueError) as e:
             self._corrupt_read(head, e)
             return []
         return None if found is None else self._below(found, below_id)
-
-    def _window(self, head: BlockHead, lo: int, hi: int, below_id: int) -> list[Record]:
-        cached = self._cache.get(head.first_id)
-        if cached is not None:
-            return self._below(cached, below_id)
-        body = self._body(head)
-        if body is None:
-            return []
-        try:
-            return self._below(range_records(head, body, lo, hi), below_id)
-        except (BlockError, ValueError) as e:
-            self._corrupt_read(head, e)
-            return []
 
     def by_trace(self, trace_id: bytes, below_id: int) -> list[Record]:
         """Records of one trace (oldest first), from the blocks whose filter admits it."""

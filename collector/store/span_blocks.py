@@ -280,40 +280,30 @@ def read_block_head(path: Path) -> SpanBlock:
     """A block's head and, from ``GASSPN2`` on, its index (whose crc32 is checked)."""
     size = path.stat().st_size
     fixed = len(_MAGIC) + _BLOCK_HEAD.size
+    firsts: array.array[int] | None = None
+    lasts: array.array[int] | None = None
+    body_offset = fixed
     with path.open("rb") as f:
         data = f.read(fixed + _INDEX.size)
         if len(data) < fixed or data[: len(_MAGIC)] not in (_MAGIC, _MAGIC_V1):
             raise ValueError(f"{path.name} is not a span block")
         frames, spans, min_ns, max_ns, sealed_ns, crc = _BLOCK_HEAD.unpack_from(data, len(_MAGIC))
-        if data.startswith(_MAGIC_V1):
-            return SpanBlock(
-                int(path.stem),
-                frames,
-                spans,
-                min_ns,
-                max_ns,
-                sealed_ns,
-                crc,
-                size,
-                fixed,
-                None,
-                None,
-            )
-        if len(data) < fixed + _INDEX.size:
-            raise ValueError(f"{path.name}: truncated index")
-        firsts_len, lasts_len, index_crc = _INDEX.unpack_from(data, fixed)
-        index = f.read(firsts_len + lasts_len)
-    if (
-        len(index) != firsts_len + lasts_len
-        or zlib.crc32(index) != index_crc
-        or firsts_len % 4
-        or lasts_len % 4
-    ):
-        raise ValueError(f"{path.name}: damaged index")
-    firsts, lasts = array.array("I"), array.array("I")
-    firsts.frombytes(index[:firsts_len])
-    lasts.frombytes(index[firsts_len:])
-    body_offset = fixed + _INDEX.size + len(index)
+        if not data.startswith(_MAGIC_V1):
+            if len(data) < fixed + _INDEX.size:
+                raise ValueError(f"{path.name}: truncated index")
+            firsts_len, lasts_len, index_crc = _INDEX.unpack_from(data, fixed)
+            index = f.read(firsts_len + lasts_len)
+            if (
+                len(index) != firsts_len + lasts_len
+                or zlib.crc32(index) != index_crc
+                or firsts_len % 4
+                or lasts_len % 4
+            ):
+                raise ValueError(f"{path.name}: damaged index")
+            firsts, lasts = array.array("I"), array.array("I")
+            firsts.frombytes(index[:firsts_len])
+            lasts.frombytes(index[firsts_len:])
+            body_offset = fixed + _INDEX.size + len(index)
     return SpanBlock(
         int(path.stem),
         frames,
