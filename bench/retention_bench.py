@@ -412,9 +412,9 @@ def span_figures(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def compare_blocks(args: argparse.Namespace) -> dict[str, Any]:
-    """Blocks as the history writes them (``encode_block``: the write-ahead rows, ids,
-    head, Bloom filters and text index), compressed each way: file bytes per record, and
-    the seal's CPU time per block of ``--block`` records (in the sealing thread)."""
+    """Blocks as the history writes them (``encode_block``: the columns, head, Bloom
+    filters and text index), compressed each way: file bytes per record, and the seal's
+    CPU time per block of ``--block`` records (in the sealing thread)."""
     import zstandard
 
     from collector.store.blocks import encode_block, encode_rows
@@ -430,22 +430,23 @@ def compare_blocks(args: argparse.Namespace) -> dict[str, Any]:
         batches.append((batch, encode_rows(batch)))
     rows = [row for _, row in batches]
 
-    def blocks(size: int) -> Iterator[tuple[list[Any], list[bytes]]]:
+    def blocks(size: int) -> Iterator[list[Any]]:
         """Whole batches, as the history seals them: until ``size`` records."""
         chunk: list[Any] = []
-        lines: list[bytes] = []
-        for batch, row in batches:
+        for batch, _ in batches:
             chunk += batch
-            lines.append(row)
             if len(chunk) >= size:
-                yield chunk, lines
-                chunk, lines = [], []
+                yield chunk
+                chunk = []
         if chunk:
-            yield chunk, lines
+            yield chunk
 
     params = zstandard.ZstdCompressionParameters.from_level
     trained = zstandard.train_dictionary(112_640, rows[: max(1, len(rows) // 10)])
-    variants: list[tuple[str, int, zstandard.ZstdCompressor]] = [
+    variants: list[tuple[str, int, zstandard.ZstdCompressor | None]] = [
+        ("the history's (level 15, hash and chain tables of 2^20)", args.block, None)
+    ]
+    variants += [
         (f"level {level}", args.block, zstandard.ZstdCompressor(level=level))
         for level in (3, 6, 9, 12, 15, 19)
     ]
@@ -479,8 +480,8 @@ def compare_blocks(args: argparse.Namespace) -> dict[str, Any]:
     for name, size, compressor in variants:
         total = 0
         cpu0 = time.process_time()
-        for chunk, lines in blocks(size):
-            data, _ = encode_block(chunk, lines, 0, compressor=compressor)
+        for chunk in blocks(size):
+            data, _ = encode_block(chunk, 0, compressor=compressor)
             total += len(data)
         cpu = time.process_time() - cpu0
         out[name] = {

@@ -272,7 +272,8 @@ def test_a_rare_word_opens_only_the_block_that_holds_it(tmp_path: Path) -> None:
     assert not TextQuery("a=b").usable  # every trigram has a separator in the middle
 
 
-# A block written by version 1 of the format (no text index), as it wrote it.
+# Blocks of six records written by versions 1 (no text index) and 2 (the write-ahead rows
+# whole, in one column) of the format, as they wrote them.
 _V1_BLOCK = """
 R0FTQkxLMQpCAQAAyukyJ3sidiI6MSwiZmlyc3RfaWQiOjEsImxhc3RfaWQiOjYsImNvdW50Ijo2LCJt
 aW5fbnMiOjE3MDAwMDAwMDAwMDAwMDAwMDAsIm1heF9ucyI6MTcwMDAwMDAwMDAwNTAwMDAwMCwic2Vh
@@ -287,9 +288,29 @@ g83AIDMKjyMshcQ34DAwIIdGbI9B7DyHiJeEUguK8fhgOPvCdjSOgE3EGY+l6FMVcLbAQCNlCw==
 """
 
 
-def test_blocks_of_format_version_1_are_still_read(tmp_path: Path) -> None:
+_V2_BLOCK = """
+R0FTQkxLMQpnAQAAUyUbGHsidiI6MiwiZmlyc3RfaWQiOjEsImxhc3RfaWQiOjYsImNvdW50Ijo2LCJt
+aW5fbnMiOjE3MDAwMDAwMDAwMDAwMDAwMDAsIm1heF9ucyI6MTcwMDAwMDAwMDAwNTAwMDAwMCwic2Vh
+bGVkX25zIjoxNzAwMDAwMDAwMTAwMDAwMDAwLCJ0YWJsZXMiOnsic291cmNlIjpbImJhY2tlbmQiXSwi
+bGV2ZWwiOlsiZXJyb3IiLCJpbmZvIl0sInNlcnZpY2UiOlsiYXBpIl0sImtpbmQiOlsibG9nIl19LCJi
+bG9vbV9sZW4iOjgsImJsb29tX2NyYyI6MTY3NzI2NDYwMywidGV4dF9sZW4iOjEyMCwidGV4dF9jcmMi
+OjIwODA5NjM5NTksImNvbHVtbnMiOltbImlkX2RlbHRhIiwxOV0sWyJyb3dzIiwyMTldXSwiYm9keV9j
+cmMiOjE5MTg0MzcxMzJ9A0iKISBEkBRUSgJhIBIAgAEsSIh1BIuNsJESCAAAxE8kgAaoMwA0wIEcwMIA
+BIBfCQ6ZIEABpm5MACaCYAIEMCAlTiAgCIaEABoJgCJACDAjIGyQIU/wN0EWELUAkBgmggAhAEcAoGAA
+CgBgcBwQcKIKKS0GhCBhJlAYQqtZGEEotS/9IDBVAAAQAQACAFcKwAAWKLUv/WAZAo0GAHJKIh9QaaoD
+yBVRG3sSl2cUkq7uRZJz5bXtLbELPOPORCTUhpZYJQWwCaWziBFjhrYBl0eHl38OBz2/NoEynmXaTpAg
+1wUFbQxBFlKveKE2bZ6xRiPYKfcQH2slhmvAA10fDdz1CIliymwFdEVAsUg6EQee61lOaRmRsgnXz2TO
+vv7JLkC442rW0cNYHCAAIwlkzAcRPBhkRynHHQtRFGQPHOE4widBwoeBLKKj4Hy0JkJHYQkBWQJH9Lj4
+dYNvYJyATcRZj6XEUxV5toBAI3ML
+"""
+
+
+@pytest.mark.parametrize(("version", "block"), [(1, _V1_BLOCK), (2, _V2_BLOCK)])
+def test_blocks_of_earlier_format_versions_are_still_read(
+    tmp_path: Path, version: int, block: str
+) -> None:
     (tmp_path / "blocks").mkdir()
-    (tmp_path / "blocks" / f"{1:020d}.blk").write_bytes(base64.b64decode(_V1_BLOCK))
+    (tmp_path / "blocks" / f"{1:020d}.blk").write_bytes(base64.b64decode(block))
     years = Duration(10 * 365 * 86400)  # it was sealed in 2023
     store = _store(tmp_path, block_records=100, max_age=years)
     history = store.records.history
@@ -299,7 +320,7 @@ def test_blocks_of_format_version_1_are_still_read(tmp_path: Path) -> None:
     for _ in range(2):
         page = timeline(store, TimelineFilter(text="timeouterror", limit=10))
         assert [e["message"] for e in page["events"]] == [
-            f"v1 line {i} readTimeoutError after {(i - 1) * 7} ms" for i in range(1, 7)
+            f"v{version} line {i} readTimeoutError after {(i - 1) * 7} ms" for i in range(1, 7)
         ]
         assert [r.id for r in store.records.by_trace(TRACE)][:3] == [1, 3, 5]
         assert [r.id for r in store.records.by_correlation("req-1")] == [2]

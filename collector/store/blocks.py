@@ -4,27 +4,21 @@ A block file holds consecutive records (by id). Its head says what a query needs
 skip it without reading the rest: id and time range, the sources, services, levels and
 kinds it holds, a Bloom filter over its trace and correlation ids, and a Bloom filter over
 the words and trigrams of its lowercased messages (``TextQuery``). Behind it, each
-column is one zstandard frame: the ids (as deltas), and the rows themselves as the
-write-ahead file already encoded them (JSON, one array per batch), so sealing
-re-encodes nothing, reading is C-speed parsing, and a lookup by trace id finds the id's
-hex in the rows before it parses only the batches that hold it.
-Measured on this machine (bench/retention_bench.py, and --compare): 42 bytes per
-varied record for DuckDB (0.22 M records/s at best; ``executemany`` inserts 2,500
-rows/s). Blocks are compressed at zstandard level 9: ``--compare`` over 300,000 varied
-records, file bytes per record (head, Bloom filters and text index included) and the
-seal's CPU per block of 16,384 records, level 3 / 6 / 9 / 12 / 15 / 19: 37.8 / 35.1 /
-33.8 / 32.9 / 31.9 / 28.9 bytes, 86 / 104 / 147 / 208 / 760 / 1,938 ms; compression
-context for an 8 MiB block: 1 / 2 / 10 / 40 / 64 / 81 MiB. Blocks are sealed by a
-worker thread (zstandard releases the GIL), so level 9 costs the loop nothing and a
-core under 1% at 1,000 lines/s, for 11% fewer bytes than level 3 (2.72 GiB a day
-instead of 3.04). Level 12 saves 0.9 bytes more but holds 40 MiB while it compresses
-(the 300 MB file test's RSS bound caught it); level 15 costs 5 times the CPU; level 19
-could not keep up with a burst above ~8,500 lines/s, and appends would wait for it.
-A 128 MiB window with long-distance matching, blocks of 65,536 records and a trained
-dictionary each gained nothing (the repeats in a block are already within the window).
-What stands between this and ~23 bytes is the rows themselves: each repeats its id and
-its time in decimal, and the same rows without them (the times as a binary column)
-measured 4 bytes a record less at the same level.
+column of the records is one zstandard frame (``collector.store.columns``), so a lookup by
+trace id decompresses the trace ids and then only what its rows need, and a text query
+looks in the messages alone.
+
+Measured on this machine (bench/retention_bench.py --compare, 300,000 varied records),
+file bytes per record, head, Bloom filters (2.4 bytes) and text index included, and the
+seal's CPU per block of 16,384 records, zstandard level 3 / 9 / 12 / 15 / 19: 27.2 / 23.9
+/ 23.0 / 22.1 / 21.4 bytes, 163 / 194 / 223 / 400 / 956 ms. The write-ahead rows
+compressed whole, as format 2 kept them, took 33.8 bytes at level 9. Blocks use level 15
+with its hash and chain tables cut to 2^20 entries: the same bytes as level 15 for a
+column of a block (a few MiB), in 10 MiB of compression context instead of 34 and 170 ms
+a block instead of 215 (level 12: 22 MiB). Blocks are sealed by a worker thread
+(zstandard releases the GIL), so this costs the event loop nothing and a core 2% at
+1,000 lines/s. DuckDB took 42 bytes a record at 0.22 M records/s; a 128 MiB window with
+long-distance matching and a trained dictionary gained nothing.
 
 The text index answers a ``text`` filter (a case-insensitive substring of the message)
 without reading the columns: a block whose filter lacks one of the query's keys cannot
@@ -45,7 +39,8 @@ Queries under 3 characters, or not ASCII, read the blocks as before.
 Layout: ``MAGIC | u32 head length | u32 head crc32 | head (JSON) | bloom | text bloom |
 columns``. The head's crc32 and the file's expected length are checked when the block
 is opened (a truncated file is caught there); the columns' crc32 when it is first read.
-Version 1 blocks (no text bloom) are still read; every query reads them.
+Blocks of versions 1 (no text bloom: every text query reads them) and 2 (the write-ahead
+rows whole, in one column: found in before they are parsed) are still read.
 """
 
 from __future__ import annotations
@@ -56,13 +51,14 @@ import json
 import re
 import struct
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import zstandard
 
 from collector.model import Record
+from collector.store.columns import CATEGORIES, Columns, encode_columns
 
 __all__ = [
     "BlockError",
@@ -84,17 +80,18 @@ __all__ = [
 ]
 
 MAGIC = b"GASBLK1\n"
-_VERSION = 2
-_READS = (1, 2)
+_VERSION = 3
+_READS = (1, 2, 3)
 _PREFIX = struct.Struct("<II")
-_LEVEL = 9  # measured: see the module's docstring
+_T = TypeVar("_T")
+# Measured: see the module's docstring.
+_PARAMETERS = zstandard.ZstdCompressionParameters.from_level(15, hash_log=20, chain_log=20)
 _BLOOM_BITS_PER_KEY = 16
 _BLOOM_PROBES = 8
 _TEXT_BITS_PER_KEY = 12
 _TEXT_PROBES = 4  # about 0.6% false positives a key
 _SEPARATORS = b" \t\n\r=:.,;/\\\"'()[]{}<>|&?!*+@#$%^~`"
 _FOLD = bytes.maketrans(_SEPARATORS, b" " * len(_SEPARATORS))
-_CATEGORIES = ("source", "level", "service", "kind")
 
 
 class BlockError(Exception):
@@ -118,6 +115,7 @@ class BlockHead:
     body_crc: int
     file_bytes: int
     text_bloom: bytes = b""  # none in a version 1 block: every text query reads it
+    version: int = _VERSION  # 1 and 2 keep the write-ahead rows whole (one column)
     # Asked of every block a scan walks past (thousands in a day): made once.
     sources: frozenset[str] = field(init=False)
     services: frozenset[str] = field(init=False)
@@ -149,31 +147,22 @@ def correlation_key(correlation_id: str) -> bytes:
 
 def encode_block(
     records: Sequence[Record],
-    rows: Sequence[bytes],
     sealed_ns: int,
     *,
     compressor: zstandard.ZstdCompressor | None = None,
 ) -> tuple[bytes, BlockHead]:
-    """The file bytes of a block holding ``records`` (ids increasing), whose write-ahead
-    ``rows`` (lines of JSON arrays, ``encode_rows``) hold the same records, and its head.
+    """The file bytes of a block holding ``records`` (ids increasing), and its head.
     ``compressor`` is for measuring others (bench/retention_bench.py --compare); any
     zstandard level reads back, a dictionary would not."""
     n = len(records)
-    times = array.array("q", [r.time_ns for r in records])
-    ids = [r.id for r in records]
-    columns: dict[str, bytes] = {
-        "id_delta": array.array(
-            "q", [b - a for a, b in zip([0, *ids], ids, strict=False)]
-        ).tobytes(),
-        "rows": b"".join(rows),
-    }
-    tables = {name: sorted({getattr(r, name) for r in records}) for name in _CATEGORIES}
+    times = [r.time_ns for r in records]
+    tables = {name: sorted({getattr(r, name) for r in records}) for name in CATEGORIES}
     keys = {r.trace_id for r in records if r.trace_id is not None}
     keys |= {correlation_key(r.correlation_id) for r in records if r.correlation_id}
     bloom = _bloom(keys)
     text_bloom = _text_bloom(_text_keys(r.message for r in records))
-    compressor = compressor or zstandard.ZstdCompressor(level=_LEVEL)
-    frames = [(name, compressor.compress(data)) for name, data in columns.items()]
+    compressor = compressor or zstandard.ZstdCompressor(compression_params=_PARAMETERS)
+    frames = [(name, compressor.compress(data)) for name, data in encode_columns(records, tables)]
     body = b"".join(frame for _, frame in frames)
     head_doc = {
         "v": _VERSION,
@@ -249,13 +238,14 @@ def _head(
             min_ns=int(doc["min_ns"]),
             max_ns=int(doc["max_ns"]),
             sealed_ns=int(doc["sealed_ns"]),
-            tables={k: [str(v) for v in doc["tables"][k]] for k in _CATEGORIES},
+            tables={k: [str(v) for v in doc["tables"][k]] for k in CATEGORIES},
             bloom=bloom,
             columns=[(str(name), int(size)) for name, size in doc["columns"]],
             body_offset=body_offset,
             body_crc=int(doc["body_crc"]),
             file_bytes=file_bytes,
             text_bloom=text_bloom,
+            version=int(doc["v"]),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BlockError(f"block head lacks a field or has a wrong one: {e}") from e
@@ -264,6 +254,8 @@ def _head(
 def decode_rows(head: BlockHead, body: bytes, rows: Sequence[int] | None = None) -> list[Record]:
     """Records of a block from its column bytes (all of them, or the ``rows`` asked for,
     in order); ``BlockError`` if the columns do not check out."""
+    if head.version >= 3:
+        return _read(head, body, lambda c: c.records(rows))
     if zlib.crc32(body) != head.body_crc:
         raise BlockError("block columns are corrupt (crc32 mismatch)")
     try:
@@ -340,8 +332,10 @@ def decompress_column(head: BlockHead, body: bytes, name: str) -> bytes:
     raise BlockError(f"block has no column {name}")
 
 
-def block_ids(head: BlockHead, body: bytes) -> array.array[int]:
+def block_ids(head: BlockHead, body: bytes) -> Sequence[int]:
     """The record ids of a block, in order."""
+    if head.version >= 3:
+        return _read(head, body, Columns.ids)
     ids = array.array("q", decompress_column(head, body, "id_delta"))
     total = 0
     for i, delta in enumerate(ids):
@@ -353,6 +347,8 @@ def block_ids(head: BlockHead, body: bytes) -> array.array[int]:
 def trace_records(head: BlockHead, body: bytes, trace_id: bytes) -> list[Record]:
     """A block's records of one trace: each row holding the id's hex is parsed alone
     (from the nearest ``[`` before it that starts a whole row), else its whole batch."""
+    if head.version >= 3:
+        return _read(head, body, lambda c: c.records(c.trace_rows(trace_id)))
     rows = _rows(head, body)
     hex_id = trace_id.hex()
     needle = b',"' + hex_id.encode() + b'",'
@@ -404,6 +400,8 @@ def text_records(head: BlockHead, body: bytes, text: str) -> list[Record] | None
     """The block's records in batches whose rows contain ``text`` (any case): a superset
     of those whose message does, found before parsing. None when the text could be
     escaped in JSON (not plain printable ASCII): the caller reads the whole block."""
+    if head.version >= 3:
+        return _read(head, body, lambda c: _some(c, c.text_rows(text)))
     if not text or not all(" " <= c <= "~" and c not in '"\\' for c in text):
         return None
     rows = _rows(head, body)
@@ -421,12 +419,31 @@ def range_records(head: BlockHead, body: bytes, since_ns: int, until_ns: int) ->
     """The block's records in batches with a row timed from ``since_ns`` to ``until_ns``:
     a superset of those in the range, found before parsing, so a minute of a block costs
     its batch, not the block's 16,384 rows."""
+    if head.version >= 3:
+        return _read(head, body, lambda c: c.records(c.range_rows(since_ns, until_ns)))
     lines = [
         line
         for line in _rows(head, body).split(b"\n")
         if any(since_ns <= int(t) <= until_ns for t in _ROW_TIME.findall(line))
     ]
     return _decode(*lines)
+
+
+def _read(head: BlockHead, body: bytes, read: Callable[[Columns], _T]) -> _T:
+    """What ``read`` makes of a version 3 block's columns; ``BlockError`` if they do
+    not check out."""
+    if zlib.crc32(body) != head.body_crc:
+        raise BlockError("block columns are corrupt (crc32 mismatch)")
+    try:
+        return read(
+            Columns(head.count, head.tables, lambda name: decompress_column(head, body, name))
+        )
+    except (ValueError, TypeError, IndexError, KeyError) as e:
+        raise BlockError(f"block columns do not decode: {e}") from e
+
+
+def _some(columns: Columns, rows: list[int] | None) -> list[Record] | None:
+    return None if rows is None else columns.records(rows)
 
 
 def _rows(head: BlockHead, body: bytes) -> bytes:

@@ -368,8 +368,7 @@ class History:
         if self._sealer is None:
             self._sealer = ThreadPoolExecutor(1, thread_name_prefix="gasoline-seal")
         records = self.pending[:count]
-        rows = [line for _, line in self._lines[:taken]]
-        self._job = self._sealer.submit(self._write_block, records, rows, now_ns, old_wal)
+        self._job = self._sealer.submit(self._write_block, records, now_ns, old_wal)
         self._job_taken = (count, taken, size, now_ns)
         return True
 
@@ -401,9 +400,7 @@ class History:
         self._unsynced = False  # the sealing thread syncs the old file
         return old_wal
 
-    def _write_block(
-        self, records: list[Record], rows: list[bytes], now_ns: int, old_wal: int | None
-    ) -> BlockHead:
+    def _write_block(self, records: list[Record], now_ns: int, old_wal: int | None) -> BlockHead:
         """In the sealing thread: sync the set-aside write-ahead file, encode the block
         (zstandard releases the GIL), write it atomically. Touches no state of ``self``."""
         if old_wal is not None:
@@ -412,7 +409,7 @@ class History:
             finally:
                 os.close(old_wal)
             _sync_dir(self.dir)
-        data, head = encode_block(records, rows, now_ns)
+        data, head = encode_block(records, now_ns)
         path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
         tmp = path.with_suffix(".tmp")
         try:
