@@ -47,7 +47,7 @@ def _record(draw: st.DrawFn) -> Record:
     attributes: dict[str, Any] = draw(st.dictionaries(st.text(max_size=8), _VALUES, max_size=4))
     for key in draw(st.lists(st.sampled_from(words or ["none"]), max_size=3)):
         attributes[key] = key  # a value the message holds
-        if key.isdigit():
+        if key.isascii() and key.isdigit():
             attributes[key + "#"] = int(key)
     return Record(
         time_ns=draw(st.integers(min_value=0, max_value=2**63 - 1)),
