@@ -101,12 +101,16 @@ def test_a_dropped_filter_hands_back_its_own_pages_only() -> None:
     blocks = [_Block(i, _filter(rng, 8200, [])) for i in range(12)]  # straddling pages
     for block in blocks:
         shelf.add(block, block.own)
-    for gone in (blocks[5], blocks[9], blocks[0]):
-        shelf.drop(gone)
-        assert bytes(gone.view) != gone.own  # its whole pages went back: zeros now
-    for block in blocks:
-        if block not in (blocks[5], blocks[9], blocks[0]):
-            assert bytes(block.view) == block.own, block.name
+    gone = [blocks[i] for i in (5, 9, 0, 6, 11, 1)]  # alone, beside a dropped one, last
+    for block in gone:
+        shelf.drop(block)
+        assert bytes(block.view) != block.own  # its whole pages went back: zeros now
+        for other in blocks:
+            if other not in gone:
+                assert bytes(other.view) == other.own, (block.name, other.name)
+    # Beside a dropped one, the page the two share went back too.
+    shared = -(-6 * 8200 // mmap.PAGESIZE) * mmap.PAGESIZE - 6 * 8200
+    assert shared > 0 and bytes(blocks[6].view[:shared]) == bytes(shared)
 
 
 def test_a_filter_is_shelved_once() -> None:
