@@ -109,12 +109,13 @@ class BlockHead:
     max_ns: int
     sealed_ns: int
     tables: dict[str, list[str]]
-    bloom: bytes
+    # Bytes as read; a view into the history's ``FilterShelf`` once the block is shelved.
+    bloom: bytes | memoryview
     columns: list[tuple[str, int]]
     body_offset: int  # where the blooms start
     body_crc: int
     file_bytes: int
-    text_bloom: bytes = b""  # none in a version 1 block: every text query reads it
+    text_bloom: bytes | memoryview = b""  # none in a version 1 block: every text query reads it
     version: int = _VERSION  # 1 and 2 keep the write-ahead rows whole (one column)
     # Asked of every block a scan walks past (thousands in a day): made once.
     sources: frozenset[str] = field(init=False)
@@ -498,15 +499,21 @@ class Probe:
         self._h2 = int.from_bytes(key[8:16], "little") | 1
         self._by_size: dict[int, list[tuple[int, int]]] = {}
 
-    def admitted_by(self, bloom: bytes) -> bool:
-        """Whether ``bloom`` may hold the key."""
-        probes = self._by_size.get(len(bloom))
+    def probes(self, nbytes: int) -> list[tuple[int, int]]:
+        """The (byte, bit mask) pairs the key sets in a filter of ``nbytes``; none (every
+        such filter admits it) for a size this code does not write."""
+        probes = self._by_size.get(nbytes)
         if probes is None:
-            bits = len(bloom) * 8
-            if bits & (bits - 1):
-                return True  # not a filter this code wrote: read the block
+            bits = nbytes * 8
             positions = [(self._h1 + i * self._h2) & (bits - 1) for i in range(_BLOOM_PROBES)]
-            probes = self._by_size[len(bloom)] = [(p >> 3, 1 << (p & 7)) for p in positions]
+            if not bits or bits & (bits - 1):
+                positions = []  # not a filter this code wrote: read the block
+            probes = self._by_size[nbytes] = [(p >> 3, 1 << (p & 7)) for p in positions]
+        return probes
+
+    def admitted_by(self, bloom: bytes | memoryview) -> bool:
+        """Whether ``bloom`` may hold the key."""
+        probes = self._by_size.get(len(bloom)) or self.probes(len(bloom))
         # A plain loop, not all(...): 0.5 us instead of 1.3, asked of each block of a day.
         for at, bit in probes:  # noqa: SIM110
             if not bloom[at] & bit:
@@ -549,7 +556,7 @@ class TextQuery:
     is found among blocks full of other numbers). ``usable`` is False (every block
     admits it) for text under 3 characters, not ASCII, or all separators."""
 
-    __slots__ = ("_by_size", "_keys")
+    __slots__ = ("_by_size", "_hashes", "_keys")
 
     def __init__(self, text: str) -> None:
         folded = text.lower().encode("ascii", "replace").translate(_FOLD)
@@ -557,21 +564,31 @@ class TextQuery:
         if text.isascii():
             keys = {folded[i : i + 3] for i in range(len(folded) - 2) if folded[i + 1] != ord(" ")}
             keys.update(b"\0" + word for word in folded.split(b" ")[1:-1] if word)
-        self._keys = list(keys)
+        self._keys = sorted(keys)  # words (``\0``...) first: rarer than trigrams
+        # Each key's crc32 and adler32 (``_text_probes``), the same for every filter size.
+        self._hashes = [(zlib.crc32(key), zlib.adler32(key)) for key in self._keys]
         self._by_size: dict[int, list[tuple[int, int]]] = {}
 
     @property
     def usable(self) -> bool:
         return bool(self._keys)
 
-    def admitted_by(self, bloom: bytes) -> bool:
+    def probes(self, nbytes: int) -> Iterator[tuple[int, int]]:
+        """The (byte, bit mask) pairs the query's keys set in a text filter of ``nbytes``,
+        worked out as they are asked for (over a day of filters of many lengths, the first
+        few usually settle it); none (every such filter admits it) for an empty filter or
+        an unusable query."""
+        bits = nbytes * 8
+        for i in range(_TEXT_PROBES if bits else 0):  # the positions of _text_probes
+            for h, g in self._hashes:
+                p = (h + i * g) % bits
+                yield p >> 3, 1 << (p & 7)
+
+    def admitted_by(self, bloom: bytes | memoryview) -> bool:
         """Whether a block with this text filter may hold the text."""
-        if not bloom or not self._keys:
-            return True
         probes = self._by_size.get(len(bloom))
         if probes is None:
-            positions = set(_text_probes(self._keys, len(bloom) * 8))
-            probes = self._by_size[len(bloom)] = [(p >> 3, 1 << (p & 7)) for p in positions]
+            probes = self._by_size[len(bloom)] = list(set(self.probes(len(bloom))))
         # A plain loop, not all(...): 0.5 us instead of 1.3, asked of each block of a day.
         for at, bit in probes:  # noqa: SIM110
             if not bloom[at] & bit:
