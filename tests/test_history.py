@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import multiprocessing
+import os
 import random
 import re
 import shutil
@@ -477,6 +479,30 @@ def test_a_block_being_sealed_stays_pending_and_a_crash_then_loses_nothing(
     assert (data / "wal.log").stat().st_size == 0 and not list(data.glob("wal.*.log"))
     again = _store(data, block_records=100)
     assert [r.id for r in again.records.iter_newest_first()] == list(range(210, 0, -1))
+
+
+def test_blocks_are_encoded_in_a_child_process_and_survive_it_dying(tmp_path: Path) -> None:
+    store = _store(tmp_path, block_records=100)
+    history = store.records.history
+    assert history is not None
+    before = set(multiprocessing.active_children())
+    records = _records(300) + _records(300, first_id=301)
+    _add(store, records[:300])
+    children = set(multiprocessing.active_children()) - before
+    assert len(children) == 1 and [h.count for h in history.blocks] == [100, 100, 100]
+    child = children.pop()
+    os.kill(child.pid or 0, signal.SIGKILL)
+    child.join(30)
+    _add(store, records[300:])  # the block it took is encoded in the thread
+    assert [h.count for h in history.blocks] == [100] * 6
+    assert history.stats(0)["sealing_process_restarts"] == 1
+    assert history.stats(0)["write_errors"] == 0
+    again = set(multiprocessing.active_children()) - before
+    assert len(again) == 1 and again.pop().pid != child.pid  # a new child seals what follows
+    expected = [r.message for r in records if r.trace_id == TRACE]
+    assert [r.message for r in store.records.by_trace(TRACE)] == expected
+    store.close()
+    assert not set(multiprocessing.active_children()) - before
 
 
 def test_a_second_process_on_the_same_directory_runs_in_memory(tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ per batch: a ``kill -9`` loses nothing the kernel has; the file is synced every
 ``sync_interval`` against a power cut). Once ``block_records`` records (or 8 MiB of
 rows) are pending they are sealed into a block (``collector.store.blocks``) by one
 worker thread: ``wal.log`` is renamed aside (``wal.NNNNNNNN.log``; a new one takes what
-follows), and the thread syncs it, encodes and compresses the block (zstandard releases
-the GIL), writes it to a temporary file, syncs it and renames it into place. The loop
+follows), and the thread syncs it, has a child process encode and compress the block
+from its rows (``collector.store.encoder``), writes it to a temporary file, syncs it
+and renames it into place. The loop
 takes the finished block in on its next append or sync (``_harvest``): only then does the
 block become visible to queries and its records stop being pending (until then they are
 answered from memory), and the set-aside file is removed. Sealing on the loop cost it
@@ -51,7 +52,6 @@ from collector.store.blocks import (
     correlation_key,
     decode_lines,
     decode_rows,
-    encode_block,
     encode_rows,
     head_bytes_needed,
     range_records,
@@ -59,6 +59,7 @@ from collector.store.blocks import (
     text_records,
     trace_records,
 )
+from collector.store.encoder import BlockEncoder
 from collector.store.filter_shelf import FilterShelf
 
 __all__ = ["ColdChunk", "History", "write_atomically"]
@@ -169,6 +170,7 @@ class History:
         self._segments: list[tuple[Path, int]] = []  # set aside: (path, newest id in it)
         self._lock: int | None = None
         self._sealer: ThreadPoolExecutor | None = None
+        self._encoder = BlockEncoder()  # the sealing thread's alone
         self._job: Future[BlockHead] | None = None
         self._job_taken = (0, 0, 0, 0)  # its records, lines, bytes of rows, sealed_ns
         self._synced_ns = 0
@@ -238,6 +240,7 @@ class History:
         if self._sealer is not None:
             self._sealer.shutdown(wait=True)
             self._sealer = None
+        self._encoder.close()
         for fd in (self._wal, self._lock):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -374,8 +377,8 @@ class History:
             old_wal = self._set_aside()
         if self._sealer is None:
             self._sealer = ThreadPoolExecutor(1, thread_name_prefix="gasoline-seal")
-        records = self.pending[:count]
-        self._job = self._sealer.submit(self._write_block, records, now_ns, old_wal)
+        rows = [line for _, line in self._lines[:taken]]
+        self._job = self._sealer.submit(self._write_block, rows, now_ns, old_wal)
         self._job_taken = (count, taken, size, now_ns)
         return True
 
@@ -407,16 +410,17 @@ class History:
         self._unsynced = False  # the sealing thread syncs the old file
         return old_wal
 
-    def _write_block(self, records: list[Record], now_ns: int, old_wal: int | None) -> BlockHead:
-        """In the sealing thread: sync the set-aside write-ahead file, encode the block
-        (zstandard releases the GIL), write it atomically. Touches no state of ``self``."""
+    def _write_block(self, rows: list[bytes], now_ns: int, old_wal: int | None) -> BlockHead:
+        """In the sealing thread: sync the set-aside write-ahead file, have the block
+        encoded from its rows (in a child process: ``BlockEncoder``), write it
+        atomically. Touches no state of ``self`` but the encoder, its alone."""
         if old_wal is not None:
             try:
                 os.fsync(old_wal)
             finally:
                 os.close(old_wal)
             _sync_dir(self.dir)
-        data, head = encode_block(records, now_ns)
+        data, head = self._encoder.encode(rows, now_ns)
         path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
         tmp = path.with_suffix(".tmp")
         try:
@@ -767,6 +771,7 @@ class History:
             "corrupt_blocks": self.corrupt_blocks,
             "wal_lines_skipped": self.wal_lines_skipped,
             "write_errors": self.write_errors,
+            "sealing_process_restarts": self._encoder.restarts,
             "error": self.error,
             "restored_records": self.restored,
             "load_s": round(self.load_s, 3),
