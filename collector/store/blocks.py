@@ -58,7 +58,7 @@ from typing import Any, TypeVar
 import zstandard
 
 from collector.model import Record
-from collector.store.columns import CATEGORIES, Columns, encode_columns
+from collector.store.columns import CATEGORIES, Columns, encode_columns, json_default
 
 __all__ = [
     "BlockError",
@@ -268,12 +268,6 @@ def decode_rows(head: BlockHead, body: bytes, rows: Sequence[int] | None = None)
     return records if rows is None else [records[i] for i in rows]
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, bytes):
-        return value.hex()  # bytes in attributes
-    return str(value)
-
-
 def encode_rows(records: Sequence[Record]) -> bytes:
     """Records as one line of JSON (one encoder call): the write-ahead file's unit, and
     what blocks keep."""
@@ -294,7 +288,7 @@ def encode_rows(records: Sequence[Record]) -> bytes:
         )
         for r in records
     ]
-    line = json.dumps(rows, separators=(",", ":"), default=_json_default)
+    line = json.dumps(rows, separators=(",", ":"), default=json_default)
     return line.encode("utf-8", "surrogatepass") + b"\n"
 
 

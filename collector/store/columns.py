@@ -12,7 +12,9 @@ compresses with its like, and a query decompresses only the columns it asks.
   array, one a row, ``[]`` for none; rows end at ``]\\n[``, which a flat array of scalars
   holds nowhere else. An attribute whose value (a string, or an integer's digits) is in
   the message is kept as where it is (from the end of the one before) and how long, not
-  as a copy: a parsed access log line holds eight.
+  as a copy: a parsed access log line holds eight;
+- ``lines``: where every 256th item of ``message`` and of ``extra`` starts, so a few
+  rows cost a stretch of each to split, not the whole column.
 
 Measured on retention_bench's lines (``--compare``), zstandard level 9, bytes a record
 of the columns: 31.7 for the write-ahead rows compressed whole, 24.0 for these columns,
@@ -31,13 +33,13 @@ from typing import Any
 
 from collector.model import Record
 
-__all__ = ["CATEGORIES", "Columns", "encode_columns"]
+__all__ = ["CATEGORIES", "Columns", "encode_columns", "json_default"]
 
 CATEGORIES = ("source", "level", "service", "kind")
 _TRACE, _SPAN = 1, 2
 _ROW_END = b"]\n["
 _SAMPLE = 256  # rows a stretch of the ``lines`` column's index
-_FEW = 64  # rows read one by one; more are read with the whole column
+_FEW = 64  # up to this many rows, their running sums and ranks are taken one by one
 _TRACE_BIT = bytes(i & _TRACE for i in range(256))
 _SPAN_BIT = bytes((i & _SPAN) >> 1 for i in range(256))
 _TIMES_SPAN = bytes((i * _SPAN) & 255 for i in range(256))
@@ -46,13 +48,16 @@ _TIMES_SPAN = bytes((i * _SPAN) & 255 for i in range(256))
 # distance from the end of the last one found, and its length); or, for the rare id that
 # is not 16 or 8 bytes, that id in hex (the key is "").
 _PLAIN, _NESTED, _STR_IN_MESSAGE, _INT_IN_MESSAGE, _ODD_TRACE, _ODD_SPAN = range(6)
-_JSON = json.JSONEncoder(separators=("\n", ":"), default=lambda v: _scalar(v))
 
 
-def _scalar(value: object) -> object:
+def json_default(value: object) -> object:
+    """What JSON cannot hold: bytes as hex, the rest as text (as the write-ahead rows)."""
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
+
+
+_JSON = json.JSONEncoder(separators=("\n", ":"), default=json_default)
 
 
 def encode_columns(
@@ -127,7 +132,7 @@ def _extra(r: Record) -> list[Any]:
                 end = at + len(text)
                 continue
         if isinstance(value, list | tuple | dict):
-            row += (_NESTED, key, json.dumps(value, separators=(",", ":"), default=_scalar))
+            row += (_NESTED, key, json.dumps(value, separators=(",", ":"), default=json_default))
         else:
             row += (_PLAIN, key, value)
     if odd_trace:
