@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -92,24 +93,25 @@ def _flat(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _readable_on_disk(data: Path) -> bytes:
-    """Every byte under ``data``, with each zstandard block and zlib stream in it
-    decompressed too: what anyone reading the files could see."""
+    """Every byte under ``data``, with each zstandard frame (a block's group) and zlib
+    stream in it decompressed too: what anyone reading the files could see."""
     out = []
     for path in data.rglob("*"):
         if not path.is_file():
             continue
-        raw = path.read_bytes()
-        out.append(raw)
-        at = raw.find(zstandard.FRAME_HEADER)
-        if at != -1:
-            raw = zstandard.ZstdDecompressor().decompressobj().decompress(raw[at:])
-            out.append(raw)
-        for match in re.finditer(b"\x78[\x01\x5e\x9c\xda]", raw):
-            stream = zlib.decompressobj()
-            try:
-                out.append(stream.decompress(raw[match.start() :]))
-            except zlib.error:
-                continue
+        pieces = [path.read_bytes()]
+        for match in re.finditer(re.escape(zstandard.FRAME_HEADER), pieces[0]):
+            with contextlib.suppress(zstandard.ZstdError):
+                frame = pieces[0][match.start() :]
+                pieces.append(zstandard.ZstdDecompressor().decompressobj().decompress(frame))
+        for piece in pieces:
+            out.append(piece)
+            for match in re.finditer(b"\x78[\x01\x5e\x9c\xda]", piece):
+                stream = zlib.decompressobj()
+                try:
+                    out.append(stream.decompress(piece[match.start() :]))
+                except zlib.error:
+                    continue
     return b"".join(out)
 
 
