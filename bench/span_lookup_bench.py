@@ -7,14 +7,16 @@ write-ahead file synced every second, as the daemon does). Then ``Store.spans.tr
 (each span's detail decoded too, as a trace page does) is timed, p50 and p95 over
 ``--queries`` traces chosen at random:
 
-- on disk only, first look: the blocks it needs are not among the few kept
-  decompressed, so each is read and decompressed (how many: ``blocks read``);
+- on disk only, first look: the groups of chunks it needs are not among the few kept
+  decompressed, so each is read and decompressed (how many: ``blocks read``, and of
+  them ``groups read``);
 - on disk only, asked again: as a trace page asks for the spans more than once;
 - in memory, for comparison;
 - an id no block holds (every block's index says no).
 
 It also prints spans/s into the store with the history on (sealing builds the index),
-bytes per span on disk and the share of it the index takes.
+bytes per span on disk and the share of it the index and group table take (the same
+arrays are what each block keeps in memory).
 
     python bench/span_lookup_bench.py                   # 2 M spans, 100 k in memory
     python bench/span_lookup_bench.py --spans 200000    # ~1 minute
@@ -99,12 +101,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "spans_per_s": round(out["spans"] / elapsed),
             "spans_per_cpu_s": round(out["spans"] / cpu),
         }
-        index_bytes = sum(4 * (len(b.firsts or ()) + len(b.lasts or ())) for b in history.blocks)
+        index_bytes = sum(
+            4 * len(b.firsts or ()) + 2 * len(b.first_groups or ()) + 4 * len(b.lasts or ())
+            for b in history.blocks
+        )
+        group_bytes = 12 * sum(b.groups for b in history.blocks)
         stats = history.stats()
         out["disk"] = {
             "blocks": stats["blocks"],
             "bytes_per_span": stats["bytes_per_span"],
             "index_bytes_per_span": round(index_bytes / max(1, stats["spans"]), 2),
+            "group_table_bytes_per_span": round(group_bytes / max(1, stats["spans"]), 3),
+            "groups_per_block": round(sum(b.groups for b in history.blocks) / stats["blocks"], 1),
         }
         out["memory_spans"] = store.spans.span_count
         on_disk = list({t: None for t in picked if not store.spans.trace_span_count(t)})
@@ -118,10 +126,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             assert spans and all(s.detail().attributes is not None for s in spans), trace_id
             return len(spans)
 
-        read_before = history.blocks_read
+        read_before, groups_before = history.blocks_read, history.groups_read
         out["on disk, first look"] = _timed(look, disk_sample)
         out["on disk, first look"]["blocks_read_per_trace"] = round(
             (history.blocks_read - read_before) / len(disk_sample), 2
+        )
+        out["on disk, first look"]["groups_read_per_trace"] = round(
+            (history.groups_read - groups_before) / len(disk_sample), 2
         )
         samples, spans = [], 0
         for trace_id in disk_sample[: args.queries // 4]:

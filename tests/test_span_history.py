@@ -8,11 +8,12 @@ reading only the blocks that may hold it."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 import os
 import re
 import signal
-import struct
 import subprocess
 import time
 import zlib
@@ -28,9 +29,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
-from collector.config import HistoryConfig, StoreConfig
+from collector.config import Duration, HistoryConfig, StoreConfig
 from collector.model import DropReason
-from collector.store import Store
+from collector.store import Store, span_blocks
 from receivers.otlp_codec import decode_traces, restore_span_detail
 from tests.conftest import GASOLINE, serve_process, wait_for
 from tests.test_mcp import call as mcp_call
@@ -92,24 +93,25 @@ def _flat(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _readable_on_disk(data: Path) -> bytes:
-    """Every byte under ``data``, with each zstandard block and zlib stream in it
-    decompressed too: what anyone reading the files could see."""
+    """Every byte under ``data``, with each zstandard frame (a block's group) and zlib
+    stream in it decompressed too: what anyone reading the files could see."""
     out = []
     for path in data.rglob("*"):
         if not path.is_file():
             continue
-        raw = path.read_bytes()
-        out.append(raw)
-        at = raw.find(zstandard.FRAME_HEADER)
-        if at != -1:
-            raw = zstandard.ZstdDecompressor().decompressobj().decompress(raw[at:])
-            out.append(raw)
-        for match in re.finditer(b"\x78[\x01\x5e\x9c\xda]", raw):
-            stream = zlib.decompressobj()
-            try:
-                out.append(stream.decompress(raw[match.start() :]))
-            except zlib.error:
-                continue
+        pieces = [path.read_bytes()]
+        for match in re.finditer(re.escape(zstandard.FRAME_HEADER), pieces[0]):
+            with contextlib.suppress(zstandard.ZstdError):
+                frame = pieces[0][match.start() :]
+                pieces.append(zstandard.ZstdDecompressor().decompressobj().decompress(frame))
+        for piece in pieces:
+            out.append(piece)
+            for match in re.finditer(b"\x78[\x01\x5e\x9c\xda]", piece):
+                stream = zlib.decompressobj()
+                try:
+                    out.append(stream.decompress(piece[match.start() :]))
+                except zlib.error:
+                    continue
     return b"".join(out)
 
 
@@ -443,24 +445,150 @@ def test_a_span_block_corrupted_while_running_is_skipped_and_counted(tmp_path: P
     assert history.corrupt_blocks == 1  # set aside once, never read again
 
 
-def test_span_blocks_written_before_the_index_are_still_read(tmp_path: Path) -> None:
-    """A ``GASSPN1`` block has no index: it may hold any trace, so a lookup reads it."""
-    store = _store(tmp_path, block_records=8)
-    for n in range(1, 7):
-        store.spans.add(_batch(_tid(n), 100 * n), time.time_ns())
+# Span blocks as the two earlier formats wrote them: three traces (``_tid(1)`` to
+# ``_tid(3)``) of two spans each ("step 0", "step 1", attribute ``n`` = 10 trace + step),
+# received in November 2023. ``GASSPN2`` is one zstandard frame with the index of the
+# ids' first and last words; ``GASSPN1`` the same block without the index.
+_V1_BLOCK = """
+R0FTU1BOMQoDAAAABgAAAEBCOTb+nJcXwMZXNv6clxcWgRdEFgzvGCqk9ogotS/9YIoDdQ8A5BZ7
+AQAAvISDJ0BCOTb+nJcXAgAAACAAAAABqwHNABBkZRAAZAJBNEQ1RAgAAAAIFAAAAFsic3RlcCAw
+IiwgMSJdWyJzaG9wIl2vaQAAAHgB41rJyCXBJcbFU5xaVJaZnKqXl5ibKsTGxVKckV8g1MMoZM8l
+wLia8SwDEhDigHJStNiKS1ILFAwsHZwszf7NmS7uaOICYXixczHmCTFJcAl54jEgVQndKENLR5hR
+pmhGcQMAeyQh6xgAAAAKFgoMc2VydmljZS5uYW1lEgYKBHsBAAAVjqqAgIRIAqsCyMnIgXSGdYa0
+mulOaLEVl6QWKBhYNrR4mP2bM13csaQNwvBi52LME2KSEBHyxGPASSV0owwtG2FGlaIZJQoAT18l
+c3wBAAA6CATUwMZXA6sDASwBLQEswbTItciwarya+XAYdQ8cCzf7N2e6uOOWExCGFzsXY54Qk4Sc
+kCceA3SV0I0ytDwIM2ormlHyAGNPJf48INCiKTJuLjhFYe0e3JDocTFUBgx8Di4KMSffiggjuMcG
+YosJAY/x8NgONHfUUCZ4AuAY34PLQ8zJtyJi5CYmCwyYEFDHMJTzygjQLBgdkbWu0gWHzRph885x
+O5RRY3loBDRcA2/wEGJGvnUUowKEAe/YADOSmTk2GRDIAE4=
+"""
+
+_V2_BLOCK = """
+R0FTU1BOMgoDAAAABgAAAEBCOTb+nJcXwMZXNv6clxcWgRdEFgzvGCqk9ogMAAAABAAAAKnOibIB
+qwHNAqsCzQOrA80AAAAAKLUv/WCKA3UPAOQWewEAALyEgydAQjk2/pyXFwIAAAAgAAAAAasBzQAQ
+ZGUQAGQCQTRENUQIAAAACBQAAABbInN0ZXAgMCIsIDEiXVsic2hvcCJdr2kAAAB4AeNaycglwSXG
+xVOcWlSWmZyql5eYmyrExsVSnJFfINTDKGTPJcC4mvEsAxIQ4oByUrTYiktSCxQMLB2cLM3+zZku
+7mjiAmF4sXMx5gkxSXAJeeIxIFUJ3ShDS0eYUaZoRnEDAHskIesYAAAAChYKDHNlcnZpY2UubmFt
+ZRIGCgR7AQAAFY6qgICESAKrAsjJyIF0hnWGtJrpTmixFZekFigYWDa0eJj9mzNd3LGkDcLwYudi
+zBNikhAR8sRjwEkldKMMLRthRpWiGSUKAE9fJXN8AQAAOggE1MDGVwOrAwEsAS0BLMG0yLXIsGq8
+mvlwGHUPHAs3+zdnurjjlhMQhhc7F2OeEJOEnJAnHgN0ldCNMrQ8CDNqK5pR8gBjTyX+PCDQoiky
+bi44RWHtHtyQ6HExVAYMfA4uCjEn34oII7jHBmKLCQGP8fDYDjR31FAmeALgGN+Dy0PMybciYuQm
+JgsMmBBQxzCU88oI0CwYHZG1rtIFh80aYfPOcTuUUWN5aAQ0XANv8BBiRr51FKMChAHv2AAzkpk5
+NhkQyABO
+"""
+
+
+@pytest.mark.parametrize(("version", "block"), [(1, _V1_BLOCK), (2, _V2_BLOCK)])
+def test_span_blocks_of_earlier_formats_are_still_read(
+    tmp_path: Path, version: int, block: str
+) -> None:
+    (tmp_path / "spans").mkdir()
+    (tmp_path / "spans" / f"{1:020d}.sblk").write_bytes(base64.b64decode(block))
+    years = Duration(10 * 365 * 86400)
+    store = _store(tmp_path, max_spans=4, block_records=8, max_age=years)
+    history = store.spans.history
+    assert history is not None and [b.groups for b in history.blocks] == [1]
+    assert (history.blocks[0].firsts is None) == (version == 1)
+    assert store.spans.span_count == 0  # received long before the memory tier's TTL
+    for n in range(4, 8):
+        store.spans.add(_batch(_tid(n), 100 * n), time.time_ns())  # new blocks beside it
+    assert len(history.blocks) == 3 and history.blocks[1].firsts is not None
+    for _ in range(2):
+        for n in range(1, 4):
+            spans = store.spans.trace(_tid(n))
+            assert [(s.name, s.span_id, s.detail().attributes) for s in spans] == [
+                (f"step {k}", (100 * n + k).to_bytes(8, "big"), {"n": 10 * n + k}) for k in range(2)
+            ]
+        assert [len(store.spans.trace(_tid(n))) for n in range(4, 8)] == [4] * 4
+        assert store.spans.trace(_tid(9)) == []
+        assert store.resolve_trace_id(_tid(2).hex()[:8]) == _tid(2)
+        assert history.corrupt_blocks == 0
+        store.close()
+        store = _store(tmp_path, max_spans=4, block_records=8, max_age=years)
+        history = store.spans.history
+        assert history is not None and len(history.blocks) == 3
+
+
+def _grouped_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_bytes: int
+) -> tuple[Store, Store, list[bytes]]:
+    """The same batches in a store that keeps all in memory and in one whose history
+    seals blocks of 48 spans (12 batches) in groups of ``group_bytes`` (4 spans in
+    memory). Trace 1 is in every third batch, trace ``2 + i`` in batch ``i`` otherwise,
+    but batch 7 holds trace 2 and batch 10 one that starts with the same four bytes."""
+    monkeypatch.setattr(span_blocks, "_GROUP_BYTES", group_bytes)
+    now = time.time_ns()
+    traces = [_tid(1 if i % 3 == 0 else 2 + i) for i in range(30)]
+    traces[7], traces[10] = _tid(2), _tid(2)[:8] + bytes([1]) + bytes(7)
+    reference = Store(StoreConfig())
+    store = _store(tmp_path, max_spans=4, block_records=48)
+    for i, trace_id in enumerate(traces):
+        batch = _batch(trace_id, 10 * i + 1)
+        reference.spans.add(batch, now)
+        store.spans.add(batch, now)
+    return reference, store, list(dict.fromkeys(traces))
+
+
+@pytest.mark.parametrize("group_bytes", [1, 5000])
+def test_trace_lookups_answer_the_same_across_the_groups_of_a_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_bytes: int
+) -> None:
+    """Each chunk a group of its own (1 byte), or four in a group (5000 bytes)."""
+    reference, store, traces = _grouped_store(tmp_path, monkeypatch, group_bytes)
+    history = store.spans.history
+    assert history is not None and len(history.blocks) == 2
+    assert all(1 < b.groups <= 12 and b.first_groups is not None for b in history.blocks)
+    for trace_id in [*traces, _tid(99)]:
+        assert _seen(store.spans.trace(trace_id)) == _seen(reference.spans.trace(trace_id))
+    assert len(store.spans.trace(_tid(1))) == 40  # in 10 batches, and so in many groups
+    assert history.corrupt_blocks == 0
+    assert store.resolve_trace_id(_tid(7).hex()[:8]) == _tid(7)  # on disk only
+    with pytest.raises(ValueError, match="starts several trace ids"):
+        store.resolve_trace_id(_tid(2).hex()[:8])
     store.close()
-    for path in (tmp_path / "spans").glob("*.sblk"):
-        data = path.read_bytes()
-        fixed = 8 + 36
-        bloom_len, prefix_len = struct.unpack_from("<II", data, fixed)
-        path.write_bytes(b"GASSPN1\n" + data[8:fixed] + data[fixed + 12 + bloom_len + prefix_len :])
-    again = _store(tmp_path, max_spans=8, block_records=8)
-    history = again.spans.history
-    assert history is not None and [b.firsts for b in history.blocks] == [None] * 3
-    assert again.spans.span_count == 8 and history.corrupt_blocks == 0  # traces 5 and 6
-    assert [len(again.spans.trace(_tid(n))) for n in range(1, 7)] == [4] * 6
-    assert again.resolve_trace_id(_tid(1).hex()[:8]) == _tid(1)
-    assert history.blocks_read == 3  # without an index each may hold any trace; then cached
+    again = _store(tmp_path, max_spans=60, block_records=48)  # the newest block read whole
+    assert again.spans.span_count == 60
+    for trace_id in traces:
+        assert _seen(again.spans.trace(trace_id)) == _seen(reference.spans.trace(trace_id))
+
+
+def test_a_lookup_reads_only_the_groups_that_may_hold_the_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, store, _ = _grouped_store(tmp_path, monkeypatch, 1)
+    history = store.spans.history
+    assert history is not None
+    block = history.blocks[0]
+    assert block.groups_holding(_tid(3)) == [1] and block.groups_holding(_tid(9)) == []
+    assert block.groups_holding(_tid(1)) == list(range(0, 12, 3))
+    assert block.groups_holding(_tid(2)) == [7, 10]  # and the one whose id starts the same
+    assert block.groups_holding(_tid(2)[:12] + b"\1\1\1\1") == []  # last words rule it out
+    assert len(store.spans.trace(_tid(3))) == 4 and history.groups_read == 1
+    assert len(store.spans.trace(_tid(3))) == 4 and history.groups_read == 1  # kept
+    assert len(store.spans.trace(_tid(1))) == 40
+    assert history.blocks_read == 3 and history.groups_read == 1 + 4 + 4
+    assert store.spans.trace(_tid(99)) == [] and history.groups_read == 9
+
+
+def test_a_corrupt_group_skips_its_block_and_is_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference, store, _ = _grouped_store(tmp_path, monkeypatch, 1)
+    history = store.spans.history
+    assert history is not None
+    block = history.blocks[0]
+    path = tmp_path / "spans" / f"{block.number:020d}.sblk"
+    offset, length = block.group_range(4)  # trace 6's batch
+    data = bytearray(path.read_bytes())
+    data[offset + length // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert len(store.spans.trace(_tid(7))) == 4  # its group alone is read, and holds
+    assert history.corrupt_blocks == 0
+    assert store.spans.trace(_tid(6)) == []
+    assert history.corrupt_blocks == 1 and history.evicted[DropReason.CORRUPT] == 48
+    assert path.with_suffix(".corrupt").exists() and "group 4" in (history.error or "")
+    assert store.spans.trace(_tid(7)) == []  # the block is gone whole, kept groups too
+    assert _seen(store.spans.trace(_tid(24))) == _seen(reference.spans.trace(_tid(24)))
+    assert history.corrupt_blocks == 1 and len(history.blocks) == 1
 
 
 async def test_observe_and_analyze_over_mcp_open_a_trace_that_left_memory(

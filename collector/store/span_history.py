@@ -15,10 +15,13 @@ answer as before the restart. Decoding the detail needs the receiver's codec, wh
 
 Spans that have left memory are answered from here while the daemon runs
 (``trace_spans``, ``trace_ids_starting``). So that a lookup reads only the blocks that
-may hold its trace, a block's head carries an index made when it is sealed (the format
-is ``collector.store.span_blocks``'). The few blocks read last stay decompressed
-(``_CACHE_BLOCKS``) and the chunks last decoded stay decoded (``_CACHE_CHUNKS``), as one
-trace page asks for its spans several times.
+may hold its trace, and of those only the groups of chunks that may (a block's chunks
+are compressed in groups of about 256 KiB), a block's head carries an index made when
+it is sealed (the format is ``collector.store.span_blocks``'): the lookup reads those
+groups' bytes alone, checks their crc32 and decompresses them. The groups read last stay
+decompressed (``_CACHE_BYTES`` of them) and the chunks last decoded stay decoded
+(``_CACHE_CHUNKS``), as one trace page asks for its spans several times. Reading the
+newest blocks back on start reads them whole.
 
 Bounds: span blocks may use ``span_share`` of ``max_bytes`` (records get the rest, and
 all of it while spans use less) and none outlives ``max_age``; blocks leave oldest
@@ -30,11 +33,10 @@ the spans stay in memory.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +46,13 @@ from collector.store.history import write_atomically
 from collector.store.span_blocks import (
     SUFFIX,
     SpanBlock,
-    block_payloads,
     chunk_head,
     decode_columns,
     encode_block,
     encode_chunk,
     encode_frame,
     frames_of,
+    group_payloads,
     ids_starting,
     payload_of,
     read_block_head,
@@ -62,9 +64,10 @@ __all__ = ["SpanHistory"]
 
 _DIR = "spans"
 _WAL = "wal.log"
-# A decompressed block of 16,384 spans is about 2 MiB, a decoded chunk of 512 spans
-# about 100 KiB with its detail located (bench/span_lookup_bench.py).
-_CACHE_BLOCKS = 4
+# A decompressed group is about 300 KiB (2,300 spans; a block written before the groups
+# is one group of 2 MiB), a decoded chunk of 512 spans about 100 KiB with its detail
+# located (bench/span_lookup_bench.py).
+_CACHE_BYTES = 8 * 2**20
 _CACHE_CHUNKS = 64
 
 
@@ -93,10 +96,13 @@ class SpanHistory:
         self.pending_spans = 0
         self._wal: int | None = None
         self._unsynced = False
-        self._cache: OrderedDict[int, list[bytes]] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
+        self._cache_bytes = 0
         self._decoded: OrderedDict[tuple[int, int], SpanChunk] = OrderedDict()
         self.blocks_read = 0
-        """Blocks decompressed to answer a query (a cache miss each)."""
+        """Blocks read to answer a query (some of their groups not kept decompressed)."""
+        self.groups_read = 0
+        """Groups of chunks read and decompressed to answer a query (a cache miss each)."""
         self.after_seal: Callable[[int], None] = lambda now_ns: None
         """Called after a block is written (the records' tier holds its share then)."""
 
@@ -178,10 +184,10 @@ class SpanHistory:
         for block in reversed(list(self.blocks)):
             if total >= max_spans or block.max_ns < not_before_ns:
                 break
-            body = self._body(block)
-            if body is None:
+            groups = self._read(block, range(block.groups))
+            if groups is None:
                 continue
-            payloads[:0] = body
+            payloads[:0] = [p for _, group in groups for p in group]
             total += block.spans
         out = []
         for payload in payloads:
@@ -279,7 +285,9 @@ class SpanHistory:
 
     def _drop(self, block: SpanBlock, reason: DropReason) -> None:
         self.blocks.remove(block)
-        self._cache.pop(block.number, None)
+        for group in range(block.groups):
+            if (payloads := self._cache.pop((block.number, group), None)) is not None:
+                self._cache_bytes -= sum(map(len, payloads))
         for frame in range(block.frames):
             self._decoded.pop((block.number, frame), None)
         self.sealed_bytes -= block.file_bytes
@@ -308,42 +316,44 @@ class SpanHistory:
     def trace_spans(self, trace_id: bytes, not_after_ns: int | None) -> list[StoredSpan]:
         """The spans of one trace on disk, in arrival order, from the chunks received at or
         before ``not_after_ns`` (all if None): the memory tier asks for what it no longer
-        holds. Blocks whose index rules the trace out are not read; a block that
-        fails its checks is skipped, set aside and counted."""
+        holds. Only the groups whose block's index may hold the trace are read; a block
+        that fails its checks is skipped, set aside and counted."""
         if not self.active:
             return []
         found: list[StoredSpan] = []
         for block in list(self.blocks):
             if not_after_ns is not None and block.min_ns > not_after_ns:
                 continue
-            if not block.may_hold(trace_id):
-                continue
-            payloads = self._cached(block)
-            if payloads is not None:
-                found += self._spans_in(payloads, trace_id, not_after_ns, block.number)
-        return found + self._spans_in(self._pending(), trace_id, not_after_ns, None)
+            numbers = block.groups_holding(trace_id)
+            groups = self._cached(block, numbers) if numbers else None
+            for first, payloads in groups or []:
+                found += self._spans_in(payloads, trace_id, not_after_ns, block.number, first)
+        return found + self._spans_in(self._pending(), trace_id, not_after_ns, None, 0)
 
     def trace_ids_starting(self, digits: str, limit: int, not_after_ns: int | None) -> list[bytes]:
         """Up to ``limit`` trace ids on disk whose hex starts with ``digits`` (lowercase,
         at least 8), newest first, from chunks received at or before ``not_after_ns``.
-        Blocks whose prefix list lacks the first 8 digits are not read."""
+        Only the groups whose ids may start with the first 8 digits are read."""
         if not self.active:
             return []
         four = bytes.fromhex(digits[:8])
         head = bytes.fromhex(digits[: len(digits) // 2 * 2])
         nibble = int(digits[-1], 16) if len(digits) % 2 else None
         found: dict[bytes, None] = {}
-        sources: Iterator[list[bytes] | None] = itertools.chain(
-            [self._pending()],
-            (
-                self._cached(block)
-                for block in reversed(list(self.blocks))
-                if (not_after_ns is None or block.min_ns <= not_after_ns)
-                and block.may_start_with(four)
-            ),
-        )
-        for payloads in sources:
-            for payload in reversed(payloads or []):
+        blocks = [
+            block
+            for block in reversed(list(self.blocks))
+            if not_after_ns is None or block.min_ns <= not_after_ns
+        ]
+        pending = self._pending()
+        for block in [None, *blocks]:
+            if block is None:
+                payloads = pending
+            else:
+                numbers = block.groups_starting(four)
+                groups = self._cached(block, numbers) if numbers else None
+                payloads = [p for _, group in groups or [] for p in group]
+            for payload in reversed(payloads):
                 received_ns, _ = chunk_head(payload)
                 if not_after_ns is not None and received_ns > not_after_ns:
                     continue
@@ -356,26 +366,42 @@ class SpanHistory:
     def _pending(self) -> list[bytes]:
         return [payload_of(f) for _, _, f in self._frames]
 
-    def _cached(self, block: SpanBlock) -> list[bytes] | None:
-        payloads = self._cache.get(block.number)
-        if payloads is not None:
-            self._cache.move_to_end(block.number)
-            return payloads
-        payloads = self._body(block)
-        self.blocks_read += 1
-        if payloads is not None:
-            self._cache[block.number] = payloads
-            while len(self._cache) > _CACHE_BLOCKS:
-                self._cache.popitem(last=False)
-        return payloads
+    def _cached(self, block: SpanBlock, numbers: list[int]) -> list[tuple[int, list[bytes]]] | None:
+        """(first frame, chunk payloads) of these groups of a block, those not kept
+        decompressed read; None if the block fails a check (then set aside, counted)."""
+        kept: dict[int, list[bytes]] = {}
+        for number in numbers:
+            if (payloads := self._cache.get((block.number, number))) is not None:
+                self._cache.move_to_end((block.number, number))
+                kept[number] = payloads
+        missing = [number for number in numbers if number not in kept]
+        if missing:
+            self.blocks_read += 1
+            self.groups_read += len(missing)
+            read = self._read(block, missing)
+            if read is None:
+                return None
+            for (_, payloads), number in zip(read, missing, strict=True):
+                kept[number] = payloads
+                self._cache[(block.number, number)] = payloads
+                self._cache_bytes += sum(map(len, payloads))
+            while self._cache_bytes > _CACHE_BYTES and len(self._cache) > 1:
+                _, payloads = self._cache.popitem(last=False)
+                self._cache_bytes -= sum(map(len, payloads))
+        return [(block.first_frame(number), kept[number]) for number in numbers]
 
     def _spans_in(
-        self, payloads: list[bytes], trace_id: bytes, not_after_ns: int | None, block: int | None
+        self,
+        payloads: list[bytes],
+        trace_id: bytes,
+        not_after_ns: int | None,
+        block: int | None,
+        first: int,
     ) -> list[StoredSpan]:
-        """The trace's spans in these chunks (of block number ``block``, or pending); only
-        the chunks holding it are decoded."""
+        """The trace's spans in these chunks (of block number ``block`` from its frame
+        ``first`` on, or pending); only the chunks holding it are decoded."""
         found = []
-        for frame, payload in enumerate(payloads):
+        for frame, payload in enumerate(payloads, first):
             received_ns, _ = chunk_head(payload)
             if not_after_ns is not None and received_ns > not_after_ns:
                 continue
@@ -408,19 +434,26 @@ class SpanHistory:
                 self._decoded.popitem(last=False)
         return chunk
 
-    def _body(self, block: SpanBlock) -> list[bytes] | None:
-        """A block's chunk payloads; None (the block set aside and counted) if it fails
-        a check."""
+    def _read(
+        self, block: SpanBlock, numbers: range | list[int]
+    ) -> list[tuple[int, list[bytes]]] | None:
+        """(first frame, chunk payloads) of these groups of a block, each read alone
+        and checked; None (the block set aside and counted) if one fails a check."""
         path = self._path(block.number)
+        out = []
         try:
-            payloads = block_payloads(path.read_bytes(), block)
+            with path.open("rb") as f:
+                for number in numbers:
+                    offset, length = block.group_range(number)
+                    packed = os.pread(f.fileno(), length, offset)
+                    out.append((block.first_frame(number), group_payloads(packed, block, number)))
         except (OSError, ValueError) as e:
             self.error = f"span block {path.name} skipped: {e}"
             self.corrupt_blocks += 1
             self._set_aside(path, counted=True)
             self._drop(block, DropReason.CORRUPT)
             return None
-        return payloads
+        return out
 
     def _batch(self, payload: bytes) -> tuple[int, SpanBatch]:
         """A chunk as the batch it was stored from (read back into the memory tier)."""
@@ -474,5 +507,6 @@ class SpanHistory:
             "error": self.error,
             "restored_spans": self.restored,
             "blocks_read": self.blocks_read,
+            "groups_read": self.groups_read,
             "load_s": round(self.load_s, 3),
         }
