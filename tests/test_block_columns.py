@@ -117,3 +117,16 @@ def test_a_damaged_column_is_a_block_error_never_a_crash() -> None:
     short = dataclasses.replace(head, count=51)
     with pytest.raises(BlockError, match="51"):
         decode_rows(short, body)
+
+
+def test_letters_whose_lowercase_is_ascii_are_found_by_ascii_text() -> None:
+    messages = ["\u212aelvin scale", "TAX\u0130 rank", "plain kelvin", "other"]
+    records = [
+        Record(time_ns=i, source="backend", level="info", message=m, id=i + 1)
+        for i, m in enumerate(messages)
+    ]
+    head, body = _block(records)
+    for text, expected in (("KELVIN", [1, 3]), ("taxi", [2]), ("ELVIN S", [1])):
+        found = text_records(head, body, text)
+        assert found is not None
+        assert [r.id for r in found if text.lower() in r.message.lower()] == expected

@@ -28,6 +28,7 @@ import array
 import itertools
 import json
 import operator
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +44,8 @@ _FEW = 64  # up to this many rows, their running sums and ranks are taken one by
 _TRACE_BIT = bytes(i & _TRACE for i in range(256))
 _SPAN_BIT = bytes((i & _SPAN) >> 1 for i in range(256))
 _TIMES_SPAN = bytes((i * _SPAN) & 255 for i in range(256))
+# The letters whose lowercase is ASCII, as JSON escapes them: K (Kelvin) and I with a dot.
+_ASCII_LOWERCASE = re.compile(rb"\\u(?:212a|0130)")
 # What follows an attribute's key in an ``extra`` row: its value as is; a JSON text of a
 # list or map (a row stays flat); a string or an integer found in the message (its
 # distance from the end of the last one found, and its length); or, for the rare id that
@@ -181,15 +184,14 @@ class Columns:
         return [rows[k] for k in found]
 
     def text_rows(self, text: str) -> list[int] | None:
-        """The rows whose message holds ``text`` in any case (or a superset); None when
-        the text could be escaped in JSON (not plain printable ASCII): the caller reads
-        every row."""
+        """The rows whose message holds ``text`` in any case (or a superset), found in
+        the JSON of the messages; None when the text could be escaped in JSON (not plain
+        printable ASCII): the caller reads every row."""
         if not text or not all(" " <= c <= "~" and c not in '"\\' for c in text):
             return None
-        messages = self._get("message")
-        if b"\\u212a" in messages or b"\\u0130" in messages:
-            return None  # K (Kelvin) and I with a dot lowercase to ASCII: not found here
-        haystack = messages.lower()
+        haystack = self._get("message").lower()
+        if _ASCII_LOWERCASE.search(haystack):  # one pass; a row's newlines stay as they were
+            haystack = haystack.replace(b"\\u212a", b"k").replace(b"\\u0130", b"i")
         needle = text.lower().encode()
         rows: list[int] = []
         row = line_at = 0
