@@ -10,15 +10,15 @@ looks in the messages alone.
 
 Measured on this machine (bench/retention_bench.py --compare, 300,000 varied records),
 file bytes per record, head, Bloom filters (2.4 bytes) and text index included, and the
-seal's CPU per block of 16,384 records, zstandard level 3 / 9 / 12 / 15 / 19: 27.2 / 23.9
-/ 23.0 / 22.1 / 21.4 bytes, 163 / 194 / 223 / 400 / 956 ms. The write-ahead rows
+CPU to encode a block of 16,384 records, zstandard level 3 / 9 / 12 / 15 / 19: 27.3 /
+23.9 / 23.0 / 22.1 / 21.4 bytes, 148 / 222 / 212 / 334 / 918 ms. The write-ahead rows
 compressed whole, as format 2 kept them, took 33.8 bytes at level 9. Blocks use level 15
-with its hash and chain tables cut to 2^20 entries: the same bytes as level 15 for a
-column of a block (a few MiB), in 10 MiB of compression context instead of 34 and 170 ms
-a block instead of 215 (level 12: 22 MiB). Blocks are sealed by a worker thread
-(zstandard releases the GIL), so this costs the event loop nothing and a core 2% at
-1,000 lines/s. DuckDB took 42 bytes a record at 0.22 M records/s; a 128 MiB window with
-long-distance matching and a trained dictionary gained nothing.
+with its hash and chain tables cut to 2^20 entries: 22.3 bytes and 313 ms, nearly level
+15's bytes in 10 MiB of compression context instead of 34 (level 12: 22 MiB). Blocks are
+encoded in a child process (``collector.store.encoder``), so this costs the daemon's
+loop nothing and a core 2% at 1,000 lines/s. DuckDB took 42 bytes a record at 0.22 M
+records/s; a 128 MiB window with long-distance matching and a trained dictionary gained
+nothing.
 
 The text index answers a ``text`` filter (a case-insensitive substring of the message)
 without reading the columns: a block whose filter lacks one of the query's keys cannot
@@ -33,7 +33,7 @@ substrings against brute force). Measured on retention_bench's lines: ~15,000 ke
 16,384 records (13,500 of them words, mostly numbers); at 12 bits a key and 4 probes the
 filter is 22.5 KiB a block, 1.4 bytes a record, and admits 0.8% of absent 3-letter
 queries, none of 3,000 absent 4-letter ones and 1.3% of absent ``id=N took``. Building
-it takes ~50 ms a block (3 us a record; in the sealing thread, but holding the GIL).
+it takes ~50 ms a block (3 us a record, in the sealing process).
 Queries under 3 characters, or not ASCII, read the blocks as before.
 
 Layout: ``MAGIC | u32 head length | u32 head crc32 | head (JSON) | bloom | text bloom |

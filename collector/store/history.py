@@ -141,7 +141,7 @@ class ColdChunk:
 
 class History:
     """The disk tier of one data directory. Not thread-safe: the daemon's loop only (the
-    sealing thread is handed copies and touches none of its state)."""
+    sealing thread is handed copies and touches none of its state but its encoder)."""
 
     def __init__(self, config: HistoryConfig, evicted: Counter[DropReason]) -> None:
         self.config = config
