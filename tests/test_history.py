@@ -505,6 +505,23 @@ def test_blocks_are_encoded_in_a_child_process_and_survive_it_dying(tmp_path: Pa
     assert not set(multiprocessing.active_children()) - before
 
 
+def _seal_in_this_process(directory: str) -> list[int]:
+    store = _store(Path(directory), block_records=100)
+    _add(store, _records(300))
+    history = store.records.history
+    assert history is not None
+    counts = [h.count for h in history.blocks]
+    store.close()
+    return counts
+
+
+def test_a_history_in_a_process_that_may_have_no_children_encodes_in_its_thread(
+    tmp_path: Path,
+) -> None:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # its workers are daemonic
+        assert pool.apply(_seal_in_this_process, (str(tmp_path),)) == [100, 100, 100]
+
+
 def test_a_second_process_on_the_same_directory_runs_in_memory(tmp_path: Path) -> None:
     first = _store(tmp_path)
     second = Store(StoreConfig(history=HistoryConfig(dir=str(tmp_path))))

@@ -8,7 +8,7 @@ them, encodes and compresses the block and hands back its bytes and head; the se
 thread only waits, then writes the file. The child is started on the first block and
 lives as long as the history; if it dies, it is started again, and a block it took
 with it is encoded in the thread instead, so nothing is lost. Where no child can be
-started, blocks are encoded in the thread.
+started (a daemonic process may not have children), blocks are encoded in the thread.
 """
 
 from __future__ import annotations
@@ -54,18 +54,19 @@ class BlockEncoder:
         """How many times the child died and was started again."""
 
     def encode(self, rows: list[bytes], sealed_ns: int) -> tuple[bytes, BlockHead]:
-        try:
-            if self._pool is None:
-                context = multiprocessing.get_context("spawn")  # the daemon has threads
-                self._pool = ProcessPoolExecutor(
-                    1, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
-                )
-            return self._pool.submit(encode_rows_block, rows, sealed_ns).result()
-        except BrokenProcessPool:
-            self.restarts += 1
-            self.close()
-        except OSError:
-            pass  # no child could be started here: the thread does it
+        if self._pool is None and not multiprocessing.current_process().daemon:
+            context = multiprocessing.get_context("spawn")  # the daemon has threads
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+            )
+        if self._pool is not None:
+            try:
+                return self._pool.submit(encode_rows_block, rows, sealed_ns).result()
+            except BrokenProcessPool:
+                self.restarts += 1
+                self.close()
+            except OSError:
+                self.close()  # no child could be started: the thread does it, and tries again
         return encode_rows_block(rows, sealed_ns)
 
     def close(self) -> None:
