@@ -187,7 +187,7 @@ class SpanHistory:
             groups = self._read(block, range(block.groups))
             if groups is None:
                 continue
-            payloads[:0] = [p for _, group in groups for p in group]
+            payloads[:0] = [p for group in groups for p in group]
             total += block.spans
         out = []
         for payload in payloads:
@@ -381,7 +381,7 @@ class SpanHistory:
             read = self._read(block, missing)
             if read is None:
                 return None
-            for (_, payloads), number in zip(read, missing, strict=True):
+            for payloads, number in zip(read, missing, strict=True):
                 kept[number] = payloads
                 self._cache[(block.number, number)] = payloads
                 self._cache_bytes += sum(map(len, payloads))
@@ -434,11 +434,9 @@ class SpanHistory:
                 self._decoded.popitem(last=False)
         return chunk
 
-    def _read(
-        self, block: SpanBlock, numbers: range | list[int]
-    ) -> list[tuple[int, list[bytes]]] | None:
-        """(first frame, chunk payloads) of these groups of a block, each read alone
-        and checked; None (the block set aside and counted) if one fails a check."""
+    def _read(self, block: SpanBlock, numbers: range | list[int]) -> list[list[bytes]] | None:
+        """The chunk payloads of each of these groups of a block, each read alone and
+        checked; None (the block set aside and counted) if one fails a check."""
         path = self._path(block.number)
         out = []
         try:
@@ -446,7 +444,7 @@ class SpanHistory:
                 for number in numbers:
                     offset, length = block.group_range(number)
                     packed = os.pread(f.fileno(), length, offset)
-                    out.append((block.first_frame(number), group_payloads(packed, block, number)))
+                    out.append(group_payloads(packed, block, number))
         except (OSError, ValueError) as e:
             self.error = f"span block {path.name} skipped: {e}"
             self.corrupt_blocks += 1
