@@ -39,7 +39,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent)]
 
 from collector.daemon import rss_bytes  # noqa: E402
-from collector.store.blocks import BlockHead, Probe, TextQuery  # noqa: E402
+from collector.store.blocks import BLOOM_PROBES, BlockHead, Probe, TextQuery  # noqa: E402
 from collector.store.filter_shelf import FilterShelf  # noqa: E402
 
 TRACE_BYTES = 16 * 1024
@@ -112,8 +112,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         text_bytes = max(64, -(-rng.randint(lo, hi) * TEXT_BITS_PER_KEY // 64) * 8)
         head = _head(i * 16_384 + 1, bloom, _bits(rng, text_bytes))
         t0 = time.perf_counter()
-        traces.add(head, head.bloom)
-        texts.add(head, head.text_bloom)
+        traces.add(head, head.bloom, BLOOM_PROBES)
+        texts.add(head, head.text_bloom, head.text_probes)
         shelve_s += time.perf_counter() - t0
         shelved.append(head)
     filter_bytes = sum(len(h.bloom) + len(h.text_bloom) for h in shelved)
@@ -166,8 +166,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for i in range(args.queries):  # a day's steady state: a block in, the oldest out
         head = _head((args.blocks + i) * 16_384 + 1, _bits(rng, TRACE_BYTES), _bits(rng, 22_528))
         t0 = time.perf_counter()
-        traces.add(head, head.bloom)
-        texts.add(head, head.text_bloom)
+        traces.add(head, head.bloom, BLOOM_PROBES)
+        texts.add(head, head.text_bloom, head.text_probes)
         t1 = time.perf_counter()
         traces.drop(shelved[i])
         texts.drop(shelved[i])

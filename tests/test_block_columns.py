@@ -120,13 +120,21 @@ def test_a_damaged_column_is_a_block_error_never_a_crash() -> None:
 
 
 def test_letters_whose_lowercase_is_ascii_are_found_by_ascii_text() -> None:
-    messages = ["\u212aelvin scale", "TAX\u0130 rank", "plain kelvin", "other"]
+    messages = ["\u212aelvin scale", "TAX\u0130 rank", "plain kelvin", "ID=42 took 7 MS", "other"]
     records = [
         Record(time_ns=i, source="backend", level="info", message=m, id=i + 1)
         for i, m in enumerate(messages)
     ]
     head, body = _block(records)
-    for text, expected in (("KELVIN", [1, 3]), ("taxi", [2]), ("ELVIN S", [1])):
+    # Digits and punctuation are looked for as they are, before the messages are lowercased.
+    for text, expected in (
+        ("KELVIN", [1, 3]),
+        ("taxi", [2]),
+        ("ELVIN S", [1]),
+        ("id=42 TOOK 7 ms", [4]),
+        ("id=4 took", []),
+        ("=42 ", [4]),
+    ):
         found = text_records(head, body, text)
         assert found is not None
         assert [r.id for r in found if text.lower() in r.message.lower()] == expected

@@ -18,20 +18,28 @@ from collector.filters import TimelineFilter
 from collector.model import DropReason, Record
 from collector.query import timeline
 from collector.store import Store, filter_shelf
-from collector.store.blocks import Probe, TextQuery, correlation_key
+from collector.store.blocks import BLOOM_PROBES, Probe, TextQuery, correlation_key
 from collector.store.filter_shelf import FilterShelf
 
 # Sizes of trace filters (powers of two, and one this code never writes: every key is
-# admitted) and of text filters (none: a version 1 block; and lengths that straddle pages).
-TRACE_SIZES = (64, 128, 8192, 200)
-TEXT_SIZES = (0, 64, 72, 4104, 8200)
+# admitted) and of text filters (none: a version 1 block; and lengths that straddle pages),
+# with the bits they set a key (text filters: 4 in blocks written before, 8 now).
+TRACE_SHAPES = [(n, BLOOM_PROBES) for n in (64, 128, 8192, 200)]
+TEXT_SHAPES = [(n, k) for n in (0, 64, 72, 4104, 8200) for k in (4, 8)]
 
 
 @dataclass(eq=False)
 class _Block:
     name: int
     own: bytes  # the filter as written, to check the shelf against
+    hashes: int = BLOOM_PROBES
     view: bytes | memoryview = b""
+
+
+def _admits(query: Probe | TextQuery, bloom: bytes | memoryview, hashes: int) -> bool:
+    if isinstance(query, Probe):
+        return query.admitted_by(bloom)
+    return query.admitted_by(bloom, hashes)
 
 
 def _attach(block: _Block, view: bytes | memoryview) -> None:
@@ -69,17 +77,17 @@ def test_the_shelf_admits_exactly_what_each_filter_admits(
         if text
         else [Probe(correlation_key("req-1")), *map(Probe, keys)]
     )
-    sizes = TEXT_SIZES if text else TRACE_SIZES
+    shapes = TEXT_SHAPES if text else TRACE_SHAPES
     shelf: FilterShelf[_Block] = FilterShelf(_attach)
     live: list[_Block] = []
     with mock.patch.object(filter_shelf, "_MAX_SLOTS", 8):  # chunks fill and move often
         for n, (op, size, seed) in enumerate(ops):
             rng = random.Random(seed)
             if op == "add" or not live:
-                nbytes = sizes[size % len(sizes)]
-                plant = [list(q.probes(nbytes)) for q in queries if rng.random() < 0.3]
-                block = _Block(n, _filter(rng, nbytes, plant))
-                shelf.add(block, block.own)
+                nbytes, hashes = shapes[(size + seed) % len(shapes)]
+                plant = [list(q.probes(nbytes, hashes)) for q in queries if rng.random() < 0.3]
+                block = _Block(n, _filter(rng, nbytes, plant), hashes)
+                shelf.add(block, block.own, hashes)
                 live.append(block)
             else:
                 gone = live.pop(0 if op == "drop_oldest" else rng.randrange(len(live)))
@@ -90,9 +98,9 @@ def test_the_shelf_admits_exactly_what_each_filter_admits(
                 assert bytes(block.view) == block.own
                 assert isinstance(block.view, memoryview) == bool(block.own)
             for query in queries:
-                expected = [b.name for b in live if query.admitted_by(b.own)]
+                expected = [b.name for b in live if _admits(query, b.own, b.hashes)]
                 assert sorted(b.name for b in shelf.admitted(query)) == expected
-                assert [b.name for b in live if query.admitted_by(b.view)] == expected
+                assert [b.name for b in live if _admits(query, b.view, b.hashes)] == expected
 
 
 def test_a_dropped_filter_hands_back_its_own_pages_only() -> None:
@@ -100,7 +108,7 @@ def test_a_dropped_filter_hands_back_its_own_pages_only() -> None:
     shelf: FilterShelf[_Block] = FilterShelf(_attach)
     blocks = [_Block(i, _filter(rng, 8200, [])) for i in range(12)]  # straddling pages
     for block in blocks:
-        shelf.add(block, block.own)
+        shelf.add(block, block.own, BLOOM_PROBES)
     gone = [blocks[i] for i in (5, 9, 0, 6, 11, 1)]  # alone, beside a dropped one, last
     for block in gone:
         shelf.drop(block)
@@ -116,9 +124,9 @@ def test_a_dropped_filter_hands_back_its_own_pages_only() -> None:
 def test_a_filter_is_shelved_once() -> None:
     shelf: FilterShelf[_Block] = FilterShelf(_attach)
     block = _Block(1, bytes(64))
-    shelf.add(block, block.own)
+    shelf.add(block, block.own, BLOOM_PROBES)
     try:
-        shelf.add(block, block.own)
+        shelf.add(block, block.own, BLOOM_PROBES)
     except ValueError as e:
         assert "already holds a filter" in str(e)
     else:

@@ -30,10 +30,11 @@ separator on both sides (so ``id=58751 took`` skips blocks full of other numbers
 hold every digit trigram). A rare word over a day of blocks opens only the few that may
 hold it, and a block is never skipped wrongly (``tests/test_history.py`` checks random
 substrings against brute force). Measured on retention_bench's lines: ~15,000 keys per
-16,384 records (13,500 of them words, mostly numbers); at 12 bits a key and 4 probes the
-filter is 22.5 KiB a block, 1.4 bytes a record, and admits 0.8% of absent 3-letter
-queries, none of 3,000 absent 4-letter ones and 1.3% of absent ``id=N took``. Building
-it takes ~50 ms a block (3 us a record, in the sealing process).
+16,384 records (13,500 of them words, mostly numbers); at 12 bits a key the filter is
+22.5 KiB a block, 1.4 bytes a record. Setting 8 bits a key, it admits 0.38% of absent
+3-letter queries (0.71% with the 4 that blocks before ``text_probes`` set) and 1.05% of
+blocks without ``id=N took`` (1.3%), most of them blocks that hold N as a word
+elsewhere. Building it takes ~50 ms a block (3 us a record, in the sealing process).
 Queries under 3 characters, or not ASCII, read the blocks as before.
 
 Layout: ``MAGIC | u32 head length | u32 head crc32 | head (JSON) | bloom | text bloom |
@@ -61,6 +62,7 @@ from collector.model import Record
 from collector.store.columns import CATEGORIES, Columns, encode_columns, json_default
 
 __all__ = [
+    "BLOOM_PROBES",
     "BlockError",
     "BlockHead",
     "Probe",
@@ -87,9 +89,9 @@ _T = TypeVar("_T")
 # Measured: see the module's docstring.
 _PARAMETERS = zstandard.ZstdCompressionParameters.from_level(15, hash_log=20, chain_log=20)
 _BLOOM_BITS_PER_KEY = 16
-_BLOOM_PROBES = 8
+BLOOM_PROBES = 8
 _TEXT_BITS_PER_KEY = 12
-_TEXT_PROBES = 4  # about 0.6% false positives a key
+_TEXT_PROBES = 8  # about 0.3% false positives a key (blocks before took 4: 0.6%)
 _SEPARATORS = b" \t\n\r=:.,;/\\\"'()[]{}<>|&?!*+@#$%^~`"
 _FOLD = bytes.maketrans(_SEPARATORS, b" " * len(_SEPARATORS))
 
@@ -117,6 +119,7 @@ class BlockHead:
     file_bytes: int
     text_bloom: bytes | memoryview = b""  # none in a version 1 block: every text query reads it
     version: int = _VERSION  # 1 and 2 keep the write-ahead rows whole (one column)
+    text_probes: int = _TEXT_PROBES  # bits set a key in the text filter (4 before it said)
     # Asked of every block a scan walks past (thousands in a day): made once.
     sources: frozenset[str] = field(init=False)
     services: frozenset[str] = field(init=False)
@@ -138,7 +141,7 @@ class BlockHead:
 
     def may_contain(self, query: TextQuery) -> bool:
         """Whether some message of the block may contain the query's text (any case)."""
-        return query.admitted_by(self.text_bloom)
+        return query.admitted_by(self.text_bloom, self.text_probes)
 
 
 def correlation_key(correlation_id: str) -> bytes:
@@ -178,6 +181,7 @@ def encode_block(
         "bloom_crc": zlib.crc32(bloom),
         "text_len": len(text_bloom),
         "text_crc": zlib.crc32(text_bloom),
+        "text_probes": _TEXT_PROBES,
         "columns": [[name, len(frame)] for name, frame in frames],
         "body_crc": zlib.crc32(body),
     }
@@ -247,6 +251,7 @@ def _head(
             file_bytes=file_bytes,
             text_bloom=text_bloom,
             version=int(doc["v"]),
+            text_probes=int(doc.get("text_probes", 4)),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BlockError(f"block head lacks a field or has a wrong one: {e}") from e
@@ -477,7 +482,7 @@ def _bloom(keys: set[bytes]) -> bytes:
     for key in keys:
         h1 = int.from_bytes(key[:8], "little")
         h2 = int.from_bytes(key[8:16], "little") | 1
-        for i in range(_BLOOM_PROBES):
+        for i in range(BLOOM_PROBES):
             p = (h1 + i * h2) & (bits - 1)
             bloom[p >> 3] |= 1 << (p & 7)
     return bytes(bloom)
@@ -493,13 +498,15 @@ class Probe:
         self._h2 = int.from_bytes(key[8:16], "little") | 1
         self._by_size: dict[int, list[tuple[int, int]]] = {}
 
-    def probes(self, nbytes: int) -> list[tuple[int, int]]:
+    def probes(self, nbytes: int, hashes: int = BLOOM_PROBES) -> list[tuple[int, int]]:
         """The (byte, bit mask) pairs the key sets in a filter of ``nbytes``; none (every
-        such filter admits it) for a size this code does not write."""
+        such filter admits it) for a size this code does not write. Trace filters all
+        set ``BLOOM_PROBES`` bits a key: ``hashes`` is there for ``FilterShelf``."""
+        del hashes
         probes = self._by_size.get(nbytes)
         if probes is None:
             bits = nbytes * 8
-            positions = [(self._h1 + i * self._h2) & (bits - 1) for i in range(_BLOOM_PROBES)]
+            positions = [(self._h1 + i * self._h2) & (bits - 1) for i in range(BLOOM_PROBES)]
             if not bits or bits & (bits - 1):
                 positions = []  # not a filter this code wrote: read the block
             probes = self._by_size[nbytes] = [(p >> 3, 1 << (p & 7)) for p in positions]
@@ -528,8 +535,8 @@ def _text_keys(messages: Iterable[str]) -> set[bytes]:
 
 
 def _text_probes(keys: Sequence[bytes], bits: int) -> Iterator[int]:
-    """The bit positions of each key (crc32 + i * adler32, modulo ``bits``): C-speed
-    hashes, since a block has some 15,000 keys."""
+    """The bit positions of each key (crc32 + i * adler32, modulo ``bits``, for i below
+    ``_TEXT_PROBES``): C-speed hashes, since a block has some 15,000 keys."""
     firsts = list(map(zlib.crc32, keys))
     steps = list(map(zlib.adler32, keys))
     for i in range(_TEXT_PROBES):
@@ -550,7 +557,7 @@ class TextQuery:
     is found among blocks full of other numbers). ``usable`` is False (every block
     admits it) for text under 3 characters, not ASCII, or all separators."""
 
-    __slots__ = ("_by_size", "_hashes", "_keys")
+    __slots__ = ("_by_shape", "_hashes", "_keys")
 
     def __init__(self, text: str) -> None:
         folded = text.lower().encode("ascii", "replace").translate(_FOLD)
@@ -561,28 +568,30 @@ class TextQuery:
         self._keys = sorted(keys)  # words (``\0``...) first: rarer than trigrams
         # Each key's crc32 and adler32 (``_text_probes``), the same for every filter size.
         self._hashes = [(zlib.crc32(key), zlib.adler32(key)) for key in self._keys]
-        self._by_size: dict[int, list[tuple[int, int]]] = {}
+        self._by_shape: dict[tuple[int, int], list[tuple[int, int]]] = {}
 
     @property
     def usable(self) -> bool:
         return bool(self._keys)
 
-    def probes(self, nbytes: int) -> Iterator[tuple[int, int]]:
-        """The (byte, bit mask) pairs the query's keys set in a text filter of ``nbytes``,
-        worked out as they are asked for (over a day of filters of many lengths, the first
-        few usually settle it); none (every such filter admits it) for an empty filter or
-        an unusable query."""
+    def probes(self, nbytes: int, hashes: int) -> Iterator[tuple[int, int]]:
+        """The (byte, bit mask) pairs the query's keys set in a text filter of ``nbytes``
+        built with ``hashes`` bits a key, worked out as they are asked for (over a day of
+        filters of many lengths, the first few usually settle it); none (every such
+        filter admits it) for an empty filter or an unusable query."""
         bits = nbytes * 8
-        for i in range(_TEXT_PROBES if bits else 0):  # the positions of _text_probes
+        for i in range(hashes if bits else 0):  # the positions of _text_probes
             for h, g in self._hashes:
                 p = (h + i * g) % bits
                 yield p >> 3, 1 << (p & 7)
 
-    def admitted_by(self, bloom: bytes | memoryview) -> bool:
-        """Whether a block with this text filter may hold the text."""
-        probes = self._by_size.get(len(bloom))
+    def admitted_by(self, bloom: bytes | memoryview, hashes: int) -> bool:
+        """Whether a block with this text filter (of ``hashes`` bits a key) may hold the
+        text."""
+        shape = (len(bloom), hashes)
+        probes = self._by_shape.get(shape)
         if probes is None:
-            probes = self._by_size[len(bloom)] = list(set(self.probes(len(bloom))))
+            probes = self._by_shape[shape] = list(set(self.probes(*shape)))
         # A plain loop, not all(...): 0.5 us instead of 1.3, asked of each block of a day.
         for at, bit in probes:  # noqa: SIM110
             if not bloom[at] & bit:

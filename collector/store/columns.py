@@ -44,6 +44,9 @@ _FEW = 64  # up to this many rows, their running sums and ranks are taken one by
 _TRACE_BIT = bytes(i & _TRACE for i in range(256))
 _SPAN_BIT = bytes((i & _SPAN) >> 1 for i in range(256))
 _TIMES_SPAN = bytes((i * _SPAN) & 255 for i in range(256))
+# What of a text is the same in every case (digits, punctuation, spaces: not letters):
+# its longest run is found in the messages as is, before they are lowercased.
+_CASELESS = re.compile(r"[^A-Za-z]+")
 # The letters whose lowercase is ASCII, as JSON escapes them: K (Kelvin) and I with a dot.
 _ASCII_LOWERCASE = re.compile(rb"\\u(?:212a|0130)")
 # What follows an attribute's key in an ``extra`` row: its value as is; a JSON text of a
@@ -189,7 +192,10 @@ class Columns:
         printable ASCII): the caller reads every row."""
         if not text or not all(" " <= c <= "~" and c not in '"\\' for c in text):
             return None
-        haystack = self._get("message").lower()
+        messages = self._get("message")
+        if max(_CASELESS.findall(text), key=len, default="").encode() not in messages:
+            return []  # most blocks a rare text's filters admit: 0.6 ms less than below
+        haystack = messages.lower()
         if _ASCII_LOWERCASE.search(haystack):  # one pass; a row's newlines stay as they were
             haystack = haystack.replace(b"\\u212a", b"k").replace(b"\\u0130", b"i")
         needle = text.lower().encode()

@@ -2,12 +2,12 @@
 C speed.
 
 A day is ~5,200 blocks; asking each block's filter in a Python loop cost ~4 ms of a trace
-lookup and ~13 ms of a text query no block holds. Here filters of one byte length sit in
-chunks, slot after slot, so ``chunk[byte::length]`` is that byte of every block's filter
-in one slice; ``bytes.translate`` turns it into 0/1 per block for one bit, and the
-probes are ANDed as one big int per chunk (a chunk stops at the first probe that leaves
-nothing). The answer is the same as asking each filter (``Probe.admitted_by``,
-``TextQuery.admitted_by``): a block is never skipped wrongly.
+lookup and ~13 ms of a text query no block holds. Here filters of one shape (byte
+length, and bits set a key) sit in chunks, slot after slot, so ``chunk[byte::length]``
+is that byte of every block's filter in one slice; ``bytes.translate`` turns it into 0/1
+per block for one bit, and the probes are ANDed as one big int per chunk (a chunk stops
+at the first probe that leaves nothing). The answer is the same as asking each filter
+(``Probe.admitted_by``, ``TextQuery.admitted_by``): a block is never skipped wrongly.
 
 The shelf is where the filters live: ``add`` copies a filter into its slot and attaches
 a read-only view of it to the block's head (for single-block uses), so the head's own
@@ -43,14 +43,14 @@ T = TypeVar("T")
 class Probes(Protocol):
     """A key (``Probe``) or a text (``TextQuery``) as a filter of a given size asks it."""
 
-    def probes(self, nbytes: int) -> Iterable[tuple[int, int]]:
-        """The (byte, bit mask) pairs that must all be set; none if every filter of that
-        size admits it."""
+    def probes(self, nbytes: int, hashes: int) -> Iterable[tuple[int, int]]:
+        """The (byte, bit mask) pairs that must all be set in a filter of ``nbytes`` that
+        sets ``hashes`` bits a key; none if every such filter admits it."""
         ...
 
 
 class _Replay:
-    """Probes pulled once from their source, as the chunks of one length ask for them."""
+    """Probes pulled once from their source, as the chunks of one shape ask for them."""
 
     __slots__ = ("_pulled", "_source")
 
@@ -66,12 +66,14 @@ class _Replay:
 
 
 class _Chunk(Generic[T]):
-    """Filters of one length, slot after slot; ``items[i]`` is None once slot i is dropped."""
+    """Filters of one shape (length, bits a key), slot after slot; ``items[i]`` is None
+    once slot i is dropped."""
 
-    __slots__ = ("data", "items", "length", "live", "slots")
+    __slots__ = ("data", "items", "length", "live", "shape", "slots")
 
-    def __init__(self, length: int, slots: int) -> None:
-        self.length = length
+    def __init__(self, shape: tuple[int, int], slots: int) -> None:
+        self.shape = shape
+        length = self.length = shape[0]
         self.slots = slots
         self.data = mmap.mmap(-1, length * slots, flags=mmap.MAP_PRIVATE)
         self.items: list[T | None] = []
@@ -132,7 +134,7 @@ class FilterShelf(Generic[T]):
 
     def __init__(self, attach: Callable[[T, bytes | memoryview], None]) -> None:
         self._attach = attach
-        self._chunks: dict[int, list[_Chunk[T]]] = {}  # by filter length, oldest first
+        self._chunks: dict[tuple[int, int], list[_Chunk[T]]] = {}  # by shape, oldest first
         self._at: dict[int, tuple[_Chunk[T], int]] = {}  # by id(item)
         self._empty: dict[int, T] = {}  # no filter (a block older than it): always asked
         self.added = 0
@@ -142,34 +144,34 @@ class FilterShelf(Generic[T]):
     def __len__(self) -> int:
         return len(self._at) + len(self._empty)
 
-    def add(self, item: T, bloom: bytes | memoryview) -> None:
-        """Shelve ``item``'s filter (an item not shelved yet) and attach a read-only view
-        of it to the item, in place of the item's own bytes."""
+    def add(self, item: T, bloom: bytes | memoryview, hashes: int) -> None:
+        """Shelve ``item``'s filter (an item not shelved yet; ``hashes`` bits set a key)
+        and attach a read-only view of it to the item, in place of the item's own bytes."""
         key = id(item)
         if key in self._at or key in self._empty:
             raise ValueError(f"the filter shelf already holds a filter for {item!r}")
         self.added += 1
-        length = len(bloom)
-        if not length:
+        shape = (len(bloom), hashes)
+        if not bloom:
             self._empty[key] = item
             self._attach(item, b"")
             return
-        chunks = self._chunks.setdefault(length, [])
+        chunks = self._chunks.setdefault(shape, [])
         if not chunks:
-            chunks.append(_Chunk(length, _MIN_SLOTS))
+            chunks.append(_Chunk(shape, _MIN_SLOTS))
         elif chunks[-1].full and chunks[-1].slots < _MAX_SLOTS // 4:
             # A length seen a few times so far: its filters move to a chunk twice their
             # number (few chunks a length keeps a query's slices few; a move is < 2 MiB).
             chunks[-1] = self._moved(chunks[-1], 2 * (chunks[-1].live + 1))
         elif chunks[-1].full:
-            chunks.append(_Chunk(length, _MAX_SLOTS))
+            chunks.append(_Chunk(shape, _MAX_SLOTS))
         chunk = chunks[-1]
         self._at[key] = (chunk, len(chunk.items))
         self._attach(item, chunk.put(item, bloom))
 
     def _moved(self, old: _Chunk[T], slots: int) -> _Chunk[T]:
         """A chunk of ``slots`` slots holding ``old``'s live filters (attached anew)."""
-        new: _Chunk[T] = _Chunk(old.length, min(_MAX_SLOTS, max(_MIN_SLOTS, slots)))
+        new: _Chunk[T] = _Chunk(old.shape, min(_MAX_SLOTS, max(_MIN_SLOTS, slots)))
         for slot, item in enumerate(old.items):
             if item is not None:
                 start = slot * old.length
@@ -191,10 +193,10 @@ class FilterShelf(Generic[T]):
         chunk.items[slot] = None
         chunk.live -= 1
         if not chunk.live:
-            chunks = self._chunks[chunk.length]
+            chunks = self._chunks[chunk.shape]
             chunks.remove(chunk)  # dropped heads' views keep its pages until they go too
             if not chunks:
-                del self._chunks[chunk.length]
+                del self._chunks[chunk.shape]
             return
         chunk.free(slot)
 
@@ -202,8 +204,8 @@ class FilterShelf(Generic[T]):
         """The items whose filter may hold ``query`` (every item without a filter among
         them), in no particular order."""
         out = list(self._empty.values())
-        for length, chunks in self._chunks.items():
-            probes = _Replay(query.probes(length)) if len(chunks) > 1 else query.probes(length)
+        for shape, chunks in self._chunks.items():
+            probes = _Replay(query.probes(*shape)) if len(chunks) > 1 else query.probes(*shape)
             for chunk in chunks:
                 chunk.admitted(probes, out)
         return out

@@ -44,6 +44,7 @@ from typing import Any
 from collector.config import HistoryConfig
 from collector.model import DropReason, Record
 from collector.store.blocks import (
+    BLOOM_PROBES,
     BlockError,
     BlockHead,
     Probe,
@@ -476,8 +477,8 @@ class History:
         self.error = f"writing {what} in {self.dir} failed: {e.strerror or e}"
 
     def _append_block(self, head: BlockHead) -> None:
-        self._traces.add(head, head.bloom)
-        self._texts.add(head, head.text_bloom)
+        self._traces.add(head, head.bloom, BLOOM_PROBES)
+        self._texts.add(head, head.text_bloom, head.text_probes)
         self.blocks.append(head)
         prev = self._prefix[-1] if self._prefix else 0
         self._prefix.append(max(prev, head.max_ns))
