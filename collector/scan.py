@@ -220,7 +220,7 @@ def candidates(store: Store, f: TimelineFilter) -> tuple[Iterable[StoredSpan], I
         trace_ids = {r.trace_id for r in correlated if r.trace_id is not None}
         spans = [s for t in trace_ids for s in store.spans.trace(t)]
         linked = [r for t in trace_ids for r in store.records.by_trace(t)]
-        records = list({id(r): r for r in [*correlated, *linked]}.values())
+        records = list({r.id: r for r in [*correlated, *linked]}.values())
     else:
         spans, records = store.spans.iter_newest_first(), store.records.iter_newest_first()
     if f.kinds is not None and "span" not in f.kinds:

@@ -6,7 +6,10 @@ and levels it holds, so a query skips chunks that cannot match and stops once no
 older can be newer than what it already has.
 
 Every record is capped and measured once, before it is stored (``collector.limits``);
-its size is spent from the ``ByteBudget`` shared with the span store.
+its size is spent from the ``ByteBudget`` shared with the span store. Only the newest
+few thousand records stay objects: older chunks are packed into compressed columns
+(``collector.store.packed``, ~30 bytes a record instead of ~880), and the indexes hold
+record ids, so what memory holds is a few objects a chunk, not a few a record.
 
 With a ``History`` attached (``attach``), every record is also written to disk as it
 arrives; what leaves memory is then still there, and every query here reads the disk
@@ -25,17 +28,21 @@ from collector.limits import ValueLimits, cap_record
 from collector.model import DropReason, Record
 from collector.store.budget import ByteBudget
 from collector.store.history import ColdChunk, History
+from collector.store.packed import DecodedChunks, PackedChunk
 
 __all__ = ["RecordChunk", "RecordStore"]
 
 K = TypeVar("K", bound=Hashable)
 _CHUNK = 512
+# Records kept as objects (the newest), beyond which the oldest chunks are packed, and
+# packed chunks kept decoded for scans that come back.
+_OBJECTS = 4096
+_DECODED_CHUNKS = 16
 _MAX_LINKED_TRACES = 100_000
 # Stands in a chunk for a record evicted before the rest of its chunk.
 _EVICTED = Record(time_ns=0, source="", level="", message="")
 # A key's slot in an index dict, and the key; a deque (one block of 64 slots) once the
-# key has two records. Most keys have one (a trace's single log line), held bare: a deque
-# for each took ~250 bytes a record of a varied log, a quarter of what records cost.
+# key has two records. Most keys have one (a trace's single log line), held bare.
 _KEY_BYTES = 100
 _BUCKET_BYTES = sys.getsizeof(deque())
 
@@ -45,6 +52,7 @@ class RecordChunk:
 
     __slots__ = (
         "first",
+        "index_bytes",
         "levels",
         "max_ns",
         "min_ns",
@@ -59,6 +67,7 @@ class RecordChunk:
         self.received_ns = received_ns
         self.records: list[Record] = []
         self.first = 0  # records before this index were evicted
+        self.index_bytes = 0  # of the records' sizes, what their index entries take
         self.min_ns = 2**63
         self.max_ns = 0
         self.prefix_max_ns = prefix_max_ns
@@ -100,7 +109,8 @@ class RecordStore:
     """Holds at most ``max_records`` records, none older than ``ttl_ns``, within its share
     of ``budget``; oldest leave first.
 
-    Each index holds a key's record, or its records in arrival order in a deque once it
+    The newest records are objects in ``RecordChunk``s; older ones are ``PackedChunk``s.
+    Each index holds a key's record id, or its ids in arrival order in a deque once it
     has two, so eviction pops from its left.
     """
 
@@ -114,10 +124,13 @@ class RecordStore:
         self._bytes = 0
         self._budget = budget
         budget.join(self)
+        self._packed: deque[PackedChunk] = deque()  # older than every chunk of objects
         self._chunks: deque[RecordChunk] = deque()
+        self._objects = 0  # live records in ``_chunks``
+        self._decoded = DecodedChunks(_DECODED_CHUNKS)
         self._count = 0
-        self._by_trace: dict[bytes, Record | deque[Record]] = {}
-        self._by_correlation: dict[str, Record | deque[Record]] = {}
+        self._by_trace: dict[bytes, int | deque[int]] = {}
+        self._by_correlation: dict[str, int | deque[int]] = {}
         self._linked: dict[bytes, set[str]] = {}  # trace id -> request ids learned later
         self.evicted: Counter[DropReason] = Counter()
         self.history: History | None = None
@@ -150,6 +163,9 @@ class RecordStore:
 
     def _memory_floor(self) -> int:
         """The id below which records are read from the disk tier."""
+        if self._packed:
+            oldest = self._packed[0]
+            return oldest.ids[oldest.first]
         for chunk in self._chunks:
             if chunk.first < len(chunk.records):
                 return chunk.records[chunk.first].id
@@ -161,7 +177,13 @@ class RecordStore:
         return self._bytes
 
     def oldest_received_ns(self) -> int | None:
-        return self._chunks[0].received_ns if self._chunks else None
+        oldest = self._oldest()
+        return None if oldest is None else oldest.received_ns
+
+    def _oldest(self) -> PackedChunk | RecordChunk | None:
+        if self._packed:
+            return self._packed[0]
+        return self._chunks[0] if self._chunks else None
 
     def cap(self, record: Record) -> None:
         """Cap the record's values to ``limits`` and measure it, once; counts the cuts.
@@ -185,20 +207,58 @@ class RecordStore:
         base = self.history.prefix_max_ns() if self.history is not None else 0
         for record in records:
             if not chunks or len(chunks[-1].records) >= _CHUNK or chunks[-1].received_ns != now_ns:
-                chunks.append(RecordChunk(now_ns, chunks[-1].prefix_max_ns if chunks else base))
-            chunks[-1].add(record)
+                prefix = chunks[-1].prefix_max_ns if chunks else base
+                if not chunks and self._packed:
+                    prefix = self._packed[-1].prefix_max_ns
+                chunks.append(RecordChunk(now_ns, prefix))
+            chunk = chunks[-1]
+            chunk.add(record)
             self._count += 1
+            index_bytes = 0
             if record.trace_id is not None:
-                record.size += _index(self._by_trace, record.trace_id, record)
+                index_bytes += _index(self._by_trace, record.trace_id, record.id)
             if record.correlation_id:
-                record.size += _index(self._by_correlation, record.correlation_id, record)
+                index_bytes += _index(self._by_correlation, record.correlation_id, record.id)
+            chunk.index_bytes += index_bytes
+            record.size += index_bytes
             self._bytes += record.size
+        self._objects += len(records)
+        self._pack()
         self.evict(now_ns)
+
+    def _pack(self) -> None:
+        """Pack the oldest chunks of objects, up to ``_CHUNK`` records at a time, while
+        more than ``_OBJECTS`` records are objects."""
+        chunks = self._chunks
+        while self._objects > _OBJECTS + _CHUNK:
+            run = [chunks.popleft()]
+            n = len(run[0].live())  # only the oldest chunk may have lost records
+            while chunks and n + len(chunks[0].records) <= _CHUNK:
+                n += len(chunks[0].records)
+                run.append(chunks.popleft())
+            records: list[Record] = []
+            arrivals = []
+            for chunk in run:
+                arrivals.append((len(records), chunk.received_ns))
+                records += chunk.live()
+            prefix = self._packed[-1].prefix_max_ns if self._packed else run[0].prefix_max_ns
+            packed = PackedChunk(
+                records,
+                arrivals,
+                prefix,
+                sum(c.index_bytes for c in run),
+                self._decoded,
+            )
+            self._packed.append(packed)
+            self._objects -= len(records)
+            self._bytes += packed.nbytes - sum(r.size for r in records)
 
     def evict(self, now_ns: int) -> None:
         expire_before = now_ns - self.ttl_ns
-        while self._chunks:
-            oldest = self._chunks[0]
+        while True:
+            oldest = self._oldest()
+            if oldest is None:
+                break
             if self._count > self.max_records:
                 reason = DropReason.EVICTED_RECORD_LIMIT
             elif oldest.received_ns < expire_before:
@@ -211,16 +271,35 @@ class RecordStore:
             self.history.enforce(now_ns)
 
     def evict_oldest(self, reason: DropReason) -> None:
-        oldest = self._chunks[0]
-        record = oldest.records[oldest.first]
-        oldest.records[oldest.first] = _EVICTED  # its memory goes now, not with the chunk
-        oldest.first += 1
-        if oldest.first == len(oldest.records):
-            self._chunks.popleft()
+        if self._packed:
+            packed = self._packed[0]
+            record_id = packed.ids[packed.first]
+            share = packed.nbytes // packed.count
+            packed.first += 1
+            if packed.first == packed.count:
+                # Its rows' index entries go with the chunk: they are the oldest of
+                # their keys, and lookups skip evicted rows until then.
+                share = packed.nbytes - share * (packed.count - 1)
+                self._packed.popleft()
+                for record in packed.records():
+                    self._unindex(record)
+                self._decoded.drop(packed)
+        else:
+            oldest = self._chunks[0]
+            record = oldest.records[oldest.first]
+            oldest.records[oldest.first] = _EVICTED  # its memory goes now, not with the chunk
+            oldest.first += 1
+            if oldest.first == len(oldest.records):
+                self._chunks.popleft()
+            self._objects -= 1
+            self._unindex(record)
+            record_id, share = record.id, record.size
         self._count -= 1
-        self._bytes -= record.size
-        if self.history is None or not self.history.covers(record.id):
+        self._bytes -= share
+        if self.history is None or not self.history.covers(record_id):
             self.evicted[reason] += 1  # else it is still kept, on disk
+
+    def _unindex(self, record: Record) -> None:
         if record.trace_id is not None:
             _pop_left(self._by_trace, record.trace_id)
         if record.correlation_id:
@@ -235,11 +314,11 @@ class RecordStore:
             self._linked.setdefault(trace_id, set()).add(correlation_id)
 
     def by_trace(self, trace_id: bytes) -> list[Record]:
-        records = list(_held(self._by_trace, trace_id))
+        records = self._records(_held(self._by_trace, trace_id))
         for correlation_id in self._linked.get(trace_id, ()):
             records += [
                 dataclasses.replace(r, trace_id=trace_id)
-                for r in _held(self._by_correlation, correlation_id)
+                for r in self._records(_held(self._by_correlation, correlation_id))
                 if r.trace_id is None
             ]
         if self.history is not None and self.history.active:
@@ -247,15 +326,53 @@ class RecordStore:
         return records
 
     def by_correlation(self, correlation_id: str) -> list[Record]:
-        records = list(_held(self._by_correlation, correlation_id))
+        records = self._records(_held(self._by_correlation, correlation_id))
         if self.history is not None and self.history.active:
             records = self.history.by_correlation(correlation_id, self._memory_floor()) + records
         return records
 
     def get(self, record_id: int) -> Record | None:
-        """A stored record by id. Ids grow with arrival, so chunks are searched by bisection."""
+        """A stored record by id."""
         if self.history is not None and self.history.active and record_id < self._memory_floor():
             return self.history.get(record_id)
+        found = self._records((record_id,))
+        return found[0] if found else None
+
+    def _records(self, record_ids: Sequence[int]) -> list[Record]:
+        """The records of these ids (increasing) held in memory, a chunk's worth at a time.
+        Ids grow with arrival, so chunks are found by bisection."""
+        out: list[Record] = []
+        at = 0
+        while at < len(record_ids):
+            chunk = self._chunk_of(record_ids[at])
+            if chunk is None:
+                at += 1
+                continue
+            last = chunk.ids[-1] if isinstance(chunk, PackedChunk) else chunk.records[-1].id
+            end = at
+            while end < len(record_ids) and record_ids[end] <= last:
+                end += 1
+            wanted = record_ids[at:end]
+            if isinstance(chunk, PackedChunk):
+                out += chunk.get(wanted)
+            else:
+                ids = set(wanted)
+                out += [r for r in chunk.live() if r.id in ids]
+            at = end
+        return out
+
+    def _chunk_of(self, record_id: int) -> PackedChunk | RecordChunk | None:
+        """The chunk whose ids reach ``record_id`` first (None past the newest)."""
+        packed = self._packed
+        if packed and record_id <= packed[-1].ids[-1]:
+            lo, hi = 0, len(packed)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if packed[mid].ids[-1] < record_id:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            return packed[lo]
         chunks = self._chunks
         lo, hi = 0, len(chunks)
         while lo < hi:
@@ -264,16 +381,13 @@ class RecordStore:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo == len(chunks):
-            return None
-        for record in chunks[lo].live():
-            if record.id == record_id:
-                return record
-        return None
+        return chunks[lo] if lo < len(chunks) else None
 
-    def chunks_newest_first(self) -> Iterator[RecordChunk | ColdChunk]:
-        """Memory chunks, then (with a history) the disk tier's below them."""
+    def chunks_newest_first(self) -> Iterator[RecordChunk | PackedChunk | ColdChunk]:
+        """Memory chunks (objects, then packed), then (with a history) the disk tier's
+        below them."""
         yield from reversed(self._chunks)
+        yield from reversed(self._packed)
         if self.history is not None and self.history.active:
             yield from self.history.chunks_newest_first(self._memory_floor())
 
@@ -288,7 +402,10 @@ class RecordStore:
             self.history.clear()
         if self._count:
             self.evicted[DropReason.CLEARED] += self._count
+        self._packed.clear()
         self._chunks.clear()
+        self._decoded.clear()
+        self._objects = 0
         self._count = 0
         self._bytes = 0
         self._by_trace.clear()
@@ -296,33 +413,33 @@ class RecordStore:
         self._linked.clear()
 
 
-def _index(index: dict[K, Record | deque[Record]], key: K, record: Record) -> int:
-    """Add ``record`` under ``key``; return the bytes this took (a new key, or the deque
-    its second record needs), which the record carries until it leaves."""
+def _index(index: dict[K, int | deque[int]], key: K, record_id: int) -> int:
+    """Add ``record_id`` under ``key``; return the bytes this took (a new key, or the
+    deque its second record needs), which the record carries until it leaves."""
     held = index.get(key)
     if held is None:
-        index[key] = record
+        index[key] = record_id
         return _KEY_BYTES
-    if isinstance(held, Record):
-        index[key] = deque((held, record))
+    if isinstance(held, int):
+        index[key] = deque((held, record_id))
         return _BUCKET_BYTES
-    held.append(record)
+    held.append(record_id)
     return 0
 
 
-def _held(index: dict[K, Record | deque[Record]], key: K) -> Sequence[Record] | deque[Record]:
-    """The records under ``key``, oldest first."""
+def _held(index: dict[K, int | deque[int]], key: K) -> Sequence[int]:
+    """The record ids under ``key``, oldest first."""
     held = index.get(key)
     if held is None:
         return ()
-    return (held,) if isinstance(held, Record) else held
+    return (held,) if isinstance(held, int) else list(held)
 
 
-def _pop_left(index: dict[K, Record | deque[Record]], key: K) -> None:
+def _pop_left(index: dict[K, int | deque[int]], key: K) -> None:
     held = index.get(key)
     if held is None:
         return
-    if isinstance(held, Record):
+    if isinstance(held, int):
         del index[key]
         return
     held.popleft()
