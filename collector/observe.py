@@ -385,7 +385,7 @@ def _waterfall_view(store: Store, f: TimelineFilter, **_: Any) -> ObservePage:
             break
         if "browser" not in chunk.sources or (f.until_ns is not None and chunk.min_ns > f.until_ns):
             continue
-        rows += _browser_rows(chunk.live(), f, listed)
+        rows += _browser_rows(chunk.of_source("browser"), f, listed)
     total = len(rows)
     return {"requests": rows[: f.limit], "metadata": {"total_count": total, "cursor_next": None}}
 

@@ -113,6 +113,17 @@ def _check(store: Store, kept: list[tuple[int, Record]], rng: random.Random) -> 
         assert (None if found is None else _bare(found)) == next(
             (r for r in expected if r.id == record_id), None
         )
+    chunks = list(held.chunks_newest_first())
+    for source in ("backend", "browser"):
+        of_source = sorted((r for c in chunks for r in c.of_source(source)), key=lambda r: r.id)
+        assert [_bare(r) for r in of_source] == [r for r in expected if r.source == source]
+    if expected:
+        lo, hi = sorted(rng.choice(expected).time_ns for _ in range(2))
+        window = sorted(
+            (r for c in chunks for r in c.candidates(None, lo, hi) if lo <= r.time_ns <= hi),
+            key=lambda r: r.id,
+        )
+        assert [_bare(r) for r in window] == [r for r in expected if lo <= r.time_ns <= hi]
     for text in ("gamma 4", "ID=7", "kelvin", "CAF\u00c9", "#1"):
         page = timeline(store, TimelineFilter(text=text, limit=3, kinds=frozenset({"log"})))
         matching = [r for r in expected if text.lower() in r.message.lower()]

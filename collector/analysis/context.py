@@ -185,7 +185,7 @@ class StoreContext:
                 continue
             if services is not None and not services.intersection(chunk.services):
                 continue
-            live = chunk.live()
+            live = chunk.candidates(None, since_ns, until_ns)
             examined += len(live)
             for record in live:
                 if not since_ns <= record.time_ns <= until_ns:
@@ -208,10 +208,9 @@ class StoreContext:
                 break
             if source not in chunk.sources or chunk.min_ns > until_ns:
                 continue
-            live = chunk.live()
-            examined += len(live)
-            for record in reversed(live):
-                if record.source == source and record.time_ns <= until_ns:
+            examined += chunk.live_count
+            for record in reversed(chunk.of_source(source)):
+                if record.time_ns <= until_ns:
                     found.append(record)
                     if len(found) == limit:
                         return found

@@ -40,7 +40,9 @@ CATEGORIES = ("source", "level", "service", "kind")
 _TRACE, _SPAN = 1, 2
 _ROW_END = b"]\n["
 _SAMPLE = 256  # rows a stretch of the ``lines`` column's index
-_FEW = 64  # up to this many rows, their running sums and ranks are taken one by one
+# Up to this many rows, their running sums and ranks are taken one by one (a C pass over
+# the column up to each); more share one pass up to the last of them.
+_FEW = 2
 _TRACE_BIT = bytes(i & _TRACE for i in range(256))
 _SPAN_BIT = bytes((i & _SPAN) >> 1 for i in range(256))
 _TIMES_SPAN = bytes((i * _SPAN) & 255 for i in range(256))
@@ -213,6 +215,14 @@ class Columns:
             line_at += 1
         return rows
 
+    def category_rows(self, name: str, value: str) -> list[int]:
+        """The rows whose ``name`` (a category: source, level, service, kind) is ``value``."""
+        table = self._tables[name]
+        if value not in table:
+            return []
+        code = table.index(value)
+        return [i for i, c in enumerate(array.array("H", self._get(name))) if c == code]
+
     def range_rows(self, since_ns: int, until_ns: int) -> list[int]:
         """The rows timed from ``since_ns`` to ``until_ns``."""
         return [i for i, t in enumerate(self._running("time_delta")) if since_ns <= t <= until_ns]
@@ -264,10 +274,12 @@ class Columns:
         deltas = array.array("q", self._get(name))
         if len(deltas) != self.count:
             raise ValueError(f"column {name} holds {len(deltas)} rows, the head says {self.count}")
-        if rows is not None and len(rows) <= _FEW:
+        if rows is None:
+            return list(itertools.accumulate(deltas))
+        if len(rows) <= _FEW:
             return [sum(deltas[: i + 1]) for i in rows]
-        values = list(itertools.accumulate(deltas))
-        return values if rows is None else [values[i] for i in rows]
+        values = list(itertools.accumulate(itertools.islice(deltas, max(rows) + 1)))
+        return [values[i] for i in rows]
 
     def _items(self, name: str, rows: Sequence[int]) -> list[Any]:
         """The items of the ``message`` or ``extra`` column for ``rows``: every row's in
@@ -303,7 +315,7 @@ def _ranks(bits: bytes, rows: Sequence[int]) -> list[int]:
     """How many of ``bits`` (a 0 or 1 a row) are set before each of ``rows``."""
     if len(rows) <= _FEW:
         return [bits.count(1, 0, i) for i in rows]
-    before = list(itertools.accumulate(bits, initial=0))
+    before = list(itertools.accumulate(itertools.islice(bits, max(rows)), initial=0))
     return [before[i] for i in rows]
 
 

@@ -90,6 +90,7 @@ class ColdChunk:
         "_search",
         "_window",
         "levels",
+        "live_count",
         "max_ns",
         "min_ns",
         "prefix_max_ns",
@@ -106,6 +107,7 @@ class ColdChunk:
         sources: AbstractSet[str],
         services: AbstractSet[str],
         levels: AbstractSet[str],
+        live_count: int,
         load: Callable[[], list[Record]],
         search: Callable[[str], list[Record] | None] | None = None,
         window: Callable[[int, int], list[Record]] | None = None,
@@ -116,12 +118,16 @@ class ColdChunk:
         self.sources = sources
         self.services = services
         self.levels = levels
+        self.live_count = live_count  # at most: rows at or past the memory tier are not read
         self._load = load
         self._search = search
         self._window = window
 
     def live(self) -> list[Record]:
         return self._load()
+
+    def of_source(self, source: str) -> list[Record]:
+        return [r for r in self._load() if r.source == source]
 
     def candidates(
         self, text: str | None, since_ns: int | None = None, until_ns: int | None = None
@@ -570,6 +576,7 @@ class History:
                 sources={r.source for r in pending},
                 services={r.service for r in pending},
                 levels={r.level for r in pending},
+                live_count=len(pending),
                 load=lambda: pending,
             )
         for i in range(len(self.blocks) - 1, -1, -1):
@@ -583,6 +590,7 @@ class History:
                 sources=head.sources,
                 services=head.services,
                 levels=head.levels,
+                live_count=head.count,
                 load=lambda head=head: self._below(self.records_of(head), below_id),  # type: ignore[misc]
                 search=lambda text, head=head: self._search(head, text, below_id),  # type: ignore[misc]
                 window=lambda lo, hi, head=head: self._window(head, lo, hi, below_id),  # type: ignore[misc]

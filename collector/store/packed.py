@@ -168,6 +168,15 @@ class PackedChunk:
                 return columns.records([row for row in rows if row >= self.first])
         return self.live()
 
+    def of_source(self, source: str) -> list[Record]:
+        """The records from ``source``, decoded alone (a rare source's few rows)."""
+        whole = self._cache.get(self)
+        if whole is not None:
+            return [r for r in whole[self.first :] if r.source == source]
+        columns = self._columns()
+        rows = columns.category_rows("source", source)
+        return columns.records([row for row in rows if row >= self.first])
+
     def get(self, record_ids: Sequence[int]) -> list[Record]:
         """The records of these ids (ids increasing) that are here."""
         rows = []
@@ -183,8 +192,12 @@ class PackedChunk:
         return self._columns().records(rows)
 
     def _columns(self) -> Columns:
-        return Columns(self.count, self._tables, self._column)
+        """The columns, each decompressed when first asked (one decompressor for all)."""
+        decompressor = zstandard.ZstdDecompressor()
+        body = memoryview(self._body)
 
-    def _column(self, name: str) -> bytes:
-        start, end = self._frames[name]
-        return zstandard.ZstdDecompressor().decompress(memoryview(self._body)[start:end])
+        def column(name: str) -> bytes:
+            start, end = self._frames[name]
+            return decompressor.decompress(body[start:end])
+
+        return Columns(self.count, self._tables, column)

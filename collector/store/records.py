@@ -91,6 +91,10 @@ class RecordChunk:
     def live(self) -> list[Record]:
         return self.records[self.first :] if self.first else self.records
 
+    @property
+    def live_count(self) -> int:
+        return len(self.records) - self.first
+
     def candidates(
         self, text: str | None, since_ns: int | None = None, until_ns: int | None = None
     ) -> list[Record]:
@@ -103,6 +107,9 @@ class RecordChunk:
         if text and text.lower() not in "\n".join([r.message for r in live]).lower():
             return []
         return live
+
+    def of_source(self, source: str) -> list[Record]:
+        return [r for r in self.live() if r.source == source]
 
 
 class RecordStore:
