@@ -54,7 +54,7 @@ def test_packed_chunks_answer_as_the_records_they_hold(
     with (  # chunks of 4, 6 records as objects: most are packed, in chunks of 1 to 4
         mock.patch.object(records, "_CHUNK", 4),
         mock.patch.object(records, "_OBJECTS", 6),
-        mock.patch.object(records, "_DECODED_CHUNKS", 2),
+        mock.patch.object(records, "_DECODED", 8),
     ):
         store = _store(max_records)
         for n, seconds, seed in batches:

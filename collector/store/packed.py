@@ -33,29 +33,34 @@ _OVERHEAD_BYTES = 1024
 
 
 class DecodedChunks:
-    """The records of the packed chunks decoded last, newest use last: at most
-    ``max_chunks`` of them."""
+    """Records of packed chunks decoded lately, newest use last: a chunk's whole (key
+    None) or one source's rows of it, at most ``max_records`` records in all."""
 
-    def __init__(self, max_chunks: int) -> None:
-        self.max_chunks = max_chunks
-        self._held: OrderedDict[PackedChunk, list[Record]] = OrderedDict()
+    def __init__(self, max_records: int) -> None:
+        self.max_records = max_records
+        self._held: OrderedDict[tuple[PackedChunk, str | None], list[Record]] = OrderedDict()
+        self._count = 0
 
-    def get(self, chunk: PackedChunk) -> list[Record] | None:
-        records = self._held.get(chunk)
+    def get(self, chunk: PackedChunk, part: str | None = None) -> list[Record] | None:
+        records = self._held.get((chunk, part))
         if records is not None:
-            self._held.move_to_end(chunk)
+            self._held.move_to_end((chunk, part))
         return records
 
-    def put(self, chunk: PackedChunk, records: list[Record]) -> None:
-        self._held[chunk] = records
-        if len(self._held) > self.max_chunks:
-            self._held.popitem(last=False)
+    def put(self, chunk: PackedChunk, records: list[Record], part: str | None = None) -> None:
+        old = self._held.pop((chunk, part), None)
+        self._count += len(records) - (0 if old is None else len(old))
+        self._held[(chunk, part)] = records
+        while self._count > self.max_records and len(self._held) > 1:
+            self._count -= len(self._held.popitem(last=False)[1])
 
     def drop(self, chunk: PackedChunk) -> None:
-        self._held.pop(chunk, None)
+        for key in [key for key in self._held if key[0] is chunk]:
+            self._count -= len(self._held.pop(key))
 
     def clear(self) -> None:
         self._held.clear()
+        self._count = 0
 
 
 class PackedChunk:
@@ -169,13 +174,17 @@ class PackedChunk:
         return self.live()
 
     def of_source(self, source: str) -> list[Record]:
-        """The records from ``source``, decoded alone (a rare source's few rows)."""
+        """The records from ``source``, decoded alone (a rare source's few rows) and kept
+        in the cache for the next ask."""
         whole = self._cache.get(self)
         if whole is not None:
             return [r for r in whole[self.first :] if r.source == source]
-        columns = self._columns()
-        rows = columns.category_rows("source", source)
-        return columns.records([row for row in rows if row >= self.first])
+        part = self._cache.get(self, source)
+        if part is None:
+            columns = self._columns()
+            part = columns.records(columns.category_rows("source", source))
+            self._cache.put(self, part, source)
+        return [r for r in part if r.id >= self.ids[self.first]] if self.first else part
 
     def get(self, record_ids: Sequence[int]) -> list[Record]:
         """The records of these ids (ids increasing) that are here."""

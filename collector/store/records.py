@@ -35,9 +35,9 @@ __all__ = ["RecordChunk", "RecordStore"]
 K = TypeVar("K", bound=Hashable)
 _CHUNK = 512
 # Records kept as objects (the newest), beyond which the oldest chunks are packed, and
-# packed chunks kept decoded for scans that come back.
+# records of packed chunks kept decoded for scans that come back (16 chunks' worth).
 _OBJECTS = 4096
-_DECODED_CHUNKS = 16
+_DECODED = 8192
 _MAX_LINKED_TRACES = 100_000
 # Stands in a chunk for a record evicted before the rest of its chunk.
 _EVICTED = Record(time_ns=0, source="", level="", message="")
@@ -134,7 +134,7 @@ class RecordStore:
         self._packed: deque[PackedChunk] = deque()  # older than every chunk of objects
         self._chunks: deque[RecordChunk] = deque()
         self._objects = 0  # live records in ``_chunks``
-        self._decoded = DecodedChunks(_DECODED_CHUNKS)
+        self._decoded = DecodedChunks(_DECODED)
         self._count = 0
         self._by_trace: dict[bytes, int | deque[int]] = {}
         self._by_correlation: dict[str, int | deque[int]] = {}
