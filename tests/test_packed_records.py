@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import random
+import threading
 import tracemalloc
 from unittest import mock
 
@@ -186,3 +187,29 @@ def test_a_hundred_thousand_records_take_bytes_not_objects() -> None:
         assert 1 in [r.id for r in held.by_trace(first.trace_id)]
     page = timeline(store, TimelineFilter(text=first.message, limit=5))
     assert "1" in [e["id"] for e in page["events"]]
+
+
+def test_a_value_pickle_cannot_take_is_kept_as_the_disk_tier_would_keep_it() -> None:
+    with mock.patch.object(records, "_CHUNK", 2), mock.patch.object(records, "_OBJECTS", 2):
+        store = _store(100)
+        odd = Record(
+            time_ns=1,
+            source="custom",
+            level="info",
+            message="odd",
+            tags=("a",),
+            attributes={"lock": threading.Lock(), "raw": b"\x01\x02", "n": 3},
+        )
+        odd.id = 1
+        plain = [
+            Record(time_ns=i, source="custom", level="info", message=f"m{i}") for i in (2, 3, 4, 5)
+        ]
+        for record in plain:
+            record.id = record.time_ns
+        store.records.add([odd, *plain], SECOND)
+    assert any(isinstance(c, PackedChunk) for c in store.records.chunks_newest_first())
+    back = store.records.get(1)
+    assert back is not None and back.message == "odd" and back.tags == ("a",)
+    assert back.attributes["raw"] == "0102" and back.attributes["n"] == 3
+    assert back.attributes["lock"].startswith("<unlocked _thread.lock")
+    assert [r.message for r in store.records.iter_newest_first()] == ["m5", "m4", "m3", "m2", "odd"]

@@ -34,7 +34,14 @@ from typing import Any
 
 from collector.model import Record
 
-__all__ = ["CATEGORIES", "Columns", "encode_columns", "json_default"]
+__all__ = [
+    "CATEGORIES",
+    "Columns",
+    "encode_columns",
+    "encode_messages",
+    "json_default",
+    "message_rows",
+]
 
 CATEGORIES = ("source", "level", "service", "kind")
 _TRACE, _SPAN = 1, 2
@@ -90,7 +97,7 @@ def encode_columns(
         ("trace_id", b"".join(traces)),
         ("span_id", b"".join(spans)),
     ]
-    messages = _JSON.encode([r.message for r in records]).encode()
+    messages = encode_messages([r.message for r in records])
     extras = _JSON.encode([_extra(r) for r in records]).encode()
     starts = _starts(messages[1:-1], b"\n") + _starts(extras[2:-2], _ROW_END)
     columns += [("message", messages), ("extra", extras), ("lines", starts)]
@@ -150,6 +157,38 @@ def _extra(r: Record) -> list[Any]:
     return row
 
 
+def encode_messages(messages: list[str]) -> bytes:
+    """Messages as the ``message`` column holds them: a JSON array, an item a line."""
+    return _JSON.encode(messages).encode()
+
+
+def message_rows(messages: bytes, text: str) -> list[int] | None:
+    """The rows of a ``message`` column whose message holds ``text`` in any case (or a
+    superset), found in the JSON; None when the text could be escaped in JSON (not plain
+    printable ASCII): the caller reads every row."""
+    if not text or not all(" " <= c <= "~" and c not in '"\\' for c in text):
+        return None
+    if max(_CASELESS.findall(text), key=len, default="").encode() not in messages:
+        return []  # most blocks a rare text's filters admit: 0.6 ms less than below
+    haystack = messages.lower()
+    if _ASCII_LOWERCASE.search(haystack):  # one pass; a row's newlines stay as they were
+        haystack = haystack.replace(b"\\u212a", b"k").replace(b"\\u0130", b"i")
+    needle = text.lower().encode()
+    rows: list[int] = []
+    row = line_at = 0
+    at = haystack.find(needle)
+    while at != -1:
+        row += haystack.count(b"\n", line_at, at)
+        rows.append(row)
+        line_at = haystack.find(b"\n", at)
+        if line_at == -1:
+            break
+        at = haystack.find(needle, line_at)
+        row += 1
+        line_at += 1
+    return rows
+
+
 class Columns:
     """A block's columns, decompressed as they are first asked (``column``); every
     method raises ValueError (or kin) if they do not hold together."""
@@ -189,39 +228,8 @@ class Columns:
         return [rows[k] for k in found]
 
     def text_rows(self, text: str) -> list[int] | None:
-        """The rows whose message holds ``text`` in any case (or a superset), found in
-        the JSON of the messages; None when the text could be escaped in JSON (not plain
-        printable ASCII): the caller reads every row."""
-        if not text or not all(" " <= c <= "~" and c not in '"\\' for c in text):
-            return None
-        messages = self._get("message")
-        if max(_CASELESS.findall(text), key=len, default="").encode() not in messages:
-            return []  # most blocks a rare text's filters admit: 0.6 ms less than below
-        haystack = messages.lower()
-        if _ASCII_LOWERCASE.search(haystack):  # one pass; a row's newlines stay as they were
-            haystack = haystack.replace(b"\\u212a", b"k").replace(b"\\u0130", b"i")
-        needle = text.lower().encode()
-        rows: list[int] = []
-        row = line_at = 0
-        at = haystack.find(needle)
-        while at != -1:
-            row += haystack.count(b"\n", line_at, at)
-            rows.append(row)
-            line_at = haystack.find(b"\n", at)
-            if line_at == -1:
-                break
-            at = haystack.find(needle, line_at)
-            row += 1
-            line_at += 1
-        return rows
-
-    def category_rows(self, name: str, value: str) -> list[int]:
-        """The rows whose ``name`` (a category: source, level, service, kind) is ``value``."""
-        table = self._tables[name]
-        if value not in table:
-            return []
-        code = table.index(value)
-        return [i for i, c in enumerate(array.array("H", self._get(name))) if c == code]
+        """The rows whose message holds ``text`` (``message_rows``)."""
+        return message_rows(self._get("message"), text)
 
     def range_rows(self, since_ns: int, until_ns: int) -> list[int]:
         """The rows timed from ``since_ns`` to ``until_ns``."""

@@ -1,35 +1,42 @@
-"""Records in memory as compressed columns, not objects.
+"""Records in memory as compressed bytes, not objects.
 
 A ``Record`` object with its strings and attribute dict takes ~880 bytes (tracemalloc,
 retention_bench's lines), and half a million of them are millions of objects the
 garbage collector would walk. Once a chunk of them is no longer among the newest, the
-record store packs it: the same columns a block on disk holds
-(``collector.store.columns``), each a zstandard frame at level 3, ~29 bytes a record
-(measured on retention_bench's lines; 3.6 us a record to encode, 0.4 to compress).
+record store packs it into two zstandard frames (level 3): its messages as the
+``message`` column of a block holds them (``collector.store.columns``: a text is found
+in them before any row is decoded), and the rest of each record as a tuple, pickled.
+Pickle, not the block's JSON columns, since these bytes never leave the process and
+this is on the ingest path: measured on retention_bench's lines, 1.6 us a record to
+pack, 3.0 to unpack, ~38 bytes a record; the block columns took 4.0 and 3.7 for ~29.
 
 A packed chunk answers as a chunk of objects does (``live``, ``candidates``, its
-summary): a text is looked for in its messages before any row is decoded, a trace's
-or an id's rows are decoded alone, and whole chunks decoded lately are kept in a small
-cache shared by the store's chunks, so a scan that comes back finds them made.
+summary): a text is looked for in its messages first, a trace's or an id's rows alone
+are made into records, and what was decoded lately is kept in a small cache shared by
+the store's chunks, so a scan that comes back finds it made.
 """
 
 from __future__ import annotations
 
 import array
 import bisect
+import json
+import pickle
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import zstandard
 
 from collector.model import Record
-from collector.store.columns import CATEGORIES, Columns, encode_columns
+from collector.store.columns import encode_messages, json_default, message_rows
 
 __all__ = ["DecodedChunks", "PackedChunk"]
 
 _LEVEL = 3
-# Python objects a packed chunk holds beside its frames (its slots, tables, sets).
+# Python objects a packed chunk holds beside its frames (its slots, sets, arrays).
 _OVERHEAD_BYTES = 1024
+_Row = tuple[Any, ...]  # a record but its message, in ``Record``'s field order
 
 
 class DecodedChunks:
@@ -64,17 +71,16 @@ class DecodedChunks:
 
 
 class PackedChunk:
-    """Consecutive records (ids increasing) as compressed columns, with what a newest-first
-    scan skips on; rows before ``first`` are evicted. Arrival times are kept per run of
-    rows that arrived together, so expiry is as exact as for objects."""
+    """Consecutive records (ids increasing) packed, with what a newest-first scan skips
+    on; rows before ``first`` are evicted. Arrival times are kept per run of rows that
+    arrived together, so expiry is as exact as for objects."""
 
     __slots__ = (
         "_arrival_rows",
         "_arrivals",
-        "_body",
         "_cache",
-        "_frames",
-        "_tables",
+        "_messages",
+        "_rest",
         "count",
         "first",
         "ids",
@@ -109,25 +115,35 @@ class PackedChunk:
         self.min_ns = min(times)
         self.max_ns = max(times)
         self.prefix_max_ns = max(prefix_max_ns, self.max_ns)
-        self._tables = {name: sorted({getattr(r, name) for r in records}) for name in CATEGORIES}
-        self.sources = frozenset(self._tables["source"])
-        self.levels = frozenset(self._tables["level"])
-        self.services = frozenset(self._tables["service"])
-        compressor = zstandard.ZstdCompressor(level=_LEVEL)
-        frames = [
-            (name, compressor.compress(data))
-            for name, data in encode_columns(records, self._tables)
+        self.sources = frozenset(r.source for r in records)
+        self.levels = frozenset(r.level for r in records)
+        self.services = frozenset(r.service for r in records)
+        rest = [
+            (
+                r.time_ns,
+                r.source,
+                r.level,
+                r.service,
+                r.trace_id,
+                r.span_id,
+                r.correlation_id,
+                r.tags,
+                r.attributes,
+                r.kind,
+            )
+            for r in records
         ]
-        self._body = b"".join(frame for _, frame in frames)
-        self._frames: dict[str, tuple[int, int]] = {}
-        at = 0
-        for name, frame in frames:
-            self._frames[name] = (at, at + len(frame))
-            at += len(frame)
+        compressor = zstandard.ZstdCompressor(level=_LEVEL)
+        # Copies: zstandard's output keeps the allocation of its worst case (the input's
+        # size and more), 4 times these frames' size.
+        self._messages = bytes(
+            memoryview(compressor.compress(encode_messages([r.message for r in records])))
+        )
+        self._rest = bytes(memoryview(compressor.compress(_pickled(rest))))
         self._arrival_rows = array.array("q", [row for row, _ in arrivals])
         self._arrivals = array.array("q", [received for _, received in arrivals])
         self._cache = cache
-        self.nbytes = len(self._body) + _OVERHEAD_BYTES + extra_bytes
+        self.nbytes = len(self._messages) + len(self._rest) + _OVERHEAD_BYTES + extra_bytes
         if not consecutive:
             self.nbytes += 8 * self.count
 
@@ -144,7 +160,7 @@ class PackedChunk:
         """Every row, evicted or not, decoded once while the cache keeps it."""
         records = self._cache.get(self)
         if records is None:
-            records = self._columns().records()
+            records = self._decode(range(self.count))
             self._cache.put(self, records)
         return records
 
@@ -159,18 +175,18 @@ class PackedChunk:
         message holds the text, or else those in the range, decoded alone (every record
         once the chunk is decoded whole)."""
         if self._cache.get(self) is None:
-            columns = self._columns()
-            rows: list[int] | None = None
+            rows = None
             if text:
-                rows = columns.text_rows(text)
+                rows = message_rows(zstandard.ZstdDecompressor().decompress(self._messages), text)
             if rows is None and (
                 (since_ns is not None and since_ns > self.min_ns)
                 or (until_ns is not None and until_ns < self.max_ns)
             ):
                 lo = 0 if since_ns is None else since_ns
-                rows = columns.range_rows(lo, 2**63 if until_ns is None else until_ns)
+                hi = 2**63 if until_ns is None else until_ns
+                rows = [i for i, row in enumerate(self._rows()) if lo <= row[0] <= hi]
             if rows is not None:
-                return columns.records([row for row in rows if row >= self.first])
+                return self._decode([row for row in rows if row >= self.first])
         return self.live()
 
     def of_source(self, source: str) -> list[Record]:
@@ -181,8 +197,7 @@ class PackedChunk:
             return [r for r in whole[self.first :] if r.source == source]
         part = self._cache.get(self, source)
         if part is None:
-            columns = self._columns()
-            part = columns.records(columns.category_rows("source", source))
+            part = self._decode([i for i, row in enumerate(self._rows()) if row[1] == source])
             self._cache.put(self, part, source)
         return [r for r in part if r.id >= self.ids[self.first]] if self.first else part
 
@@ -198,15 +213,55 @@ class PackedChunk:
         whole = self._cache.get(self)
         if whole is not None:
             return [whole[row] for row in rows]
-        return self._columns().records(rows)
+        return self._decode(rows)
 
-    def _columns(self) -> Columns:
-        """The columns, each decompressed when first asked (one decompressor for all)."""
-        decompressor = zstandard.ZstdDecompressor()
-        body = memoryview(self._body)
+    def _rows(self) -> list[_Row]:
+        rows: list[_Row] = pickle.loads(zstandard.ZstdDecompressor().decompress(self._rest))
+        return rows
 
-        def column(name: str) -> bytes:
-            start, end = self._frames[name]
-            return decompressor.decompress(body[start:end])
+    def _decode(self, rows: Sequence[int]) -> list[Record]:
+        """Records of ``rows`` (in order)."""
+        if not rows:
+            return []
+        rest = self._rows()
+        lines = zstandard.ZstdDecompressor().decompress(self._messages)[1:-1].split(b"\n")
+        if len(rows) == self.count:
+            messages = json.loads(b"[" + b",".join(lines) + b"]")
+        else:
+            messages = json.loads(b"[" + b",".join([lines[i] for i in rows]) + b"]")
+        ids = self.ids
+        out = []
+        for k, i in enumerate(rows):
+            time_ns, source, level, service, trace, span, correlation, tags, attributes, kind = (
+                rest[i]
+            )
+            out.append(
+                Record(
+                    time_ns,
+                    source,
+                    level,
+                    messages[k],
+                    service,
+                    trace,
+                    span,
+                    correlation,
+                    tags,
+                    attributes,
+                    kind,
+                    ids[i],
+                )
+            )
+        return out
 
-        return Columns(self.count, self._tables, column)
+
+def _pickled(rows: list[_Row]) -> bytes:
+    """The rows pickled; tags and attributes pickle cannot take (none that receivers
+    make) are first made what the disk tier keeps of them (JSON, bytes as hex)."""
+    try:
+        return pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError, ValueError):
+        safe = []
+        for row in rows:
+            tags, attributes = json.loads(json.dumps(row[7:9], default=json_default))
+            safe.append((*row[:7], tuple(tags), attributes, row[9]))
+        return pickle.dumps(safe, pickle.HIGHEST_PROTOCOL)
