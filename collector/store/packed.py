@@ -184,9 +184,11 @@ class PackedChunk:
             ):
                 lo = 0 if since_ns is None else since_ns
                 hi = 2**63 if until_ns is None else until_ns
-                rows = [i for i, row in enumerate(self._rows()) if lo <= row[0] <= hi]
+                rest = self._rows()
+                rows = [i for i, row in enumerate(rest) if lo <= row[0] <= hi]
+                return self._decode([i for i in rows if i >= self.first], rest)
             if rows is not None:
-                return self._decode([row for row in rows if row >= self.first])
+                return self._decode([i for i in rows if i >= self.first])
         return self.live()
 
     def of_source(self, source: str) -> list[Record]:
@@ -197,9 +199,15 @@ class PackedChunk:
             return [r for r in whole[self.first :] if r.source == source]
         part = self._cache.get(self, source)
         if part is None:
-            part = self._decode([i for i, row in enumerate(self._rows()) if row[1] == source])
+            rest = self._rows()
+            part = self._decode([i for i, row in enumerate(rest) if row[1] == source], rest)
             self._cache.put(self, part, source)
         return [r for r in part if r.id >= self.ids[self.first]] if self.first else part
+
+    def index_keys(self) -> list[tuple[bytes | None, str | None]]:
+        """Every row's trace id and correlation id (what the store indexes), without
+        making records."""
+        return [(row[4], row[6]) for row in self._rows()]
 
     def get(self, record_ids: Sequence[int]) -> list[Record]:
         """The records of these ids (ids increasing) that are here."""
@@ -219,11 +227,11 @@ class PackedChunk:
         rows: list[_Row] = pickle.loads(zstandard.ZstdDecompressor().decompress(self._rest))
         return rows
 
-    def _decode(self, rows: Sequence[int]) -> list[Record]:
-        """Records of ``rows`` (in order)."""
+    def _decode(self, rows: Sequence[int], rest: list[_Row] | None = None) -> list[Record]:
+        """Records of ``rows`` (in order); ``rest`` is ``_rows()`` if already read."""
         if not rows:
             return []
-        rest = self._rows()
+        rest = self._rows() if rest is None else rest
         lines = zstandard.ZstdDecompressor().decompress(self._messages)[1:-1].split(b"\n")
         if len(rows) == self.count:
             messages = json.loads(b"[" + b",".join(lines) + b"]")

@@ -7,8 +7,8 @@ older can be newer than what it already has.
 
 Every record is capped and measured once, before it is stored (``collector.limits``);
 its size is spent from the ``ByteBudget`` shared with the span store. Only the newest
-few thousand records stay objects: older chunks are packed into compressed columns
-(``collector.store.packed``, ~30 bytes a record instead of ~880), and the indexes hold
+few thousand records stay objects: older chunks are packed into compressed bytes
+(``collector.store.packed``, ~35 bytes a record instead of ~880), and the indexes hold
 record ids, so what memory holds is a few objects a chunk, not a few a record.
 
 With a ``History`` attached (``attach``), every record is also written to disk as it
@@ -288,8 +288,8 @@ class RecordStore:
                 # their keys, and lookups skip evicted rows until then.
                 share = packed.nbytes - share * (packed.count - 1)
                 self._packed.popleft()
-                for record in packed.records():
-                    self._unindex(record)
+                for trace_id, correlation_id in packed.index_keys():
+                    self._unindex(trace_id, correlation_id)
                 self._decoded.drop(packed)
         else:
             oldest = self._chunks[0]
@@ -299,18 +299,18 @@ class RecordStore:
             if oldest.first == len(oldest.records):
                 self._chunks.popleft()
             self._objects -= 1
-            self._unindex(record)
+            self._unindex(record.trace_id, record.correlation_id)
             record_id, share = record.id, record.size
         self._count -= 1
         self._bytes -= share
         if self.history is None or not self.history.covers(record_id):
             self.evicted[reason] += 1  # else it is still kept, on disk
 
-    def _unindex(self, record: Record) -> None:
-        if record.trace_id is not None:
-            _pop_left(self._by_trace, record.trace_id)
-        if record.correlation_id:
-            _pop_left(self._by_correlation, record.correlation_id)
+    def _unindex(self, trace_id: bytes | None, correlation_id: str | None) -> None:
+        if trace_id is not None:
+            _pop_left(self._by_trace, trace_id)
+        if correlation_id:
+            _pop_left(self._by_correlation, correlation_id)
 
     def link(self, correlation_id: str, trace_id: bytes) -> None:
         """Records with only ``correlation_id`` belong to ``trace_id`` (learned from a span
