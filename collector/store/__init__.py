@@ -9,13 +9,14 @@ from collector.config import StoreConfig
 from collector.limits import ValueLimits
 from collector.model import SpanDetailDecoder, parse_hex_id
 from collector.store.budget import ByteBudget
-from collector.store.history import ColdChunk, History
+from collector.store.history import BlockChunk, ColdChunk, History
 from collector.store.records import RecordChunk, RecordStore
 from collector.store.span_history import SpanHistory
 from collector.store.spans import SpanChunk, SpanStore, StoredSpan
 
 __all__ = [
     "MIN_TRACE_PREFIX",
+    "BlockChunk",
     "ByteBudget",
     "ColdChunk",
     "History",

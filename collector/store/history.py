@@ -82,13 +82,11 @@ _BLOCK_BYTES = 8 * 2**20
 
 
 class ColdChunk:
-    """Records of the disk tier, with the summary a newest-first scan skips on (the face
-    of ``RecordChunk``); ``live()`` reads them."""
+    """Records of the disk tier not yet in a block (being sealed), with the summary a
+    newest-first scan skips on (the face of ``RecordChunk``)."""
 
     __slots__ = (
-        "_load",
-        "_search",
-        "_window",
+        "_records",
         "levels",
         "live_count",
         "max_ns",
@@ -98,52 +96,91 @@ class ColdChunk:
         "sources",
     )
 
-    def __init__(
-        self,
-        *,
-        min_ns: int,
-        max_ns: int,
-        prefix_max_ns: int,
-        sources: AbstractSet[str],
-        services: AbstractSet[str],
-        levels: AbstractSet[str],
-        live_count: int,
-        load: Callable[[], list[Record]],
-        search: Callable[[str], list[Record] | None] | None = None,
-        window: Callable[[int, int], list[Record]] | None = None,
-    ) -> None:
-        self.min_ns = min_ns
-        self.max_ns = max_ns
-        self.prefix_max_ns = prefix_max_ns
-        self.sources = sources
-        self.services = services
-        self.levels = levels
-        self.live_count = live_count  # at most: rows at or past the memory tier are not read
-        self._load = load
-        self._search = search
-        self._window = window
+    def __init__(self, records: list[Record], prefix_max_ns: int) -> None:
+        self._records = records
+        times = [r.time_ns for r in records]
+        self.min_ns = min(times)
+        self.max_ns = max(times)
+        self.prefix_max_ns = max(prefix_max_ns, self.max_ns)
+        self.sources = {r.source for r in records}
+        self.services = {r.service for r in records}
+        self.levels = {r.level for r in records}
+        self.live_count = len(records)
 
     def live(self) -> list[Record]:
-        return self._load()
+        return self._records
 
     def of_source(self, source: str) -> list[Record]:
-        return [r for r in self._load() if r.source == source]
+        return [r for r in self._records if r.source == source]
 
     def candidates(
         self, text: str | None, since_ns: int | None = None, until_ns: int | None = None
     ) -> list[Record]:
-        """What may match a message ``text`` filter and a time range: on disk, only the
-        batches holding the text, or else a row in the range, are parsed; else every
-        record."""
-        if text and self._search is not None:
-            found = self._search(text)
+        del text, since_ns, until_ns
+        return self._records
+
+
+class BlockChunk:
+    """A block's records below the memory tier (``below_id``), with its head's summary;
+    made for each block a scan walks past (thousands in a day), so it is four slots."""
+
+    __slots__ = ("_below_id", "_head", "_history", "prefix_max_ns")
+
+    def __init__(
+        self, history: History, head: BlockHead, prefix_max_ns: int, below_id: int
+    ) -> None:
+        self._history = history
+        self._head = head
+        self.prefix_max_ns = prefix_max_ns
+        self._below_id = below_id
+
+    @property
+    def min_ns(self) -> int:
+        return self._head.min_ns
+
+    @property
+    def max_ns(self) -> int:
+        return self._head.max_ns
+
+    @property
+    def sources(self) -> AbstractSet[str]:
+        return self._head.sources
+
+    @property
+    def services(self) -> AbstractSet[str]:
+        return self._head.services
+
+    @property
+    def levels(self) -> AbstractSet[str]:
+        return self._head.levels
+
+    @property
+    def live_count(self) -> int:
+        """At most: rows at or past the memory tier are not read."""
+        return self._head.count
+
+    def live(self) -> list[Record]:
+        return self._history.below(self._history.records_of(self._head), self._below_id)
+
+    def of_source(self, source: str) -> list[Record]:
+        return [r for r in self.live() if r.source == source]
+
+    def candidates(
+        self, text: str | None, since_ns: int | None = None, until_ns: int | None = None
+    ) -> list[Record]:
+        """What may match a message ``text`` filter and a time range: only the rows
+        whose message holds the text, or else those in the range, are decoded; else
+        every record."""
+        history, head = self._history, self._head
+        if text:
+            found = history.search(head, text, self._below_id)
             if found is not None:
                 return found
         lo = 0 if since_ns is None else since_ns
         hi = 2**63 if until_ns is None else until_ns
-        if self._window is not None and (lo > self.min_ns or hi < self.max_ns):
-            return self._window(lo, hi)
-        return self._load()
+        if lo > head.min_ns or hi < head.max_ns:
+            return history.window(head, lo, hi, self._below_id)
+        return self.live()
 
 
 class History:
@@ -566,35 +603,14 @@ class History:
             total -= head.count - self._rows_below(head, below_id)
         return total
 
-    def chunks_newest_first(self, below_id: int) -> Iterator[ColdChunk]:
+    def chunks_newest_first(self, below_id: int) -> Iterator[ColdChunk | BlockChunk]:
         pending = list(self._pending_below(below_id))
         if pending:
-            yield ColdChunk(
-                min_ns=min(r.time_ns for r in pending),
-                max_ns=max(r.time_ns for r in pending),
-                prefix_max_ns=max(self.prefix_max_ns(), *(r.time_ns for r in pending)),
-                sources={r.source for r in pending},
-                services={r.service for r in pending},
-                levels={r.level for r in pending},
-                live_count=len(pending),
-                load=lambda: pending,
-            )
+            yield ColdChunk(pending, self.prefix_max_ns())
         for i in range(len(self.blocks) - 1, -1, -1):
             head = self.blocks[i]
-            if head.first_id >= below_id:
-                continue
-            yield ColdChunk(
-                min_ns=head.min_ns,
-                max_ns=head.max_ns,
-                prefix_max_ns=self._prefix[i],
-                sources=head.sources,
-                services=head.services,
-                levels=head.levels,
-                live_count=head.count,
-                load=lambda head=head: self._below(self.records_of(head), below_id),  # type: ignore[misc]
-                search=lambda text, head=head: self._search(head, text, below_id),  # type: ignore[misc]
-                window=lambda lo, hi, head=head: self._window(head, lo, hi, below_id),  # type: ignore[misc]
-            )
+            if head.first_id < below_id:
+                yield BlockChunk(self, head, self._prefix[i], below_id)
 
     def records_of(self, head: BlockHead) -> list[Record]:
         """A block's records (the few read last are cached); [] if it proves corrupt."""
@@ -615,7 +631,7 @@ class History:
             self._cache.popitem(last=False)
         return records
 
-    def _search(self, head: BlockHead, text: str, below_id: int) -> list[Record] | None:
+    def search(self, head: BlockHead, text: str, below_id: int) -> list[Record] | None:
         if text != self._query_text or self._query_added != self._texts.added:
             # One query asks every block in turn: the shelf answers for all of them once.
             query = TextQuery(text)
@@ -626,7 +642,7 @@ class History:
             return []
         return self._part(head, below_id, lambda h, body: text_records(h, body, text))
 
-    def _window(self, head: BlockHead, lo: int, hi: int, below_id: int) -> list[Record]:
+    def window(self, head: BlockHead, lo: int, hi: int, below_id: int) -> list[Record]:
         return self._part(head, below_id, lambda h, body: range_records(h, body, lo, hi)) or []
 
     def _part(
@@ -640,7 +656,7 @@ class History:
         [] if it proves corrupt."""
         cached = self._cache.get(head.first_id)
         if cached is not None:
-            return self._below(cached, below_id)
+            return self.below(cached, below_id)
         body = self._body(head)
         if body is None:
             return []
@@ -649,7 +665,7 @@ class History:
         except (BlockError, ValueError) as e:
             self._corrupt_read(head, e)
             return []
-        return None if found is None else self._below(found, below_id)
+        return None if found is None else self.below(found, below_id)
 
     def by_trace(self, trace_id: bytes, below_id: int) -> list[Record]:
         """Records of one trace (oldest first), from the blocks whose filter admits it."""
@@ -659,7 +675,7 @@ class History:
             if body is None:
                 continue
             try:
-                out += self._below(trace_records(head, body, trace_id), below_id)
+                out += self.below(trace_records(head, body, trace_id), below_id)
             except (BlockError, ValueError) as e:
                 self._corrupt_read(head, e)
         return out + [r for r in self._pending_below(below_id) if r.trace_id == trace_id]
@@ -713,7 +729,7 @@ class History:
             yield r
 
     @staticmethod
-    def _below(records: list[Record], below_id: int) -> list[Record]:
+    def below(records: list[Record], below_id: int) -> list[Record]:
         if not records or records[-1].id < below_id:
             return records
         return records[: bisect.bisect_left([r.id for r in records], below_id)]

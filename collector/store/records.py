@@ -27,7 +27,7 @@ from typing import TypeVar
 from collector.limits import ValueLimits, cap_record
 from collector.model import DropReason, Record
 from collector.store.budget import ByteBudget
-from collector.store.history import ColdChunk, History
+from collector.store.history import BlockChunk, ColdChunk, History
 from collector.store.packed import DecodedChunks, PackedChunk
 
 __all__ = ["RecordChunk", "RecordStore"]
@@ -390,7 +390,7 @@ class RecordStore:
                 hi = mid
         return chunks[lo] if lo < len(chunks) else None
 
-    def chunks_newest_first(self) -> Iterator[RecordChunk | PackedChunk | ColdChunk]:
+    def chunks_newest_first(self) -> Iterator[RecordChunk | PackedChunk | ColdChunk | BlockChunk]:
         """Memory chunks (objects, then packed), then (with a history) the disk tier's
         below them."""
         yield from reversed(self._chunks)
