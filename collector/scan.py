@@ -170,7 +170,7 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
     heap: list[Item] = []
     total = 0
     exact = True
-    for chunk in store.chunks_newest_first():
+    for chunk in store.chunks_newest_first(f.text):
         if since is not None and chunk.prefix_max_ns < since:
             return heap, total, exact
         if len(heap) >= k and chunk.prefix_max_ns < heap[0][0]:

@@ -138,3 +138,22 @@ def test_letters_whose_lowercase_is_ascii_are_found_by_ascii_text() -> None:
         found = text_records(head, body, text)
         assert found is not None
         assert [r.id for r in found if text.lower() in r.message.lower()] == expected
+
+
+def test_a_text_whose_caseless_part_is_in_many_lines_is_searched_in_the_whole_column() -> None:
+    # "=1 " is in every line: past the few lines asked one by one, the column is searched.
+    messages = [f"ID=1 row {i}" + (" TOOK" if i % 7 == 3 else "") for i in range(200)]
+    records = [
+        Record(time_ns=i, source="backend", level="info", message=m, id=i + 1)
+        for i, m in enumerate(messages)
+    ]
+    head, body = _block(records)
+    found = text_records(head, body, "id=1 row 1")
+    assert found is not None
+    assert [r.id for r in found if "id=1 row 1" in r.message.lower()] == [
+        r.id for r in records if "id=1 row 1" in r.message.lower()
+    ]
+    found = text_records(head, body, "1 TOOK")
+    assert found is not None and {r.id for r in found} >= {
+        r.id for r in records if "1 took" in r.message.lower()
+    }

@@ -319,13 +319,20 @@ def _record(row: list[Any]) -> Record:
     )
 
 
-def decompress_column(head: BlockHead, body: bytes, name: str) -> bytes:
-    """One column of a block, decompressed (``BlockError`` if it does not decompress)."""
+def decompress_column(
+    head: BlockHead,
+    body: bytes,
+    name: str,
+    decompressor: zstandard.ZstdDecompressor | None = None,
+) -> bytes:
+    """One column of a block, decompressed (``BlockError`` if it does not decompress);
+    ``decompressor`` for the columns of one read (making one takes ~10 us)."""
     at = 0
     for column, size in head.columns:
         if column == name:
             try:
-                return zstandard.ZstdDecompressor().decompress(body[at : at + size])
+                frame = memoryview(body)[at : at + size]
+                return (decompressor or zstandard.ZstdDecompressor()).decompress(frame)
             except zstandard.ZstdError as e:
                 raise BlockError(f"block column {name} does not decompress: {e}") from e
         at += size
@@ -434,9 +441,14 @@ def _read(head: BlockHead, body: bytes, read: Callable[[Columns], _T]) -> _T:
     not check out."""
     if zlib.crc32(body) != head.body_crc:
         raise BlockError("block columns are corrupt (crc32 mismatch)")
+    decompressor = zstandard.ZstdDecompressor()
     try:
         return read(
-            Columns(head.count, head.tables, lambda name: decompress_column(head, body, name))
+            Columns(
+                head.count,
+                head.tables,
+                lambda name: decompress_column(head, body, name, decompressor),
+            )
         )
     except (ValueError, TypeError, IndexError, KeyError) as e:
         raise BlockError(f"block columns do not decode: {e}") from e
@@ -576,12 +588,12 @@ class TextQuery:
 
     def probes(self, nbytes: int, hashes: int) -> Iterator[tuple[int, int]]:
         """The (byte, bit mask) pairs the query's keys set in a text filter of ``nbytes``
-        built with ``hashes`` bits a key, worked out as they are asked for (over a day of
-        filters of many lengths, the first few usually settle it); none (every such
-        filter admits it) for an empty filter or an unusable query."""
+        built with ``hashes`` bits a key, key by key (the rarest first: over a day of
+        filters, a rare word's few probes settle it), worked out as they are asked for;
+        none (every such filter admits it) for an empty filter or an unusable query."""
         bits = nbytes * 8
-        for i in range(hashes if bits else 0):  # the positions of _text_probes
-            for h, g in self._hashes:
+        for h, g in self._hashes if bits else ():
+            for i in range(hashes):  # the positions of _text_probes
                 p = (h + i * g) % bits
                 yield p >> 3, 1 << (p & 7)
 

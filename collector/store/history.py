@@ -465,7 +465,7 @@ class History:
                 os.close(old_wal)
             _sync_dir(self.dir)
         data, head = self._encoder.encode(rows, now_ns)
-        path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
+        path = self._path(head)
         tmp = path.with_suffix(".tmp")
         try:
             write_atomically(tmp, path, data)
@@ -555,7 +555,7 @@ class History:
         self._cache.pop(head.first_id, None)
         self._count(reason, self._rows_below(head, below_id))
         with contextlib.suppress(OSError):
-            (self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}").unlink()
+            self._path(head).unlink()
 
     def _count(self, reason: DropReason, n: int) -> None:
         if n:
@@ -603,13 +603,19 @@ class History:
             total -= head.count - self._rows_below(head, below_id)
         return total
 
-    def chunks_newest_first(self, below_id: int) -> Iterator[ColdChunk | BlockChunk]:
+    def chunks_newest_first(
+        self, below_id: int, text: str | None = None
+    ) -> Iterator[ColdChunk | BlockChunk]:
+        """The blocks below ``below_id`` (and what is being sealed), newest first; given a
+        ``text`` filter, only the blocks its text index may hold it in (a rare text's
+        few dozen of a day's thousands)."""
         pending = list(self._pending_below(below_id))
         if pending:
             yield ColdChunk(pending, self.prefix_max_ns())
+        admitted = self._admitted_for(text) if text else None
         for i in range(len(self.blocks) - 1, -1, -1):
             head = self.blocks[i]
-            if head.first_id < below_id:
+            if head.first_id < below_id and (admitted is None or id(head) in admitted):
                 yield BlockChunk(self, head, self._prefix[i], below_id)
 
     def records_of(self, head: BlockHead) -> list[Record]:
@@ -631,14 +637,19 @@ class History:
             self._cache.popitem(last=False)
         return records
 
-    def search(self, head: BlockHead, text: str, below_id: int) -> list[Record] | None:
+    def _admitted_for(self, text: str) -> set[int] | None:
+        """id() of the heads whose text index may hold ``text`` (None: any may). One
+        query asks every block in turn: the shelf answers for all of them once."""
         if text != self._query_text or self._query_added != self._texts.added:
-            # One query asks every block in turn: the shelf answers for all of them once.
             query = TextQuery(text)
             admitted = self._texts.admitted(query) if query.usable else None
             self._admitted = None if admitted is None else {id(h) for h in admitted}
             self._query_text, self._query_added = text, self._texts.added
-        if self._admitted is not None and id(head) not in self._admitted:
+        return self._admitted
+
+    def search(self, head: BlockHead, text: str, below_id: int) -> list[Record] | None:
+        admitted = self._admitted_for(text)
+        if admitted is not None and id(head) not in admitted:
             return []
         return self._part(head, below_id, lambda h, body: text_records(h, body, text))
 
@@ -748,10 +759,12 @@ class History:
             return head.count
         return bisect.bisect_left(ids, below_id)
 
+    def _path(self, head: BlockHead) -> Path:
+        return self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
+
     def _body(self, head: BlockHead) -> bytes | None:
-        path = self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}"
         try:
-            with path.open("rb") as f:
+            with self._path(head).open("rb") as f:
                 f.seek(head.columns_offset)
                 return f.read()
         except OSError as e:
@@ -760,7 +773,7 @@ class History:
 
     def _corrupt_read(self, head: BlockHead, e: Exception) -> None:
         self.error = f"block {head.first_id:020d}{_SUFFIX} skipped: {e}"
-        self._corrupt(self.dir / _BLOCKS / f"{head.first_id:020d}{_SUFFIX}", head)
+        self._corrupt(self._path(head), head)
 
     # -- status -------------------------------------------------------------------
 

@@ -390,13 +390,15 @@ class RecordStore:
                 hi = mid
         return chunks[lo] if lo < len(chunks) else None
 
-    def chunks_newest_first(self) -> Iterator[RecordChunk | PackedChunk | ColdChunk | BlockChunk]:
+    def chunks_newest_first(
+        self, text: str | None = None
+    ) -> Iterator[RecordChunk | PackedChunk | ColdChunk | BlockChunk]:
         """Memory chunks (objects, then packed), then (with a history) the disk tier's
-        below them."""
+        below them: given a ``text`` filter, only its blocks that may hold it."""
         yield from reversed(self._chunks)
         yield from reversed(self._packed)
         if self.history is not None and self.history.active:
-            yield from self.history.chunks_newest_first(self._memory_floor())
+            yield from self.history.chunks_newest_first(self._memory_floor(), text)
 
     def iter_newest_first(self) -> Iterator[Record]:
         for chunk in self.chunks_newest_first():
