@@ -8,7 +8,7 @@ record store packs it into two zstandard frames (level 3): its messages as the
 in them before any row is decoded), and the rest of each record as a tuple, pickled.
 Pickle, not the block's JSON columns, since these bytes never leave the process and
 this is on the ingest path: measured on retention_bench's lines, 1.6 us a record to
-pack, 3.0 to unpack, ~38 bytes a record; the block columns took 4.0 and 3.7 for ~29.
+pack, 3.0 to unpack, ~35 bytes a record; the block columns took 4.0 and 3.7 for ~29.
 
 A packed chunk answers as a chunk of objects does (``live``, ``candidates``, its
 summary): a text is looked for in its messages first, a trace's or an id's rows alone
@@ -36,7 +36,7 @@ __all__ = ["DecodedChunks", "PackedChunk"]
 _LEVEL = 3
 # Python objects a packed chunk holds beside its frames (its slots, sets, arrays).
 _OVERHEAD_BYTES = 1024
-_Row = tuple[Any, ...]  # a record but its message, in ``Record``'s field order
+_Row = tuple[Any, ...]  # a record but its message and id, in ``Record``'s field order
 
 
 class DecodedChunks:
