@@ -214,10 +214,8 @@ class RecordStore:
         base = self.history.prefix_max_ns() if self.history is not None else 0
         for record in records:
             if not chunks or len(chunks[-1].records) >= _CHUNK or chunks[-1].received_ns != now_ns:
-                prefix = chunks[-1].prefix_max_ns if chunks else base
-                if not chunks and self._packed:
-                    prefix = self._packed[-1].prefix_max_ns
-                chunks.append(RecordChunk(now_ns, prefix))
+                newest = chunks[-1] if chunks else self._packed[-1] if self._packed else None
+                chunks.append(RecordChunk(now_ns, base if newest is None else newest.prefix_max_ns))
             chunk = chunks[-1]
             chunk.add(record)
             self._count += 1
@@ -248,11 +246,10 @@ class RecordStore:
             for chunk in run:
                 arrivals.append((len(records), chunk.received_ns))
                 records += chunk.live()
-            prefix = self._packed[-1].prefix_max_ns if self._packed else run[0].prefix_max_ns
             packed = PackedChunk(
                 records,
                 arrivals,
-                prefix,
+                run[-1].prefix_max_ns,  # every chunk's includes the ones before it
                 sum(c.index_bytes for c in run),
                 self._decoded,
             )
