@@ -49,6 +49,8 @@ def chunk_filter(
         return None
     names = None
     if text is not None:
+        if text not in chunk.folded_names:
+            return None
         names = {j for j, name in enumerate(chunk.names) if text in name.lower()}
         if not names:
             return None

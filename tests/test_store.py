@@ -162,6 +162,21 @@ def test_timeline_pages_back_in_time_with_a_cursor() -> None:
     assert third["metadata"]["cursor_next"] is None
 
 
+def test_timeline_text_finds_spans_by_name_in_any_case_and_never_across_two_names() -> None:
+    s = store()
+    t = os.urandom(16)
+    names = ["GET /Checkout", "charge card", "GET /cart"]
+    s.spans.add(batch([(t, sid, b"", name) for sid, name in zip(ids(3, 8), names, strict=True)]), 0)
+
+    def found(text: str) -> list[str]:
+        return [e["message"] for e in timeline(s, TimelineFilter(text=text))["events"]]
+
+    assert found("checkout") == ["svc: GET /Checkout"]
+    assert sorted(found("GET /C")) == ["svc: GET /Checkout", "svc: GET /cart"]
+    assert found("checkout\ncharge") == []  # the end of one name and the start of the next
+    assert found("refund") == []
+
+
 def test_find_span_by_id_and_record_by_id() -> None:
     s = store()
     t = os.urandom(16)

@@ -335,7 +335,9 @@ class Columns:
                 raise ValueError(f"column {name} does not hold {self.count} items")
             return items
         message = name == "message"
-        body, separator = (data[1:-1], b"\n") if message else (data[2:-2], _ROW_END)
+        # The items lie within the brackets (``[``, ``[[``): offsets into the column, not
+        # a copy of its megabyte or two.
+        base, separator = (1, b"\n") if message else (2, _ROW_END)
         starts = array.array("q", self._get("lines"))
         per_column = self.count // _SAMPLE + 1
         if len(starts) != 2 * per_column:
@@ -346,8 +348,12 @@ class Columns:
             stretch = row // _SAMPLE
             if stretch not in stretches:
                 at = (0 if message else per_column) + stretch
-                end = starts[at + 1] - len(separator) if stretch + 1 < per_column else len(body)
-                stretches[stretch] = body[starts[at] : end].split(separator)
+                end = (
+                    base + starts[at + 1] - len(separator)
+                    if stretch + 1 < per_column
+                    else len(data) - base
+                )
+                stretches[stretch] = data[base + starts[at] : end].split(separator)
             picked.append(stretches[stretch][row % _SAMPLE])
         if message:
             return json.loads(b"[" + b",".join(picked) + b"]")  # type: ignore[no-any-return]
