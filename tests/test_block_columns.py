@@ -157,3 +157,21 @@ def test_a_text_whose_caseless_part_is_in_many_lines_is_searched_in_the_whole_co
     assert found is not None and {r.id for r in found} >= {
         r.id for r in records if "1 took" in r.message.lower()
     }
+
+
+def test_a_rare_text_gives_its_rows_in_every_stretch_of_a_block() -> None:
+    # Rows past the first 256 are found through the lines index, not by counting lines.
+    wanted = {0, 255, 256, 700, 1999}
+    messages = [
+        "job id=1234 TOOK 5ms" if i in wanted else f"job id={i + 5000} took, batch=1234 x"
+        for i in range(2000)
+    ]
+    records = [
+        Record(time_ns=i, source="backend", level="info", message=m, id=i + 1)
+        for i, m in enumerate(messages)
+    ]
+    head, body = _block(records)
+    found = text_records(head, body, "ID=1234 took")
+    assert found is not None
+    assert [r.id - 1 for r in found] == sorted(wanted)
+    assert [r.message for r in found] == [messages[i] for i in sorted(wanted)]

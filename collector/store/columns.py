@@ -25,6 +25,7 @@ extra 4.0, span ids 1.2, time 1.1).
 from __future__ import annotations
 
 import array
+import bisect
 import itertools
 import json
 import operator
@@ -162,10 +163,13 @@ def encode_messages(messages: list[str]) -> bytes:
     return _JSON.encode(messages).encode()
 
 
-def message_rows(messages: bytes, text: str) -> list[int] | None:
+def message_rows(
+    messages: bytes, text: str, starts: Sequence[int] | None = None
+) -> list[int] | None:
     """The rows of a ``message`` column whose message holds ``text`` in any case (or a
     superset), found in the JSON; None when the text could be escaped in JSON (not plain
-    printable ASCII): the caller reads every row.
+    printable ASCII): the caller reads every row. ``starts``, where every ``_SAMPLE``-th
+    message starts (a block's ``lines``), spares counting the lines before a match.
 
     The text's longest run that is the same in every case (digits, punctuation) is looked
     for as it is: absent, no row holds the text (most blocks a rare text's filter admits);
@@ -176,7 +180,7 @@ def message_rows(messages: bytes, text: str) -> list[int] | None:
     needle = text.lower().encode()
     run = max(_CASELESS.findall(text), key=len, default="").encode()
     if run:
-        around = _rows_around(messages, run, needle)
+        around = _rows_around(messages, run, needle, starts or [0])
         if around is not None:
             return around
     haystack = _folded(messages)
@@ -195,7 +199,9 @@ def message_rows(messages: bytes, text: str) -> list[int] | None:
     return rows
 
 
-def _rows_around(messages: bytes, run: bytes, needle: bytes) -> list[int] | None:
+def _rows_around(
+    messages: bytes, run: bytes, needle: bytes, starts: Sequence[int]
+) -> list[int] | None:
     """The rows holding ``needle`` among the lines that hold ``run`` as it is; None when
     ``run`` is in more than ``_FEW_LINES`` lines (the caller searches the whole column)."""
     rows: list[int] = []
@@ -208,6 +214,10 @@ def _rows_around(messages: bytes, run: bytes, needle: bytes) -> list[int] | None
         end = messages.find(b"\n", at)
         end = len(messages) if end == -1 else end
         if needle in _folded(messages[start:end]):
+            # The stretch the line is in: ``starts`` are within the brackets.
+            stretch = bisect.bisect_right(starts, max(start - 1, 0)) - 1
+            if starts[stretch] + 1 > counted:
+                row, counted = stretch * _SAMPLE, starts[stretch] + 1
             row += messages.count(b"\n", counted, start)
             counted = start
             rows.append(row)
@@ -264,7 +274,20 @@ class Columns:
 
     def text_rows(self, text: str) -> list[int] | None:
         """The rows whose message holds ``text`` (``message_rows``)."""
-        return message_rows(self._get("message"), text)
+        return message_rows(self._get("message"), text, self._starts()[: self._per_column])
+
+    @property
+    def _per_column(self) -> int:
+        """How many starts the ``lines`` column holds for each of its two columns."""
+        return self.count // _SAMPLE + 1
+
+    def _starts(self) -> array.array[int]:
+        """The ``lines`` column: where every ``_SAMPLE``-th item of ``message`` starts, then
+        of ``extra``."""
+        starts = array.array("q", self._get("lines"))
+        if len(starts) != 2 * self._per_column:
+            raise ValueError("the lines column does not match the head's count")
+        return starts
 
     def range_rows(self, since_ns: int, until_ns: int) -> list[int]:
         """The rows timed from ``since_ns`` to ``until_ns``."""
@@ -338,10 +361,7 @@ class Columns:
         # The items lie within the brackets (``[``, ``[[``): offsets into the column, not
         # a copy of its megabyte or two.
         base, separator = (1, b"\n") if message else (2, _ROW_END)
-        starts = array.array("q", self._get("lines"))
-        per_column = self.count // _SAMPLE + 1
-        if len(starts) != 2 * per_column:
-            raise ValueError("the lines column does not match the head's count")
+        starts, per_column = self._starts(), self._per_column
         stretches: dict[int, list[bytes]] = {}
         picked = []
         for row in rows:

@@ -227,7 +227,8 @@ class History:
         self._texts: FilterShelf[BlockHead] = FilterShelf(_attach_text_bloom)
         self._query_text = ""
         self._query_added = -1
-        self._admitted: set[int] | None = None  # id() of the heads that may hold _query_text
+        # The heads that may hold _query_text, by id(): None, any may.
+        self._admitted: dict[int, BlockHead] | None = None
         self.memory_floor: Callable[[], int] = lambda: 2**63
         """The id from which the memory tier holds every record (set by the record store)."""
         self.others_bytes: Callable[[], int] = lambda: 0
@@ -613,10 +614,20 @@ class History:
         if pending:
             yield ColdChunk(pending, self.prefix_max_ns())
         admitted = self._admitted_for(text) if text else None
-        for i in range(len(self.blocks) - 1, -1, -1):
+        if admitted is None:
+            indices: Iterable[int] = range(len(self.blocks) - 1, -1, -1)
+        else:
+            found = map(self._index, admitted.values())
+            indices = sorted((i for i in found if i is not None), reverse=True)
+        for i in indices:
             head = self.blocks[i]
-            if head.first_id < below_id and (admitted is None or id(head) in admitted):
+            if head.first_id < below_id:
                 yield BlockChunk(self, head, self._prefix[i], below_id)
+
+    def _index(self, head: BlockHead) -> int | None:
+        """Where ``head`` is among the blocks (None: it has been dropped)."""
+        i = bisect.bisect_left(self.blocks, head.first_id, key=_first_id)
+        return i if i < len(self.blocks) and self.blocks[i] is head else None
 
     def records_of(self, head: BlockHead) -> list[Record]:
         """A block's records (the few read last are cached); [] if it proves corrupt."""
@@ -637,13 +648,13 @@ class History:
             self._cache.popitem(last=False)
         return records
 
-    def _admitted_for(self, text: str) -> set[int] | None:
-        """id() of the heads whose text index may hold ``text`` (None: any may). One
+    def _admitted_for(self, text: str) -> dict[int, BlockHead] | None:
+        """The heads whose text index may hold ``text``, by id() (None: any may). One
         query asks every block in turn: the shelf answers for all of them once."""
         if text != self._query_text or self._query_added != self._texts.added:
             query = TextQuery(text)
             admitted = self._texts.admitted(query) if query.usable else None
-            self._admitted = None if admitted is None else {id(h) for h in admitted}
+            self._admitted = None if admitted is None else {id(h): h for h in admitted}
             self._query_text, self._query_added = text, self._texts.added
         return self._admitted
 
