@@ -58,7 +58,7 @@ from collector.config import Duration, HistoryConfig, RedactionConfig, StoreConf
 from collector.daemon import rss_bytes  # noqa: E402
 from collector.limits import ValueLimits, cap_record  # noqa: E402
 from collector.redact import Redactor  # noqa: E402
-from collector.store import History, SpanChunk, SpanHistory, Store  # noqa: E402
+from collector.store import BlockChunk, History, SpanChunk, SpanHistory, Store  # noqa: E402
 from collector.tools.observe import observe  # noqa: E402
 from receivers.log_records import LogLines  # noqa: E402
 from receivers.otlp_codec import decode_traces, restore_span_detail  # noqa: E402
@@ -274,7 +274,10 @@ def timed(
     return Timing(name, len(ms), samples[0] * 1e3, statistics.median(ms), p95, ms[-1], found)
 
 
-def query_figures(store: Store, day: dict[str, Any], args: argparse.Namespace) -> list[Timing]:
+def query_figures(
+    store: Store, day: dict[str, Any], args: argparse.Namespace
+) -> tuple[list[Timing], list[str]]:
+    """The queries' timings, and the rare texts asked."""
     rng = random.Random(args.seed)
     start_s = float(day["start_s"])
     seconds = int(day["records"]) // RATE
@@ -296,6 +299,12 @@ def query_figures(store: Store, day: dict[str, Any], args: argparse.Namespace) -
         at = start_s + seconds / 4 + rng.random() * seconds / 2
         return {"since": str(int(at * 1000)), "until": str(int((at + 60) * 1000))}
 
+    rare_texts: list[str] = []
+
+    def rare(i: int) -> dict[str, Any]:
+        rare_texts.append(f"id={rng.randrange(10**6)} took")
+        return {"text": rare_texts[-1]}
+
     services = retention_bench.SERVICES
     queries: list[tuple[str, Callable[[int], str], float]] = [
         ("timeline service=<one of 6>", timeline(lambda i: {"service": services[i % 6]}), 1),
@@ -303,11 +312,7 @@ def query_figures(store: Store, day: dict[str, Any], args: argparse.Namespace) -
         ("timeline source=ssh (db)", timeline(lambda i: {"source": SSH_SOURCE}), 1),
         ("timeline a minute mid-day", timeline(minute), 1),
         ("timeline common text 'timeout'", timeline(lambda i: {"text": "timeout"}), 1),
-        (
-            "timeline rare text 'id=N took'",
-            timeline(lambda i: {"text": f"id={rng.randrange(10**6)} took"}),
-            1,
-        ),
+        ("timeline rare text 'id=N took'", timeline(rare), 1),
     ]
     if record_traces:
 
@@ -331,7 +336,7 @@ def query_figures(store: Store, day: dict[str, Any], args: argparse.Namespace) -
             return f"{len(found)} spans"
 
         queries.append(("spans of a trace (SpanStore.trace)", span_trace, 1))
-    return [timed(name, q, args, args.budget * weight) for name, q, weight in queries]
+    return [timed(name, q, args, args.budget * weight) for name, q, weight in queries], rare_texts
 
 
 def measure(root: Path, day: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -347,7 +352,12 @@ def measure(root: Path, day: dict[str, Any], args: argparse.Namespace) -> dict[s
         raise SystemExit(f"the history did not open: {history.state if history else 'off'}")
     blocks = sum(f.stat().st_size for f in (root / "history" / "blocks").iterdir())
     span_blocks = sum(f.stat().st_size for f in (root / "history" / "spans").iterdir())
-    timings = query_figures(store, day, args)
+    timings, rare_texts = query_figures(store, day, args)
+    # What a rare text costs is the blocks its text index admits: each is opened.
+    opened = [
+        sum(isinstance(c, BlockChunk) for c in history.chunks_newest_first(2**63, text))
+        for text in rare_texts
+    ]
     figures = {
         "records_on_disk": history.sealed_records,
         "record_blocks": len(history.blocks),
@@ -361,6 +371,7 @@ def measure(root: Path, day: dict[str, Any], args: argparse.Namespace) -> dict[s
         "rss_after_queries": rss_bytes(),
         "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "queries": [asdict(t) for t in timings],
+        "rare_text_blocks": statistics.mean(opened),
     }
     store.close()
     return figures
@@ -399,6 +410,10 @@ def report(day: dict[str, Any], f: dict[str, Any]) -> None:
             f"{q['p95_ms']:>9.1f} {q['max_ms']:>9.1f}  {q['found']}"
         )
     print("(milliseconds; timeline pages of 100 through the observe tool)")
+    print(
+        f"a rare text opens {f['rare_text_blocks']:.1f} blocks on average (those its text "
+        f"index admits, of {f['record_blocks']:,})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
