@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from collector.filters import LEVEL_RANK, TimelineFilter
 from collector.model import Record, StatusCode
-from collector.store import RecordStore, SpanChunk, SpanStore, Store, StoredSpan
+from collector.store import BlockChunk, RecordStore, SpanChunk, SpanStore, Store, StoredSpan
 
 __all__ = ["ChunkFilter", "Matches", "candidates", "chunk_filter", "newest_matches"]
 
@@ -172,6 +172,11 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
     heap: list[Item] = []
     total = 0
     exact = True
+
+    def floor() -> int:
+        """Items older than this cannot enter the page."""
+        return heap[0][0] if len(heap) >= k else -1
+
     for chunk in store.chunks_newest_first(f.text):
         if since is not None and chunk.prefix_max_ns < since:
             return heap, total, exact
@@ -190,9 +195,13 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
             continue
         if min_rank and not any(LEVEL_RANK.get(level, 1) >= min_rank for level in chunk.levels):
             continue
-        floor = heap[0][0] if len(heap) >= k else -1
-        for record in reversed(chunk.candidates(f.text, since, until)):
-            if record.time_ns < floor:
+        oldest = floor()
+        if isinstance(chunk, BlockChunk):  # decoded as it is read
+            found: Iterable[Record | None] = chunk.newest_first(f.text, since, until, floor)
+        else:
+            found = reversed(chunk.candidates(f.text, since, until))
+        for record in found:
+            if record is None or record.time_ns < oldest:
                 exact = False
                 continue
             if not f.keeps_record(record):
@@ -208,7 +217,7 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
             else:
                 continue
             if len(heap) >= k:
-                floor = heap[0][0]
+                oldest = heap[0][0]
     return heap, total, exact
 
 

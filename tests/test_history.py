@@ -26,7 +26,7 @@ from collector.filters import TimelineFilter
 from collector.model import Record
 from collector.observe import observe
 from collector.query import record_event, timeline
-from collector.store import Store
+from collector.store import BlockChunk, Store
 from collector.store.blocks import TextQuery
 from tests.conftest import GASOLINE, serve_process
 
@@ -147,6 +147,46 @@ def test_a_time_window_parses_only_its_batches_and_answers_as_memory_would(
     window = chunk.candidates(None, middle, middle + 1_000_000)  # a millisecond
     assert 0 < len(window) <= 300 < len(chunk.live())  # its batches of 100, not the block
     assert any(middle <= r.time_ns <= middle + 1_000_000 for r in window)
+
+
+def test_a_page_of_a_time_window_decodes_the_newest_rows_first_and_no_older(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(4)
+    t0 = 1_700_000_000_000_000_000
+    records = _records(5000, t0=t0)
+    for record in records:
+        record.time_ns += rng.randrange(-50, 50) * 1_000_000
+    tiered = _store(tmp_path, block_records=1000)
+    _add(tiered, records)
+    flat = Store(StoreConfig(max_records=10_000))
+    _add(flat, [dataclasses.replace(r) for r in records])
+    for _ in range(40):
+        since = t0 + rng.randrange(4000) * 1_000_000
+        until = since + rng.randrange(1, 2000) * 1_000_000
+        f = TimelineFilter(limit=rng.choice([1, 5, 300]), since_ns=since, until_ns=until)
+        assert timeline(tiered, f)["events"] == timeline(flat, f)["events"], (since, until)
+    tiered.close()
+    history = _store(tmp_path, block_records=1000).records.history  # nothing decoded yet
+    assert history is not None
+    head = history.blocks[-1]
+    chunk = next(c for c in history.chunks_newest_first(2**63) if isinstance(c, BlockChunk))
+    lo, hi = chunk.min_ns + 1, chunk.max_ns
+    expected = [
+        r
+        for r in reversed(records)
+        if head.first_id <= r.id <= head.last_id and lo <= r.time_ns <= hi
+    ]
+    newest_first = chunk.newest_first(None, lo, hi, lambda: -1)
+    assert [(r.id, r.message) for r in newest_first if r] == [(r.id, r.message) for r in expected]
+    # Nothing in the window can enter a page holding newer items: no row is decoded.
+    assert list(chunk.newest_first(None, lo, hi, lambda: 2**63)) == [None] * 4
+    # A page holding items newer than the three older stretches passes them over.
+    floor = max(r.time_ns for r in expected[256:]) + 1
+    paged = list(chunk.newest_first(None, lo, hi, lambda: floor))
+    assert paged[-3:] == [None] * 3
+    assert [r.id for r in paged if r] == [r.id for r in expected if r.time_ns >= floor]
+    assert any(r is not None for r in paged)
 
 
 def test_the_network_waterfall_reads_browser_requests_from_both_tiers(tmp_path: Path) -> None:

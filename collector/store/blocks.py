@@ -63,10 +63,12 @@ from collector.store.columns import CATEGORIES, Columns, encode_columns, json_de
 
 __all__ = [
     "BLOOM_PROBES",
+    "DECODE_ERRORS",
     "BlockError",
     "BlockHead",
     "Probe",
     "TextQuery",
+    "block_columns",
     "block_ids",
     "correlation_key",
     "decode_lines",
@@ -436,20 +438,28 @@ def range_records(head: BlockHead, body: bytes, since_ns: int, until_ns: int) ->
     return _decode(*lines)
 
 
-def _read(head: BlockHead, body: bytes, read: Callable[[Columns], _T]) -> _T:
-    """What ``read`` makes of a version 3 block's columns; ``BlockError`` if they do
-    not check out."""
+def block_columns(head: BlockHead, body: bytes) -> Columns:
+    """A version 3 block's columns, decompressed as they are asked; ``BlockError`` if the
+    body does not check out. Reading them raises one of ``DECODE_ERRORS`` if they do not
+    hold together."""
     if zlib.crc32(body) != head.body_crc:
         raise BlockError("block columns are corrupt (crc32 mismatch)")
     decompressor = zstandard.ZstdDecompressor()
+    return Columns(
+        head.count, head.tables, lambda name: decompress_column(head, body, name, decompressor)
+    )
+
+
+DECODE_ERRORS = (BlockError, ValueError, TypeError, IndexError, KeyError)
+"""What reading a damaged block's columns may raise."""
+
+
+def _read(head: BlockHead, body: bytes, read: Callable[[Columns], _T]) -> _T:
+    """What ``read`` makes of a version 3 block's columns; ``BlockError`` if they do
+    not check out."""
+    columns = block_columns(head, body)
     try:
-        return read(
-            Columns(
-                head.count,
-                head.tables,
-                lambda name: decompress_column(head, body, name, decompressor),
-            )
-        )
+        return read(columns)
     except (ValueError, TypeError, IndexError, KeyError) as e:
         raise BlockError(f"block columns do not decode: {e}") from e
 

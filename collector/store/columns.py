@@ -245,6 +245,7 @@ class Columns:
         self._tables = tables
         self._column = column
         self._cache: dict[str, bytes] = {}
+        self._sums: dict[str, list[int]] = {}  # every row's running sum, once asked
 
     def _get(self, name: str) -> bytes:
         data = self._cache.get(name)
@@ -254,6 +255,9 @@ class Columns:
 
     def ids(self) -> list[int]:
         return self._running("id_delta")
+
+    def times(self) -> list[int]:
+        return self._running("time_delta")
 
     def trace_rows(self, trace_id: bytes) -> list[int]:
         """The rows of one trace."""
@@ -291,7 +295,7 @@ class Columns:
 
     def range_rows(self, since_ns: int, until_ns: int) -> list[int]:
         """The rows timed from ``since_ns`` to ``until_ns``."""
-        return [i for i, t in enumerate(self._running("time_delta")) if since_ns <= t <= until_ns]
+        return [i for i, t in enumerate(self.times()) if since_ns <= t <= until_ns]
 
     def records(self, rows: Sequence[int] | None = None) -> list[Record]:
         """Every row as a record, or those of ``rows`` (in order); a few rows cost their
@@ -336,12 +340,17 @@ class Columns:
         return out
 
     def _running(self, name: str, rows: Sequence[int] | None = None) -> list[int]:
-        """The running sums of a delta column: every row's, or those of ``rows``."""
+        """The running sums of a delta column: every row's (kept for the rows asked
+        next), or those of ``rows``."""
+        every = self._sums.get(name)
+        if every is not None:
+            return every if rows is None else [every[i] for i in rows]
         deltas = array.array("q", self._get(name))
         if len(deltas) != self.count:
             raise ValueError(f"column {name} holds {len(deltas)} rows, the head says {self.count}")
         if rows is None:
-            return list(itertools.accumulate(deltas))
+            every = self._sums[name] = list(itertools.accumulate(deltas))
+            return every
         if len(rows) <= _FEW:
             return [sum(deltas[: i + 1]) for i in rows]
         values = list(itertools.accumulate(itertools.islice(deltas, max(rows) + 1)))
