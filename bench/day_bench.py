@@ -18,14 +18,15 @@ in a temporary directory and measures what a restarted daemon does with it:
   RSS after it.
 - **Queries**, through the ``observe`` tool as an agent calls it: the timeline filtered
   by service, by level, by source, by a minute in the middle of the day, by a rare and
-  a common text; a trace by id (``what: trace``) and ``RecordStore.by_trace`` for trace
+  a common text, by a service's errors in an hour of the day (from the disk tier); the
+  blocks a rare text opens; a trace by id (``what: trace``) and ``RecordStore.by_trace`` for trace
   ids from across the day; with ``--spans``, ``SpanStore.trace``. Each kind runs
   ``--queries`` times or until ``--budget`` seconds are spent, whichever is first.
 
 The README quotes the figures of a full day, with the command.
 
     python bench/day_bench.py --hours 1           # 3.6 M records, a few minutes
-    python bench/day_bench.py --spans             # the full day, about 40 minutes
+    python bench/day_bench.py --spans             # the full day, about 65 minutes
     python bench/day_bench.py --hours 1 --keep /tmp/day1   # keep it; a rerun reuses it
 """
 
@@ -306,6 +307,13 @@ def query_figures(
         return {"text": rare_texts[-1]}
 
     services = retention_bench.SERVICES
+    hours = random.Random(args.seed + 1)  # apart, so the other queries stay the same
+
+    def service_errors(i: int) -> dict[str, Any]:
+        at = start_s + seconds / 4 + hours.random() * seconds / 2
+        window = {"since": str(int(at * 1000)), "until": str(int((at + 3600) * 1000))}
+        return {"service": services[i % 6], "level": "error", **window}
+
     queries: list[tuple[str, Callable[[int], str], float]] = [
         ("timeline service=<one of 6>", timeline(lambda i: {"service": services[i % 6]}), 1),
         ("timeline level=error", timeline(lambda i: {"level": "error"}), 1),
@@ -313,6 +321,7 @@ def query_figures(
         ("timeline a minute mid-day", timeline(minute), 1),
         ("timeline common text 'timeout'", timeline(lambda i: {"text": "timeout"}), 1),
         ("timeline rare text 'id=N took'", timeline(rare), 1),
+        ("timeline an hour's errors of a service", timeline(service_errors), 1),
     ]
     if record_traces:
 

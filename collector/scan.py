@@ -196,8 +196,13 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
         if min_rank and not any(LEVEL_RANK.get(level, 1) >= min_rank for level in chunk.levels):
             continue
         oldest = floor()
-        if isinstance(chunk, BlockChunk):  # decoded as it is read
-            found: Iterable[Record | None] = chunk.newest_first(f.text, since, until, floor)
+        if isinstance(chunk, BlockChunk):  # decoded as it is read, what may match alone
+            where = {"source": {f.source}} if f.source is not None else {}
+            if f.service is not None:
+                where["service"] = {f.service}
+            if min_rank:
+                where["level"] = {v for v in chunk.levels if LEVEL_RANK.get(v, 1) >= min_rank}
+            found: Iterable[Record | None] = chunk.newest_first(f.text, since, until, floor, where)
         else:
             found = reversed(chunk.candidates(f.text, since, until))
         for record in found:

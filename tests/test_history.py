@@ -149,7 +149,7 @@ def test_a_time_window_parses_only_its_batches_and_answers_as_memory_would(
     assert any(middle <= r.time_ns <= middle + 1_000_000 for r in window)
 
 
-def test_a_page_of_a_time_window_decodes_the_newest_rows_first_and_no_older(
+def test_a_page_from_a_block_decodes_its_newest_matching_rows_first_and_no_older(
     tmp_path: Path,
 ) -> None:
     rng = random.Random(4)
@@ -164,7 +164,13 @@ def test_a_page_of_a_time_window_decodes_the_newest_rows_first_and_no_older(
     for _ in range(40):
         since = t0 + rng.randrange(4000) * 1_000_000
         until = since + rng.randrange(1, 2000) * 1_000_000
-        f = TimelineFilter(limit=rng.choice([1, 5, 300]), since_ns=since, until_ns=until)
+        f = TimelineFilter(
+            limit=rng.choice([1, 5, 300]),
+            since_ns=since,
+            until_ns=until,
+            level=rng.choice([None, "error"]),
+            service=rng.choice([None, "api", "none such"]),
+        )
         assert timeline(tiered, f)["events"] == timeline(flat, f)["events"], (since, until)
     tiered.close()
     history = _store(tmp_path, block_records=1000).records.history  # nothing decoded yet
@@ -177,13 +183,21 @@ def test_a_page_of_a_time_window_decodes_the_newest_rows_first_and_no_older(
         for r in reversed(records)
         if head.first_id <= r.id <= head.last_id and lo <= r.time_ns <= hi
     ]
-    newest_first = chunk.newest_first(None, lo, hi, lambda: -1)
+    newest_first = chunk.newest_first(None, lo, hi, lambda: -1, {})
     assert [(r.id, r.message) for r in newest_first if r] == [(r.id, r.message) for r in expected]
     # Nothing in the window can enter a page holding newer items: no row is decoded.
-    assert list(chunk.newest_first(None, lo, hi, lambda: 2**63)) == [None] * 4
+    assert list(chunk.newest_first(None, lo, hi, lambda: 2**63, {})) == [None] * 4
+    # Rows of other categories are passed over before any is decoded.
+    assert list(chunk.newest_first(None, lo, hi, lambda: -1, {"service": {"none such"}})) == []
+    errors = chunk.newest_first(
+        None, lo, hi, lambda: -1, {"level": {"error"}, "service": {"worker"}}
+    )
+    assert [r.id for r in errors if r] == [
+        r.id for r in expected if r.level == "error" and r.service == "worker"
+    ]
     # A page holding items newer than the three older stretches passes them over.
     floor = max(r.time_ns for r in expected[256:]) + 1
-    paged = list(chunk.newest_first(None, lo, hi, lambda: floor))
+    paged = list(chunk.newest_first(None, lo, hi, lambda: floor, {}))
     assert paged[-3:] == [None] * 3
     assert [r.id for r in paged if r] == [r.id for r in expected if r.time_ns >= floor]
     assert any(r is not None for r in paged)

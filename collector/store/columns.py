@@ -49,7 +49,7 @@ _TRACE, _SPAN = 1, 2
 _ROW_END = b"]\n["
 _SAMPLE = 256  # rows a stretch of the ``lines`` column's index
 # Up to this many rows, their running sums and ranks are taken one by one (a C pass over
-# the column up to each); more share one pass up to the last of them.
+# the column up to each); more share one pass over the column, kept for the next ask.
 _FEW = 2
 _TRACE_BIT = bytes(i & _TRACE for i in range(256))
 _SPAN_BIT = bytes((i & _SPAN) >> 1 for i in range(256))
@@ -259,6 +259,13 @@ class Columns:
     def times(self) -> list[int]:
         return self._running("time_delta")
 
+    def codes(self, name: str) -> array.array[int]:
+        """Every row's code of a category (``source``...) into the head's table."""
+        codes = array.array("H", self._get(name))
+        if len(codes) != self.count:
+            raise ValueError(f"column {name} holds {len(codes)} rows, the head says {self.count}")
+        return codes
+
     def trace_rows(self, trace_id: bytes) -> list[int]:
         """The rows of one trace."""
         if len(trace_id) != 16:
@@ -305,18 +312,18 @@ class Columns:
         if not rows:
             return []
         tables = [self._tables[name] for name in CATEGORIES]
-        codes = [array.array("H", self._get(name)) for name in CATEGORIES]
+        codes = [self.codes(name) for name in CATEGORIES]
         flags = self._get("flags")
-        if any(len(column) != n for column in codes) or len(flags) != n:
-            raise ValueError(f"the block's columns do not all hold {n} rows")
+        if len(flags) != n:
+            raise ValueError(f"the block's flags hold {len(flags)} rows, the head says {n}")
         traces, spans = self._get("trace_id"), self._get("span_id")
         trace_bits, span_bits = flags.translate(_TRACE_BIT), flags.translate(_SPAN_BIT)
         if trace_bits.count(1) * 16 != len(traces) or span_bits.count(1) * 8 != len(spans):
             raise ValueError("the block's trace or span id column does not match its flags")
         ids = self._running("id_delta", rows)
         times = self._running("time_delta", rows)
-        trace_at = _ranks(trace_bits, rows)
-        span_at = _ranks(span_bits, rows)
+        trace_at = self._ranks("trace ranks", trace_bits, rows)
+        span_at = self._ranks("span ranks", span_bits, rows)
         messages = self._items("message", rows)
         extras = self._items("extra", rows)
         out = []
@@ -340,21 +347,29 @@ class Columns:
         return out
 
     def _running(self, name: str, rows: Sequence[int] | None = None) -> list[int]:
-        """The running sums of a delta column: every row's (kept for the rows asked
-        next), or those of ``rows``."""
+        """The running sums of a delta column, every row's or those of ``rows``: past a
+        few rows, from every row's (kept for the rows asked next)."""
         every = self._sums.get(name)
-        if every is not None:
-            return every if rows is None else [every[i] for i in rows]
-        deltas = array.array("q", self._get(name))
-        if len(deltas) != self.count:
-            raise ValueError(f"column {name} holds {len(deltas)} rows, the head says {self.count}")
-        if rows is None:
+        if every is None:
+            deltas = array.array("q", self._get(name))
+            if len(deltas) != self.count:
+                raise ValueError(
+                    f"column {name} holds {len(deltas)} rows, the head says {self.count}"
+                )
+            if rows is not None and len(rows) <= _FEW:
+                return [sum(deltas[: i + 1]) for i in rows]
             every = self._sums[name] = list(itertools.accumulate(deltas))
-            return every
+        return every if rows is None else [every[i] for i in rows]
+
+    def _ranks(self, name: str, bits: bytes, rows: Sequence[int]) -> list[int]:
+        """How many of ``bits`` (a 0 or 1 a row) are set before each of ``rows``: past a
+        few rows, from every row's count (kept for the rows asked next)."""
         if len(rows) <= _FEW:
-            return [sum(deltas[: i + 1]) for i in rows]
-        values = list(itertools.accumulate(itertools.islice(deltas, max(rows) + 1)))
-        return [values[i] for i in rows]
+            return [bits.count(1, 0, i) for i in rows]
+        before = self._sums.get(name)
+        if before is None:
+            before = self._sums[name] = list(itertools.accumulate(bits, initial=0))
+        return [before[i] for i in rows]
 
     def _items(self, name: str, rows: Sequence[int]) -> list[Any]:
         """The items of the ``message`` or ``extra`` column for ``rows``: every row's in
@@ -387,14 +402,6 @@ class Columns:
         if message:
             return json.loads(b"[" + b",".join(picked) + b"]")  # type: ignore[no-any-return]
         return json.loads(b"[[" + b"],[".join(picked).replace(b"\n", b",") + b"]]")  # type: ignore[no-any-return]
-
-
-def _ranks(bits: bytes, rows: Sequence[int]) -> list[int]:
-    """How many of ``bits`` (a 0 or 1 a row) are set before each of ``rows``."""
-    if len(rows) <= _FEW:
-        return [bits.count(1, 0, i) for i in rows]
-    before = list(itertools.accumulate(itertools.islice(bits, max(rows)), initial=0))
-    return [before[i] for i in rows]
 
 
 def _restore(record: Record, row: list[Any]) -> None:

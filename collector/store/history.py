@@ -32,10 +32,11 @@ from __future__ import annotations
 import bisect
 import contextlib
 import fcntl
+import itertools
 import os
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -191,18 +192,21 @@ class BlockChunk:
         since_ns: int | None,
         until_ns: int | None,
         floor: Callable[[], int],
+        where: Mapping[str, AbstractSet[str]],
     ) -> Iterator[Record | None]:
-        """``candidates`` newest first, for a scan that pages: rows of a time range are
-        decoded a stretch at a time, and those older than ``floor()`` (what the page
-        already holds is newer) are passed over undecoded, each stretch that passes any
-        yielding None. A minute of a block then costs its newest rows, not its 9,000."""
-        head = self._head
-        lo = 0 if since_ns is None else since_ns
-        hi = 2**63 if until_ns is None else until_ns
-        if text or not (lo > head.min_ns or hi < head.max_ns):
+        """``candidates`` newest first, for a scan that pages: without a text, rows of
+        the time range whose categories are among those ``where`` allows (source,
+        service, level: values each) are decoded a stretch at a time, and those older
+        than ``floor()`` (what the page already holds is newer) are passed over
+        undecoded, each stretch that passes any yielding None. A page from a block then
+        costs its newest matching rows, not its 16,384."""
+        if text:
             yield from reversed(self.candidates(text, since_ns, until_ns))
             return
-        yield from self._history.window_newest_first(head, lo, hi, self._below_id, floor)
+        lo = 0 if since_ns is None else since_ns
+        hi = 2**63 if until_ns is None else until_ns
+        history = self._history
+        yield from history.rows_newest_first(self._head, lo, hi, self._below_id, floor, where)
 
 
 class History:
@@ -689,10 +693,16 @@ class History:
     def window(self, head: BlockHead, lo: int, hi: int, below_id: int) -> list[Record]:
         return self._part(head, below_id, lambda h, body: range_records(h, body, lo, hi)) or []
 
-    def window_newest_first(
-        self, head: BlockHead, lo: int, hi: int, below_id: int, floor: Callable[[], int]
+    def rows_newest_first(
+        self,
+        head: BlockHead,
+        lo: int,
+        hi: int,
+        below_id: int,
+        floor: Callable[[], int],
+        where: Mapping[str, AbstractSet[str]],
     ) -> Iterator[Record | None]:
-        """``BlockChunk.newest_first`` of a time range; what it yields stops where the
+        """``BlockChunk.newest_first`` without a text; what it yields stops where the
         block proves corrupt."""
         if head.first_id in self._cache or head.version < 3:
             yield from reversed(self.window(head, lo, hi, below_id))
@@ -702,18 +712,26 @@ class History:
             return
         try:
             columns = block_columns(head, body)
-            times = columns.times()
-            rows = [i for i, t in enumerate(times) if lo <= t <= hi]
-            if head.last_id >= below_id:
+            rows: Sequence[int] = range(head.count)
+            if lo > head.min_ns or hi < head.max_ns:
+                rows = [i for i, t in enumerate(columns.times()) if lo <= t <= hi]
+            for name, allowed in where.items():
+                wanted = {i for i, value in enumerate(head.tables[name]) if value in allowed}
+                of_row = map(columns.codes(name).__getitem__, rows)
+                rows = list(itertools.compress(rows, map(wanted.__contains__, of_row)))
+            if rows and head.last_id >= below_id:
                 ids = columns.ids()
                 rows = [i for i in rows if ids[i] < below_id]
             for end in range(len(rows), 0, -_STRETCH):
                 stretch = rows[max(0, end - _STRETCH) : end]
                 at_least = floor()
-                kept = [i for i in stretch if times[i] >= at_least]
-                if len(kept) < len(stretch):
-                    yield None
-                yield from reversed(columns.records(kept))
+                if at_least >= 0:
+                    times = columns.times()
+                    kept = [i for i in stretch if times[i] >= at_least]
+                    if len(kept) < len(stretch):
+                        yield None
+                    stretch = kept
+                yield from reversed(columns.records(stretch))
         except DECODE_ERRORS as e:
             self._corrupt_read(head, e)
 
