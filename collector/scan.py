@@ -202,6 +202,8 @@ def _scan_records(store: RecordStore, f: TimelineFilter, k: int) -> tuple[list[I
                 where["service"] = {f.service}
             if min_rank:
                 where["level"] = {v for v in chunk.levels if LEVEL_RANK.get(v, 1) >= min_rank}
+            if not chunk.may_match(where):
+                continue
             found: Iterable[Record | None] = chunk.newest_first(f.text, since, until, floor, where)
         else:
             found = reversed(chunk.candidates(f.text, since, until))

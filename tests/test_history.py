@@ -187,6 +187,10 @@ def test_a_page_from_a_block_decodes_its_newest_matching_rows_first_and_no_older
     assert [(r.id, r.message) for r in newest_first if r] == [(r.id, r.message) for r in expected]
     # Nothing in the window can enter a page holding newer items: no row is decoded.
     assert list(chunk.newest_first(None, lo, hi, lambda: 2**63, {})) == [None] * 4
+    # Its head rules out a service's errors when they are all another's.
+    assert chunk.may_match({"service": {"worker"}, "level": {"error"}})
+    assert not chunk.may_match({"service": {"api"}, "level": {"error", "critical"}})
+    assert chunk.may_match({}) and chunk.may_match({"source": {"backend"}})
     # Rows of other categories are passed over before any is decoded.
     assert list(chunk.newest_first(None, lo, hi, lambda: -1, {"service": {"none such"}})) == []
     errors = chunk.newest_first(

@@ -52,7 +52,8 @@ import json
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -94,6 +95,7 @@ _BLOOM_BITS_PER_KEY = 16
 BLOOM_PROBES = 8
 _TEXT_BITS_PER_KEY = 16
 _TEXT_PROBES = 8  # 16 bits a key: about 0.06% false positives a key (12 bits: 0.3%)
+_TRIPLE = ("source", "service", "level")
 _SEPARATORS = b" \t\n\r=:.,;/\\\"'()[]{}<>|&?!*+@#$%^~`"
 _FOLD = bytes.maketrans(_SEPARATORS, b" " * len(_SEPARATORS))
 
@@ -122,6 +124,9 @@ class BlockHead:
     text_bloom: bytes | memoryview = b""  # none in a version 1 block: every text query reads it
     version: int = _VERSION  # 1 and 2 keep the write-ahead rows whole (one column)
     text_probes: int = _TEXT_PROBES  # bits set a key in the text filter (4 before it said)
+    # The (source, service, level) codes its rows hold, three u16 each; None in a block
+    # written before the head kept them (every such filter may match it).
+    triples: bytes | None = None
     # Asked of every block a scan walks past (thousands in a day): made once.
     sources: frozenset[str] = field(init=False)
     services: frozenset[str] = field(init=False)
@@ -145,6 +150,26 @@ class BlockHead:
         """Whether some message of the block may contain the query's text (any case)."""
         return query.admitted_by(self.text_bloom, self.text_probes)
 
+    def may_match(self, where: Mapping[str, AbstractSet[str]]) -> bool:
+        """Whether some row may be of a source, service and level ``where`` allows
+        (values of each it names): a service's errors are ruled out of a block whose
+        errors are all another's, before it is read."""
+        if self.triples is None or not where:
+            return True
+        wanted = [
+            {i for i, value in enumerate(self.tables[name]) if value in where[name]}
+            if name in where
+            else None
+            for name in _TRIPLE
+        ]
+        return any(
+            all(
+                allowed is None or code in allowed
+                for code, allowed in zip(codes, wanted, strict=True)
+            )
+            for codes in struct.iter_unpack("<3H", self.triples)
+        )
+
 
 def correlation_key(correlation_id: str) -> bytes:
     """A correlation id as a Bloom filter key, apart from any trace id."""
@@ -163,6 +188,8 @@ def encode_block(
     n = len(records)
     times = [r.time_ns for r in records]
     tables = {name: sorted({getattr(r, name) for r in records}) for name in CATEGORIES}
+    code = [{value: i for i, value in enumerate(tables[name])} for name in _TRIPLE]
+    triples = sorted({(code[0][r.source], code[1][r.service], code[2][r.level]) for r in records})
     keys = {r.trace_id for r in records if r.trace_id is not None}
     keys |= {correlation_key(r.correlation_id) for r in records if r.correlation_id}
     bloom = _bloom(keys)
@@ -179,6 +206,7 @@ def encode_block(
         "max_ns": max(times) if n else 0,
         "sealed_ns": sealed_ns,
         "tables": tables,
+        "triples": triples,
         "bloom_len": len(bloom),
         "bloom_crc": zlib.crc32(bloom),
         "text_len": len(text_bloom),
@@ -238,6 +266,7 @@ def _head(
     doc: dict[str, Any], body_offset: int, file_bytes: int, bloom: bytes, text_bloom: bytes
 ) -> BlockHead:
     try:
+        tables = {k: [str(v) for v in doc["tables"][k]] for k in CATEGORIES}
         return BlockHead(
             first_id=int(doc["first_id"]),
             last_id=int(doc["last_id"]),
@@ -245,7 +274,7 @@ def _head(
             min_ns=int(doc["min_ns"]),
             max_ns=int(doc["max_ns"]),
             sealed_ns=int(doc["sealed_ns"]),
-            tables={k: [str(v) for v in doc["tables"][k]] for k in CATEGORIES},
+            tables=tables,
             bloom=bloom,
             columns=[(str(name), int(size)) for name, size in doc["columns"]],
             body_offset=body_offset,
@@ -254,9 +283,23 @@ def _head(
             text_bloom=text_bloom,
             version=int(doc["v"]),
             text_probes=int(doc.get("text_probes", 4)),
+            triples=_triples(doc, tables),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BlockError(f"block head lacks a field or has a wrong one: {e}") from e
+
+
+def _triples(doc: dict[str, Any], tables: dict[str, list[str]]) -> bytes | None:
+    """The head's triples packed, checked against its tables."""
+    if "triples" not in doc:
+        return None
+    sizes = [len(tables[name]) for name in _TRIPLE]
+    triples = [[int(code) for code in triple] for triple in doc["triples"]]
+    if not all(
+        len(t) == 3 and all(0 <= c < n for c, n in zip(t, sizes, strict=True)) for t in triples
+    ):
+        raise ValueError("a triple names a category its tables lack")
+    return b"".join(struct.pack("<3H", *triple) for triple in triples)
 
 
 def decode_rows(head: BlockHead, body: bytes, rows: Sequence[int] | None = None) -> list[Record]:

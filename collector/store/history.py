@@ -186,6 +186,10 @@ class BlockChunk:
             return history.window(head, lo, hi, self._below_id)
         return self.live()
 
+    def may_match(self, where: Mapping[str, AbstractSet[str]]) -> bool:
+        """Whether some row may be of a source, service and level ``where`` allows."""
+        return self._head.may_match(where)
+
     def newest_first(
         self,
         text: str | None,
