@@ -18,10 +18,11 @@ in a temporary directory and measures what a restarted daemon does with it:
   RSS after it.
 - **Queries**, through the ``observe`` tool as an agent calls it: the timeline filtered
   by service, by level, by source, by a minute in the middle of the day, by a rare and
-  a common text, by a service's errors in an hour of the day (from the disk tier); the
-  blocks a rare text opens; a trace by id (``what: trace``) and ``RecordStore.by_trace`` for trace
-  ids from across the day; with ``--spans``, ``SpanStore.trace``. Each kind runs
-  ``--queries`` times or until ``--budget`` seconds are spent, whichever is first.
+  a common text, by a service's errors in an hour of the day (from the disk tier), by a
+  source and a service that no row of the day has together; the blocks a rare text
+  opens; a trace by id (``what: trace``) and ``RecordStore.by_trace`` for trace ids from
+  across the day; with ``--spans``, ``SpanStore.trace``. Each kind runs ``--queries``
+  times or until ``--budget`` seconds are spent, whichever is first.
 
 The README quotes the figures of a full day, with the command.
 
@@ -318,6 +319,11 @@ def query_figures(
         ("timeline service=<one of 6>", timeline(lambda i: {"service": services[i % 6]}), 1),
         ("timeline level=error", timeline(lambda i: {"level": "error"}), 1),
         ("timeline source=ssh (db)", timeline(lambda i: {"source": SSH_SOURCE}), 1),
+        (
+            "timeline source=ssh service=api (none)",  # a whole day that no row matches
+            timeline(lambda i: {"source": SSH_SOURCE, "service": "api"}),
+            1,
+        ),
         ("timeline a minute mid-day", timeline(minute), 1),
         ("timeline common text 'timeout'", timeline(lambda i: {"text": "timeout"}), 1),
         ("timeline rare text 'id=N took'", timeline(rare), 1),
