@@ -119,12 +119,16 @@ def test_a_damaged_column_is_a_block_error_never_a_crash() -> None:
         decode_rows(short, body)
 
 
-def test_letters_whose_lowercase_is_ascii_are_found_by_ascii_text() -> None:
-    messages = ["\u212aelvin scale", "TAX\u0130 rank", "plain kelvin", "ID=42 took 7 MS", "other"]
-    records = [
+def _logged(messages: list[str]) -> list[Record]:
+    return [
         Record(time_ns=i, source="backend", level="info", message=m, id=i + 1)
         for i, m in enumerate(messages)
     ]
+
+
+def test_letters_whose_lowercase_is_ascii_are_found_by_ascii_text() -> None:
+    messages = ["\u212aelvin scale", "TAX\u0130 rank", "plain kelvin", "ID=42 took 7 MS", "other"]
+    records = _logged(messages)
     head, body = _block(records)
     # Digits and punctuation are looked for as they are, before the messages are lowercased.
     for text, expected in (
@@ -143,10 +147,7 @@ def test_letters_whose_lowercase_is_ascii_are_found_by_ascii_text() -> None:
 def test_a_text_whose_caseless_part_is_in_many_lines_is_searched_in_the_whole_column() -> None:
     # "=1 " is in every line: past the few lines asked one by one, the column is searched.
     messages = [f"ID=1 row {i}" + (" TOOK" if i % 7 == 3 else "") for i in range(200)]
-    records = [
-        Record(time_ns=i, source="backend", level="info", message=m, id=i + 1)
-        for i, m in enumerate(messages)
-    ]
+    records = _logged(messages)
     head, body = _block(records)
     found = text_records(head, body, "id=1 row 1")
     assert found is not None
@@ -166,10 +167,7 @@ def test_a_rare_text_gives_its_rows_in_every_stretch_of_a_block() -> None:
         "job id=1234 TOOK 5ms" if i in wanted else f"job id={i + 5000} took, batch=1234 x"
         for i in range(2000)
     ]
-    records = [
-        Record(time_ns=i, source="backend", level="info", message=m, id=i + 1)
-        for i, m in enumerate(messages)
-    ]
+    records = _logged(messages)
     head, body = _block(records)
     found = text_records(head, body, "ID=1234 took")
     assert found is not None

@@ -118,20 +118,29 @@ def test_both_tiers_answer_as_one_store_in_memory_would(tmp_path: Path) -> None:
     assert len(events) == 20 and events == [record_event(r) for r in flat.records.by_trace(TRACE)]
 
 
-def test_a_time_window_parses_only_its_batches_and_answers_as_memory_would(
-    tmp_path: Path,
-) -> None:
-    rng = random.Random(9)
-    t0 = 1_700_000_000_000_000_000
-    records = _records(5000, t0=t0)
-    for record in records:  # clocks of several sources: a little out of order
+T0 = 1_700_000_000_000_000_000
+
+
+def _out_of_order(tmp_path: Path, rng: random.Random) -> tuple[list[Record], Store, Store]:
+    """5,000 records a little out of order (clocks of several sources), in blocks of
+    1,000 and all in memory."""
+    records = _records(5000, t0=T0)
+    for record in records:
         record.time_ns += rng.randrange(-50, 50) * 1_000_000
     tiered = _store(tmp_path, block_records=1000)
     _add(tiered, records)
     flat = Store(StoreConfig(max_records=10_000))
     _add(flat, [dataclasses.replace(r) for r in records])
+    return records, tiered, flat
+
+
+def test_a_time_window_parses_only_its_batches_and_answers_as_memory_would(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(9)
+    records, tiered, flat = _out_of_order(tmp_path, rng)
     for _ in range(60):
-        since = t0 + rng.randrange(5000) * 1_000_000
+        since = T0 + rng.randrange(5000) * 1_000_000
         until = since + rng.randrange(1, 400) * 1_000_000
         f = TimelineFilter(
             limit=1000, since_ns=since, until_ns=until, level=rng.choice([None, "error"])
@@ -142,7 +151,7 @@ def test_a_time_window_parses_only_its_batches_and_answers_as_memory_would(
         assert f.level or len(page["events"]) == expected
     history = tiered.records.history
     assert history is not None
-    [chunk, *_] = [c for c in history.chunks_newest_first(2**63) if c.min_ns < t0 + 2_500_000_000]
+    [chunk, *_] = [c for c in history.chunks_newest_first(2**63) if c.min_ns < T0 + 2_500_000_000]
     middle = (chunk.min_ns + chunk.max_ns) // 2
     window = chunk.candidates(None, middle, middle + 1_000_000)  # a millisecond
     assert 0 < len(window) <= 300 < len(chunk.live())  # its batches of 100, not the block
@@ -153,16 +162,9 @@ def test_a_page_from_a_block_decodes_its_newest_matching_rows_first_and_no_older
     tmp_path: Path,
 ) -> None:
     rng = random.Random(4)
-    t0 = 1_700_000_000_000_000_000
-    records = _records(5000, t0=t0)
-    for record in records:
-        record.time_ns += rng.randrange(-50, 50) * 1_000_000
-    tiered = _store(tmp_path, block_records=1000)
-    _add(tiered, records)
-    flat = Store(StoreConfig(max_records=10_000))
-    _add(flat, [dataclasses.replace(r) for r in records])
+    records, tiered, flat = _out_of_order(tmp_path, rng)
     for _ in range(40):
-        since = t0 + rng.randrange(4000) * 1_000_000
+        since = T0 + rng.randrange(4000) * 1_000_000
         until = since + rng.randrange(1, 2000) * 1_000_000
         f = TimelineFilter(
             limit=rng.choice([1, 5, 300]),
