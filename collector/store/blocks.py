@@ -2,8 +2,9 @@
 
 A block file holds consecutive records (by id). Its head says what a query needs to
 skip it without reading the rest: id and time range, the sources, services, levels and
-kinds it holds, a Bloom filter over its trace and correlation ids, and a Bloom filter over
-the words and trigrams of its lowercased messages (``TextQuery``). Behind it, each
+kinds it holds and which (source, service, level) its rows come in, a Bloom filter over
+its trace and correlation ids, and a Bloom filter over the words and trigrams of its
+lowercased messages (``TextQuery``). Behind it, each
 column of the records is one zstandard frame (``collector.store.columns``), so a lookup by
 trace id decompresses the trace ids and then only what its rows need, and a text query
 looks in the messages alone.
