@@ -387,6 +387,8 @@ def measure(root: Path, day: dict[str, Any], args: argparse.Namespace) -> dict[s
         "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "queries": [asdict(t) for t in timings],
         "rare_text_blocks": statistics.mean(opened),
+        "trace_filter_bytes": sum(len(h.bloom) for h in history.blocks),
+        "text_filter_bytes": sum(len(h.text_bloom) for h in history.blocks),
     }
     store.close()
     return figures
@@ -416,7 +418,10 @@ def report(day: dict[str, Any], f: dict[str, Any]) -> None:
     print(
         f"RSS        {f['rss_before_open'] / mib:,.0f} MiB before open, "
         f"{f['rss_after_open'] / mib:,.0f} after, {f['rss_after_queries'] / mib:,.0f} after "
-        f"the queries, peak {f['rss_peak'] / mib:,.0f}"
+        f"the queries, peak {f['rss_peak'] / mib:,.0f}; the blocks' filters "
+        f"{f['trace_filter_bytes'] / mib:,.0f} MiB of trace ids, "
+        f"{f['text_filter_bytes'] / mib:,.0f} MiB of text ({f['text_filter_bytes'] / records:.2f} "
+        "B/record)"
     )
     print(f"\n{'query':38} {'n':>4} {'first':>9} {'p50':>9} {'p95':>9} {'max':>9}  last found")
     for q in f["queries"]:
