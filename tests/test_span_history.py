@@ -558,10 +558,18 @@ def test_a_lookup_reads_only_the_groups_that_may_hold_the_trace(
     history = store.spans.history
     assert history is not None
     block = history.blocks[0]
-    assert block.groups_holding(_tid(3)) == [1] and block.groups_holding(_tid(9)) == []
-    assert block.groups_holding(_tid(1)) == list(range(0, 12, 3))
-    assert block.groups_holding(_tid(2)) == [7, 10]  # and the one whose id starts the same
-    assert block.groups_holding(_tid(2)[:12] + b"\1\1\1\1") == []  # last words rule it out
+    assert (
+        block.groups_holding(span_blocks.trace_words(_tid(3))) == [1]
+        and block.groups_holding(span_blocks.trace_words(_tid(9))) == []
+    )
+    assert block.groups_holding(span_blocks.trace_words(_tid(1))) == list(range(0, 12, 3))
+    assert block.groups_holding(span_blocks.trace_words(_tid(2))) == [
+        7,
+        10,
+    ]  # and the one whose id starts the same
+    assert (
+        block.groups_holding(span_blocks.trace_words(_tid(2)[:12] + b"\1\1\1\1")) == []
+    )  # last words rule it out
     assert len(store.spans.trace(_tid(3))) == 4 and history.groups_read == 1
     assert len(store.spans.trace(_tid(3))) == 4 and history.groups_read == 1  # kept
     assert len(store.spans.trace(_tid(1))) == 40

@@ -68,6 +68,7 @@ __all__ = [
     "payload_of",
     "read_block_head",
     "trace_column",
+    "trace_words",
 ]
 
 SUFFIX = ".sblk"
@@ -121,17 +122,20 @@ class SpanBlock:
     def groups(self) -> int:
         return len(self.group_ends)
 
-    def groups_holding(self, trace_id: bytes) -> list[int]:
-        """The groups that may hold a trace, in order (none: the index rules it out)."""
-        if self.lasts is not None and not _holds(self.lasts, _word(trace_id[12:])):
+    def groups_holding(self, words: tuple[int, int]) -> list[int]:
+        """The groups that may hold a trace (its ``trace_words``), in order (none: the
+        index rules it out)."""
+        if self.lasts is not None and not _holds(self.lasts, words[1]):
             return []
-        return self.groups_starting(trace_id[:4])
+        return self._groups_of(words[0])
 
     def groups_starting(self, four: bytes) -> list[int]:
         """The groups that may hold a trace id starting with these four bytes."""
+        return self._groups_of(_word(four))
+
+    def _groups_of(self, key: int) -> list[int]:
         if self.firsts is None:
             return list(range(self.groups))
-        key = _word(four)
         at = bisect.bisect_left(self.firsts, key)
         end = bisect.bisect_right(self.firsts, key, at)
         if self.first_groups is None:
@@ -347,6 +351,12 @@ def _index(
         array.array("H", [key & 0xFFFF for key in ordered]),
         array.array("I", sorted(lasts)),
     )
+
+
+def trace_words(trace_id: bytes) -> tuple[int, int]:
+    """A trace id's first and last four bytes as a block's index holds them: worked out
+    once for a lookup that asks a day's blocks."""
+    return _word(trace_id[:4]), _word(trace_id[12:])
 
 
 def _word(four: bytes) -> int:

@@ -57,6 +57,7 @@ from collector.store.span_blocks import (
     payload_of,
     read_block_head,
     trace_column,
+    trace_words,
 )
 from collector.store.spans import SpanChunk, StoredSpan
 
@@ -321,10 +322,11 @@ class SpanHistory:
         if not self.active:
             return []
         found: list[StoredSpan] = []
+        words = trace_words(trace_id)
         for block in list(self.blocks):
             if not_after_ns is not None and block.min_ns > not_after_ns:
                 continue
-            numbers = block.groups_holding(trace_id)
+            numbers = block.groups_holding(words)
             groups = self._cached(block, numbers) if numbers else None
             for first, payloads in groups or []:
                 found += self._spans_in(payloads, trace_id, not_after_ns, block.number, first)
