@@ -10,12 +10,13 @@ trace id decompresses the trace ids and then only what its rows need, and a text
 looks in the messages alone.
 
 Measured on this machine (bench/retention_bench.py --compare, 300,000 varied records),
-file bytes per record, head, Bloom filters (2.4 bytes) and text index included, and the
-CPU to encode a block of 16,384 records, zstandard level 3 / 9 / 12 / 15 / 19: 27.3 /
-23.9 / 23.0 / 22.1 / 21.4 bytes, 148 / 222 / 212 / 334 / 918 ms. The write-ahead rows
-compressed whole, as format 2 kept them, took 33.8 bytes at level 9. Blocks use level 15
-with its hash and chain tables cut to 2^20 entries: 22.3 bytes and 313 ms, nearly level
-15's bytes in 10 MiB of compression context instead of 34 (level 12: 22 MiB). Blocks are
+file bytes per record, head, Bloom filters and text index (2.9 bytes) included, and the
+CPU to encode a block of 16,384 records, zstandard level 3 / 9 / 12 / 15 / 19: 27.7 /
+24.4 / 23.5 / 22.6 / 21.9 bytes, 159 / 198 / 221 / 327 / 926 ms. The write-ahead rows
+compressed whole, as format 2 kept them, took 33.8 bytes at level 9 (with the smaller
+text index of then). Blocks use level 15 with its hash and chain tables cut to 2^20
+entries: 22.8 bytes and 295 ms, nearly level 15's bytes in 10 MiB of compression
+context instead of 34 (level 12: 22 MiB). Blocks are
 encoded in a child process (``collector.store.encoder``), so this costs the daemon's
 loop nothing and a core 2% at 1,000 lines/s. DuckDB took 42 bytes a record at 0.22 M
 records/s; a 128 MiB window with long-distance matching and a trained dictionary gained
