@@ -2,7 +2,7 @@
 
 A day of history is ~5,200 blocks (bench/day_bench.py), each with a trace filter
 (16 KiB: ~5,700 trace ids at 16 bits a key, a power of two) and a text filter (~15,000
-keys at 12 bits: ~22.5 KiB, a length that varies with the block's keys). This builds
+keys at 16 bits: ~30 KiB, a length that varies with the block's keys). This builds
 ``--blocks`` of them (random bits at 25% density, about what 8 or 4 probes a key leave)
 and times, per lookup, p50 over ``--queries``:
 
@@ -44,7 +44,7 @@ from collector.store.filter_shelf import FilterShelf  # noqa: E402
 
 TRACE_BYTES = 16 * 1024
 TEXT_KEYS = 15_000
-TEXT_BITS_PER_KEY = 12
+TEXT_BITS_PER_KEY = 16  # as blocks write them
 
 
 def _bits(rng: random.Random, nbytes: int) -> bytes:
