@@ -172,6 +172,7 @@ def test_a_page_from_a_block_decodes_its_newest_matching_rows_first_and_no_older
             until_ns=until,
             level=rng.choice([None, "error"]),
             service=rng.choice([None, "api", "none such"]),
+            text=rng.choice([None, None, "TOOK 1", "orders/4", 'took 5 "ms']),
         )
         assert timeline(tiered, f)["events"] == timeline(flat, f)["events"], (since, until)
     tiered.close()

@@ -63,6 +63,7 @@ from collector.store.blocks import (
     text_records,
     trace_records,
 )
+from collector.store.columns import Columns
 from collector.store.encoder import BlockEncoder
 from collector.store.filter_shelf import FilterShelf
 
@@ -198,19 +199,19 @@ class BlockChunk:
         floor: Callable[[], int],
         where: Mapping[str, AbstractSet[str]],
     ) -> Iterator[Record | None]:
-        """``candidates`` newest first, for a scan that pages: without a text, rows of
-        the time range whose categories are among those ``where`` allows (source,
-        service, level: values each) are decoded a stretch at a time, and those older
-        than ``floor()`` (what the page already holds is newer) are passed over
-        undecoded, each stretch that passes any yielding None. A page from a block then
-        costs its newest matching rows, not its 16,384."""
-        if text:
+        """``candidates`` newest first, for a scan that pages: the rows holding the text
+        (all without one), of the time range, whose categories are among those ``where``
+        allows (source, service, level: values each), are decoded a stretch at a time,
+        and those older than ``floor()`` (what the page already holds is newer) are
+        passed over undecoded, each stretch that passes any yielding None. A page from a
+        block then costs its newest matching rows, not its 16,384."""
+        head, history = self._head, self._history
+        if history.decoded(head) or head.version < 3:
             yield from reversed(self.candidates(text, since_ns, until_ns))
             return
         lo = 0 if since_ns is None else since_ns
         hi = 2**63 if until_ns is None else until_ns
-        history = self._history
-        yield from history.rows_newest_first(self._head, lo, hi, self._below_id, floor, where)
+        yield from history.rows_newest_first(head, text, lo, hi, self._below_id, floor, where)
 
 
 class History:
@@ -252,6 +253,7 @@ class History:
         self._retry_at = config.block_records
         self._retry_bytes = _BLOCK_BYTES
         self._cache: OrderedDict[int, list[Record]] = OrderedDict()
+        self._columns: OrderedDict[int, Columns] = OrderedDict()
         # The blocks' Bloom filters live here (heads keep views): asked all at once.
         self._traces: FilterShelf[BlockHead] = FilterShelf(_attach_bloom)
         self._texts: FilterShelf[BlockHead] = FilterShelf(_attach_text_bloom)
@@ -259,6 +261,7 @@ class History:
         self._query_added = -1
         # The heads that may hold _query_text, by id(): None, any may.
         self._admitted: dict[int, BlockHead] | None = None
+        self._admitted_newest: list[BlockHead] = []  # the same, newest first
         self.memory_floor: Callable[[], int] = lambda: 2**63
         """The id from which the memory tier holds every record (set by the record store)."""
         self.others_bytes: Callable[[], int] = lambda: 0
@@ -584,6 +587,7 @@ class History:
         self.sealed_bytes -= head.file_bytes
         self.sealed_records -= head.count
         self._cache.pop(head.first_id, None)
+        self._columns.pop(head.first_id, None)
         self._count(reason, self._rows_below(head, below_id))
         with contextlib.suppress(OSError):
             self._path(head).unlink()
@@ -643,12 +647,12 @@ class History:
         pending = list(self._pending_below(below_id))
         if pending:
             yield ColdChunk(pending, self.prefix_max_ns())
-        admitted = self._admitted_for(text) if text else None
-        if admitted is None:
-            indices: Iterable[int] = range(len(self.blocks) - 1, -1, -1)
+        if text and self._admitted_for(text) is not None:
+            # Found as the scan goes: a common word's page is in the newest few.
+            found = map(self._index, self._admitted_newest)
+            indices: Iterable[int] = (i for i in found if i is not None)
         else:
-            found = map(self._index, admitted.values())
-            indices = sorted((i for i in found if i is not None), reverse=True)
+            indices = range(len(self.blocks) - 1, -1, -1)
         for i in indices:
             head = self.blocks[i]
             if head.first_id < below_id:
@@ -685,6 +689,7 @@ class History:
             query = TextQuery(text)
             admitted = self._texts.admitted(query) if query.usable else None
             self._admitted = None if admitted is None else {id(h): h for h in admitted}
+            self._admitted_newest = sorted(admitted or [], key=_first_id, reverse=True)
             self._query_text, self._query_added = text, self._texts.added
         return self._admitted
 
@@ -692,33 +697,49 @@ class History:
         admitted = self._admitted_for(text)
         if admitted is not None and id(head) not in admitted:
             return []
-        return self._part(head, below_id, lambda h, body: text_records(h, body, text))
+        return self._part(
+            head,
+            below_id,
+            lambda c: None if (rows := c.text_rows(text)) is None else c.records(rows),
+            lambda h, body: text_records(h, body, text),
+        )
 
     def window(self, head: BlockHead, lo: int, hi: int, below_id: int) -> list[Record]:
-        return self._part(head, below_id, lambda h, body: range_records(h, body, lo, hi)) or []
+        return (
+            self._part(
+                head,
+                below_id,
+                lambda c: c.records(c.range_rows(lo, hi)),
+                lambda h, body: range_records(h, body, lo, hi),
+            )
+            or []
+        )
+
+    def decoded(self, head: BlockHead) -> bool:
+        """Whether the block's records are at hand, decoded whole."""
+        return head.first_id in self._cache
 
     def rows_newest_first(
         self,
         head: BlockHead,
+        text: str | None,
         lo: int,
         hi: int,
         below_id: int,
         floor: Callable[[], int],
         where: Mapping[str, AbstractSet[str]],
     ) -> Iterator[Record | None]:
-        """``BlockChunk.newest_first`` without a text; what it yields stops where the
-        block proves corrupt."""
-        if head.first_id in self._cache or head.version < 3:
-            yield from reversed(self.window(head, lo, hi, below_id))
-            return
-        body = self._body(head)
-        if body is None:
-            return
+        """``BlockChunk.newest_first`` of a version 3 block; what it yields stops where
+        the block proves corrupt."""
         try:
-            columns = block_columns(head, body)
-            rows: Sequence[int] = range(head.count)
+            columns = self._columns_of(head)
+            if columns is None:
+                return
+            found = columns.text_rows(text) if text else None
+            rows: Sequence[int] = range(head.count) if found is None else found
             if lo > head.min_ns or hi < head.max_ns:
-                rows = [i for i, t in enumerate(columns.times()) if lo <= t <= hi]
+                times = columns.times()
+                rows = [i for i in rows if lo <= times[i] <= hi]
             for name, allowed in where.items():
                 wanted = {i for i, value in enumerate(head.tables[name]) if value in allowed}
                 of_row = map(columns.codes(name).__getitem__, rows)
@@ -743,23 +764,42 @@ class History:
         self,
         head: BlockHead,
         below_id: int,
-        read: Callable[[BlockHead, bytes], list[Record] | None],
+        read: Callable[[Columns], list[Record] | None],
+        read_rows: Callable[[BlockHead, bytes], list[Record] | None],
     ) -> list[Record] | None:
-        """Some of a block's records: what ``read`` parses of its columns (None: it cannot
-        tell, the caller reads them all), or every one if the block is decoded already;
-        [] if it proves corrupt."""
+        """Some of a block's records: what ``read`` makes of its columns (``read_rows`` of
+        the rows of a block before format 3; None: it cannot tell, the caller reads them
+        all), or every one if the block is decoded already; [] if it proves corrupt."""
         cached = self._cache.get(head.first_id)
         if cached is not None:
             return self.below(cached, below_id)
-        body = self._body(head)
-        if body is None:
-            return []
         try:
-            found = read(head, body)
-        except (BlockError, ValueError) as e:
+            if head.version >= 3:
+                columns = self._columns_of(head)
+                found = None if columns is None else read(columns)
+            else:
+                body = self._body(head)
+                found = None if body is None else read_rows(head, body)
+        except DECODE_ERRORS as e:
             self._corrupt_read(head, e)
             return []
         return None if found is None else self.below(found, below_id)
+
+    def _columns_of(self, head: BlockHead) -> Columns | None:
+        """A version 3 block's columns (None: its file could not be read, counted), kept
+        for the next few reads: a page, then the next, or another filter on the same
+        hour, costs its rows, not the block's read and decompression again."""
+        columns = self._columns.get(head.first_id)
+        if columns is not None:
+            self._columns.move_to_end(head.first_id)
+            return columns
+        body = self._body(head)
+        if body is None:
+            return None
+        columns = self._columns[head.first_id] = block_columns(head, body)
+        if len(self._columns) > _CACHE_BLOCKS:
+            self._columns.popitem(last=False)
+        return columns
 
     def by_trace(self, trace_id: bytes, below_id: int) -> list[Record]:
         """Records of one trace (oldest first), from the blocks whose filter admits it."""
