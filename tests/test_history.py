@@ -27,7 +27,7 @@ from collector.model import Record
 from collector.observe import observe
 from collector.query import record_event, timeline
 from collector.store import BlockChunk, Store
-from collector.store.blocks import TextQuery
+from collector.store.blocks import BlockHead, TextQuery
 from tests.conftest import GASOLINE, serve_process
 
 CONFIG = """
@@ -462,6 +462,28 @@ def test_a_corrupt_block_is_skipped_and_counted(tmp_path: Path) -> None:
     assert stats["corrupt_blocks"] == 2 and stats["evicted"] == {"corrupt": 100}
     assert "skipped" in (stats["error"] or "")
     assert sorted(p.suffix for p in (tmp_path / "blocks").iterdir()).count(".corrupt") == 2
+
+
+def test_a_block_file_gone_under_a_running_history_is_counted_once_per_read(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path, block_records=100)
+    _add(store, _records(1000))
+    history = store.records.history
+    assert history is not None
+
+    def remove(head: BlockHead) -> None:
+        (tmp_path / "blocks" / f"{head.first_id:020d}.blk").unlink()
+
+    remove(history.blocks[0])  # ids 1-100, "line 7 ..." among them: read by a page
+    page = timeline(store, TimelineFilter(limit=50, text="line 7 "))
+    assert [e["message"] for e in page["events"]] == []
+    assert history.corrupt_blocks == 1 and len(history.blocks) == 9
+    head = history.blocks[-1]  # the page read it first: its columns are no longer kept
+    remove(head)  # then by a partial read (as the context around an error reads)
+    assert history.search(head, "line 907 ", 2**63) == []
+    assert history.corrupt_blocks == 2 and len(history.blocks) == 8
+    assert "skipped" in (history.stats(0)["error"] or "")
 
 
 def test_a_failed_block_write_keeps_records_in_memory_and_is_reported(

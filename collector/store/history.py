@@ -76,7 +76,7 @@ _BLOCKS = "blocks"
 _SUFFIX = ".blk"
 _HEAD_PROBE = 64 * 1024
 _CACHE_BLOCKS = 4
-_STRETCH = 256  # rows of a time range decoded at a time, newest first
+_STRETCH = 256  # rows a page decodes at a time, newest first
 _MAX_PENDING_BLOCKS = 4  # while writes fail, what waits in memory beyond this is lost
 # While a block is being sealed, what waits beyond this many blocks' worth makes the
 # next append wait for it (a disk slower than ingest must not grow memory unbounded).
@@ -776,10 +776,14 @@ class History:
         try:
             if head.version >= 3:
                 columns = self._columns_of(head)
-                found = None if columns is None else read(columns)
+                if columns is None:
+                    return []
+                found = read(columns)
             else:
                 body = self._body(head)
-                found = None if body is None else read_rows(head, body)
+                if body is None:
+                    return []
+                found = read_rows(head, body)
         except DECODE_ERRORS as e:
             self._corrupt_read(head, e)
             return []
