@@ -152,18 +152,17 @@ class BlockHead:
         """Whether some message of the block may contain the query's text (any case)."""
         return query.admitted_by(self.text_bloom, self.text_probes)
 
+    def codes_of(self, name: str, values: AbstractSet[str]) -> set[int]:
+        """The codes of ``values`` in the table of a category (``source``...)."""
+        return {i for i, value in enumerate(self.tables[name]) if value in values}
+
     def may_match(self, where: Mapping[str, AbstractSet[str]]) -> bool:
         """Whether some row may be of a source, service and level ``where`` allows
         (values of each it names): a service's errors are ruled out of a block whose
         errors are all another's, before it is read."""
         if self.triples is None or not where:
             return True
-        wanted = [
-            {i for i, value in enumerate(self.tables[name]) if value in where[name]}
-            if name in where
-            else None
-            for name in _TRIPLE
-        ]
+        wanted = [self.codes_of(name, where[name]) if name in where else None for name in _TRIPLE]
         return any(
             all(
                 allowed is None or code in allowed

@@ -259,9 +259,8 @@ class History:
         self._texts: FilterShelf[BlockHead] = FilterShelf(_attach_text_bloom)
         self._query_text = ""
         self._query_added = -1
-        # The heads that may hold _query_text, by id(): None, any may.
-        self._admitted: dict[int, BlockHead] | None = None
-        self._admitted_newest: list[BlockHead] = []  # the same, newest first
+        self._admitted: set[int] | None = None  # id() of the heads that may hold _query_text
+        self._admitted_newest: list[BlockHead] = []  # those heads, newest first
         self.memory_floor: Callable[[], int] = lambda: 2**63
         """The id from which the memory tier holds every record (set by the record store)."""
         self.others_bytes: Callable[[], int] = lambda: 0
@@ -682,13 +681,13 @@ class History:
             self._cache.popitem(last=False)
         return records
 
-    def _admitted_for(self, text: str) -> dict[int, BlockHead] | None:
-        """The heads whose text index may hold ``text``, by id() (None: any may). One
+    def _admitted_for(self, text: str) -> set[int] | None:
+        """id() of the heads whose text index may hold ``text`` (None: any may). One
         query asks every block in turn: the shelf answers for all of them once."""
         if text != self._query_text or self._query_added != self._texts.added:
             query = TextQuery(text)
             admitted = self._texts.admitted(query) if query.usable else None
-            self._admitted = None if admitted is None else {id(h): h for h in admitted}
+            self._admitted = None if admitted is None else {id(h) for h in admitted}
             self._admitted_newest = sorted(admitted or [], key=_first_id, reverse=True)
             self._query_text, self._query_added = text, self._texts.added
         return self._admitted
@@ -741,7 +740,7 @@ class History:
                 times = columns.times()
                 rows = [i for i in rows if lo <= times[i] <= hi]
             for name, allowed in where.items():
-                wanted = {i for i, value in enumerate(head.tables[name]) if value in allowed}
+                wanted = head.codes_of(name, allowed)
                 of_row = map(columns.codes(name).__getitem__, rows)
                 rows = list(itertools.compress(rows, map(wanted.__contains__, of_row)))
             if rows and head.last_id >= below_id:

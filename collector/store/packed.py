@@ -190,8 +190,10 @@ class PackedChunk:
         once the chunk is decoded whole)."""
         if self._cache.get(self) is None:
             rows = None
+            column = None
             if text:
-                rows = message_rows(_decompress(self._messages), text)
+                column = _decompress(self._messages)
+                rows = message_rows(column, text)
             if rows is None and (
                 (since_ns is not None and since_ns > self.min_ns)
                 or (until_ns is not None and until_ns < self.max_ns)
@@ -202,7 +204,7 @@ class PackedChunk:
                 rows = [i for i, row in enumerate(rest) if lo <= row[0] <= hi]
                 return self._decode([i for i in rows if i >= self.first], rest)
             if rows is not None:
-                return self._decode([i for i in rows if i >= self.first])
+                return self._decode([i for i in rows if i >= self.first], column=column)
         return self.live()
 
     def of_source(self, source: str) -> list[Record]:
@@ -241,12 +243,19 @@ class PackedChunk:
         rows: list[_Row] = pickle.loads(_decompress(self._rest))
         return rows
 
-    def _decode(self, rows: Sequence[int], rest: list[_Row] | None = None) -> list[Record]:
-        """Records of ``rows`` (in order); ``rest`` is ``_rows()`` if already read."""
+    def _decode(
+        self,
+        rows: Sequence[int],
+        rest: list[_Row] | None = None,
+        column: bytes | None = None,
+    ) -> list[Record]:
+        """Records of ``rows`` (in order); ``rest`` and ``column`` are ``_rows()`` and
+        the messages' frame decompressed, if already at hand."""
         if not rows:
             return []
         rest = self._rows() if rest is None else rest
-        lines = _decompress(self._messages)[1:-1].split(b"\n")
+        column = _decompress(self._messages) if column is None else column
+        lines = column[1:-1].split(b"\n")
         if len(rows) == self.count:
             messages = json.loads(b"[" + b",".join(lines) + b"]")
         else:
